@@ -1,0 +1,65 @@
+//! Which device the tensors live on. The core is the same for all of them: burn 0.22 tensors are
+//! device-dispatched, so choosing a backend is choosing a `Device` value.
+
+use burn::prelude::Device;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// burn's pure-Rust CPU backend (Flex). The CLI calls it `ndarray` too, for the wording.
+    Cpu,
+    /// wgpu: Vulkan/Metal/DX12 natively (lavapipe on a machine without GPU), WebGPU in a browser.
+    Gpu,
+}
+
+impl std::str::FromStr for BackendKind {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "cpu" | "flex" | "ndarray" => Ok(BackendKind::Cpu),
+            "gpu" | "wgpu" | "webgpu" => Ok(BackendKind::Gpu),
+            other => Err(Error::Config(format!(
+                "unknown backend '{other}' (use cpu/ndarray/flex or wgpu)"
+            ))),
+        }
+    }
+}
+
+/// The pure-Rust CPU device.
+pub fn cpu() -> Device {
+    Device::flex()
+}
+
+/// Initialise the native wgpu runtime (synchronously: native only).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn wgpu() -> Result<Device> {
+    Device::wgpu_options()
+        .init()
+        .map_err(|e| Error::Backend(format!("no wgpu adapter: {e}")))
+}
+
+/// Initialise the browser's WebGPU runtime. Must be awaited before the first tensor op: a lazy
+/// initialisation would block, which wasm cannot do.
+pub async fn wgpu_async() -> Result<Device> {
+    Device::wgpu_options()
+        .init_async()
+        .await
+        .map_err(|e| Error::Backend(format!("no WebGPU adapter: {e}")))
+}
+
+/// A device of the requested kind (native).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn device(kind: BackendKind) -> Result<Device> {
+    match kind {
+        BackendKind::Cpu => Ok(cpu()),
+        BackendKind::Gpu => wgpu(),
+    }
+}
+
+/// A short human-readable description of a device ("cpu (flex)", "wgpu: llvmpipe ...").
+pub fn describe(device: &Device) -> String {
+    format!("{device:?}")
+}

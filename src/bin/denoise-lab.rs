@@ -1,0 +1,276 @@
+//! Native command line: train, sample (PNG grid) and benchmark, on the CPU or wgpu.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::{Args, Parser, Subcommand};
+use denoise_lab::backend::{self, BackendKind};
+use denoise_lab::checkpoint;
+use denoise_lab::data::Dataset;
+use denoise_lab::metrics;
+use denoise_lab::model::ModelKind;
+use denoise_lab::sampler::{SamplerKind, display_levels};
+use denoise_lab::train::{TrainConfig, Trainer};
+use denoise_lab::{Error, image};
+use indicatif::{ProgressBar, ProgressStyle};
+
+#[derive(Parser)]
+#[command(name = "denoise-lab", version, about = "Train and sample diffusion denoisers and progressive CVAEs on MNIST")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct DataArgs {
+    /// IDX image file (`*-idx3-ubyte`, gzipped or not). Default: the bundled 10,000 digits.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// IDX label file (optional).
+    #[arg(long)]
+    labels: Option<PathBuf>,
+    /// cpu (alias ndarray, flex) or wgpu.
+    #[arg(long, default_value = "cpu")]
+    backend: String,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a model and save a checkpoint.
+    Train {
+        #[command(flatten)]
+        data: DataArgs,
+        /// denoiser or cvae
+        #[arg(long, default_value = "denoiser")]
+        model: String,
+        /// Number of levels L.
+        #[arg(long, short = 'L', default_value_t = 100)]
+        levels: usize,
+        /// Per-step signal factor a (default: a^L = 0.01).
+        #[arg(long)]
+        a: Option<f64>,
+        #[arg(long, default_value_t = 500)]
+        steps: usize,
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
+        #[arg(long, default_value_t = 2e-3)]
+        lr: f64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Channels of the U-Net at full resolution.
+        #[arg(long, default_value_t = 32)]
+        channels: usize,
+        /// Latent size k of the CVAE step.
+        #[arg(long, default_value_t = 32)]
+        latent: usize,
+        /// Continue from this checkpoint instead of starting fresh.
+        #[arg(long)]
+        resume: Option<PathBuf>,
+        #[arg(long, short, default_value = "denoise-lab.ckpt")]
+        out: PathBuf,
+    },
+    /// Draw samples from a checkpoint as a PNG grid (rows = samples, columns = levels z_L..z_0).
+    Sample {
+        #[command(flatten)]
+        data: DataArgs,
+        #[arg(long, short)]
+        checkpoint: PathBuf,
+        /// deterministic (quiz eq. 2), stochastic[:sigma], ddim, cvae[:noisy]
+        #[arg(long, default_value = "ddim")]
+        sampler: String,
+        #[arg(long, short, default_value_t = 8)]
+        n: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Columns (levels shown, evenly spaced from L to 0).
+        #[arg(long, default_value_t = 11)]
+        columns: usize,
+        #[arg(long, short, default_value = "samples.png")]
+        out: PathBuf,
+    },
+    /// Median milliseconds per training step and peak memory.
+    Bench {
+        #[command(flatten)]
+        data: DataArgs,
+        #[arg(long, default_value = "denoiser")]
+        model: String,
+        #[arg(long, short = 'L', default_value_t = 100)]
+        levels: usize,
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
+        #[arg(long, default_value_t = 32)]
+        channels: usize,
+        /// Timed steps (after 3 warm-up steps).
+        #[arg(long, default_value_t = 20)]
+        steps: usize,
+    },
+}
+
+fn load_data(args: &DataArgs) -> Result<Dataset, Error> {
+    match &args.data {
+        None => Ok(Dataset::bundled()),
+        Some(path) => {
+            let images = std::fs::read(path).map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
+            let labels = match &args.labels {
+                Some(p) => Some(std::fs::read(p).map_err(|e| Error::Config(format!("cannot read {}: {e}", p.display())))?),
+                None => None,
+            };
+            Ok(Dataset::from_idx(&images, labels.as_deref())?)
+        }
+    }
+}
+
+fn bar(len: u64) -> ProgressBar {
+    let pb = ProgressBar::new(len);
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} {msg}")
+            .unwrap()
+            .progress_chars("=> "),
+    );
+    pb
+}
+
+/// Peak resident memory of this process (Linux), in MiB.
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+fn run(cli: Cli) -> Result<(), Error> {
+    match cli.command {
+        Command::Train { data, model, levels, a, steps, batch, lr, seed, channels, latent, resume, out } => {
+            let dataset = load_data(&data)?;
+            let device = backend::device(data.backend.parse::<BackendKind>()?)?;
+            let mut trainer = match resume {
+                Some(path) => {
+                    let bytes = std::fs::read(&path).map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
+                    checkpoint::import(&bytes, &dataset, &device, None)?
+                }
+                None => {
+                    let config = TrainConfig {
+                        kind: model.parse::<ModelKind>()?,
+                        levels,
+                        a,
+                        batch,
+                        lr,
+                        seed,
+                        base_channels: channels,
+                        latent_dim: latent,
+                        ..TrainConfig::default()
+                    };
+                    Trainer::new(config, &dataset, &device)?
+                }
+            };
+            eprintln!(
+                "training a {} with L = {}, a = {:.4} on {} ({}x{} images)",
+                trainer.config.kind.name(),
+                trainer.schedule.levels,
+                trainer.schedule.a,
+                backend::describe(&device),
+                trainer.height,
+                trainer.width
+            );
+            let pb = bar(steps as u64);
+            let start = Instant::now();
+            let mut done = 0;
+            while done < steps {
+                let n = 10.min(steps - done);
+                trainer.train_steps(n);
+                let report = trainer.flush_blocking()?;
+                done += n;
+                pb.set_position(done as u64);
+                if let Some(last) = report.steps.last() {
+                    let extra = if trainer.config.kind == ModelKind::Cvae {
+                        format!(" (kl {:.2}, nll {:.2})", last.kl, last.nll)
+                    } else {
+                        String::new()
+                    };
+                    pb.set_message(format!("loss {:.4}{extra}", last.loss));
+                }
+            }
+            pb.finish();
+            let secs = start.elapsed().as_secs_f64();
+            eprintln!("{steps} steps in {secs:.1} s ({:.1} ms/step)", 1000.0 * secs / steps.max(1) as f64);
+            let bytes = checkpoint::export_blocking(&trainer)?;
+            std::fs::write(&out, &bytes).map_err(|e| Error::Config(format!("cannot write {}: {e}", out.display())))?;
+            eprintln!("saved {} ({} KiB)", out.display(), bytes.len() / 1024);
+        }
+        Command::Sample { data, checkpoint: path, sampler, n, seed, columns, out } => {
+            let dataset = load_data(&data)?;
+            let device = backend::device(data.backend.parse::<BackendKind>()?)?;
+            let bytes = std::fs::read(&path).map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
+            let trainer = checkpoint::import(&bytes, &dataset, &device, None)?;
+            let kind = SamplerKind::parse(&sampler)?;
+            let keep = display_levels(trainer.schedule.levels, columns);
+            let pb = ProgressBar::new_spinner();
+            pb.set_message(format!("sampling {} levels", trainer.schedule.levels));
+            let chain = trainer.sample(kind, n, seed, &keep)?;
+            let levels = chain.levels.clone();
+            let pixels = chain.read_blocking()?;
+            pb.finish_and_clear();
+            let (h, w) = (trainer.height, trainer.width);
+            let file = std::fs::File::create(&out).map_err(|e| Error::Config(format!("cannot write {}: {e}", out.display())))?;
+            image::write_grid(std::io::BufWriter::new(file), &pixels, levels.len(), n, h, w, 2)?;
+            let last = &pixels[(levels.len() - 1) * n * h * w..];
+            eprintln!(
+                "wrote {} (levels {:?}); diversity of z_0 (mean pairwise L2): {:.3}",
+                out.display(),
+                levels,
+                metrics::mean_pairwise_distance(last, h * w)
+            );
+        }
+        Command::Bench { data, model, levels, batch, channels, steps } => {
+            let dataset = load_data(&data)?;
+            let device = backend::device(data.backend.parse::<BackendKind>()?)?;
+            let config = TrainConfig {
+                kind: model.parse::<ModelKind>()?,
+                levels,
+                batch,
+                base_channels: channels,
+                ..TrainConfig::default()
+            };
+            let mut trainer = Trainer::new(config, &dataset, &device)?;
+            let t0 = Instant::now();
+            trainer.train_steps(1);
+            trainer.flush_blocking()?;
+            let first_ms = t0.elapsed().as_secs_f64() * 1000.0;
+            for _ in 0..2 {
+                trainer.train_steps(1);
+                trainer.flush_blocking()?;
+            }
+            let mut times = Vec::with_capacity(steps);
+            for _ in 0..steps {
+                let t = Instant::now();
+                trainer.train_steps(1);
+                trainer.flush_blocking()?;
+                times.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+            times.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            let median = times[times.len() / 2];
+            println!(
+                "bench model={} backend={} batch={} channels={} L={}: median {:.1} ms/step (min {:.1}, max {:.1}, n={}), first step {:.0} ms, peak RSS {:.0} MiB",
+                model,
+                data.backend,
+                batch,
+                channels,
+                levels,
+                median,
+                times[0],
+                times[times.len() - 1],
+                steps,
+                first_ms,
+                peak_rss_mib().unwrap_or(f64::NAN)
+            );
+        }
+    }
+    Ok(())
+}
+
+fn main() {
+    if let Err(e) = run(Cli::parse()) {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,222 @@
+//! Checkpoints: model weights + Adam moments + configuration + training position, as bytes that
+//! the browser and the CLI exchange.
+//!
+//! Layout: `MAGIC` | burnpack | CRC-32 of the burnpack (little endian). The burnpack (burn's own
+//! tensor format) holds tensors named `model/<path>` (paths as burn's `ModuleRecord` names
+//! them), `adam_m/<path>`, `adam_v/<path>`, and JSON metadata. The model is restored through
+//! burn's recorder (`ModuleRecord::from_bytes` + `try_load_record`), which checks every shape.
+//! Every tensor is read back in one batched (async on wasm) read, so export works in a browser.
+
+use std::collections::HashMap;
+
+use burn::prelude::*;
+use burn::store::ModuleRecord;
+use burn::tensor::{Bytes, DType};
+use serde::{Deserialize, Serialize};
+
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::optim::{Adam, AdamConfig, Moments, NamedParams};
+use crate::train::{StepStats, TrainConfig, Trainer};
+
+pub const MAGIC: &[u8; 8] = b"DNLAB\x00\x01\x00";
+const META_KEY: &str = "denoise_lab";
+/// Loss history kept in a checkpoint (the most recent points).
+const HISTORY_KEPT: usize = 5000;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Meta {
+    pub format: u32,
+    pub config: TrainConfig,
+    pub step: u64,
+    pub adam_t: u64,
+    pub height: usize,
+    pub width: usize,
+    pub history: Vec<StepStats>,
+}
+
+/// The tensors to save, flattened, and how to name them.
+struct Plan {
+    names: Vec<(String, Option<u64>, Vec<usize>)>,
+    all: Option<Tensor<1>>,
+    meta: Meta,
+}
+
+fn plan(trainer: &Trainer) -> Plan {
+    let params = NamedParams::of(trainer.model());
+    let moments = &trainer.optim().moments;
+    let mut names = Vec::new();
+    let mut tensors = Vec::new();
+    for (path, id, value, shape) in params.entries {
+        names.push((format!("model/{path}"), Some(id.val()), shape.clone()));
+        tensors.push(value);
+        if let Some(Moments { m, v }) = moments.get(&id) {
+            names.push((format!("adam_m/{path}"), None, vec![shape.iter().product()]));
+            tensors.push(m.clone());
+            names.push((format!("adam_v/{path}"), None, vec![shape.iter().product()]));
+            tensors.push(v.clone());
+        }
+    }
+    let history = trainer.history.iter().rev().take(HISTORY_KEPT).rev().copied().collect();
+    Plan {
+        names,
+        all: (!tensors.is_empty()).then(|| Tensor::cat(tensors, 0)),
+        meta: Meta {
+            format: 1,
+            config: trainer.config.clone(),
+            step: trainer.step(),
+            adam_t: trainer.optim().t,
+            height: trainer.height,
+            width: trainer.width,
+            history,
+        },
+    }
+}
+
+fn encode(plan: Plan, values: Vec<f32>) -> Result<Vec<u8>> {
+    let mut offset = 0;
+    let mut tensors = Vec::with_capacity(plan.names.len());
+    for (name, id, shape) in plan.names {
+        let n: usize = shape.iter().product();
+        let slice = &values[offset..offset + n];
+        offset += n;
+        let bytes: Vec<u8> = slice.iter().flat_map(|v| v.to_le_bytes()).collect();
+        tensors.push(burn_pack::Tensor::new(name, DType::F32, shape, id, Bytes::from_bytes_vec(bytes)));
+    }
+    let meta = serde_json::to_string(&plan.meta).map_err(|e| Error::Checkpoint(e.to_string()))?;
+    let pack = burn_pack::Writer::new(tensors)
+        .with_metadata(META_KEY, &meta)
+        .into_bytes()
+        .map_err(|e| Error::Checkpoint(format!("cannot write: {e}")))?;
+    let mut out = Vec::with_capacity(pack.len() + 12);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&pack);
+    out.extend_from_slice(&crc32fast::hash(&pack).to_le_bytes());
+    Ok(out)
+}
+
+/// Serialise a trainer (one async readback of every tensor).
+pub async fn export(trainer: &Trainer) -> Result<Vec<u8>> {
+    let mut plan = plan(trainer);
+    let values = match plan.all.take() {
+        Some(all) => all
+            .into_data_async()
+            .await
+            .map_err(|e| Error::Backend(format!("{e:?}")))?
+            .to_vec()
+            .map_err(|e| Error::Backend(format!("{e:?}")))?,
+        None => Vec::new(),
+    };
+    encode(plan, values)
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+pub fn export_blocking(trainer: &Trainer) -> Result<Vec<u8>> {
+    let mut plan = plan(trainer);
+    let values = match plan.all.take() {
+        Some(all) => all
+            .try_into_data()
+            .map_err(|e| Error::Backend(format!("{e:?}")))?
+            .to_vec()
+            .map_err(|e| Error::Backend(format!("{e:?}")))?,
+        None => Vec::new(),
+    };
+    encode(plan, values)
+}
+
+/// Read only the metadata (what model, which L...), e.g. to reject a checkpoint early.
+pub fn read_meta(bytes: &[u8]) -> Result<Meta> {
+    let (_, meta) = open(bytes)?;
+    Ok(meta)
+}
+
+fn open(bytes: &[u8]) -> Result<(burn_pack::Reader, Meta)> {
+    if bytes.len() < MAGIC.len() + 4 || &bytes[..MAGIC.len()] != MAGIC {
+        return Err(Error::Checkpoint("not a denoise-lab checkpoint (wrong header)".into()));
+    }
+    let pack = &bytes[MAGIC.len()..bytes.len() - 4];
+    let crc = u32::from_le_bytes(bytes[bytes.len() - 4..].try_into().unwrap());
+    if crc32fast::hash(pack) != crc {
+        return Err(Error::Checkpoint("the file is truncated or corrupt (checksum mismatch)".into()));
+    }
+    let reader = burn_pack::Reader::from_bytes(Bytes::from_bytes_vec(pack.to_vec()))
+        .map_err(|e| Error::Checkpoint(format!("unreadable tensor pack: {e}")))?;
+    let meta_json = reader
+        .metadata()
+        .get(META_KEY)
+        .ok_or_else(|| Error::Checkpoint("no denoise-lab metadata".into()))?;
+    let meta: Meta = serde_json::from_str(meta_json).map_err(|e| Error::Checkpoint(format!("bad metadata: {e}")))?;
+    if meta.format != 1 {
+        return Err(Error::Checkpoint(format!("unsupported checkpoint format {}", meta.format)));
+    }
+    Ok((reader, meta))
+}
+
+/// Rebuild a trainer from a checkpoint, on `device`, with `data` (which must have the same image
+/// size as the checkpoint's). `expect`: when given, the checkpoint must match this model kind and
+/// L, and the error says what differs.
+pub fn import(bytes: &[u8], data: &Dataset, device: &Device, expect: Option<(crate::model::ModelKind, usize)>) -> Result<Trainer> {
+    let (reader, meta) = open(bytes)?;
+    if let Some((kind, levels)) = expect
+        && (kind != meta.config.kind || levels != meta.config.levels)
+    {
+        return Err(Error::Checkpoint(format!(
+            "this checkpoint is a {} with L = {}, but the page is set to a {} with L = {}",
+            meta.config.kind.name(),
+            meta.config.levels,
+            kind.name(),
+            levels
+        )));
+    }
+    if (meta.height, meta.width) != (data.h, data.w) {
+        return Err(Error::Checkpoint(format!(
+            "this checkpoint was trained on {}x{} images, the data is {}x{}",
+            meta.height, meta.width, data.h, data.w
+        )));
+    }
+    meta.config.validate()?;
+    let tensors = reader.into_tensors().map_err(|e| Error::Checkpoint(format!("unreadable tensors: {e}")))?;
+    let mut model_tensors = Vec::new();
+    let mut m_by_path = HashMap::new();
+    let mut v_by_path = HashMap::new();
+    for t in tensors {
+        let (name, dtype, shape, id, bytes) = t.into_parts().map_err(|e| Error::Checkpoint(e.to_string()))?;
+        if let Some(path) = name.strip_prefix("model/") {
+            model_tensors.push(burn_pack::Tensor::new(path.to_string(), dtype, shape, id, bytes));
+        } else if let Some(path) = name.strip_prefix("adam_m/") {
+            m_by_path.insert(path.to_string(), TensorData::from_bytes(bytes, shape, dtype));
+        } else if let Some(path) = name.strip_prefix("adam_v/") {
+            v_by_path.insert(path.to_string(), TensorData::from_bytes(bytes, shape, dtype));
+        } else {
+            return Err(Error::Checkpoint(format!("unexpected tensor '{name}'")));
+        }
+    }
+    let model_pack = burn_pack::Writer::new(model_tensors)
+        .into_bytes()
+        .map_err(|e| Error::Checkpoint(e.to_string()))?;
+    let record = ModuleRecord::from_bytes(model_pack).map_err(|e| Error::Checkpoint(e.to_string()))?;
+    let plain = device.clone().inner();
+    let ad = plain.clone().autodiff();
+    let model = meta
+        .config
+        .arch()
+        .init(&ad)
+        .try_load_record(record)
+        .map_err(|e| Error::Checkpoint(format!("weights do not fit the model: {e}")))?;
+
+    let mut optim = Adam::new(AdamConfig {
+        clip_norm: (meta.config.clip_norm > 0.0).then_some(meta.config.clip_norm),
+        ..AdamConfig::default()
+    });
+    optim.t = meta.adam_t;
+    for (path, id, _, shape) in NamedParams::of(&model).entries {
+        let n: usize = shape.iter().product();
+        if let (Some(m), Some(v)) = (m_by_path.remove(&path), v_by_path.remove(&path)) {
+            if m.num_elements() != n || v.num_elements() != n {
+                return Err(Error::Checkpoint(format!("optimizer state of '{path}' has the wrong size")));
+            }
+            optim.moments.insert(id, Moments { m: Tensor::from_data(m, &plain), v: Tensor::from_data(v, &plain) });
+        }
+    }
+    Trainer::from_parts(meta.config, data, device, model, optim, meta.step, meta.history)
+}

@@ -1,0 +1,42 @@
+//! One error type for the crate: every message is meant to be shown to a student as is.
+
+use crate::data::DataError;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Error {
+    /// A configuration value out of range (the message names the field and the allowed range).
+    Config(String),
+    /// A data file that could not be used.
+    Data(DataError),
+    /// A checkpoint that is corrupt, truncated or made for another model.
+    Checkpoint(String),
+    /// Training produced NaN or Inf; the last good weights were kept.
+    Diverged { step: u64, message: String },
+    /// The compute backend failed (device lost, readback error...).
+    Backend(String),
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Config(m) => write!(f, "invalid configuration: {m}"),
+            Error::Data(e) => write!(f, "bad data file: {e}"),
+            Error::Checkpoint(m) => write!(f, "bad checkpoint: {m}"),
+            Error::Diverged { step, message } => write!(
+                f,
+                "training diverged at step {step}: {message}; the last good weights were kept (try a smaller learning rate)"
+            ),
+            Error::Backend(m) => write!(f, "compute backend error: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<DataError> for Error {
+    fn from(e: DataError) -> Self {
+        Error::Data(e)
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;

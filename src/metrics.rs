@@ -1,0 +1,54 @@
+//! Measures of a set of images (flattened, row-major): diversity and distances. Computed on the
+//! CPU from the one readback that also feeds the display.
+
+/// Root-mean-square distance between two images of the same size.
+pub fn rms_distance(a: &[f32], b: &[f32]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let s: f64 = a.iter().zip(b).map(|(x, y)| ((x - y) as f64).powi(2)).sum();
+    (s / a.len().max(1) as f64).sqrt()
+}
+
+/// Mean pairwise L2 distance between the `n = images.len() / dim` images (0 for fewer than two).
+/// The quiz's diversity: a collapsed sampler gives (nearly) 0.
+pub fn mean_pairwise_distance(images: &[f32], dim: usize) -> f64 {
+    let n = images.len() / dim;
+    if n < 2 {
+        return 0.0;
+    }
+    let mut total = 0.0;
+    for i in 0..n {
+        let a = &images[i * dim..(i + 1) * dim];
+        for j in i + 1..n {
+            let b = &images[j * dim..(j + 1) * dim];
+            let s: f64 = a.iter().zip(b).map(|(x, y)| ((x - y) as f64).powi(2)).sum();
+            total += s.sqrt();
+        }
+    }
+    total / (n * (n - 1) / 2) as f64
+}
+
+/// Mean RMS distance of each image to a reference image (e.g. the mean training image).
+pub fn mean_rms_to(images: &[f32], reference: &[f32]) -> f64 {
+    let dim = reference.len();
+    let n = images.len() / dim;
+    (0..n).map(|i| rms_distance(&images[i * dim..(i + 1) * dim], reference)).sum::<f64>() / n.max(1) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identical_images_have_zero_diversity() {
+        let imgs = vec![0.5f32; 4 * 10];
+        assert_eq!(mean_pairwise_distance(&imgs, 10), 0.0);
+    }
+
+    #[test]
+    fn pairwise_distance_of_known_points() {
+        // Three 1-pixel-wide "images" at 0, 3 and 4: distances 3, 4, 1 -> mean 8/3.
+        let d = mean_pairwise_distance(&[0.0, 3.0, 4.0], 1);
+        assert!((d - 8.0 / 3.0).abs() < 1e-12);
+        assert!((rms_distance(&[0.0, 0.0], &[3.0, 4.0]) - (12.5f64).sqrt()).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,96 @@
+//! The two trainable models: the denoiser of Problem 1 and the progressive CVAE step of Problem 2.
+
+pub mod cvae;
+pub mod denoiser;
+pub mod unet;
+
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+pub use cvae::Cvae;
+pub use denoiser::Denoiser;
+pub use unet::{LEVEL_FEATURES, level_features};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelKind {
+    Denoiser,
+    Cvae,
+}
+
+impl std::str::FromStr for ModelKind {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> crate::error::Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "denoiser" | "diffusion" => Ok(ModelKind::Denoiser),
+            "cvae" | "vae" => Ok(ModelKind::Cvae),
+            other => Err(crate::Error::Config(format!(
+                "unknown model '{other}' (use denoiser or cvae)"
+            ))),
+        }
+    }
+}
+
+impl ModelKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Denoiser => "denoiser",
+            ModelKind::Cvae => "cvae",
+        }
+    }
+}
+
+/// The architecture knobs, saved in checkpoints so a model can be rebuilt before loading weights.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ArchConfig {
+    pub kind: ModelKind,
+    pub base_channels: usize,
+    pub cond_dim: usize,
+    /// Latent size k of the CVAE step (ignored by the denoiser).
+    pub latent_dim: usize,
+}
+
+impl Default for ArchConfig {
+    fn default() -> Self {
+        Self { kind: ModelKind::Denoiser, base_channels: 32, cond_dim: 64, latent_dim: 32 }
+    }
+}
+
+impl ArchConfig {
+    pub fn validate(&self) -> crate::error::Result<()> {
+        let bad = |m: String| Err(crate::Error::Config(m));
+        if !(4..=128).contains(&self.base_channels) {
+            return bad(format!("base channels must be 4..=128, got {}", self.base_channels));
+        }
+        if !(8..=512).contains(&self.cond_dim) {
+            return bad(format!("embedding size must be 8..=512, got {}", self.cond_dim));
+        }
+        if !(1..=256).contains(&self.latent_dim) {
+            return bad(format!("latent size k must be 1..=256, got {}", self.latent_dim));
+        }
+        Ok(())
+    }
+
+    pub fn init(&self, device: &Device) -> Model {
+        match self.kind {
+            ModelKind::Denoiser => Model::Denoiser(Denoiser::new(self.base_channels, self.cond_dim, device)),
+            ModelKind::Cvae => Model::Cvae(Cvae::new(self.base_channels, self.cond_dim, self.latent_dim, device)),
+        }
+    }
+}
+
+/// Either model. A derived `Module` on an enum gives record/visit/map for the active variant.
+#[derive(Module, Debug)]
+pub enum Model {
+    Denoiser(Denoiser),
+    Cvae(Cvae),
+}
+
+impl Model {
+    pub fn kind(&self) -> ModelKind {
+        match self {
+            Model::Denoiser(_) => ModelKind::Denoiser,
+            Model::Cvae(_) => ModelKind::Cvae,
+        }
+    }
+}

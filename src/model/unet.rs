@@ -1,0 +1,161 @@
+//! The convolutional trunk shared by the denoiser and the CVAE decoder: a compact two-scale U-Net
+//! whose residual blocks are conditioned (a per-channel bias, FiLM-style) on a vector that carries
+//! the level l and, for the CVAE, the latent eps. No normalisation layers: at this size they cost
+//! more dispatches than they save in training steps.
+
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
+use burn::prelude::*;
+use burn::tensor::activation::silu;
+use burn::tensor::module::interpolate;
+use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
+
+/// Number of sinusoidal features describing a level (computed on the CPU, see `level_features`).
+pub const LEVEL_FEATURES: usize = 32;
+
+/// Sinusoidal features of t = l / L for each level: [sin(w_k t), cos(w_k t)], w_k = 2^k * pi / 2.
+/// The host knows the levels, so building these on the CPU saves GPU dispatches.
+pub fn level_features(levels: &[usize], max_level: usize) -> Vec<f32> {
+    let half = LEVEL_FEATURES / 2;
+    let mut out = Vec::with_capacity(levels.len() * LEVEL_FEATURES);
+    for &l in levels {
+        let t = l as f64 / max_level.max(1) as f64;
+        for k in 0..half {
+            let w = (1u64 << k.min(30)) as f64 * std::f64::consts::FRAC_PI_2 / 4.0;
+            out.push((w * t).sin() as f32);
+        }
+        for k in 0..half {
+            let w = (1u64 << k.min(30)) as f64 * std::f64::consts::FRAC_PI_2 / 4.0;
+            out.push((w * t).cos() as f32);
+        }
+    }
+    out
+}
+
+fn conv3x3(cin: usize, cout: usize, stride: usize, device: &Device) -> Conv2d {
+    Conv2dConfig::new([cin, cout], [3, 3])
+        .with_stride([stride, stride])
+        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+        .init(device)
+}
+
+/// The level (and latent) embedding: features -> Linear -> SiLU -> Linear.
+#[derive(Module, Debug)]
+pub struct CondEmbedding {
+    fc1: Linear,
+    fc2: Linear,
+}
+
+impl CondEmbedding {
+    pub fn new(cond_dim: usize, device: &Device) -> Self {
+        Self {
+            fc1: LinearConfig::new(LEVEL_FEATURES, cond_dim).init(device),
+            fc2: LinearConfig::new(cond_dim, cond_dim).init(device),
+        }
+    }
+
+    pub fn forward(&self, features: Tensor<2>) -> Tensor<2> {
+        self.fc2.forward(silu(self.fc1.forward(features)))
+    }
+}
+
+/// x + conv(silu(conv(silu(x)) + bias(cond))).
+#[derive(Module, Debug)]
+pub struct ResBlock {
+    conv1: Conv2d,
+    cond: Linear,
+    conv2: Conv2d,
+}
+
+impl ResBlock {
+    pub fn new(channels: usize, cond_dim: usize, device: &Device) -> Self {
+        Self {
+            conv1: conv3x3(channels, channels, 1, device),
+            cond: LinearConfig::new(cond_dim, channels).init(device),
+            conv2: conv3x3(channels, channels, 1, device),
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<4>, cond: Tensor<2>) -> Tensor<4> {
+        let [b, c] = [x.dims()[0], x.dims()[1]];
+        let h = self.conv1.forward(silu(x.clone()));
+        let bias = self.cond.forward(silu(cond)).reshape([b, c, 1, 1]);
+        x + self.conv2.forward(silu(h + bias))
+    }
+}
+
+#[derive(Config, Debug)]
+pub struct UNetConfig {
+    pub in_channels: usize,
+    pub out_channels: usize,
+    /// Channels at full resolution; the half and quarter scales use twice as many.
+    #[config(default = 32)]
+    pub base_channels: usize,
+    #[config(default = 64)]
+    pub cond_dim: usize,
+}
+
+#[derive(Module, Debug)]
+pub struct UNet {
+    conv_in: Conv2d,
+    res_full: ResBlock,
+    down_half: Conv2d,
+    res_half: ResBlock,
+    down_quarter: Conv2d,
+    res_quarter: ResBlock,
+    up_half: Conv2d,
+    res_up_half: ResBlock,
+    up_full: Conv2d,
+    res_up_full: ResBlock,
+    conv_out: Conv2d,
+}
+
+impl UNetConfig {
+    pub fn init(&self, device: &Device) -> UNet {
+        let c = self.base_channels;
+        let c2 = 2 * c;
+        let d = self.cond_dim;
+        UNet {
+            conv_in: conv3x3(self.in_channels, c, 1, device),
+            res_full: ResBlock::new(c, d, device),
+            down_half: conv3x3(c, c2, 2, device),
+            res_half: ResBlock::new(c2, d, device),
+            down_quarter: conv3x3(c2, c2, 2, device),
+            res_quarter: ResBlock::new(c2, d, device),
+            up_half: conv3x3(c2 + c2, c2, 1, device),
+            res_up_half: ResBlock::new(c2, d, device),
+            up_full: conv3x3(c2 + c, c, 1, device),
+            res_up_full: ResBlock::new(c, d, device),
+            conv_out: conv3x3(c, self.out_channels, 1, device),
+        }
+    }
+}
+
+fn upsample_to(x: Tensor<4>, like: &Tensor<4>) -> Tensor<4> {
+    let [_, _, h, w] = like.dims();
+    interpolate(
+        x,
+        InterpolateOptions::new(InterpolateMode::Nearest).with_output_size([h, w]),
+    )
+}
+
+impl UNet {
+    /// x: [B, in, H, W] (any H, W: odd sizes are handled by upsampling to the skip's size),
+    /// cond: [B, cond_dim]. Returns [B, out, H, W].
+    pub fn forward(&self, x: Tensor<4>, cond: Tensor<2>) -> Tensor<4> {
+        let full = self.res_full.forward(self.conv_in.forward(x), cond.clone());
+        let half = self
+            .res_half
+            .forward(self.down_half.forward(silu(full.clone())), cond.clone());
+        let quarter = self
+            .res_quarter
+            .forward(self.down_quarter.forward(silu(half.clone())), cond.clone());
+        let up = upsample_to(quarter, &half);
+        let up = self.up_half.forward(silu(Tensor::cat(vec![up, half], 1)));
+        let up = self.res_up_half.forward(up, cond.clone());
+        let up = upsample_to(up, &full);
+        let up = self.up_full.forward(silu(Tensor::cat(vec![up, full], 1)));
+        let up = self.res_up_full.forward(up, cond);
+        self.conv_out.forward(silu(up))
+    }
+}

@@ -1,0 +1,200 @@
+//! The samplers of MATH.md, each returning the whole chain z_L, ..., z_0 (or the levels asked
+//! for) so the page can draw every level:
+//! 1. quiz eq. (2), deterministic: z_{l-1} = yhat(z_l, l)
+//! 2. stochastic: z_{l-1} = m(z_l, yhat) + sigma * delta, sigma = sqrt(v) by default
+//! 3. DDIM (eta = 0): deterministic, but keeps the noise direction epshat
+//! 4. the progressive CVAE: z_{l-1} = z_Phi(eps, z_l, l) + sigma_Phi * delta, eps ~ N(0, I)
+
+use burn::prelude::*;
+use burn::tensor::Distribution;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::model::{LEVEL_FEATURES, Model, level_features};
+use crate::schedule::Schedule;
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum SamplerKind {
+    /// Quiz eq. (2).
+    Deterministic,
+    /// Posterior mean plus noise; `sigma: None` is sqrt(v), a number is used as is at every level.
+    Stochastic { sigma: Option<f64> },
+    /// DDIM with eta = 0.
+    Ddim,
+    /// Ancestral sampling through the CVAE steps; `noise_free_last` uses the mean at l = 1.
+    Cvae { noise_free_last: bool },
+}
+
+impl SamplerKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            SamplerKind::Deterministic => "deterministic",
+            SamplerKind::Stochastic { .. } => "stochastic",
+            SamplerKind::Ddim => "ddim",
+            SamplerKind::Cvae { .. } => "cvae",
+        }
+    }
+
+    /// Parse "deterministic", "stochastic", "stochastic:0.5", "ddim", "cvae", "cvae:noisy".
+    pub fn parse(s: &str) -> Result<Self> {
+        let (name, arg) = s.split_once(':').map_or((s, None), |(a, b)| (a, Some(b)));
+        match (name.to_ascii_lowercase().as_str(), arg) {
+            ("deterministic" | "eq2" | "det", None) => Ok(SamplerKind::Deterministic),
+            ("stochastic" | "sto", None) => Ok(SamplerKind::Stochastic { sigma: None }),
+            ("stochastic" | "sto", Some(v)) => {
+                let sigma: f64 = v.parse().map_err(|_| Error::Config(format!("sigma must be a number, got '{v}'")))?;
+                if !(sigma.is_finite() && sigma >= 0.0) {
+                    return Err(Error::Config(format!("sigma must be >= 0, got {sigma}")));
+                }
+                Ok(SamplerKind::Stochastic { sigma: Some(sigma) })
+            }
+            ("ddim", None) => Ok(SamplerKind::Ddim),
+            ("cvae", None) => Ok(SamplerKind::Cvae { noise_free_last: true }),
+            ("cvae", Some("noisy")) => Ok(SamplerKind::Cvae { noise_free_last: false }),
+            _ => Err(Error::Config(format!(
+                "unknown sampler '{s}' (deterministic, stochastic[:sigma], ddim, cvae[:noisy])"
+            ))),
+        }
+    }
+}
+
+/// Some levels of a chain, level-major: images[i * batch .. (i+1) * batch] is level levels[i].
+pub struct Chain {
+    pub levels: Vec<usize>,
+    pub batch: usize,
+    /// [levels.len() * batch, 1, H, W]
+    pub images: Tensor<4>,
+}
+
+impl Chain {
+    fn from_kept(kept: Vec<(usize, Tensor<4>)>, batch: usize) -> Self {
+        let levels = kept.iter().map(|(l, _)| *l).collect();
+        let images = Tensor::cat(kept.into_iter().map(|(_, t)| t).collect(), 0);
+        Chain { levels, batch, images }
+    }
+
+    /// One async readback of the whole chain.
+    pub async fn read(self) -> Result<Vec<f32>> {
+        let data = self.images.into_data_async().await.map_err(|e| Error::Backend(format!("{e:?}")))?;
+        data.to_vec().map_err(|e| Error::Backend(format!("{e:?}")))
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn read_blocking(self) -> Result<Vec<f32>> {
+        let data = self.images.try_into_data().map_err(|e| Error::Backend(format!("{e:?}")))?;
+        data.to_vec().map_err(|e| Error::Backend(format!("{e:?}")))
+    }
+}
+
+/// Which levels to keep: all of them when `keep` is empty.
+fn keeps(keep: &[usize], level: usize) -> bool {
+    keep.is_empty() || keep.contains(&level)
+}
+
+/// Evenly spaced levels L, ..., 0 with at most `columns` entries (always includes L and 0).
+pub fn display_levels(levels: usize, columns: usize) -> Vec<usize> {
+    let columns = columns.max(2).min(levels + 1);
+    let mut out: Vec<usize> = (0..columns)
+        .map(|i| levels - ((i as f64) * levels as f64 / (columns - 1) as f64).round() as usize)
+        .collect();
+    out.dedup();
+    out
+}
+
+fn features(level: usize, batch: usize, max_level: usize, device: &Device) -> Tensor<2> {
+    let f = level_features(&vec![level; batch], max_level);
+    Tensor::from_data(TensorData::new(f, [batch, LEVEL_FEATURES]), device)
+}
+
+/// Runs `kind` from `z_top` (= z_L) down to z_0. `model` must be a plain (non-autodiff) module.
+pub fn run(model: &Model, schedule: &Schedule, kind: SamplerKind, z_top: Tensor<4>, keep: &[usize]) -> Result<Chain> {
+    let batch = z_top.dims()[0];
+    let device = z_top.device();
+    let big_l = schedule.levels;
+    let mut kept = Vec::new();
+    let mut z = z_top;
+    if keeps(keep, big_l) {
+        kept.push((big_l, z.clone()));
+    }
+    for l in (1..=big_l).rev() {
+        let feats = features(l, batch, big_l, &device);
+        z = match (model, kind) {
+            (Model::Denoiser(m), SamplerKind::Deterministic) => m.forward(z, feats),
+            (Model::Denoiser(m), SamplerKind::Stochastic { sigma }) => {
+                let yhat = m.forward(z.clone(), feats);
+                let p = schedule.posterior(l);
+                let mean = yhat * p.coef_y + z * p.coef_z;
+                let sigma = sigma.unwrap_or(p.var.sqrt());
+                if l > 1 && sigma > 0.0 {
+                    let delta = mean.random_like(Distribution::Normal(0.0, 1.0));
+                    mean + delta * sigma
+                } else {
+                    mean
+                }
+            }
+            (Model::Denoiser(m), SamplerKind::Ddim) => {
+                let yhat = m.forward(z.clone(), feats);
+                let (s_l, n_l) = (schedule.signal(l), schedule.noise_std(l));
+                let (s_prev, n_prev) = (schedule.signal(l - 1), schedule.noise_std(l - 1));
+                let epshat = (z - yhat.clone() * s_l) / n_l;
+                yhat * s_prev + epshat * n_prev
+            }
+            (Model::Cvae(m), SamplerKind::Cvae { noise_free_last }) => {
+                m.sample_step(z, feats, !(noise_free_last && l == 1))
+            }
+            (model, kind) => {
+                return Err(Error::Config(format!(
+                    "sampler '{}' does not apply to the {} model",
+                    kind.name(),
+                    model.kind().name()
+                )));
+            }
+        };
+        if keeps(keep, l - 1) {
+            kept.push((l - 1, z.clone()));
+        }
+    }
+    Ok(Chain::from_kept(kept, batch))
+}
+
+/// The encoder itself, from real images y = z_0 up to z_L.
+pub fn forward_chain(schedule: &Schedule, y: Tensor<4>, keep: &[usize]) -> Chain {
+    let batch = y.dims()[0];
+    let mut kept = Vec::new();
+    let mut z = y;
+    if keeps(keep, 0) {
+        kept.push((0, z.clone()));
+    }
+    for l in 1..=schedule.levels {
+        let eps = z.random_like(Distribution::Normal(0.0, 1.0));
+        z = z * schedule.a + eps * schedule.step_noise_std();
+        if keeps(keep, l) {
+            kept.push((l, z.clone()));
+        }
+    }
+    Chain::from_kept(kept, batch)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_levels_are_spaced_and_bounded() {
+        assert_eq!(display_levels(4, 10), vec![4, 3, 2, 1, 0]);
+        let d = display_levels(100, 11);
+        assert_eq!(d.len(), 11);
+        assert_eq!(d[0], 100);
+        assert_eq!(*d.last().unwrap(), 0);
+        assert_eq!(display_levels(1, 8), vec![1, 0]);
+    }
+
+    #[test]
+    fn sampler_names_parse() {
+        assert_eq!(SamplerKind::parse("eq2").unwrap(), SamplerKind::Deterministic);
+        assert_eq!(SamplerKind::parse("stochastic:0.5").unwrap(), SamplerKind::Stochastic { sigma: Some(0.5) });
+        assert!(SamplerKind::parse("stochastic:-1").is_err());
+        assert!(SamplerKind::parse("bogus").is_err());
+    }
+}

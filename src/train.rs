@@ -1,0 +1,495 @@
+//! The training loop, shared by the CLI, the tests and the browser worker.
+//!
+//! `train_steps` only queues GPU work: the per-step statistics stay on the device until `flush`
+//! reads all of them back at once (one readback per displayed frame, not one per step). `flush`
+//! is also where NaN/Inf is detected: the model and optimiser then go back to the snapshot taken
+//! at the previous good flush.
+
+use burn::optim::GradientsParams;
+use burn::prelude::*;
+use burn::tensor::Distribution;
+use serde::{Deserialize, Serialize};
+
+use crate::data::{BatchSampler, Dataset};
+use crate::error::{Error, Result};
+use crate::model::{ArchConfig, Model, ModelKind, level_features, LEVEL_FEATURES};
+use crate::optim::{Adam, AdamConfig};
+use crate::rng::SplitMix64;
+use crate::sampler::{self, Chain, SamplerKind};
+use crate::schedule::Schedule;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TrainConfig {
+    #[serde(rename = "model")]
+    pub kind: ModelKind,
+    /// L
+    pub levels: usize,
+    /// None: a^L = 0.01.
+    pub a: Option<f64>,
+    pub batch: usize,
+    pub lr: f64,
+    pub seed: u64,
+    pub clip_norm: f64,
+    pub base_channels: usize,
+    pub cond_dim: usize,
+    pub latent_dim: usize,
+    /// Digits kept out of training (metrics, forward-process display).
+    pub held_out: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            kind: ModelKind::Denoiser,
+            levels: 100,
+            a: None,
+            batch: 64,
+            lr: 2e-3,
+            seed: 1,
+            clip_norm: 1.0,
+            base_channels: 32,
+            cond_dim: 64,
+            latent_dim: 32,
+            held_out: 1000,
+        }
+    }
+}
+
+impl TrainConfig {
+    pub fn arch(&self) -> ArchConfig {
+        ArchConfig {
+            kind: self.kind,
+            base_channels: self.base_channels,
+            cond_dim: self.cond_dim,
+            latent_dim: self.latent_dim,
+        }
+    }
+
+    pub fn schedule(&self) -> Result<Schedule> {
+        Schedule::from_options(self.a, self.levels)
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        self.schedule()?;
+        self.arch().validate()?;
+        let bad = |m: String| Err(Error::Config(m));
+        if !(1..=1024).contains(&self.batch) {
+            return bad(format!("batch size must be 1..=1024, got {}", self.batch));
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0 && self.lr <= 100.0) {
+            return bad(format!("learning rate must be in (0, 100], got {}", self.lr));
+        }
+        if !(self.clip_norm.is_finite() && self.clip_norm >= 0.0) {
+            return bad(format!("gradient clip norm must be >= 0 (0 = off), got {}", self.clip_norm));
+        }
+        Ok(())
+    }
+}
+
+/// Statistics of one training step (CVAE: loss = kl + nll; denoiser: kl = nll = 0).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepStats {
+    pub step: u64,
+    pub loss: f32,
+    pub kl: f32,
+    pub nll: f32,
+}
+
+/// What `flush` learned.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct FlushReport {
+    pub steps: Vec<StepStats>,
+}
+
+/// Fixed evaluation inputs: held-out images, levels and CPU-drawn noise.
+#[derive(Clone, Debug)]
+pub struct EvalInputs {
+    pub n: usize,
+    pub h: usize,
+    pub w: usize,
+    y: Vec<f32>,
+    levels: Vec<usize>,
+    e1: Vec<f32>,
+    e2: Vec<f32>,
+}
+
+#[derive(Clone)]
+struct Snapshot {
+    model: Model,
+    optim: Adam,
+    step: u64,
+}
+
+/// One queued step: its stats row ([loss, kl, nll, per-level sums...]) still on the device.
+struct Pending {
+    step: u64,
+    stats: Tensor<1>,
+    level_counts: Vec<u32>,
+}
+
+pub struct Trainer {
+    pub config: TrainConfig,
+    pub schedule: Schedule,
+    /// The autodiff device the model trains on.
+    device: Device,
+    model: Model,
+    optim: Adam,
+    /// The training images on the plain device, [N, 1, H, W], uploaded once.
+    images: Tensor<4>,
+    held_out: Dataset,
+    pub height: usize,
+    pub width: usize,
+    batches: BatchSampler,
+    rng: SplitMix64,
+    step: u64,
+    pending: Vec<Pending>,
+    pub history: Vec<StepStats>,
+    /// Running mean of the loss at each level (index l-1), over the recent flushes.
+    pub level_loss: Vec<Option<f64>>,
+    last_good: Snapshot,
+    mean_image: Vec<f32>,
+}
+
+/// Decay of the per-level running mean at each flush window.
+const LEVEL_EMA: f64 = 0.8;
+
+impl Trainer {
+    /// Builds the model and uploads the data. `device` is a plain device (CPU, wgpu or WebGPU);
+    /// training runs on its autodiff wrapper.
+    pub fn new(config: TrainConfig, data: &Dataset, device: &Device) -> Result<Self> {
+        config.validate()?;
+        let held = config.held_out.min(data.n / 5);
+        let (train, held_out) = data.split(held, config.seed);
+        if train.n < config.batch.min(8) {
+            return Err(Error::Config(format!("only {} training images: too few", train.n)));
+        }
+        let plain = device.clone().inner();
+        plain.seed(config.seed);
+        let ad = plain.clone().autodiff();
+        let model = config.arch().init(&ad);
+        let optim = Adam::new(AdamConfig {
+            clip_norm: (config.clip_norm > 0.0).then_some(config.clip_norm),
+            ..AdamConfig::default()
+        });
+        Ok(Self::assemble(config, train, held_out, plain, model, optim, 0)?)
+    }
+
+    fn assemble(
+        config: TrainConfig,
+        train: Dataset,
+        held_out: Dataset,
+        plain: Device,
+        model: Model,
+        optim: Adam,
+        step: u64,
+    ) -> Result<Self> {
+        let schedule = config.schedule()?;
+        let images = Tensor::<4>::from_data(
+            TensorData::new(train.pixels.clone(), [train.n, 1, train.h, train.w]),
+            &plain,
+        );
+        let batches = BatchSampler::new(train.n, config.batch, config.seed ^ step);
+        let rng = SplitMix64::new(config.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ step);
+        let levels = schedule.levels;
+        let mean_image = train.mean_image();
+        Ok(Self {
+            schedule,
+            device: plain.autodiff(),
+            last_good: Snapshot { model: model.clone(), optim: optim.clone(), step },
+            model,
+            optim,
+            images,
+            height: train.h,
+            width: train.w,
+            held_out,
+            batches,
+            rng,
+            step,
+            pending: Vec::new(),
+            history: Vec::new(),
+            level_loss: vec![None; levels],
+            mean_image,
+            config,
+        })
+    }
+
+    /// Rebuilds a trainer around a model and optimiser restored from a checkpoint.
+    pub(crate) fn from_parts(
+        config: TrainConfig,
+        data: &Dataset,
+        device: &Device,
+        model: Model,
+        optim: Adam,
+        step: u64,
+        history: Vec<StepStats>,
+    ) -> Result<Self> {
+        config.validate()?;
+        let held = config.held_out.min(data.n / 5);
+        let (train, held_out) = data.split(held, config.seed);
+        let plain = device.clone().inner();
+        plain.seed(config.seed ^ step);
+        let mut t = Self::assemble(config, train, held_out, plain, model, optim, step)?;
+        t.history = history;
+        Ok(t)
+    }
+
+    pub fn step(&self) -> u64 {
+        self.step
+    }
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+    pub fn optim(&self) -> &Adam {
+        &self.optim
+    }
+    pub fn device(&self) -> Device {
+        self.device.clone().inner()
+    }
+    pub fn mean_image(&self) -> &[f32] {
+        &self.mean_image
+    }
+    pub fn held_out(&self) -> &Dataset {
+        &self.held_out
+    }
+
+    /// Change the learning rate between steps (the page's slider).
+    pub fn set_lr(&mut self, lr: f64) -> Result<()> {
+        let mut c = self.config.clone();
+        c.lr = lr;
+        c.validate()?;
+        self.config = c;
+        Ok(())
+    }
+
+    /// Queue `n` training steps. No readback happens here.
+    pub fn train_steps(&mut self, n: usize) {
+        for _ in 0..n {
+            self.train_step();
+        }
+    }
+
+    fn train_step(&mut self) {
+        let b = self.config.batch;
+        let levels_n = self.schedule.levels;
+        let plain = self.device.clone().inner();
+        let idx: Vec<i64> = self.batches.next_indices().into_iter().map(|i| i as i64).collect();
+        let levels: Vec<usize> = (0..b).map(|_| 1 + self.rng.below(levels_n)).collect();
+        let y = self.images.clone().select(0, Tensor::<1, Int>::from_data(TensorData::new(idx, [b]), &plain));
+        let feats = Tensor::<2>::from_data(TensorData::new(level_features(&levels, levels_n), [b, LEVEL_FEATURES]), &plain);
+        let per_level = |f: &dyn Fn(usize) -> f64| -> Tensor<4> {
+            let v: Vec<f32> = levels.iter().map(|&l| f(l) as f32).collect();
+            Tensor::<4>::from_data(TensorData::new(v, [b, 1, 1, 1]), &plain)
+        };
+        let s = self.schedule;
+        let noise = |like: &Tensor<4>| like.random_like(Distribution::Normal(0.0, 1.0));
+
+        let (per_sample, kl, nll) = match &self.model {
+            Model::Denoiser(m) => {
+                // z_l ~ q(z_l | y) in one shot (closed form).
+                let z = y.clone() * per_level(&|l| s.signal(l)) + noise(&y) * per_level(&|l| s.noise_std(l));
+                let loss = m.per_sample_loss(z.autodiff(), feats.autodiff(), y.autodiff());
+                (loss, None, None)
+            }
+            Model::Cvae(m) => {
+                // z_{l-1} from the closed form, then one encoder step to z_l.
+                let z_prev = y.clone() * per_level(&|l| s.signal(l - 1)) + noise(&y) * per_level(&|l| s.noise_std(l - 1));
+                let z_l = z_prev.clone() * s.a + noise(&y) * s.step_noise_std();
+                let terms = m.terms(z_prev.autodiff(), z_l.autodiff(), feats.autodiff());
+                (terms.kl.clone() + terms.nll.clone(), Some(terms.kl), Some(terms.nll))
+            }
+        };
+        let loss = per_sample.clone().mean();
+        let grads = GradientsParams::from_grads(loss.backward(), &self.model);
+        self.model = self.optim.step(self.config.lr, self.model.clone(), grads);
+        self.step += 1;
+
+        // Stats row: [loss, kl, nll, sum of per-sample loss at each level].
+        let one_hot = Tensor::<1, Int>::from_data(
+            TensorData::new(levels.iter().map(|&l| (l - 1) as i64).collect::<Vec<_>>(), [b]),
+            &plain,
+        )
+        .one_hot::<2>(levels_n)
+        .float();
+        let per_sample = per_sample.inner();
+        let level_sums = per_sample.clone().reshape([1, b]).matmul(one_hot).reshape([levels_n]);
+        let zero = || Tensor::<1>::zeros([1], &plain);
+        let stats = Tensor::cat(
+            vec![
+                loss.inner().reshape([1]),
+                kl.map(|t| t.inner().mean().reshape([1])).unwrap_or_else(zero),
+                nll.map(|t| t.inner().mean().reshape([1])).unwrap_or_else(zero),
+                level_sums,
+            ],
+            0,
+        );
+        let mut level_counts = vec![0u32; levels_n];
+        for &l in &levels {
+            level_counts[l - 1] += 1;
+        }
+        self.pending.push(Pending { step: self.step, stats, level_counts });
+    }
+
+    /// The queued statistics as one tensor (None when nothing is queued).
+    fn take_pending(&mut self) -> Option<(Tensor<1>, Vec<Pending>)> {
+        if self.pending.is_empty() {
+            return None;
+        }
+        let pending = std::mem::take(&mut self.pending);
+        let all = Tensor::cat(pending.iter().map(|p| p.stats.clone()).collect(), 0);
+        Some((all, pending))
+    }
+
+    /// Read back every queued step's statistics (one async read) and check them.
+    pub async fn flush(&mut self) -> Result<FlushReport> {
+        let Some((all, pending)) = self.take_pending() else {
+            return Ok(FlushReport::default());
+        };
+        let data = all.into_data_async().await.map_err(|e| Error::Backend(format!("{e:?}")))?;
+        self.absorb(data, pending)
+    }
+
+    /// The same, blocking (native only: a browser cannot block).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn flush_blocking(&mut self) -> Result<FlushReport> {
+        let Some((all, pending)) = self.take_pending() else {
+            return Ok(FlushReport::default());
+        };
+        let data = all.try_into_data().map_err(|e| Error::Backend(format!("{e:?}")))?;
+        self.absorb(data, pending)
+    }
+
+    fn absorb(&mut self, data: TensorData, pending: Vec<Pending>) -> Result<FlushReport> {
+        let values: Vec<f32> = data.to_vec().map_err(|e| Error::Backend(format!("{e:?}")))?;
+        let width = 3 + self.schedule.levels;
+        let mut report = FlushReport::default();
+        let mut sums = vec![0.0f64; self.schedule.levels];
+        let mut counts = vec![0u64; self.schedule.levels];
+        for (row, p) in values.chunks_exact(width).zip(&pending) {
+            if row.iter().any(|v| !v.is_finite()) {
+                let bad = row[0];
+                self.rollback();
+                return Err(Error::Diverged {
+                    step: p.step,
+                    message: format!("the loss became {bad}"),
+                });
+            }
+            let stats = StepStats { step: p.step, loss: row[0], kl: row[1], nll: row[2] };
+            report.steps.push(stats);
+            for (l, (&s, &c)) in row[3..].iter().zip(&p.level_counts).enumerate() {
+                sums[l] += s as f64;
+                counts[l] += c as u64;
+            }
+        }
+        for l in 0..self.schedule.levels {
+            if counts[l] > 0 {
+                let mean = sums[l] / counts[l] as f64;
+                self.level_loss[l] = Some(match self.level_loss[l] {
+                    Some(old) => LEVEL_EMA * old + (1.0 - LEVEL_EMA) * mean,
+                    None => mean,
+                });
+            }
+        }
+        self.history.extend_from_slice(&report.steps);
+        self.last_good = Snapshot { model: self.model.clone(), optim: self.optim.clone(), step: self.step };
+        Ok(report)
+    }
+
+    fn rollback(&mut self) {
+        let s = self.last_good.clone();
+        self.model = s.model;
+        self.optim = s.optim;
+        self.step = s.step;
+    }
+
+    /// The training loss on `n` held-out digits at evenly spread levels, with noise drawn on the
+    /// CPU from `seed`: the same inputs on every backend, so CPU and GPU runs can be compared.
+    /// Returns (loss, kl, nll) means; the denoiser's kl and nll are 0.
+    pub fn eval_inputs(&self, n: usize, seed: u64) -> EvalInputs {
+        let n = n.min(self.held_out.n).max(1);
+        let big_l = self.schedule.levels;
+        let (h, w) = (self.height, self.width);
+        let idx: Vec<usize> = (0..n).collect();
+        let y = self.held_out.take(&idx).pixels;
+        let levels: Vec<usize> = (0..n).map(|i| 1 + i * big_l / n).collect();
+        let mut rng = SplitMix64::new(seed);
+        let mut noise = |len: usize| -> Vec<f32> { (0..len).map(|_| rng.normal() as f32).collect() };
+        let (e1, e2) = (noise(n * h * w), noise(n * h * w));
+        EvalInputs { n, h, w, y, levels, e1, e2 }
+    }
+
+    fn eval_tensor(&self, inputs: &EvalInputs) -> Tensor<1> {
+        let plain = self.device();
+        let EvalInputs { n, h, w, .. } = *inputs;
+        let s = self.schedule;
+        let t4 = |v: Vec<f32>, shape: [usize; 4]| Tensor::<4>::from_data(TensorData::new(v, shape), &plain);
+        let coef = |f: &dyn Fn(usize) -> f64| t4(inputs.levels.iter().map(|&l| f(l) as f32).collect(), [n, 1, 1, 1]);
+        let y = t4(inputs.y.clone(), [n, 1, h, w]);
+        let e1 = t4(inputs.e1.clone(), [n, 1, h, w]);
+        let e2 = t4(inputs.e2.clone(), [n, 1, h, w]);
+        let feats = Tensor::<2>::from_data(TensorData::new(level_features(&inputs.levels, s.levels), [n, LEVEL_FEATURES]), &plain);
+        match self.model.valid() {
+            Model::Denoiser(m) => {
+                let z = y.clone() * coef(&|l| s.signal(l)) + e1 * coef(&|l| s.noise_std(l));
+                m.per_sample_loss(z, feats, y).mean().reshape([1])
+            }
+            Model::Cvae(m) => {
+                let z_prev = y * coef(&|l| s.signal(l - 1)) + e1 * coef(&|l| s.noise_std(l - 1));
+                let z_l = z_prev.clone() * s.a + e2 * s.step_noise_std();
+                // The encoder's own noise gamma is replaced by its mean (eps = eps_Psi) so the
+                // figure is deterministic: this is the loss without reparameterisation noise.
+                let t = m.terms_at_mean(z_prev, z_l, feats);
+                let kl = t.kl.mean().reshape([1]);
+                let nll = t.nll.mean().reshape([1]);
+                Tensor::cat(vec![kl.clone() + nll.clone(), kl, nll], 0)
+            }
+        }
+    }
+
+    /// Held-out loss with fixed inputs (see `eval_inputs`), read back asynchronously.
+    pub async fn eval_loss(&self, inputs: &EvalInputs) -> Result<f32> {
+        let data = self.eval_tensor(inputs).into_data_async().await.map_err(|e| Error::Backend(format!("{e:?}")))?;
+        let v: Vec<f32> = data.to_vec().map_err(|e| Error::Backend(format!("{e:?}")))?;
+        Ok(v[0])
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn eval_loss_blocking(&self, inputs: &EvalInputs) -> Result<f32> {
+        let data = self.eval_tensor(inputs).try_into_data().map_err(|e| Error::Backend(format!("{e:?}")))?;
+        let v: Vec<f32> = data.to_vec().map_err(|e| Error::Backend(format!("{e:?}")))?;
+        Ok(v[0])
+    }
+
+    /// Reseed the device RNG for sampling, so the same seed gives the same z_L and noise for
+    /// every sampler and every reload. Training's noise stream is reseeded afterwards from the
+    /// step count, so sampling does not make training depend on how often the page draws.
+    fn with_seed<T>(&self, seed: u64, f: impl FnOnce(&Device) -> T) -> T {
+        let plain = self.device();
+        plain.seed(seed);
+        let out = f(&plain);
+        plain.seed(self.config.seed ^ self.step.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ 0x5EED);
+        out
+    }
+
+    /// Run one sampler from z_L ~ N(0, I) (drawn from `seed`) and keep the listed levels.
+    pub fn sample(&self, kind: SamplerKind, n: usize, seed: u64, keep: &[usize]) -> Result<Chain> {
+        let valid = self.model.valid();
+        let (h, w) = (self.height, self.width);
+        self.with_seed(seed, |dev| {
+            let z_top = Tensor::<4>::random([n, 1, h, w], Distribution::Normal(0.0, 1.0), dev);
+            sampler::run(&valid, &self.schedule, kind, z_top, keep)
+        })
+    }
+
+    /// The forward (encoding) process for the first `n` held-out digits: y, z_1, ..., z_L.
+    pub fn forward_process(&self, n: usize, seed: u64, keep: &[usize]) -> Chain {
+        let n = n.min(self.held_out.n).max(1);
+        let (h, w) = (self.height, self.width);
+        let idx: Vec<usize> = (0..n).collect();
+        let y = self.held_out.take(&idx);
+        self.with_seed(seed, |dev| {
+            let y = Tensor::<4>::from_data(TensorData::new(y.pixels, [n, 1, h, w]), dev);
+            sampler::forward_chain(&self.schedule, y, keep)
+        })
+    }
+}

@@ -1,0 +1,240 @@
+//! The browser API (wasm-bindgen), used from the Web Worker in `www/worker.js`.
+//!
+//! Nothing here blocks: WebGPU is initialised with `init_async` before the first tensor op, and
+//! every readback is async and batched (`flush` reads all queued steps' statistics at once,
+//! `sample` reads a whole chain at once). Calls must not overlap: the worker serialises them.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use burn::prelude::Device;
+use js_sys::{Float32Array, Object, Reflect, Uint8Array, Uint32Array};
+use wasm_bindgen::prelude::*;
+
+use crate::backend;
+use crate::checkpoint;
+use crate::data::Dataset;
+use crate::metrics;
+use crate::model::ModelKind;
+use crate::sampler::{Chain, SamplerKind, display_levels};
+use crate::train::{TrainConfig, Trainer};
+
+#[wasm_bindgen(start)]
+pub fn start() {
+    console_error_panic_hook::set_once();
+}
+
+thread_local! {
+    /// The WebGPU runtime can be initialised once per worker; later sessions reuse its device.
+    static WEBGPU: RefCell<Option<Device>> = const { RefCell::new(None) };
+}
+
+fn js_err(e: impl std::fmt::Display) -> JsValue {
+    JsError::new(&e.to_string()).into()
+}
+
+async fn device_for(backend_name: &str) -> Result<Device, JsValue> {
+    match backend_name {
+        "cpu" => Ok(backend::cpu()),
+        "webgpu" => {
+            if let Some(d) = WEBGPU.with(|w| w.borrow().clone()) {
+                return Ok(d);
+            }
+            let d = backend::wgpu_async().await.map_err(js_err)?;
+            WEBGPU.with(|w| *w.borrow_mut() = Some(d.clone()));
+            Ok(d)
+        }
+        other => Err(js_err(format!("unknown backend '{other}' (webgpu or cpu)"))),
+    }
+}
+
+fn set(obj: &Object, key: &str, value: impl Into<JsValue>) {
+    let _ = Reflect::set(obj, &JsValue::from_str(key), &value.into());
+}
+
+/// Parse IDX bytes into a dataset (exposed so the page can validate a file before using it).
+#[wasm_bindgen(js_name = parseDataset)]
+pub fn parse_dataset(images: &[u8], labels: Option<Vec<u8>>) -> Result<JsValue, JsValue> {
+    let d = Dataset::from_idx(images, labels.as_deref()).map_err(js_err)?;
+    let obj = Object::new();
+    set(&obj, "n", d.n as u32);
+    set(&obj, "h", d.h as u32);
+    set(&obj, "w", d.w as u32);
+    Ok(obj.into())
+}
+
+/// Checkpoint metadata as JSON (model, L, step...), without building anything.
+#[wasm_bindgen(js_name = checkpointInfo)]
+pub fn checkpoint_info(bytes: &[u8]) -> Result<String, JsValue> {
+    let meta = checkpoint::read_meta(bytes).map_err(js_err)?;
+    let v = serde_json::json!({ "config": meta.config, "step": meta.step, "height": meta.height, "width": meta.width });
+    Ok(v.to_string())
+}
+
+/// Default `a` for L levels (a^L = 0.01), for the page's controls.
+#[wasm_bindgen(js_name = defaultA)]
+pub fn default_a(levels: u32) -> f64 {
+    crate::Schedule::default_a(levels as usize)
+}
+
+#[wasm_bindgen]
+pub struct Session {
+    inner: Rc<RefCell<Trainer>>,
+    data: Rc<Dataset>,
+    backend: String,
+}
+
+/// Read a chain back (one async read) and package it for the page.
+async fn chain_to_js(chain: Chain, h: usize, w: usize, mean_image: &[f32]) -> Result<JsValue, JsValue> {
+    let obj = Object::new();
+    let n = chain.batch;
+    let levels: Vec<u32> = chain.levels.iter().map(|&l| l as u32).collect();
+    let pixels = chain.read().await.map_err(js_err)?;
+    // Per-level diversity, so the page can show how the spread grows along the chain.
+    let dim = h * w;
+    let diversity: Vec<f32> = (0..levels.len())
+        .map(|i| metrics::mean_pairwise_distance(&pixels[i * n * dim..(i + 1) * n * dim], dim) as f32)
+        .collect();
+    let last = &pixels[(levels.len() - 1) * n * dim..];
+    set(&obj, "levels", Uint32Array::from(&levels[..]));
+    set(&obj, "n", n as u32);
+    set(&obj, "h", h as u32);
+    set(&obj, "w", w as u32);
+    set(&obj, "pixels", Float32Array::from(&pixels[..]));
+    set(&obj, "diversity", Float32Array::from(&diversity[..]));
+    if mean_image.len() == dim {
+        set(&obj, "rmsToMean", metrics::mean_rms_to(last, mean_image));
+    }
+    Ok(obj.into())
+}
+
+#[wasm_bindgen]
+impl Session {
+    /// Build a trainer. `config_json`: a `TrainConfig` (missing fields take defaults);
+    /// `images`/`labels`: IDX bytes (gzipped or not); `backend`: "webgpu" or "cpu".
+    pub async fn create(config_json: String, images: Vec<u8>, labels: Option<Vec<u8>>, backend: String) -> Result<Session, JsValue> {
+        let config: TrainConfig = serde_json::from_str(&config_json).map_err(|e| js_err(format!("bad configuration: {e}")))?;
+        let data = Dataset::from_idx(&images, labels.as_deref()).map_err(js_err)?;
+        let device = device_for(&backend).await?;
+        let trainer = Trainer::new(config, &data, &device).map_err(js_err)?;
+        Ok(Session { inner: Rc::new(RefCell::new(trainer)), data: Rc::new(data), backend })
+    }
+
+    /// Rebuild a session from checkpoint bytes. With `expect_model`/`expect_levels` set, a
+    /// checkpoint for another model or L is refused with a message saying so.
+    #[wasm_bindgen(js_name = fromCheckpoint)]
+    pub async fn from_checkpoint(
+        bytes: Vec<u8>,
+        images: Vec<u8>,
+        labels: Option<Vec<u8>>,
+        backend: String,
+        expect_model: Option<String>,
+        expect_levels: Option<u32>,
+    ) -> Result<Session, JsValue> {
+        let data = Dataset::from_idx(&images, labels.as_deref()).map_err(js_err)?;
+        let expect = match (expect_model, expect_levels) {
+            (Some(m), Some(l)) => Some((m.parse::<ModelKind>().map_err(js_err)?, l as usize)),
+            _ => None,
+        };
+        let device = device_for(&backend).await?;
+        let trainer = checkpoint::import(&bytes, &data, &device, expect).map_err(js_err)?;
+        Ok(Session { inner: Rc::new(RefCell::new(trainer)), data: Rc::new(data), backend })
+    }
+
+    /// "webgpu" or "cpu".
+    #[wasm_bindgen(getter)]
+    pub fn backend(&self) -> String {
+        self.backend.clone()
+    }
+
+    /// Configuration, schedule and sizes as JSON.
+    pub fn info(&self) -> String {
+        let t = self.inner.borrow();
+        serde_json::json!({
+            "config": t.config,
+            "a": t.schedule.a,
+            "levels": t.schedule.levels,
+            "step": t.step(),
+            "height": t.height,
+            "width": t.width,
+            "nData": self.data.n,
+            "nHeldOut": t.held_out().n,
+            "backend": self.backend,
+        })
+        .to_string()
+    }
+
+    /// Queue `n` training steps (no readback).
+    pub fn train(&self, n: u32) {
+        self.inner.borrow_mut().train_steps(n as usize);
+    }
+
+    #[wasm_bindgen(js_name = setLearningRate)]
+    pub fn set_learning_rate(&self, lr: f64) -> Result<(), JsValue> {
+        self.inner.borrow_mut().set_lr(lr).map_err(js_err)
+    }
+
+    /// Read the queued steps' statistics (one readback). JSON: {step, steps: [{step, loss, kl,
+    /// nll}], levelLoss: [...]}. Rejects with a clear message if training diverged (the last
+    /// good weights are then restored).
+    pub async fn flush(&self) -> Result<String, JsValue> {
+        let inner = self.inner.clone();
+        let mut t = inner.borrow_mut();
+        let report = t.flush().await.map_err(js_err)?;
+        Ok(serde_json::json!({
+            "step": t.step(),
+            "steps": report.steps,
+            "levelLoss": t.level_loss,
+        })
+        .to_string())
+    }
+
+    /// Sample `n` chains with a sampler ("deterministic", "stochastic[:sigma]", "ddim",
+    /// "cvae[:noisy]"), from z_L drawn with `seed`, keeping at most `columns` levels.
+    /// Returns {levels, n, h, w, pixels (level-major), diversity (per level), rmsToMean}.
+    pub async fn sample(&self, sampler: String, n: u32, seed: u32, columns: u32) -> Result<JsValue, JsValue> {
+        let kind = SamplerKind::parse(&sampler).map_err(js_err)?;
+        let (chain, h, w, mean) = {
+            let t = self.inner.borrow();
+            let keep = display_levels(t.schedule.levels, columns as usize);
+            let chain = t.sample(kind, n as usize, seed as u64, &keep).map_err(js_err)?;
+            (chain, t.height, t.width, t.mean_image().to_vec())
+        };
+        chain_to_js(chain, h, w, &mean).await
+    }
+
+    /// The forward process on held-out digits: y = z_0, ..., z_L (at most `columns` levels).
+    #[wasm_bindgen(js_name = forwardProcess)]
+    pub async fn forward_process(&self, n: u32, seed: u32, columns: u32) -> Result<JsValue, JsValue> {
+        let (chain, h, w) = {
+            let t = self.inner.borrow();
+            let mut keep = display_levels(t.schedule.levels, columns as usize);
+            keep.reverse();
+            (t.forward_process(n as usize, seed as u64, &keep), t.height, t.width)
+        };
+        chain_to_js(chain, h, w, &[]).await
+    }
+
+    /// The mean training image (quiz (a): what yhat(z_L, L) converges to).
+    #[wasm_bindgen(js_name = meanImage)]
+    pub fn mean_image(&self) -> Float32Array {
+        Float32Array::from(self.inner.borrow().mean_image())
+    }
+
+    /// Mean pairwise distance of `n` held-out real digits: the diversity samplers compare with.
+    #[wasm_bindgen(js_name = realDiversity)]
+    pub fn real_diversity(&self, n: u32) -> f64 {
+        let t = self.inner.borrow();
+        let held = t.held_out();
+        let n = (n as usize).min(held.n);
+        metrics::mean_pairwise_distance(&held.pixels[..n * held.image_len()], held.image_len())
+    }
+
+    /// Checkpoint bytes (one async readback of every weight and optimizer moment).
+    pub async fn export(&self) -> Result<Uint8Array, JsValue> {
+        let inner = self.inner.clone();
+        let t = inner.borrow();
+        let bytes = checkpoint::export(&t).await.map_err(js_err)?;
+        Ok(Uint8Array::from(&bytes[..]))
+    }
+}

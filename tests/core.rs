@@ -1,0 +1,207 @@
+//! The quiz's claims and the core's guarantees, measured on the CPU backend (Flex) with the
+//! bundled digits. Sizes are small so the whole file runs in a few minutes on 2 cores.
+
+use denoise_lab::backend;
+use denoise_lab::checkpoint;
+use denoise_lab::data::Dataset;
+use denoise_lab::metrics::{mean_pairwise_distance, mean_rms_to, rms_distance};
+use denoise_lab::model::ModelKind;
+use denoise_lab::sampler::SamplerKind;
+use denoise_lab::train::{TrainConfig, Trainer};
+use denoise_lab::Error;
+
+fn config(kind: ModelKind, levels: usize) -> TrainConfig {
+    TrainConfig {
+        kind,
+        levels,
+        batch: 32,
+        lr: 3e-3,
+        seed: 3,
+        base_channels: 8,
+        cond_dim: 32,
+        latent_dim: 16,
+        held_out: 500,
+        ..TrainConfig::default()
+    }
+}
+
+/// 4,000 of the bundled digits: enough for these tests, and quicker to split and upload.
+fn data() -> Dataset {
+    let all = Dataset::bundled();
+    all.take(&(0..4000).collect::<Vec<_>>())
+}
+
+fn train(t: &mut Trainer, steps: usize) {
+    let mut done = 0;
+    while done < steps {
+        let n = 25.min(steps - done);
+        t.train_steps(n);
+        t.flush_blocking().expect("training stays finite");
+        done += n;
+    }
+}
+
+/// Typical RMS distance between two different real digits (the yardstick for "close").
+fn digit_to_digit_rms(d: &Dataset) -> f64 {
+    let pairs = 200;
+    (0..pairs).map(|i| rms_distance(d.image(2 * i), d.image(2 * i + 1))).sum::<f64>() / pairs as f64
+}
+
+#[test]
+fn denoiser_learns_the_mean_and_eq2_sampling_collapses() {
+    let data = data();
+    let levels = 20;
+    let mut t = Trainer::new(config(ModelKind::Denoiser, levels), &data, &backend::cpu()).unwrap();
+    let eval = t.eval_inputs(128, 99);
+    let before = t.eval_loss_blocking(&eval).unwrap();
+    train(&mut t, 400);
+    let after = t.eval_loss_blocking(&eval).unwrap();
+    eprintln!("held-out loss: {before:.4} -> {after:.4}");
+    assert!(after < 0.6 * before, "training lowers the loss: {before} -> {after}");
+
+    // Per-level loss: defined at every level after 400 x 32 draws, and larger at high noise.
+    let per_level: Vec<f64> = t.level_loss.iter().map(|v| v.expect("every level seen")).collect();
+    assert!(per_level[levels - 1] > per_level[0], "loss grows with noise: {per_level:?}");
+
+    // Quiz (a): yhat(z_L, L) is close to the mean training image. Under sampler eq. (2),
+    // z_{L-1} = yhat(z_L, L).
+    let n = 64;
+    let chain = t.sample(SamplerKind::Deterministic, n, 5, &[levels - 1, 0]).unwrap();
+    let px = chain.read_blocking().unwrap();
+    let dim = t.height * t.width;
+    let first_step = &px[..n * dim];
+    let to_mean = mean_rms_to(first_step, t.mean_image());
+    let yardstick = digit_to_digit_rms(&data);
+    eprintln!("quiz (a): rms(yhat(z_L, L), mean image) = {to_mean:.4}; two random digits: {yardstick:.4}");
+    assert!(to_mean < 0.25 * yardstick, "yhat(z_L, L) ~ E[y]: {to_mean} vs {yardstick}");
+
+    // Quiz (b)/(c): the same z_L through the three samplers; eq. (2)'s final images are far less
+    // diverse than the stochastic and DDIM samplers' (with the same model).
+    let diversity = |kind| {
+        let px = t.sample(kind, n, 5, &[0]).unwrap().read_blocking().unwrap();
+        mean_pairwise_distance(&px, dim)
+    };
+    let det = diversity(SamplerKind::Deterministic);
+    let sto = diversity(SamplerKind::Stochastic { sigma: None });
+    let ddim = diversity(SamplerKind::Ddim);
+    let real = mean_pairwise_distance(&data.pixels[..n * dim], dim);
+    eprintln!("quiz (b)/(c): diversity eq.(2) {det:.3}, stochastic {sto:.3}, DDIM {ddim:.3}, real digits {real:.3}");
+    assert!(det < 0.5 * sto, "eq. (2) collapses relative to stochastic: {det} vs {sto}");
+    assert!(det < 0.5 * ddim, "eq. (2) collapses relative to DDIM: {det} vs {ddim}");
+}
+
+#[test]
+fn cvae_terms_are_finite_and_the_total_decreases() {
+    let data = data();
+    let mut t = Trainer::new(config(ModelKind::Cvae, 4), &data, &backend::cpu()).unwrap();
+    let eval = t.eval_inputs(128, 7);
+    let before = t.eval_loss_blocking(&eval).unwrap();
+    t.train_steps(150);
+    let report = t.flush_blocking().unwrap();
+    let after = t.eval_loss_blocking(&eval).unwrap();
+    for s in &report.steps {
+        assert!(s.kl.is_finite() && s.nll.is_finite(), "step {}: kl {} nll {}", s.step, s.kl, s.nll);
+        assert!(s.kl >= 0.0, "KL is non-negative: {}", s.kl);
+        assert!((s.loss - (s.kl + s.nll)).abs() <= 1e-3 * s.loss.abs().max(1.0), "loss = kl + nll");
+    }
+    let last = report.steps.last().unwrap();
+    eprintln!("CVAE held-out loss (nats/image): {before:.1} -> {after:.1}; last step kl {:.2} nll {:.1}", last.kl, last.nll);
+    assert!(after < before - 100.0, "the CVAE's total loss decreases: {before} -> {after}");
+
+    // Ancestral sampling runs through every level and gives finite images.
+    let px = t.sample(SamplerKind::Cvae { noise_free_last: true }, 8, 1, &[]).unwrap().read_blocking().unwrap();
+    assert_eq!(px.len(), 5 * 8 * t.height * t.width);
+    assert!(px.iter().all(|v| v.is_finite()));
+    // And the denoiser's samplers are refused for it, with a message.
+    let err = t.sample(SamplerKind::Ddim, 2, 1, &[]).err().unwrap();
+    assert!(err.to_string().contains("does not apply"), "{err}");
+}
+
+#[test]
+fn checkpoints_round_trip_and_reject_damage() {
+    let data = data();
+    let device = backend::cpu();
+    let mut t = Trainer::new(config(ModelKind::Denoiser, 8), &data, &device).unwrap();
+    train(&mut t, 10);
+    let bytes = checkpoint::export_blocking(&t).unwrap();
+    let loaded = checkpoint::import(&bytes, &data, &device, Some((ModelKind::Denoiser, 8))).unwrap();
+    assert_eq!(loaded.step(), t.step());
+    assert_eq!(loaded.history.len(), t.history.len());
+    assert_eq!(loaded.optim().t, t.optim().t);
+    assert_eq!(loaded.optim().moments.len(), t.optim().moments.len());
+
+    // Same seed, same samples, bit for bit.
+    let a = t.sample(SamplerKind::Stochastic { sigma: None }, 6, 42, &[]).unwrap().read_blocking().unwrap();
+    let b = loaded.sample(SamplerKind::Stochastic { sigma: None }, 6, 42, &[]).unwrap().read_blocking().unwrap();
+    assert_eq!(a, b, "identical outputs after save/load");
+    let eval = t.eval_inputs(32, 1);
+    assert_eq!(t.eval_loss_blocking(&eval).unwrap(), loaded.eval_loss_blocking(&eval).unwrap());
+
+    // The optimizer state came back too: one more step from both gives the same weights.
+    let mut t2 = t;
+    let mut l2 = loaded;
+    t2.train_steps(1);
+    l2.train_steps(1);
+    let (r1, r2) = (t2.flush_blocking().unwrap(), l2.flush_blocking().unwrap());
+    assert_eq!(r1.steps.len(), 1);
+    assert_eq!(t2.eval_loss_blocking(&eval).unwrap(), l2.eval_loss_blocking(&eval).unwrap(), "same update after reload");
+    assert_eq!(r1.steps[0].step, r2.steps[0].step);
+
+    // Truncated anywhere: rejected with a message, no panic.
+    for cut in [0, 4, 8, 100, bytes.len() / 2, bytes.len() - 5, bytes.len() - 1] {
+        let err = checkpoint::import(&bytes[..cut], &data, &device, None).err().expect("truncated is refused");
+        assert!(matches!(err, Error::Checkpoint(_)), "cut {cut}: {err}");
+    }
+    // One flipped bit in the weights: caught by the checksum.
+    let mut bad = bytes.clone();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 0x10;
+    let err = checkpoint::import(&bad, &data, &device, None).err().unwrap();
+    assert!(err.to_string().contains("corrupt"), "{err}");
+    // Another model or L: a clear message.
+    let err = checkpoint::import(&bytes, &data, &device, Some((ModelKind::Cvae, 8))).err().unwrap();
+    assert!(err.to_string().contains("denoiser with L = 8"), "{err}");
+    // Images of another size.
+    let small = Dataset { n: 100, h: 14, w: 14, pixels: vec![0.0; 100 * 196], labels: None };
+    let err = checkpoint::import(&bytes, &small, &device, None).err().unwrap();
+    assert!(err.to_string().contains("28x28"), "{err}");
+}
+
+#[test]
+fn divergence_is_detected_and_the_last_good_weights_are_kept() {
+    let data = data();
+    let mut cfg = config(ModelKind::Denoiser, 8);
+    cfg.lr = 50.0;
+    cfg.clip_norm = 0.0;
+    let mut t = Trainer::new(cfg, &data, &backend::cpu()).unwrap();
+    let mut diverged = None;
+    for _ in 0..20 {
+        t.train_steps(3);
+        if let Err(e) = t.flush_blocking() {
+            diverged = Some(e);
+            break;
+        }
+    }
+    let err = diverged.expect("lr = 50 without clipping diverges within 60 steps");
+    assert!(matches!(err, Error::Diverged { .. }), "{err}");
+    assert!(err.to_string().contains("last good weights"), "{err}");
+    let eval = t.eval_inputs(16, 1);
+    let loss = t.eval_loss_blocking(&eval).unwrap();
+    assert!(loss.is_finite(), "restored weights give a finite loss, got {loss}");
+    assert!(t.history.iter().all(|s| s.loss.is_finite()));
+}
+
+#[test]
+fn configuration_errors_are_clear() {
+    let data = data();
+    let bad = |f: &dyn Fn(&mut TrainConfig)| {
+        let mut c = config(ModelKind::Denoiser, 10);
+        f(&mut c);
+        Trainer::new(c, &data, &backend::cpu()).err().expect("refused").to_string()
+    };
+    assert!(bad(&|c| c.levels = 0).contains("L (levels)"));
+    assert!(bad(&|c| c.a = Some(1.5)).contains("a must"));
+    assert!(bad(&|c| c.batch = 0).contains("batch"));
+    assert!(bad(&|c| c.lr = f64::NAN).contains("learning rate"));
+    assert!(bad(&|c| c.latent_dim = 0).contains("latent"));
+}
