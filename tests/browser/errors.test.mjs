@@ -1,0 +1,103 @@
+// 5. A malformed IDX file and a corrupt checkpoint produce a clear error message, and the page
+//    still trains. Also: a checkpoint for another model/L, and a lost GPU device.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { launch, openPage, waitReady, assertWebGpu, train, lab, artifact, SMALL } from './helpers.mjs';
+
+let env;
+let page;
+let consoleErrors;
+before(async () => {
+  env = await launch({ webgpu: true });
+  ({ page, consoleErrors } = await openPage(env.context, env.url, SMALL));
+  await waitReady(page);
+  await assertWebGpu(page);
+});
+after(async () => {
+  await env?.close();
+});
+
+const bannerText = (id) => page.$eval(`.banner[data-id="${id}"]`, (b) => b.textContent).catch(() => null);
+
+test('a malformed IDX file gives a clear message and the page keeps training', async () => {
+  const step0 = await train(page, 3);
+  const bad = artifact('malformed-images-idx3-ubyte');
+  // A wrong magic number, then garbage.
+  fs.writeFileSync(bad, Buffer.from([0x00, 0x00, 0x08, 0x07, 0, 0, 0, 5, 1, 2, 3]));
+  await page.click('summary:has-text("Train on other IDX data")');
+  await page.setInputFiles('#data-images', bad);
+  await page.click('#data-load-files');
+  await page.waitForSelector('.banner.error[data-id="data"]');
+  const msg = await bannerText('data');
+  console.log(`# message: ${msg}`);
+  assert.match(msg, /Could not read malformed-images-idx3-ubyte/);
+  assert.match(msg, /Still using bundled MNIST/);
+  assert.match(await page.textContent('#data-status'), /bundled MNIST/);
+  // Truncated gzip too.
+  const gz = fs.readFileSync(new URL('../../www/data/mnist-10k-images-idx3-ubyte.gz', import.meta.url));
+  fs.writeFileSync(bad, gz.subarray(0, 5000));
+  await page.setInputFiles('#data-images', bad);
+  await page.click('#data-load-files');
+  await page.waitForFunction(() => window.denoiseLab.errors.length >= 2);
+  const step1 = await train(page, 3);
+  assert.ok(step1 >= step0 + 3, 'still trains after the bad data');
+});
+
+test('a corrupt checkpoint gives a clear message and the page keeps training', async () => {
+  const step0 = await lab(page, 'lab.step');
+  const bad = artifact('corrupt.ckpt');
+  fs.writeFileSync(bad, Buffer.from('this is not a checkpoint at all, just some text that is long enough'));
+  await page.setInputFiles('#import-file', bad);
+  await page.waitForSelector('.banner.error[data-id="import"]');
+  const msg = await bannerText('import');
+  console.log(`# message: ${msg}`);
+  assert.match(msg, /not a usable denoise-lab checkpoint/);
+
+  // A real checkpoint with flipped bytes in the middle (the CRC catches it).
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export')]);
+  const good = artifact('errors-good.ckpt');
+  await download.saveAs(good);
+  const bytes = fs.readFileSync(good);
+  for (let i = Math.floor(bytes.length / 2); i < Math.floor(bytes.length / 2) + 64; i++) bytes[i] ^= 0xff;
+  fs.writeFileSync(bad, bytes);
+  await page.click('.banner[data-id="import"] .close');
+  await page.setInputFiles('#import-file', bad);
+  await page.waitForSelector('.banner.error[data-id="import"]');
+  console.log(`# message: ${await bannerText('import')}`);
+  assert.equal(await lab(page, 'lab.step'), step0, 'the session was kept');
+  const step1 = await train(page, 3);
+  assert.ok(step1 >= step0 + 3, 'still trains after the corrupt checkpoint');
+  assert.deepEqual(consoleErrors, [], 'no console errors');
+});
+
+test('a checkpoint for another model or L is refused with a choice', async () => {
+  const good = artifact('errors-good.ckpt');
+  await page.fill('#ctl-L', '8');
+  await page.press('#ctl-L', 'Enter');
+  await waitReady(page, { version: (await lab(page, 'lab.readyVersion')) + 1 });
+  await page.setInputFiles('#import-file', good);
+  await page.waitForSelector('.banner[data-id="import"]');
+  const msg = await bannerText('import');
+  assert.match(msg, /checkpoint is for the denoiser with L = 10/);
+  assert.equal((await lab(page, 'lab.info')).levels, 8, 'session unchanged');
+  const v = await lab(page, 'lab.readyVersion');
+  await page.click('.banner[data-id="import"] button:has-text("Switch to")');
+  await waitReady(page, { version: v + 1 });
+  assert.equal((await lab(page, 'lab.info')).levels, 10);
+  assert.equal(await page.inputValue('#ctl-L'), '10');
+});
+
+test('a lost GPU device is reported and training restarts from the autosave', async () => {
+  const step = await train(page, 2);
+  await page.waitForFunction((s) => document.getElementById('autosave-status').textContent.includes(`step ${s}`), step);
+  const v = await lab(page, 'lab.readyVersion');
+  await page.evaluate(() => window.denoiseLab.debugLoseDevice());
+  await page.waitForSelector('.banner.error[data-id="crash"]');
+  assert.match(await bannerText('crash'), /GPU device was lost/);
+  await waitReady(page, { version: v + 1 });
+  assert.equal(await lab(page, 'lab.backend'), 'webgpu');
+  assert.equal(await lab(page, 'lab.step'), step, 'resumed from the autosave');
+  const more = await train(page, 2);
+  assert.ok(more >= step + 2);
+});

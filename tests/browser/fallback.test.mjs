@@ -1,0 +1,31 @@
+// 6. Without the WebGPU flags there is no adapter: the page falls back to the CPU, says so, and
+//    still trains.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { launch, openPage, waitReady, train, lab, mean, artifact } from './helpers.mjs';
+
+let env;
+before(async () => {
+  env = await launch({ webgpu: false });
+});
+after(async () => {
+  await env?.close();
+});
+
+test('no WebGPU adapter: CPU fallback, a visible banner, and training works', async () => {
+  const { page, consoleErrors } = await openPage(env.context, env.url, 'L=10&batch=8&channels=8&rows=3&cols=4');
+  const adapter = await page.evaluate(async () => (navigator.gpu ? !!(await navigator.gpu.requestAdapter()) : false));
+  assert.equal(adapter, false, 'this browser has no WebGPU adapter (launched without the WebGPU flags)');
+  await waitReady(page);
+  assert.equal(await lab(page, 'lab.backend'), 'cpu');
+  const banner = await page.textContent('.banner[data-id="backend"]');
+  assert.match(banner, /WebGPU unavailable: training on the CPU \(slower\)/);
+  assert.match(await page.textContent('#stat-backend'), /CPU/);
+  const step = await train(page, 12, { timeout: 300000 });
+  assert.ok(step >= 12);
+  const losses = await lab(page, 'lab.losses');
+  assert.ok(losses.every(Number.isFinite));
+  console.log(`# CPU: ${losses.length} steps, loss ${mean(losses.slice(0, 3)).toFixed(3)} -> ${mean(losses.slice(-3)).toFixed(3)}, ${(await lab(page, 'lab.msPerStep'))?.toFixed(0)} ms/step`);
+  await page.screenshot({ path: artifact('cpu-fallback.png') });
+  assert.deepEqual(consoleErrors, [], 'no console errors');
+});

@@ -1,0 +1,183 @@
+// Shared helpers for the browser tests (node --test tests/browser/) and bench/browser-bench.mjs.
+//
+// The tests drive the BUILT site (dist/, from `bash scripts/build-web.sh`) in Debian's headless
+// Chromium through playwright-core, served by scripts/serve.mjs on a free port. WebGPU comes from
+// SwiftShader (Chromium's CPU implementation of Vulkan) with the flags below.
+//
+// Environment: DIST_DIR (default <repo>/dist), CHROMIUM (default /usr/bin/chromium),
+// ARTIFACTS_DIR (default <repo>/target/browser-artifacts).
+
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { startServer } from '../../scripts/serve.mjs';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const DIST = path.resolve(process.env.DIST_DIR || path.join(ROOT, 'dist'));
+export const ARTIFACTS = path.resolve(process.env.ARTIFACTS_DIR || path.join(ROOT, 'target', 'browser-artifacts'));
+export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+
+/** Common flags; WebGPU on SwiftShader needs --enable-unsafe-webgpu (+ Vulkan) on Linux. */
+const BASE_ARGS = [
+  '--headless=new',
+  '--no-sandbox',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-dev-shm-usage',
+  // Keep timers running at full speed in a headless tab.
+  '--disable-background-timer-throttling',
+  '--disable-renderer-backgrounding',
+  '--disable-backgrounding-occluded-windows',
+];
+export const WEBGPU_ARGS = ['--enable-unsafe-webgpu', '--enable-features=Vulkan'];
+
+/** A small, fast configuration for SwiftShader (set through the URL, like a teacher would). */
+export const SMALL = 'L=10&batch=16&channels=16&rows=4&cols=6';
+
+export function checkBuilt() {
+  const need = ['index.html', 'www/app.js', 'www/worker.js', 'pkg/denoise_lab.js', 'pkg/denoise_lab_bg.wasm', 'vendor/uPlot.esm.js'];
+  for (const f of need) {
+    assert.ok(fs.existsSync(path.join(DIST, f)), `${path.join(DIST, f)} is missing: run \`bash scripts/build-web.sh\` first`);
+  }
+  assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} not found: apt-get install -y chromium mesa-vulkan-drivers (or set CHROMIUM)`);
+}
+
+/**
+ * Start the static server and a fresh Chromium profile.
+ * `webgpu: false` launches without the WebGPU flags (the CPU fallback path).
+ */
+export async function launch({ webgpu = true, extraArgs = [] } = {}) {
+  checkBuilt();
+  const { server, url } = await startServer({ dir: DIST, port: 0, quiet: true });
+  const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'denoise-lab-chromium-'));
+  const args = [...BASE_ARGS, ...(webgpu ? WEBGPU_ARGS : []), ...extraArgs];
+  let context;
+  try {
+    context = await chromium.launchPersistentContext(userDataDir, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args,
+      viewport: { width: 1400, height: 1000 },
+      acceptDownloads: true,
+    });
+  } catch (e) {
+    server.close();
+    throw e;
+  }
+  const close = async () => {
+    await context.close().catch(() => {});
+    await new Promise((r) => server.close(r));
+    server.closeAllConnections?.();
+    fs.rmSync(userDataDir, { recursive: true, force: true });
+  };
+  return { context, url, close };
+}
+
+/** Open the page with `query`; collects console errors and page errors (uncaught exceptions). */
+export async function openPage(context, url, query = '') {
+  const page = context.pages()[0] || (await context.newPage());
+  const consoleErrors = [];
+  const log = [];
+  page.on('console', (m) => {
+    log.push(`${m.type()}: ${m.text()}`);
+    if (m.type() === 'error') consoleErrors.push(m.text());
+  });
+  page.on('pageerror', (e) => consoleErrors.push(`uncaught: ${e.message}`));
+  page.on('worker', (w) => {
+    w.on('console', (m) => {
+      log.push(`worker ${m.type()}: ${m.text()}`);
+      if (m.type() === 'error') consoleErrors.push(`worker: ${m.text()}`);
+    });
+  });
+  page.setDefaultTimeout(120000);
+  await page.goto(`${url}${query ? `?${query}` : ''}`);
+  return { page, consoleErrors, log };
+}
+
+export const lab = (page, expr) => page.evaluate(`(() => { const lab = window.denoiseLab; return (${expr}); })()`);
+
+/** Wait until the worker has a session (or fail with what the page says). */
+export async function waitReady(page, { timeout = 180000, version = 1 } = {}) {
+  try {
+    await page.waitForFunction((v) => window.denoiseLab && window.denoiseLab.ready && window.denoiseLab.readyVersion >= v, version, { timeout, polling: 200 });
+  } catch (e) {
+    const state = await page.evaluate(() => ({ loading: document.getElementById('loading')?.textContent, errors: window.denoiseLab?.errors, banners: [...document.querySelectorAll('.banner')].map((b) => b.textContent) }));
+    throw new Error(`page not ready after ${timeout} ms: ${JSON.stringify(state)}`);
+  }
+}
+
+export async function assertWebGpu(page) {
+  const st = await page.evaluate(() => ({ backend: window.denoiseLab.backend, adapter: window.denoiseLab.adapter, reason: window.denoiseLab.fallbackReason }));
+  assert.equal(st.backend, 'webgpu', `expected training on WebGPU, got ${st.backend} (${st.reason}); is --enable-unsafe-webgpu working and mesa-vulkan-drivers installed?`);
+  assert.ok(st.adapter && (st.adapter.vendor || st.adapter.architecture || st.adapter.description), `no adapter reported: ${JSON.stringify(st.adapter)}`);
+  const shown = await page.textContent('#speed-adapter');
+  assert.ok(shown && shown !== '–', 'the adapter is shown on the page');
+  return st.adapter;
+}
+
+/** Wait until samples drawn at (or after) the current step are on screen. */
+export async function waitSamplesCurrent(page, timeout = 120000) {
+  await page.waitForFunction(() => {
+    const l = window.denoiseLab;
+    return !l.playing && l.samplesStep === l.step;
+  }, null, { timeout, polling: 200 });
+}
+
+/** Press Play, wait for `steps` more training steps, press Pause, wait for the final samples. */
+export async function train(page, steps, { timeout = 240000 } = {}) {
+  const start = await lab(page, 'lab.step');
+  await page.click('#play');
+  await page.waitForFunction((target) => window.denoiseLab.step >= target || window.denoiseLab.errors.length > 0, start + steps, { timeout, polling: 250 });
+  const errors = await lab(page, 'lab.errors');
+  assert.deepEqual(errors, [], 'no error while training');
+  await page.click('#play'); // pause
+  await waitSamplesCurrent(page);
+  return lab(page, 'lab.step');
+}
+
+/** The pixels of a canvas (RGBA bytes) and its size. */
+export async function canvasPixels(page, selector) {
+  return page.$eval(selector, (c) => {
+    const ctx = c.getContext('2d');
+    const d = ctx.getImageData(0, 0, c.width, c.height).data;
+    return { width: c.width, height: c.height, data: Array.from(d) };
+  });
+}
+
+/** Grayscale statistics of a canvas: not blank means several distinct values. */
+export function pixelStats(px) {
+  const vals = new Set();
+  let min = 255;
+  let max = 0;
+  for (let i = 0; i < px.data.length; i += 4) {
+    const v = px.data[i];
+    vals.add(v);
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  return { distinct: vals.size, min, max };
+}
+
+export function meanAbsDiff(a, b) {
+  assert.equal(a.data.length, b.data.length, 'same canvas size');
+  let s = 0;
+  let m = 0;
+  for (let i = 0; i < a.data.length; i++) {
+    const d = Math.abs(a.data[i] - b.data[i]);
+    s += d;
+    if (d > m) m = d;
+  }
+  return { mean: s / a.data.length, max: m };
+}
+
+export function artifact(name) {
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  return path.join(ARTIFACTS, name);
+}
+
+export const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;

@@ -1,0 +1,85 @@
+// 1. The page loads with no console error, finds a WebGPU adapter, trains >= 50 steps in the
+//    worker and the loss falls.
+// 2. The sample grids are drawn (not blank) and change after training.
+// 7. A screenshot of the trained page is kept in target/browser-artifacts/ (look at it).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { launch, openPage, waitReady, assertWebGpu, train, canvasPixels, pixelStats, meanAbsDiff, lab, mean, artifact, SMALL } from './helpers.mjs';
+
+let env;
+let page;
+let consoleErrors;
+let before0;
+
+before(async () => {
+  env = await launch({ webgpu: true });
+  ({ page, consoleErrors } = await openPage(env.context, env.url, SMALL));
+});
+after(async () => {
+  await env?.close();
+});
+
+test('loads without console errors, finds a WebGPU adapter, trains >= 50 steps and the loss falls', async () => {
+  await waitReady(page);
+  const adapter = await assertWebGpu(page);
+  console.log(`# adapter: ${JSON.stringify(adapter)}`);
+  // The untrained model's samples are drawn as soon as the session is ready.
+  await page.waitForFunction(() => window.denoiseLab.samplesVersion >= 1);
+  before0 = {
+    deterministic: await canvasPixels(page, '#grid-deterministic canvas'),
+    ddim: await canvasPixels(page, '#grid-ddim canvas'),
+    forward: await canvasPixels(page, '#grid-forward canvas'),
+  };
+  const t0 = Date.now();
+  const step = await train(page, 60);
+  assert.ok(step >= 50, `trained ${step} steps`);
+  const losses = await lab(page, 'lab.losses');
+  assert.ok(losses.length >= 50, `${losses.length} losses flushed`);
+  assert.ok(losses.every(Number.isFinite), 'all losses finite');
+  const first = mean(losses.slice(0, 5));
+  const last = mean(losses.slice(-5));
+  const speed = await lab(page, '({ ms: lab.msPerStep, warm: lab.warmupMs })');
+  console.log(`# ${losses.length} steps in ${Date.now() - t0} ms; loss ${first.toFixed(4)} -> ${last.toFixed(4)}; ${speed.ms?.toFixed(1)} ms/step, warm-up ${speed.warm?.toFixed(0)} ms`);
+  assert.ok(last < first, `loss falls: first 5 mean ${first}, last 5 mean ${last}`);
+  assert.match(await page.textContent('#stat-step'), /^\d+$/);
+  assert.notEqual(await page.textContent('#stat-ms'), '–', 'ms/step is shown');
+  assert.notEqual(await page.textContent('#stat-warmup'), '–', 'warm-up time is shown');
+  assert.deepEqual(consoleErrors, [], 'no console errors');
+});
+
+test('sample grids are drawn, not blank, and change after training', async () => {
+  assert.ok(before0, 'the first test ran');
+  for (const name of ['deterministic', 'stochastic', 'ddim']) {
+    const px = await canvasPixels(page, `#grid-${name} canvas`);
+    const st = pixelStats(px);
+    assert.ok(px.width > 50 && px.height > 50, `${name} canvas has a size (${px.width}x${px.height})`);
+    assert.ok(st.distinct > 20 && st.max - st.min > 100, `${name} grid is not blank: ${JSON.stringify(st)}`);
+    const headers = await page.$$eval(`#grid-${name} .grid-header span`, (s) => s.map((e) => e.textContent));
+    assert.equal(headers[0], 'z10', `${name}: first column is z_L`);
+    assert.equal(headers.at(-1), 'z0', `${name}: last column is z_0`);
+  }
+  const fwd = pixelStats(await canvasPixels(page, '#grid-forward canvas'));
+  assert.ok(fwd.distinct > 20, 'forward process drawn');
+  for (const name of ['deterministic', 'ddim']) {
+    const after = await canvasPixels(page, `#grid-${name} canvas`);
+    const d = meanAbsDiff(before0[name], after);
+    assert.ok(d.mean > 1, `${name} samples changed after training (mean |diff| ${d.mean.toFixed(2)})`);
+  }
+  // The mean image (quiz (a)) and the diversity figures are shown.
+  assert.ok(pixelStats(await canvasPixels(page, '#mean-canvas')).distinct > 10, 'mean image drawn');
+  assert.ok((await page.$$('#diversity-bars .bar-row')).length >= 4, 'diversity bars for 3 samplers + real digits');
+  assert.ok((await page.textContent('#rms-table')).includes('real digits'), 'RMS table shown');
+});
+
+test('screenshot of the trained page (target/browser-artifacts/page.png)', async () => {
+  await page.screenshot({ path: artifact('page.png'), fullPage: true });
+  await page.screenshot({ path: artifact('page-top.png') });
+  // A compact embed view, as a teacher's iframe would show it.
+  await page.setViewportSize({ width: 760, height: 900 });
+  const q = new URL(page.url()).search.slice(1);
+  await page.goto(`${env.url}?${q}&embed=1&resume=1`);
+  await waitReady(page);
+  await page.waitForFunction(() => window.denoiseLab.samplesVersion >= 1);
+  await page.screenshot({ path: artifact('embed.png'), fullPage: true });
+  assert.deepEqual(consoleErrors, [], 'no console errors');
+});

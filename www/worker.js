@@ -1,0 +1,560 @@
+// The training worker (a module worker): owns the wasm core and its Session, runs the training
+// loop and the samplers, and posts results to the page. The page never waits on it.
+//
+// Every call into the wasm goes through `serial()`: the Rust side keeps the trainer in a
+// RefCell, so calls must never overlap (an export arriving mid-flush waits for the flush).
+//
+// Messages in (from www/app.js):
+//   init {config, display, forceCpu, checkpoint?}   start (optionally resume from checkpoint bytes)
+//   play / pause / step {n}                          the training loop
+//   reset {config}                                   a fresh session with a new configuration
+//   display {display, resample}                      samples/columns/seed/sigma of the sample grids
+//   lr {lr}                                          change the learning rate in place
+//   export {reason}                                  checkpoint bytes -> `exported`
+//   import {bytes, adopt}                            replace the session from a checkpoint
+//   loadData {images, labels, name}                  validate IDX bytes and restart on them
+//   debugLoseDevice                                  destroy the GPUDevice (tests the lost-device path)
+// Messages out: see `post(...)` calls; every one has a `type`.
+
+const PKG = new URL('../pkg/denoise_lab.js', import.meta.url).href;
+const BUNDLED = {
+  name: 'bundled MNIST (10k digits)',
+  images: new URL('./data/mnist-10k-images-idx3-ubyte.gz', import.meta.url).href,
+  labels: new URL('./data/mnist-10k-labels-idx1-ubyte.gz', import.meta.url).href,
+};
+
+let wasm = null; // the imported module
+let session = null;
+let backend = null; // 'webgpu' | 'cpu', decided once per worker
+let gpuDevice = null; // captured from requestDevice, for `lost` and the test hook
+let data = null; // {images: Uint8Array, labels: Uint8Array|undefined, name, n, h, w}
+let config = null; // the TrainConfig the page asked for (plus display settings below)
+let display = { samples: 6, columns: 11, seed: 1, sigma: null, forwardRows: 4 };
+let playing = false;
+let looping = false;
+let dead = false; // a wasm trap or a lost device: the page restarts this worker
+
+// Timing.
+let warmupMs = null; // the first training frame (one step, includes shader compilation)
+let frameTimes = []; // recent steady ms/step values
+let stepsPerFrame = 1;
+let lastSampleAt = 0;
+let lastSampleMs = 0;
+let stepsSinceSample = 0;
+let rateWindow = []; // [time, step] pairs for steps/s
+
+const TARGET_FRAME_MS = 150;
+const MAX_STEPS_PER_FRAME = 64;
+
+const post = (msg, transfer = []) => self.postMessage(msg, transfer);
+
+let queue = Promise.resolve();
+function serial(fn) {
+  const p = queue.then(() => (dead ? undefined : fn()));
+  queue = p.catch(() => {});
+  return p;
+}
+
+function errorText(e) {
+  if (e == null) return 'unknown error';
+  if (typeof e === 'string') return e;
+  return e.message || String(e);
+}
+
+/** A trap (Rust panic, OOM) leaves the wasm instance unusable: tell the page to restart us. */
+function isFatal(e) {
+  return e instanceof WebAssembly.RuntimeError || /unreachable|RuntimeError|already (mutably )?borrowed/i.test(errorText(e));
+}
+
+function fatal(where, e) {
+  dead = true;
+  playing = false;
+  post({ type: 'fatal', message: `${where}: ${errorText(e)}` });
+}
+
+// --- WebGPU: watch the device burn creates, so a lost device is reported -----------------------
+
+if (typeof GPUAdapter !== 'undefined' && GPUAdapter.prototype.requestDevice) {
+  const original = GPUAdapter.prototype.requestDevice;
+  GPUAdapter.prototype.requestDevice = async function (...args) {
+    const device = await original.apply(this, args);
+    gpuDevice = device;
+    device.lost.then((info) => {
+      if (dead) return;
+      dead = true;
+      playing = false;
+      post({ type: 'deviceLost', reason: info.reason || 'unknown', message: info.message || '' });
+    });
+    device.addEventListener('uncapturederror', (ev) => {
+      post({ type: 'gpuError', message: errorText(ev.error) });
+    });
+    return device;
+  };
+}
+
+function isCpuAdapter(info, adapter) {
+  const text = `${info.vendor || ''} ${info.architecture || ''} ${info.description || ''} ${info.device || ''}`;
+  return (
+    /swiftshader|llvmpipe|lavapipe|softpipe|software|basic render/i.test(text) ||
+    adapter.isFallbackAdapter === true ||
+    info.isFallbackAdapter === true
+  );
+}
+
+/** Decide the backend once: WebGPU if an adapter exists (and a session starts on it), else CPU. */
+async function probeWebGpu(forceCpu) {
+  if (forceCpu) return { ok: false, reason: 'the CPU backend was requested (backend=cpu in the URL)' };
+  if (!('gpu' in navigator) || !navigator.gpu) {
+    return { ok: false, reason: 'this browser does not expose WebGPU (navigator.gpu is missing)' };
+  }
+  let adapter = null;
+  try {
+    adapter = await navigator.gpu.requestAdapter();
+  } catch (e) {
+    return { ok: false, reason: `requestAdapter() failed: ${errorText(e)}` };
+  }
+  if (!adapter) {
+    return { ok: false, reason: 'no WebGPU adapter is available (WebGPU disabled, or the GPU is blocklisted)' };
+  }
+  let info = adapter.info;
+  if (!info && adapter.requestAdapterInfo) info = await adapter.requestAdapterInfo().catch(() => ({}));
+  info = info || {};
+  const adapterInfo = {
+    vendor: info.vendor || '',
+    architecture: info.architecture || '',
+    description: info.description || '',
+    device: info.device || '',
+  };
+  return { ok: true, adapter: adapterInfo, cpuAdapter: isCpuAdapter(info, adapter) };
+}
+
+// --- data ---------------------------------------------------------------------------------------
+
+async function fetchBytes(url, what) {
+  let res;
+  try {
+    res = await fetch(url);
+  } catch (e) {
+    throw new Error(`could not download ${what} (${url}): ${errorText(e)}`);
+  }
+  if (!res.ok) throw new Error(`could not download ${what} (${url}): HTTP ${res.status}`);
+  return new Uint8Array(await res.arrayBuffer());
+}
+
+async function loadBundled() {
+  const [images, labels] = await Promise.all([
+    fetchBytes(BUNDLED.images, 'the bundled MNIST images'),
+    fetchBytes(BUNDLED.labels, 'the bundled MNIST labels').catch(() => undefined),
+  ]);
+  const shape = wasm.parseDataset(images, labels);
+  return { images, labels, name: BUNDLED.name, n: shape.n, h: shape.h, w: shape.w };
+}
+
+// --- sessions -----------------------------------------------------------------------------------
+
+function configJson(cfg) {
+  const out = {};
+  for (const k of ['model', 'levels', 'a', 'batch', 'lr', 'seed', 'clip_norm', 'base_channels', 'cond_dim', 'latent_dim', 'held_out']) {
+    if (cfg[k] !== undefined) out[k] = cfg[k];
+  }
+  return JSON.stringify(out);
+}
+
+function resetTiming() {
+  warmupMs = null;
+  frameTimes = [];
+  stepsPerFrame = 1;
+  lastSampleAt = 0;
+  lastSampleMs = 0;
+  stepsSinceSample = 0;
+  rateWindow = [];
+}
+
+function replaceSession(next) {
+  const old = session;
+  session = next;
+  resetTiming();
+  if (old && old !== next) {
+    try {
+      old.free();
+    } catch {
+      /* already freed */
+    }
+  }
+}
+
+/** Create a session on the chosen backend; on the first WebGPU failure switch to the CPU. */
+async function createSession(cfg, d) {
+  const json = configJson(cfg);
+  if (backend === 'webgpu') {
+    try {
+      return await wasm.Session.create(json, d.images, d.labels, 'webgpu');
+    } catch (e) {
+      if (isFatal(e)) throw e;
+      if (/configuration|must be|too few|levels|batch|learning rate|latent|channels/i.test(errorText(e))) throw e;
+      backend = 'cpu';
+      post({ type: 'backend', backend: 'cpu', reason: `WebGPU failed to start: ${errorText(e)}`, adapter: null, cpuAdapter: false });
+    }
+  }
+  return await wasm.Session.create(json, d.images, d.labels, 'cpu');
+}
+
+function sessionInfo() {
+  const info = JSON.parse(session.info());
+  return info;
+}
+
+async function postReady(extra = {}) {
+  const info = sessionInfo();
+  const mean = session.meanImage();
+  const realDiversity = session.realDiversity(Math.min(200, info.nHeldOut || 200));
+  post({ type: 'ready', info, meanImage: mean, realDiversity, data: { name: data.name, n: data.n, h: data.h, w: data.w }, ...extra }, [mean.buffer]);
+  await sampleAll(true);
+}
+
+// --- sampling -----------------------------------------------------------------------------------
+
+function samplerSpecs(model) {
+  if (model === 'cvae') return [['cvae', 'cvae']];
+  const sto = display.sigma == null ? 'stochastic' : `stochastic:${display.sigma}`;
+  return [
+    ['deterministic', 'deterministic'],
+    ['stochastic', sto],
+    ['ddim', 'ddim'],
+  ];
+}
+
+function packChain(r) {
+  return {
+    levels: Array.from(r.levels),
+    n: r.n,
+    h: r.h,
+    w: r.w,
+    pixels: r.pixels,
+    diversity: Array.from(r.diversity),
+    rmsToMean: r.rmsToMean ?? null,
+  };
+}
+
+async function sampleAll(withForward) {
+  if (!session) return;
+  const t0 = performance.now();
+  const info = sessionInfo();
+  const chains = {};
+  const transfer = [];
+  for (const [name, spec] of samplerSpecs(info.config.model)) {
+    const r = await session.sample(spec, display.samples, display.seed, display.columns);
+    chains[name] = packChain(r);
+    transfer.push(chains[name].pixels.buffer);
+  }
+  let forward = null;
+  if (withForward) {
+    const f = await session.forwardProcess(display.forwardRows, display.seed, display.columns);
+    forward = packChain(f);
+    transfer.push(forward.pixels.buffer);
+  }
+  lastSampleMs = performance.now() - t0;
+  lastSampleAt = performance.now();
+  stepsSinceSample = 0;
+  post({ type: 'samples', step: info.step, seed: display.seed, chains, forward, ms: lastSampleMs }, transfer);
+}
+
+// --- training -----------------------------------------------------------------------------------
+
+function median(xs) {
+  if (!xs.length) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+async function trainFrame(requested) {
+  if (!session) return false;
+  const s = session;
+  const k = requested ?? (warmupMs == null ? 1 : stepsPerFrame);
+  const t0 = performance.now();
+  s.train(k);
+  let report;
+  try {
+    report = JSON.parse(await s.flush());
+  } catch (e) {
+    playing = false;
+    if (isFatal(e)) {
+      fatal('training', e);
+      return false;
+    }
+    const message = errorText(e);
+    const diverged = /diverg|NaN|non-finite|not finite/i.test(message);
+    post({ type: diverged ? 'diverged' : 'trainError', message, step: JSON.parse(s.info()).step });
+    post({ type: 'state', playing: false });
+    return false;
+  }
+  const dt = performance.now() - t0;
+  if (session !== s) return false;
+  const now = performance.now();
+  if (warmupMs == null) {
+    warmupMs = dt;
+  } else {
+    frameTimes.push(dt / k);
+    if (frameTimes.length > 30) frameTimes.shift();
+    const per = median(frameTimes.slice(-8));
+    stepsPerFrame = Math.max(1, Math.min(MAX_STEPS_PER_FRAME, Math.round(TARGET_FRAME_MS / Math.max(per, 0.01))));
+  }
+  rateWindow.push([now, report.step]);
+  while (rateWindow.length > 2 && now - rateWindow[0][0] > 5000) rateWindow.shift();
+  let stepsPerSec = null;
+  if (rateWindow.length >= 2) {
+    const [t1, s1] = rateWindow[0];
+    const [t2, s2] = rateWindow[rateWindow.length - 1];
+    if (t2 > t1) stepsPerSec = ((s2 - s1) * 1000) / (t2 - t1);
+  }
+  stepsSinceSample += k;
+  post({
+    type: 'progress',
+    step: report.step,
+    steps: report.steps,
+    levelLoss: report.levelLoss,
+    msPerStep: median(frameTimes),
+    stepsPerSec,
+    warmupMs,
+    stepsPerFrame: k,
+    frameMs: dt,
+  });
+  return true;
+}
+
+function sampleDue() {
+  if (stepsSinceSample === 0) return false;
+  const since = performance.now() - lastSampleAt;
+  // Every ~1.5 s, but never let sampling take more than about half of the time.
+  return since > Math.max(1500, lastSampleMs);
+}
+
+async function loop() {
+  if (looping) return;
+  looping = true;
+  post({ type: 'state', playing: true });
+  try {
+    while (playing && !dead) {
+      const ok = await serial(() => trainFrame());
+      if (!ok) break;
+      if (playing && sampleDue()) await serial(() => sampleAll(false));
+      // Let messages (pause, export, ...) in between frames.
+      await new Promise((r) => setTimeout(r, 0));
+    }
+  } catch (e) {
+    playing = false;
+    if (isFatal(e)) fatal('training', e);
+    else post({ type: 'trainError', message: errorText(e) });
+  } finally {
+    looping = false;
+    post({ type: 'state', playing: false });
+  }
+  // Paused: show samples of the final weights.
+  if (!dead && session && stepsSinceSample > 0) await guard('sample', () => sampleAll(false));
+}
+
+// --- message handlers ---------------------------------------------------------------------------
+
+async function init(msg) {
+  config = msg.config;
+  display = { ...display, ...(msg.display || {}) };
+  post({ type: 'status', text: 'Loading the WebAssembly core…' });
+  wasm = await import(PKG);
+  await wasm.default();
+  post({ type: 'status', text: 'Looking for a WebGPU adapter…' });
+  const probe = await probeWebGpu(msg.forceCpu);
+  backend = probe.ok ? 'webgpu' : 'cpu';
+  post({ type: 'backend', backend, adapter: probe.adapter || null, cpuAdapter: !!probe.cpuAdapter, reason: probe.reason || null });
+  post({ type: 'status', text: 'Loading the bundled MNIST digits…' });
+  data = await loadBundled();
+  if (msg.data && msg.data.images) {
+    // A restarted worker keeps the user's data.
+    try {
+      const shape = wasm.parseDataset(msg.data.images, msg.data.labels);
+      data = { ...msg.data, ...shape };
+    } catch {
+      /* keep the bundled data */
+    }
+  }
+  post({ type: 'status', text: backend === 'webgpu' ? 'Starting WebGPU (compiling shaders)…' : 'Starting the CPU backend…' });
+  let resumed = null;
+  if (msg.checkpoint) {
+    try {
+      const s = await wasm.Session.fromCheckpoint(msg.checkpoint, data.images, data.labels, backend, config.model, config.levels);
+      replaceSession(s);
+      resumed = { step: sessionInfo().step };
+    } catch (e) {
+      if (isFatal(e)) throw e;
+      post({ type: 'warning', message: `Could not resume the autosaved run (${errorText(e)}); starting over.` });
+    }
+  }
+  if (!session) replaceSession(await createSession(config, data));
+  if (resumed && config.lr) session.setLearningRate(config.lr);
+  await postReady({ resumed });
+}
+
+async function reset(msg) {
+  const cfg = msg.config;
+  if (msg.display) display = { ...display, ...msg.display };
+  let next;
+  if (msg.checkpoint) {
+    try {
+      next = await wasm.Session.fromCheckpoint(msg.checkpoint, data.images, data.labels, backend, cfg.model, cfg.levels);
+      config = cfg;
+      replaceSession(next);
+      if (cfg.lr) session.setLearningRate(cfg.lr);
+      await postReady({ resumed: { step: sessionInfo().step } });
+      return;
+    } catch (e) {
+      if (isFatal(e)) throw e;
+      post({ type: 'warning', message: `Could not resume the autosaved run (${errorText(e)}); starting over.` });
+    }
+  }
+  try {
+    next = await createSession(cfg, data);
+  } catch (e) {
+    if (isFatal(e)) throw e;
+    post({ type: 'error', kind: 'config', message: `Could not start with this configuration: ${errorText(e)}` });
+    return;
+  }
+  config = cfg;
+  replaceSession(next);
+  await postReady({ reset: true });
+}
+
+async function doImport(msg) {
+  const bytes = msg.bytes;
+  let meta;
+  try {
+    meta = JSON.parse(wasm.checkpointInfo(bytes));
+  } catch (e) {
+    if (isFatal(e)) throw e;
+    post({ type: 'error', kind: 'import', message: `This file is not a usable denoise-lab checkpoint: ${errorText(e)}` });
+    return;
+  }
+  const cur = sessionInfo().config;
+  const mismatch = meta.config.model !== cur.model || meta.config.levels !== cur.levels;
+  if (mismatch && !msg.adopt) {
+    post({ type: 'importMismatch', meta, current: { model: cur.model, levels: cur.levels } });
+    return;
+  }
+  const expectModel = msg.adopt ? meta.config.model : cur.model;
+  const expectLevels = msg.adopt ? meta.config.levels : cur.levels;
+  let next;
+  try {
+    next = await wasm.Session.fromCheckpoint(bytes, data.images, data.labels, backend, expectModel, expectLevels);
+  } catch (e) {
+    if (isFatal(e)) throw e;
+    post({ type: 'error', kind: 'import', message: `Could not import the checkpoint: ${errorText(e)}` });
+    return;
+  }
+  replaceSession(next);
+  config = { ...config, ...sessionInfo().config };
+  await postReady({ imported: { step: sessionInfo().step, name: msg.name || null } });
+}
+
+async function loadData(msg) {
+  let shape;
+  try {
+    shape = wasm.parseDataset(msg.images, msg.labels || undefined);
+  } catch (e) {
+    if (isFatal(e)) throw e;
+    post({ type: 'error', kind: 'data', message: `Could not read ${msg.name || 'this data'}: ${errorText(e)}. Still using ${data.name}.` });
+    return;
+  }
+  const candidate = { images: msg.images, labels: msg.labels || undefined, name: msg.name || 'your data', ...shape };
+  let next;
+  try {
+    next = await createSession(config, candidate);
+  } catch (e) {
+    if (isFatal(e)) throw e;
+    post({ type: 'error', kind: 'data', message: `Could not train on ${candidate.name}: ${errorText(e)}. Still using ${data.name}.` });
+    return;
+  }
+  data = candidate;
+  replaceSession(next);
+  post({ type: 'dataLoaded', name: data.name, n: data.n, h: data.h, w: data.w, labels: !!data.labels });
+  await postReady({ reset: true });
+}
+
+async function doExport(msg) {
+  if (!session) return;
+  const bytes = await session.export();
+  const info = sessionInfo();
+  post({ type: 'exported', reason: msg.reason || 'user', bytes, step: info.step, config: info.config, backend }, [bytes.buffer]);
+}
+
+function guard(name, fn) {
+  return serial(fn).catch((e) => {
+    if (isFatal(e)) fatal(name, e);
+    else post({ type: 'error', kind: name, message: `${name}: ${errorText(e)}` });
+  });
+}
+
+self.onmessage = (ev) => {
+  const msg = ev.data || {};
+  switch (msg.type) {
+    case 'init':
+      guard('init', () => init(msg)).then(() => {
+        if (msg.autoplay && session && !dead) {
+          playing = true;
+          loop();
+        }
+      });
+      break;
+    case 'play':
+      if (!session || dead) break;
+      playing = true;
+      loop();
+      break;
+    case 'pause':
+      playing = false;
+      break;
+    case 'step':
+      guard('step', async () => {
+        if (!session) return;
+        if (await trainFrame(msg.n || 1)) await sampleAll(false);
+      });
+      break;
+    case 'reset':
+      playing = false;
+      guard('reset', () => reset(msg));
+      break;
+    case 'display': {
+      display = { ...display, ...(msg.display || {}) };
+      if (msg.resample) guard('sample', () => sampleAll(true));
+      break;
+    }
+    case 'lr':
+      guard('learning rate', async () => {
+        session.setLearningRate(msg.lr);
+        if (config) config.lr = msg.lr;
+      });
+      break;
+    case 'export':
+      guard('export', () => doExport(msg));
+      break;
+    case 'import':
+      playing = false;
+      guard('import', () => doImport(msg));
+      break;
+    case 'loadData':
+      playing = false;
+      guard('data', () => loadData(msg));
+      break;
+    case 'debugLoseDevice':
+      if (gpuDevice) gpuDevice.destroy();
+      else post({ type: 'warning', message: 'No GPU device to lose (CPU backend).' });
+      break;
+    default:
+      post({ type: 'warning', message: `worker: unknown message ${msg.type}` });
+  }
+};
+
+self.addEventListener('unhandledrejection', (ev) => {
+  const e = ev.reason;
+  if (isFatal(e)) fatal('worker', e);
+  else post({ type: 'error', kind: 'worker', message: errorText(e) });
+});
+
+post({ type: 'hello' });
