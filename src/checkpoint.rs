@@ -103,7 +103,7 @@ pub async fn export(trainer: &Trainer) -> Result<Vec<u8>> {
             .into_data_async()
             .await
             .map_err(|e| Error::Backend(format!("{e:?}")))?
-            .to_vec()
+            .try_to_vec::<f32>()
             .map_err(|e| Error::Backend(format!("{e:?}")))?,
         None => Vec::new(),
     };
@@ -117,7 +117,7 @@ pub fn export_blocking(trainer: &Trainer) -> Result<Vec<u8>> {
         Some(all) => all
             .try_into_data()
             .map_err(|e| Error::Backend(format!("{e:?}")))?
-            .to_vec()
+            .try_to_vec::<f32>()
             .map_err(|e| Error::Backend(format!("{e:?}")))?,
         None => Vec::new(),
     };

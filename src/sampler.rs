@@ -6,11 +6,11 @@
 //! 4. the progressive CVAE: z_{l-1} = z_Phi(eps, z_l, l) + sigma_Phi * delta, eps ~ N(0, I)
 
 use burn::prelude::*;
-use burn::tensor::Distribution;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::model::{LEVEL_FEATURES, Model, level_features};
+use crate::rng::SplitMix64;
 use crate::schedule::Schedule;
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -59,6 +59,23 @@ impl SamplerKind {
     }
 }
 
+/// Gaussian noise drawn on the CPU from a seed and uploaded: the same seed gives the same z_L
+/// and the same per-step noise on every backend (CPU, wgpu, WebGPU), whatever else shares the
+/// device's RNG.
+pub struct Noise(SplitMix64);
+
+impl Noise {
+    pub fn new(seed: u64) -> Self {
+        Noise(SplitMix64::new(seed ^ 0x6E6F_6973_6521))
+    }
+
+    pub fn normal<const D: usize>(&mut self, shape: [usize; D], device: &Device) -> Tensor<D> {
+        let n: usize = shape.iter().product();
+        let v: Vec<f32> = (0..n).map(|_| self.0.normal() as f32).collect();
+        Tensor::from_data(TensorData::new(v, shape), device)
+    }
+}
+
 /// Some levels of a chain, level-major: images[i * batch .. (i+1) * batch] is level levels[i].
 pub struct Chain {
     pub levels: Vec<usize>,
@@ -77,13 +94,13 @@ impl Chain {
     /// One async readback of the whole chain.
     pub async fn read(self) -> Result<Vec<f32>> {
         let data = self.images.into_data_async().await.map_err(|e| Error::Backend(format!("{e:?}")))?;
-        data.to_vec().map_err(|e| Error::Backend(format!("{e:?}")))
+        data.try_to_vec::<f32>().map_err(|e| Error::Backend(format!("{e:?}")))
     }
 
     #[cfg(not(target_arch = "wasm32"))]
     pub fn read_blocking(self) -> Result<Vec<f32>> {
         let data = self.images.try_into_data().map_err(|e| Error::Backend(format!("{e:?}")))?;
-        data.to_vec().map_err(|e| Error::Backend(format!("{e:?}")))
+        data.try_to_vec::<f32>().map_err(|e| Error::Backend(format!("{e:?}")))
     }
 }
 
@@ -108,8 +125,9 @@ fn features(level: usize, batch: usize, max_level: usize, device: &Device) -> Te
 }
 
 /// Runs `kind` from `z_top` (= z_L) down to z_0. `model` must be a plain (non-autodiff) module.
-pub fn run(model: &Model, schedule: &Schedule, kind: SamplerKind, z_top: Tensor<4>, keep: &[usize]) -> Result<Chain> {
-    let batch = z_top.dims()[0];
+pub fn run(model: &Model, schedule: &Schedule, kind: SamplerKind, z_top: Tensor<4>, keep: &[usize], noise: &mut Noise) -> Result<Chain> {
+    let dims = z_top.dims();
+    let batch = dims[0];
     let device = z_top.device();
     let big_l = schedule.levels;
     let mut kept = Vec::new();
@@ -127,8 +145,7 @@ pub fn run(model: &Model, schedule: &Schedule, kind: SamplerKind, z_top: Tensor<
                 let mean = yhat * p.coef_y + z * p.coef_z;
                 let sigma = sigma.unwrap_or(p.var.sqrt());
                 if l > 1 && sigma > 0.0 {
-                    let delta = mean.random_like(Distribution::Normal(0.0, 1.0));
-                    mean + delta * sigma
+                    mean + noise.normal(dims, &device) * sigma
                 } else {
                     mean
                 }
@@ -141,7 +158,9 @@ pub fn run(model: &Model, schedule: &Schedule, kind: SamplerKind, z_top: Tensor<
                 yhat * s_prev + epshat * n_prev
             }
             (Model::Cvae(m), SamplerKind::Cvae { noise_free_last }) => {
-                m.sample_step(z, feats, !(noise_free_last && l == 1))
+                let eps = noise.normal([batch, m.latent_dim()], &device);
+                let delta = (!(noise_free_last && l == 1)).then(|| noise.normal(dims, &device));
+                m.sample_step(z, feats, eps, delta)
             }
             (model, kind) => {
                 return Err(Error::Config(format!(
@@ -159,15 +178,17 @@ pub fn run(model: &Model, schedule: &Schedule, kind: SamplerKind, z_top: Tensor<
 }
 
 /// The encoder itself, from real images y = z_0 up to z_L.
-pub fn forward_chain(schedule: &Schedule, y: Tensor<4>, keep: &[usize]) -> Chain {
-    let batch = y.dims()[0];
+pub fn forward_chain(schedule: &Schedule, y: Tensor<4>, keep: &[usize], noise: &mut Noise) -> Chain {
+    let dims = y.dims();
+    let batch = dims[0];
+    let device = y.device();
     let mut kept = Vec::new();
     let mut z = y;
     if keeps(keep, 0) {
         kept.push((0, z.clone()));
     }
     for l in 1..=schedule.levels {
-        let eps = z.random_like(Distribution::Normal(0.0, 1.0));
+        let eps = noise.normal(dims, &device);
         z = z * schedule.a + eps * schedule.step_noise_std();
         if keeps(keep, l) {
             kept.push((l, z.clone()));

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::model::{ArchConfig, Model, ModelKind, level_features, LEVEL_FEATURES};
 use crate::optim::{Adam, AdamConfig};
 use crate::rng::SplitMix64;
-use crate::sampler::{self, Chain, SamplerKind};
+use crate::sampler::{self, Chain, Noise, SamplerKind};
 use crate::schedule::Schedule;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -360,7 +360,7 @@ impl Trainer {
     }
 
     fn absorb(&mut self, data: TensorData, pending: Vec<Pending>) -> Result<FlushReport> {
-        let values: Vec<f32> = data.to_vec().map_err(|e| Error::Backend(format!("{e:?}")))?;
+        let values: Vec<f32> = data.try_to_vec::<f32>().map_err(|e| Error::Backend(format!("{e:?}")))?;
         let width = 3 + self.schedule.levels;
         let mut report = FlushReport::default();
         let mut sums = vec![0.0f64; self.schedule.levels];
@@ -449,36 +449,23 @@ impl Trainer {
     /// Held-out loss with fixed inputs (see `eval_inputs`), read back asynchronously.
     pub async fn eval_loss(&self, inputs: &EvalInputs) -> Result<f32> {
         let data = self.eval_tensor(inputs).into_data_async().await.map_err(|e| Error::Backend(format!("{e:?}")))?;
-        let v: Vec<f32> = data.to_vec().map_err(|e| Error::Backend(format!("{e:?}")))?;
+        let v: Vec<f32> = data.try_to_vec::<f32>().map_err(|e| Error::Backend(format!("{e:?}")))?;
         Ok(v[0])
     }
 
     #[cfg(not(target_arch = "wasm32"))]
     pub fn eval_loss_blocking(&self, inputs: &EvalInputs) -> Result<f32> {
         let data = self.eval_tensor(inputs).try_into_data().map_err(|e| Error::Backend(format!("{e:?}")))?;
-        let v: Vec<f32> = data.to_vec().map_err(|e| Error::Backend(format!("{e:?}")))?;
+        let v: Vec<f32> = data.try_to_vec::<f32>().map_err(|e| Error::Backend(format!("{e:?}")))?;
         Ok(v[0])
-    }
-
-    /// Reseed the device RNG for sampling, so the same seed gives the same z_L and noise for
-    /// every sampler and every reload. Training's noise stream is reseeded afterwards from the
-    /// step count, so sampling does not make training depend on how often the page draws.
-    fn with_seed<T>(&self, seed: u64, f: impl FnOnce(&Device) -> T) -> T {
-        let plain = self.device();
-        plain.seed(seed);
-        let out = f(&plain);
-        plain.seed(self.config.seed ^ self.step.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ 0x5EED);
-        out
     }
 
     /// Run one sampler from z_L ~ N(0, I) (drawn from `seed`) and keep the listed levels.
     pub fn sample(&self, kind: SamplerKind, n: usize, seed: u64, keep: &[usize]) -> Result<Chain> {
         let valid = self.model.valid();
-        let (h, w) = (self.height, self.width);
-        self.with_seed(seed, |dev| {
-            let z_top = Tensor::<4>::random([n, 1, h, w], Distribution::Normal(0.0, 1.0), dev);
-            sampler::run(&valid, &self.schedule, kind, z_top, keep)
-        })
+        let mut noise = Noise::new(seed);
+        let z_top = noise.normal([n, 1, self.height, self.width], &self.device());
+        sampler::run(&valid, &self.schedule, kind, z_top, keep, &mut noise)
     }
 
     /// The forward (encoding) process for the first `n` held-out digits: y, z_1, ..., z_L.
@@ -487,9 +474,7 @@ impl Trainer {
         let (h, w) = (self.height, self.width);
         let idx: Vec<usize> = (0..n).collect();
         let y = self.held_out.take(&idx);
-        self.with_seed(seed, |dev| {
-            let y = Tensor::<4>::from_data(TensorData::new(y.pixels, [n, 1, h, w]), dev);
-            sampler::forward_chain(&self.schedule, y, keep)
-        })
+        let y = Tensor::<4>::from_data(TensorData::new(y.pixels, [n, 1, h, w]), &self.device());
+        sampler::forward_chain(&self.schedule, y, keep, &mut Noise::new(seed))
     }
 }

@@ -63,11 +63,18 @@ pub fn parse_dataset(images: &[u8], labels: Option<Vec<u8>>) -> Result<JsValue, 
     Ok(obj.into())
 }
 
-/// Checkpoint metadata as JSON (model, L, step...), without building anything.
+/// Checkpoint metadata as JSON (model, L, step, and the saved loss history `[{step, loss, kl,
+/// nll}]` so the page can redraw the loss curve of a resumed run), without building anything.
 #[wasm_bindgen(js_name = checkpointInfo)]
 pub fn checkpoint_info(bytes: &[u8]) -> Result<String, JsValue> {
     let meta = checkpoint::read_meta(bytes).map_err(js_err)?;
-    let v = serde_json::json!({ "config": meta.config, "step": meta.step, "height": meta.height, "width": meta.width });
+    let v = serde_json::json!({
+        "config": meta.config,
+        "step": meta.step,
+        "height": meta.height,
+        "width": meta.width,
+        "history": meta.history,
+    });
     Ok(v.to_string())
 }
 

@@ -131,16 +131,13 @@ impl Cvae {
         self.terms_given(z_prev, z_l, level_features, mu.clone(), mu, logvar)
     }
 
-    /// One ancestral step: eps ~ N(0, I), z_{l-1} = z_Phi + sigma_Phi * delta (or the mean only).
-    pub fn sample_step(&self, z_l: Tensor<4>, level_features: Tensor<2>, with_noise: bool) -> Tensor<4> {
-        let b = z_l.dims()[0];
-        let eps = Tensor::random([b, self.latent_dim()], Distribution::Normal(0.0, 1.0), &z_l.device());
+    /// One ancestral step given eps ~ N(0, I) [B, k]: z_{l-1} = z_Phi + sigma_Phi * delta, or the
+    /// mean z_Phi when `delta` is None.
+    pub fn sample_step(&self, z_l: Tensor<4>, level_features: Tensor<2>, eps: Tensor<2>, delta: Option<Tensor<4>>) -> Tensor<4> {
         let (mean, log_sigma) = self.decode(eps, z_l, level_features);
-        if with_noise {
-            let delta = mean.random_like(Distribution::Normal(0.0, 1.0));
-            mean + log_sigma.exp() * delta
-        } else {
-            mean
+        match delta {
+            Some(delta) => mean + log_sigma.exp() * delta,
+            None => mean,
         }
     }
 }
