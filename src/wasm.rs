@@ -19,8 +19,24 @@ use crate::model::ModelKind;
 use crate::sampler::{Chain, SamplerKind, display_levels};
 use crate::train::{TrainConfig, Trainer};
 
+unsafe extern "C" {
+    /// The static constructors wasm-ld synthesises (here: `inventory` registrations in cubecl's
+    /// IR dialects).
+    fn __wasm_call_ctors();
+}
+
+/// Runs once, when the module is instantiated.
+///
+/// Calling `__wasm_call_ctors` from an export matters for speed: a module whose exports never
+/// call it is linked "command-style", and wasm-ld then wraps EVERY export (including the
+/// `__externref_table_alloc` the JS glue calls for each object passed in) in a call to all
+/// constructors. That made queuing one training step take ~20 s in the browser. See the `inventory` crate's
+/// "WebAssembly and constructors" notes.
 #[wasm_bindgen(start)]
 pub fn start() {
+    // SAFETY: called once, before any other export (wasm-bindgen runs the start function right
+    // after instantiation); the constructors are idempotent `inventory` submissions.
+    unsafe { __wasm_call_ctors() };
     console_error_panic_hook::set_once();
 }
 
