@@ -212,6 +212,12 @@ function errorBanner(id, message, opts) {
 // ------------------------------------------------------------------------------------------------
 
 const parsed = parseUrl(location.search);
+if (parsed.view.embed) {
+  // A compact iframe: fewer rows and columns unless the URL says otherwise.
+  const q = new URLSearchParams(location.search);
+  if (!q.has('rows')) parsed.view.rows = 4;
+  if (!q.has('cols')) parsed.view.cols = 9;
+}
 const cfg = parsed.cfg;
 const view = parsed.view;
 
@@ -236,6 +242,8 @@ const lab = {
   lastExport: null,
   autosaves: 0,
   resumed: null,
+  frames: [], // [{k, ms}] per training frame of this session (k steps in ms)
+  times: {}, // performance.now() of milestones: ready, firstStep, firstSamples
   config: cfg,
   view,
 };
@@ -640,6 +648,7 @@ function renderSamples(msg) {
   renderDiversity();
   lab.samplesStep = msg.step;
   lab.samplesVersion++;
+  lab.times.firstSamples ??= performance.now();
   $('speed-sample').textContent = fmtMs(msg.ms);
 }
 
@@ -816,7 +825,7 @@ let levelLoss = [];
 function redrawCharts() {
   if (chartDirty && charts.loss) {
     charts.loss.setData(lossSeriesData());
-    if (levelLoss.length && charts.levels) {
+    if (charts.levels) {
       charts.levels.setData([levelLoss.map((_, i) => i + 1), levelLoss.map((v) => (v == null ? null : v))]);
     }
     chartDirty = false;
@@ -1025,6 +1034,8 @@ function onReady(msg) {
   lab.info = msg.info;
   lab.step = msg.info.step;
   lab.losses = [];
+  lab.frames = [];
+  lab.times.ready ??= performance.now();
   meanImage = msg.meanImage;
   realDiversity = msg.realDiversity;
   $('loading').hidden = true;
@@ -1049,6 +1060,11 @@ function onReady(msg) {
   $('stat-step').textContent = String(lab.step);
   setEnabled(true);
   showPlaying(wantPlaying);
+  // A new session: its own loss curve (a resumed or imported run brings its saved history).
+  clearLoss();
+  levelLoss = [];
+  const restored = msg.resumed || msg.imported;
+  if (restored && restored.history && restored.history.length) pushLoss(restored.history);
   if (msg.resumed) {
     lab.resumed = msg.resumed;
     banner('resumed', 'info', `Resumed from step ${msg.resumed.step} (autosaved in this browser).`, {
@@ -1080,6 +1096,8 @@ function onWorkerMessage(msg) {
       break;
     case 'progress': {
       lab.step = msg.step;
+      lab.times.firstStep ??= performance.now();
+      lab.frames.push({ k: msg.stepsPerFrame, ms: msg.frameMs });
       for (const p of msg.steps) lab.losses.push(p.loss);
       pushLoss(msg.steps);
       levelLoss = msg.levelLoss || levelLoss;

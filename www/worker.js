@@ -199,6 +199,16 @@ async function createSession(cfg, d) {
   return await wasm.Session.create(json, d.images, d.labels, 'cpu');
 }
 
+/** The loss history saved in a checkpoint (to redraw the curve of a resumed run). */
+function savedHistory(bytes) {
+  try {
+    const h = JSON.parse(wasm.checkpointInfo(bytes)).history;
+    return Array.isArray(h) ? h : [];
+  } catch {
+    return [];
+  }
+}
+
 function sessionInfo() {
   const info = JSON.parse(session.info());
   return info;
@@ -382,7 +392,7 @@ async function init(msg) {
     try {
       const s = await wasm.Session.fromCheckpoint(msg.checkpoint, data.images, data.labels, backend, config.model, config.levels);
       replaceSession(s);
-      resumed = { step: sessionInfo().step };
+      resumed = { step: sessionInfo().step, history: savedHistory(msg.checkpoint) };
     } catch (e) {
       if (isFatal(e)) throw e;
       post({ type: 'warning', message: `Could not resume the autosaved run (${errorText(e)}); starting over.` });
@@ -403,7 +413,7 @@ async function reset(msg) {
       config = cfg;
       replaceSession(next);
       if (cfg.lr) session.setLearningRate(cfg.lr);
-      await postReady({ resumed: { step: sessionInfo().step } });
+      await postReady({ resumed: { step: sessionInfo().step, history: savedHistory(msg.checkpoint) } });
       return;
     } catch (e) {
       if (isFatal(e)) throw e;
@@ -450,7 +460,7 @@ async function doImport(msg) {
   }
   replaceSession(next);
   config = { ...config, ...sessionInfo().config };
-  await postReady({ imported: { step: sessionInfo().step, name: msg.name || null } });
+  await postReady({ imported: { step: sessionInfo().step, name: msg.name || null, history: meta.history || [] } });
 }
 
 async function loadData(msg) {

@@ -1,0 +1,123 @@
+#!/usr/bin/env node
+// Browser benchmark (not a test): opens the BUILT page (dist/) in headless Chromium, trains N
+// steps and prints median ms/step and images/s for the denoiser and the CVAE, on the WebGPU
+// adapter (SwiftShader here, unless the machine has a GPU Chromium can use) and on the CPU
+// fallback; plus the wasm size (raw and gzipped) and the time to the first training step.
+//
+//   bash scripts/build-web.sh
+//   node bench/browser-bench.mjs [--steps 40] [--cpu-steps 10] [--config "L=100&batch=64"]
+//                                [--backends webgpu,cpu] [--models denoiser,cvae] [--json out.json]
+//
+// `--config` is the page's query string (model is set per run); the default is the page's
+// default configuration.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { launch, openPage, waitReady, DIST } from '../tests/browser/helpers.mjs';
+
+function args() {
+  const o = { steps: 40, cpuSteps: 10, config: '', backends: ['webgpu', 'cpu'], models: ['denoiser', 'cvae'], json: null, timeout: 900 };
+  const a = process.argv.slice(2);
+  for (let i = 0; i < a.length; i++) {
+    const v = () => a[++i];
+    switch (a[i]) {
+      case '--steps': o.steps = Number(v()); break;
+      case '--cpu-steps': o.cpuSteps = Number(v()); break;
+      case '--config': o.config = v(); break;
+      case '--backends': o.backends = v().split(','); break;
+      case '--models': o.models = v().split(','); break;
+      case '--json': o.json = v(); break;
+      case '--timeout': o.timeout = Number(v()); break;
+      case '-h': case '--help':
+        console.log(fs.readFileSync(new URL(import.meta.url), 'utf8').split('\n').slice(1, 13).join('\n'));
+        process.exit(0);
+      default: throw new Error(`unknown argument ${a[i]}`);
+    }
+  }
+  return o;
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.floor(s.length / 2)] : NaN;
+};
+
+async function run(backend, model, opts) {
+  const steps = backend === 'cpu' ? opts.cpuSteps : opts.steps;
+  const env = await launch({ webgpu: backend === 'webgpu' });
+  try {
+    const q = new URLSearchParams(opts.config);
+    q.set('model', model);
+    if (model === 'cvae' && !q.has('L')) q.set('L', '4');
+    q.set('autoplay', '1');
+    q.set('resume', '0');
+    if (backend === 'cpu') q.set('backend', 'cpu');
+    const t0 = Date.now();
+    const { page } = await openPage(env.context, env.url, q.toString());
+    await waitReady(page, { timeout: opts.timeout * 1000 });
+    await page.waitForFunction((n) => window.denoiseLab.step >= n || window.denoiseLab.errors.length, steps, { timeout: opts.timeout * 1000, polling: 250 });
+    const r = await page.evaluate(() => {
+      const l = window.denoiseLab;
+      return { step: l.step, frames: l.frames, warmupMs: l.warmupMs, times: l.times, origin: 0, backend: l.backend, adapter: l.adapter, info: l.info, errors: l.errors };
+    });
+    await page.click('#play');
+    if (r.errors.length) throw new Error(r.errors.join('; '));
+    const steady = r.frames.slice(1); // frame 0: the first step, with shader compilation
+    const perStep = steady.map((f) => f.ms / f.k);
+    const steadySteps = steady.reduce((s, f) => s + f.k, 0);
+    const steadyMs = steady.reduce((s, f) => s + f.ms, 0);
+    const batch = r.info.config.batch;
+    return {
+      backend: r.backend,
+      adapter: r.adapter ? [r.adapter.vendor, r.adapter.architecture, r.adapter.description].filter(Boolean).join(' ') : 'none',
+      model,
+      levels: r.info.levels,
+      batch,
+      channels: r.info.config.base_channels,
+      steps: r.step,
+      medianMsPerStep: median(perStep),
+      imagesPerSec: steadyMs > 0 ? (steadySteps * batch * 1000) / steadyMs : NaN,
+      warmupMs: r.warmupMs,
+      pageToFirstStepMs: r.times.firstStep,
+      wallMs: Date.now() - t0,
+    };
+  } finally {
+    await env.close();
+  }
+}
+
+const opts = args();
+const wasmPath = path.join(DIST, 'pkg', 'denoise_lab_bg.wasm');
+const wasm = fs.readFileSync(wasmPath);
+const gz = zlib.gzipSync(wasm, { level: 9 }).length;
+console.log(`wasm: ${(wasm.length / 1024 / 1024).toFixed(2)} MiB raw, ${(gz / 1024 / 1024).toFixed(2)} MiB gzipped (${wasmPath})`);
+console.log(`config: ${opts.config || '(page defaults)'}; ${opts.steps} steps on WebGPU, ${opts.cpuSteps} on the CPU\n`);
+
+const rows = [];
+for (const backend of opts.backends) {
+  for (const model of opts.models) {
+    process.stdout.write(`running ${model} on ${backend}… `);
+    try {
+      const r = await run(backend, model, opts);
+      rows.push(r);
+      console.log(`${r.medianMsPerStep.toFixed(1)} ms/step`);
+    } catch (e) {
+      console.log(`failed: ${e.message.split('\n')[0]}`);
+      rows.push({ backend, model, error: e.message.split('\n')[0] });
+    }
+  }
+}
+
+console.log('\n| backend | adapter | model | L | batch | ch | median ms/step | images/s | first step (warm-up) | page load → first step |');
+console.log('|---|---|---|---|---|---|---|---|---|---|');
+for (const r of rows) {
+  if (r.error) {
+    console.log(`| ${r.backend} | | ${r.model} | | | | failed: ${r.error} | | | |`);
+    continue;
+  }
+  console.log(
+    `| ${r.backend} | ${r.adapter} | ${r.model} | ${r.levels} | ${r.batch} | ${r.channels} | ${r.medianMsPerStep.toFixed(1)} | ${r.imagesPerSec.toFixed(0)} | ${(r.warmupMs / 1000).toFixed(2)} s | ${(r.pageToFirstStepMs / 1000).toFixed(2)} s |`,
+  );
+}
+if (opts.json) fs.writeFileSync(opts.json, JSON.stringify({ wasmBytes: wasm.length, wasmGzipBytes: gz, config: opts.config, rows }, null, 2));
