@@ -56,18 +56,31 @@ if [ "$WEB_ONLY" = 0 ]; then
     "$ROOT/target/wasm32-unknown-unknown/release/denoise_lab.wasm"
 
   WASM="$DIST/pkg/denoise_lab_bg.wasm"
+  # Instantiate a wasm file with the generated JS glue in Node (runs the start function and the
+  # externref table set-up, no GPU needed): catches a module the browser would refuse.
+  smoke() {
+    node --input-type=module -e "
+      import fs from 'node:fs';
+      const m = await import('$DIST/pkg/denoise_lab.js');
+      m.initSync({ module: fs.readFileSync(process.argv[1]) });
+      if (!(Math.abs(m.defaultA(4) - Math.pow(0.01, 0.25)) < 1e-12)) throw new Error('defaultA(4) is wrong');
+    " "$1"
+  }
+  smoke "$WASM" || die "the wasm module does not instantiate (see above)"
   if [ "$NO_OPT" = 0 ] && command -v wasm-opt >/dev/null 2>&1; then
     say "wasm-opt -O2 ($(wasm-opt --version 2>/dev/null | head -1))"
     # The features rustc's wasm32 target emits by default; older binaryen needs them spelled out.
     if wasm-opt -O2 \
         --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
         --enable-mutable-globals --enable-reference-types --enable-multivalue \
-        "$WASM" -o "$WASM.opt" 2>"$DIST/pkg/wasm-opt.log"; then
+        "$WASM" -o "$WASM.opt" 2>"$DIST/pkg/wasm-opt.log" && smoke "$WASM.opt" 2>>"$DIST/pkg/wasm-opt.log"; then
       mv "$WASM.opt" "$WASM"
       rm -f "$DIST/pkg/wasm-opt.log"
     else
+      # Old binaryen (Debian 12 ships 108) rewrites wasm-bindgen's externref table into one the
+      # browser rejects ("Table.set(): function-typed object must be null…").
       rm -f "$WASM.opt"
-      say "warning: wasm-opt failed (see $DIST/pkg/wasm-opt.log); keeping the unoptimised wasm"
+      say "warning: wasm-opt failed or produced a module that does not instantiate (see $DIST/pkg/wasm-opt.log); keeping the unoptimised wasm"
     fi
   elif [ "$NO_OPT" = 0 ]; then
     say "wasm-opt not found (Debian package binaryen): skipping the optional size optimisation"
