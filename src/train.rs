@@ -305,12 +305,13 @@ impl Trainer {
         self.step += 1;
 
         // Stats row: [loss, kl, nll, sum of per-sample loss at each level].
-        let one_hot = Tensor::<1, Int>::from_data(
-            TensorData::new(levels.iter().map(|&l| (l - 1) as i64).collect::<Vec<_>>(), [b]),
-            &plain,
-        )
-        .one_hot::<2>(levels_n)
-        .float();
+        // Built on the CPU from the known levels: burn's `one_hot` validates its input with a
+        // synchronous read, which the browser cannot do.
+        let mut one_hot_rows = vec![0.0f32; b * levels_n];
+        for (i, &l) in levels.iter().enumerate() {
+            one_hot_rows[i * levels_n + (l - 1)] = 1.0;
+        }
+        let one_hot = Tensor::<2>::from_data(TensorData::new(one_hot_rows, [b, levels_n]), &plain);
         let per_sample = per_sample.inner();
         let level_sums = per_sample.clone().reshape([1, b]).matmul(one_hot).reshape([levels_n]);
         let zero = || Tensor::<1>::zeros([1], &plain);

@@ -16,6 +16,9 @@
 //   debugLoseDevice                                  destroy the GPUDevice (tests the lost-device path)
 // Messages out: see `post(...)` calls; every one has a `type`.
 
+// Panics are reported with the JS stack (console_error_panic_hook): keep all of its frames.
+Error.stackTraceLimit = 200;
+
 const PKG = new URL('../pkg/denoise_lab.js', import.meta.url).href;
 const BUNDLED = {
   name: 'bundled MNIST (10k digits)',
