@@ -77,7 +77,8 @@ test('a checkpoint for another model or L is refused with a choice', async () =>
   await page.press('#ctl-L', 'Enter');
   await waitReady(page, { version: (await lab(page, 'lab.readyVersion')) + 1 });
   await page.setInputFiles('#import-file', good);
-  await page.waitForSelector('.banner[data-id="import"]');
+  // The previous test may have left an 'import' error banner: wait for the new message.
+  await page.waitForFunction(() => /checkpoint is for/.test(document.querySelector('.banner[data-id="import"]')?.textContent || ''));
   const msg = await bannerText('import');
   assert.match(msg, /checkpoint is for the denoiser with L = 10/);
   assert.equal((await lab(page, 'lab.info')).levels, 8, 'session unchanged');
