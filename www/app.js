@@ -1004,6 +1004,29 @@ async function restartTraining({ fresh = false } = {}) {
   wantPlaying = wasPlaying;
 }
 
+/** Settings that train at a few steps per second on a CPU (the full-size defaults need a GPU). */
+const LIGHT = { channels: 8, batch: 16 };
+
+/** A banner action that switches to LIGHT (only offered when the run is larger than that). */
+function lightActions() {
+  if (cfg.channels <= LIGHT.channels && cfg.batch <= LIGHT.batch) return { dismissible: true };
+  return {
+    dismissible: true,
+    actions: [{
+      label: `Use lighter settings (${LIGHT.channels} channels, batch ${LIGHT.batch})`,
+      onClick: () => {
+        cfg.channels = Math.min(cfg.channels, LIGHT.channels);
+        cfg.batch = Math.min(cfg.batch, LIGHT.batch);
+        showConfig();
+        writeUrl();
+        clearBanner('cpu-adapter');
+        clearBanner('backend');
+        restartTraining();
+      },
+    }],
+  };
+}
+
 function showBackend(msg) {
   lab.backend = msg.backend;
   lab.adapter = msg.adapter;
@@ -1018,13 +1041,13 @@ function showBackend(msg) {
     $('speed-adapter').textContent = adapterText;
     clearBanner('backend');
     if (msg.cpuAdapter) {
-      banner('cpu-adapter', 'warn', `<b>Your WebGPU adapter runs on the CPU</b> (${escapeHtml(adapterText)}): training works but is slow. A browser with GPU access trains much faster.`);
+      banner('cpu-adapter', 'warn', `<b>Your WebGPU adapter runs on the CPU</b> (${escapeHtml(adapterText)}): training works but is slow. A browser with GPU access trains much faster.`, lightActions());
     }
   } else {
     $('stat-backend').innerHTML = `<span class="badge cpu">CPU</span>`;
     $('speed-backend').textContent = 'CPU (WebAssembly, burn flex)';
     $('speed-adapter').textContent = 'none';
-    banner('backend', 'warn', `<b>WebGPU unavailable: training on the CPU (slower).</b> ${escapeHtml(msg.reason || '')}`, { dismissible: true });
+    banner('backend', 'warn', `<b>WebGPU unavailable: training on the CPU (slower).</b> ${escapeHtml(msg.reason || '')}`, lightActions());
   }
 }
 

@@ -13,7 +13,8 @@ after(async () => {
 });
 
 test('no WebGPU adapter: CPU fallback, a visible banner, and training works', async () => {
-  const { page, consoleErrors } = await openPage(env.context, env.url, 'L=10&batch=8&channels=8&rows=3&cols=4');
+  // The full-size defaults (32 channels, batch 64): the banner offers lighter settings.
+  const { page, consoleErrors } = await openPage(env.context, env.url, 'L=10&rows=3&cols=4');
   const adapter = await page.evaluate(async () => (navigator.gpu ? !!(await navigator.gpu.requestAdapter()) : false));
   assert.equal(adapter, false, 'this browser has no WebGPU adapter (launched without the WebGPU flags)');
   await waitReady(page);
@@ -21,6 +22,13 @@ test('no WebGPU adapter: CPU fallback, a visible banner, and training works', as
   const banner = await page.textContent('.banner[data-id="backend"]');
   assert.match(banner, /WebGPU unavailable: training on the CPU \(slower\)/);
   assert.match(await page.textContent('#stat-backend'), /CPU/);
+  const v = await lab(page, 'lab.readyVersion');
+  await page.click('.banner[data-id="backend"] button:has-text("lighter settings")');
+  await waitReady(page, { version: v + 1 });
+  assert.equal(await page.inputValue('#ctl-channels'), '8');
+  assert.equal(await page.inputValue('#ctl-batch'), '16');
+  assert.match(page.url(), /channels=8/, 'the lighter settings are in the URL');
+  assert.equal((await lab(page, 'lab.info')).config.base_channels, 8, 'the worker trains the lighter network');
   const step = await train(page, 12, { timeout: 300000 });
   assert.ok(step >= 12);
   const losses = await lab(page, 'lab.losses');
