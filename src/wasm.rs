@@ -100,7 +100,10 @@ pub fn default_a(levels: u32) -> f64 {
     crate::Schedule::default_a(levels as usize)
 }
 
-#[wasm_bindgen]
+/// The JS `Trainer` class: `Trainer.create(config, images, labels, backend)` (async: WebGPU
+/// initialises asynchronously), `step(n)`, `flush()`, `sample(...)`, `lossHistory()`,
+/// `export()`, and `Trainer.fromCheckpoint(bytes, ...)` (import).
+#[wasm_bindgen(js_name = Trainer)]
 pub struct Session {
     inner: Rc<RefCell<Trainer>>,
     data: Rc<Dataset>,
@@ -131,7 +134,7 @@ async fn chain_to_js(chain: Chain, h: usize, w: usize, mean_image: &[f32]) -> Re
     Ok(obj.into())
 }
 
-#[wasm_bindgen]
+#[wasm_bindgen(js_class = Trainer)]
 impl Session {
     /// Build a trainer. `config_json`: a `TrainConfig` (missing fields take defaults);
     /// `images`/`labels`: IDX bytes (gzipped or not); `backend`: "webgpu" or "cpu".
@@ -187,9 +190,16 @@ impl Session {
         .to_string()
     }
 
-    /// Queue `n` training steps (no readback).
-    pub fn train(&self, n: u32) {
+    /// Queue `n` training steps (no readback: `flush` reads their statistics).
+    pub fn step(&self, n: u32) {
         self.inner.borrow_mut().train_steps(n as usize);
+    }
+
+    /// Every flushed step's statistics so far, as JSON `[{step, loss, kl, nll}, ...]` (restored
+    /// from a checkpoint too).
+    #[wasm_bindgen(js_name = lossHistory)]
+    pub fn loss_history(&self) -> String {
+        serde_json::to_string(&self.inner.borrow().history).unwrap_or_else(|_| "[]".into())
     }
 
     #[wasm_bindgen(js_name = setLearningRate)]

@@ -1027,6 +1027,22 @@ function lightActions() {
   };
 }
 
+/** Restart the worker on burn's CPU backend, resuming the current run (`backend=cpu` in the URL). */
+let switchingToCpu = false;
+function switchToCpu() {
+  view.backend = 'cpu';
+  writeUrl();
+  clearBanner('cpu-adapter');
+  if (worker && lab.ready && lab.step > 0) {
+    // Save first; onExported restarts the worker from those bytes.
+    switchingToCpu = true;
+    worker.postMessage({ type: 'pause' });
+    worker.postMessage({ type: 'export', reason: 'autosave' });
+  } else {
+    startWorker({ autoplay: wantPlaying });
+  }
+}
+
 function showBackend(msg) {
   lab.backend = msg.backend;
   lab.adapter = msg.adapter;
@@ -1041,7 +1057,11 @@ function showBackend(msg) {
     $('speed-adapter').textContent = adapterText;
     clearBanner('backend');
     if (msg.cpuAdapter) {
-      banner('cpu-adapter', 'warn', `<b>Your WebGPU adapter runs on the CPU</b> (${escapeHtml(adapterText)}): training works but is slow. A browser with GPU access trains much faster.`, lightActions());
+      // On a CPU adapter, burn's CPU backend in wasm is usually faster than emulated WebGPU
+      // (measured: README, "In the browser"), so offer it beside the lighter settings.
+      const acts = lightActions();
+      acts.actions = [...(acts.actions || []), { label: 'Train on the CPU backend instead', onClick: () => switchToCpu() }];
+      banner('cpu-adapter', 'warn', `<b>Your WebGPU adapter runs on the CPU</b> (${escapeHtml(adapterText)}): training works but is slow. A browser with GPU access trains much faster.`, acts);
     }
   } else {
     $('stat-backend').innerHTML = `<span class="badge cpu">CPU</span>`;
@@ -1224,6 +1244,11 @@ function onWorkerMessage(msg) {
 async function onExported(msg) {
   const key = autosaveKey(msg.config, dataName());
   if (msg.reason === 'autosave') {
+    if (switchingToCpu) {
+      switchingToCpu = false;
+      clearLoss();
+      startWorker({ resumeBytes: msg.bytes.slice(), autoplay: wantPlaying });
+    }
     if (await storeAutosave({ key, bytes: msg.bytes, step: msg.step, config: msg.config, savedAt: Date.now() })) {
       lab.autosaves++;
       if (msg.config.model === cfg.model && msg.config.levels === cfg.L) {

@@ -191,7 +191,7 @@ async function createSession(cfg, d) {
   const json = configJson(cfg);
   if (backend === 'webgpu') {
     try {
-      return await wasm.Session.create(json, d.images, d.labels, 'webgpu');
+      return await wasm.Trainer.create(json, d.images, d.labels, 'webgpu');
     } catch (e) {
       if (isFatal(e)) throw e;
       if (/configuration|must be|too few|levels|batch|learning rate|latent|channels/i.test(errorText(e))) throw e;
@@ -199,7 +199,7 @@ async function createSession(cfg, d) {
       post({ type: 'backend', backend: 'cpu', reason: `WebGPU failed to start: ${errorText(e)}`, adapter: null, cpuAdapter: false });
     }
   }
-  return await wasm.Session.create(json, d.images, d.labels, 'cpu');
+  return await wasm.Trainer.create(json, d.images, d.labels, 'cpu');
 }
 
 /** The loss history saved in a checkpoint (to redraw the curve of a resumed run). */
@@ -285,7 +285,7 @@ async function trainFrame(requested) {
   const s = session;
   const k = requested ?? (warmupMs == null ? 1 : stepsPerFrame);
   const t0 = performance.now();
-  s.train(k);
+  s.step(k);
   let report;
   try {
     report = JSON.parse(await s.flush());
@@ -393,7 +393,7 @@ async function init(msg) {
   let resumed = null;
   if (msg.checkpoint) {
     try {
-      const s = await wasm.Session.fromCheckpoint(msg.checkpoint, data.images, data.labels, backend, config.model, config.levels);
+      const s = await wasm.Trainer.fromCheckpoint(msg.checkpoint, data.images, data.labels, backend, config.model, config.levels);
       replaceSession(s);
       resumed = { step: sessionInfo().step, history: savedHistory(msg.checkpoint) };
     } catch (e) {
@@ -412,7 +412,7 @@ async function reset(msg) {
   let next;
   if (msg.checkpoint) {
     try {
-      next = await wasm.Session.fromCheckpoint(msg.checkpoint, data.images, data.labels, backend, cfg.model, cfg.levels);
+      next = await wasm.Trainer.fromCheckpoint(msg.checkpoint, data.images, data.labels, backend, cfg.model, cfg.levels);
       config = cfg;
       replaceSession(next);
       if (cfg.lr) session.setLearningRate(cfg.lr);
@@ -455,7 +455,7 @@ async function doImport(msg) {
   const expectLevels = msg.adopt ? meta.config.levels : cur.levels;
   let next;
   try {
-    next = await wasm.Session.fromCheckpoint(bytes, data.images, data.labels, backend, expectModel, expectLevels);
+    next = await wasm.Trainer.fromCheckpoint(bytes, data.images, data.labels, backend, expectModel, expectLevels);
   } catch (e) {
     if (isFatal(e)) throw e;
     post({ type: 'error', kind: 'import', message: `Could not import the checkpoint: ${errorText(e)}` });

@@ -83,3 +83,18 @@ test('screenshot of the trained page (target/browser-artifacts/page.png)', async
   await page.screenshot({ path: artifact('embed.png'), fullPage: true });
   assert.deepEqual(consoleErrors, [], 'no console errors');
 });
+
+test('on a CPU adapter the banner offers the CPU backend, and switching keeps the run', async () => {
+  await page.setViewportSize({ width: 1400, height: 1000 });
+  await page.goto(`${env.url}?${SMALL}&seed=7&resume=0`);
+  await waitReady(page);
+  assert.equal(await lab(page, 'lab.cpuAdapter'), true, 'SwiftShader is reported as a CPU adapter');
+  const step = await train(page, 3);
+  const v = await lab(page, 'lab.readyVersion');
+  await page.click('.banner[data-id="cpu-adapter"] button:has-text("CPU backend")');
+  await waitReady(page, { version: v + 1 });
+  assert.equal(await lab(page, 'lab.backend'), 'cpu');
+  assert.equal(await lab(page, 'lab.step'), step, 'the run continues from where it was');
+  assert.match(page.url(), /backend=cpu/, 'the choice is in the URL');
+  assert.ok((await train(page, 2)) >= step + 2, 'and it trains on');
+});
