@@ -12,6 +12,7 @@ pub mod model;
 pub mod optim;
 pub mod rng;
 pub mod sampler;
+pub mod scenario;
 pub mod schedule;
 pub mod train;
 

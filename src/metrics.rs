@@ -1,5 +1,16 @@
 //! Measures of a set of images (flattened, row-major): diversity and distances. Computed on the
 //! CPU from the one readback that also feeds the display.
+//!
+//! Submodules: [`frechet`] (Fréchet distance between feature sets), [`classes`] (class histogram
+//! and entropy from logits), [`summary`] (all of them for one sample set, with the classifier).
+
+pub mod classes;
+pub mod frechet;
+pub mod summary;
+
+pub use classes::{class_histogram, entropy_nats, predicted_classes};
+pub use frechet::{FeatureStats, frechet_distance};
+pub use summary::{Reference, SampleMetrics};
 
 /// Root-mean-square distance between two images of the same size.
 pub fn rms_distance(a: &[f32], b: &[f32]) -> f64 {

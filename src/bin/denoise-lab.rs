@@ -1,4 +1,5 @@
-//! Native command line: train, sample (PNG grid) and benchmark, on the CPU or wgpu.
+//! Native command line: train, sample (PNG grid), measure (eval, scenario), train the metrics'
+//! classifier, and benchmark, on the CPU or wgpu.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -7,15 +8,19 @@ use clap::{Args, Parser, Subcommand};
 use denoise_lab::backend::{self, BackendKind};
 use denoise_lab::checkpoint;
 use denoise_lab::data::Dataset;
-use denoise_lab::metrics;
+use burn::prelude::Device;
+use denoise_lab::metrics::{self, Reference, SampleMetrics};
+use denoise_lab::model::Classifier;
+use denoise_lab::scenario;
 use denoise_lab::model::ModelKind;
+use denoise_lab::model::classifier::{CLASSES, ClassifierMeta, ClassifierTrainConfig, FEATURES, train_classifier};
 use denoise_lab::sampler::{SamplerKind, display_levels};
 use denoise_lab::train::{TrainConfig, Trainer};
 use denoise_lab::{Error, image};
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Parser)]
-#[command(name = "denoise-lab", version, about = "Train and sample diffusion denoisers and progressive CVAEs on MNIST")]
+#[command(name = "denoise-lab", version, about = "Train, sample and measure diffusion denoisers and progressive CVAEs on MNIST")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -88,6 +93,65 @@ enum Command {
         #[arg(long, short, default_value = "samples.png")]
         out: PathBuf,
     },
+    /// Metrics of a checkpoint's samples: Fréchet distance, class histogram and entropy,
+    /// diversity, with the same figures for real digits.
+    Eval {
+        #[command(flatten)]
+        data: DataArgs,
+        #[arg(long, short)]
+        checkpoint: PathBuf,
+        /// deterministic (quiz eq. 2), stochastic[:sigma], ddim, cvae[:noisy]; default: ddim for
+        /// a denoiser, cvae for a CVAE. Several: comma-separated.
+        #[arg(long)]
+        sampler: Option<String>,
+        #[arg(long, short, default_value_t = 256)]
+        n: usize,
+        #[arg(long, default_value_t = 11)]
+        seed: u64,
+        /// Held-out real digits forming the Fréchet reference.
+        #[arg(long, default_value_t = 1000)]
+        reference: usize,
+        /// Classifier weights (default: the bundled www/data/classifier.bin).
+        #[arg(long)]
+        classifier: Option<PathBuf>,
+    },
+    /// Train a quiz scenario's models and print its figures (collapse, imperfect, noise, few-levels).
+    Scenario {
+        /// collapse, imperfect, noise or few-levels (or 1..4); `list` lists them.
+        name: String,
+        #[command(flatten)]
+        data: DataArgs,
+        /// Training steps per model (default: the preset's).
+        #[arg(long)]
+        steps: Option<usize>,
+        /// Samples per panel.
+        #[arg(long, short, default_value_t = 256)]
+        n: usize,
+        #[arg(long, default_value_t = 11)]
+        seed: u64,
+        /// Print the report as JSON too.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Train the digit classifier used by the sample metrics and save its weights.
+    TrainClassifier {
+        /// cpu (alias ndarray, flex) or wgpu.
+        #[arg(long, default_value = "cpu")]
+        backend: String,
+        #[arg(long, default_value_t = ClassifierTrainConfig::default().steps)]
+        steps: usize,
+        #[arg(long, default_value_t = ClassifierTrainConfig::default().batch)]
+        batch: usize,
+        #[arg(long, default_value_t = ClassifierTrainConfig::default().lr)]
+        lr: f64,
+        #[arg(long, default_value_t = ClassifierTrainConfig::default().seed)]
+        seed: u64,
+        /// Bundled digits kept out of training (and used for the accuracy).
+        #[arg(long, default_value_t = ClassifierTrainConfig::default().held_out)]
+        held_out: usize,
+        #[arg(long, short, default_value = "www/data/classifier.bin")]
+        out: PathBuf,
+    },
     /// Median milliseconds per training step and peak memory.
     Bench {
         #[command(flatten)]
@@ -136,6 +200,25 @@ fn peak_rss_mib() -> Option<f64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
+}
+
+fn load_classifier(path: Option<&PathBuf>, device: &Device) -> Result<Classifier, Error> {
+    match path {
+        None => Ok(Classifier::bundled(device)),
+        Some(p) => {
+            let bytes = std::fs::read(p).map_err(|e| Error::Config(format!("cannot read {}: {e}", p.display())))?;
+            Classifier::from_bytes(&bytes, device)
+        }
+    }
+}
+
+fn print_metrics_header() {
+    println!("{:<28} {:>9} {:>12} {:>10}  class histogram 0..9", "samples", "Fréchet", "entropy/nat", "diversity");
+}
+
+fn print_metrics_row(label: &str, m: &SampleMetrics) {
+    let hist: Vec<String> = m.histogram.iter().map(|c| c.to_string()).collect();
+    println!("{:<28} {:>9.2} {:>12.3} {:>10.2}  [{}]", label, m.frechet, m.entropy_nats, m.diversity, hist.join(" "));
 }
 
 fn run(cli: Cli) -> Result<(), Error> {
@@ -219,6 +302,104 @@ fn run(cli: Cli) -> Result<(), Error> {
                 out.display(),
                 levels,
                 metrics::mean_pairwise_distance(last, h * w)
+            );
+        }
+        Command::Eval { data, checkpoint: path, sampler, n, seed, reference, classifier } => {
+            let dataset = load_data(&data)?;
+            let device = backend::device(data.backend.parse::<BackendKind>()?)?;
+            let bytes = std::fs::read(&path).map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
+            let trainer = checkpoint::import(&bytes, &dataset, &device, None)?;
+            let classifier = load_classifier(classifier.as_ref(), &device)?;
+            let samplers = sampler.unwrap_or_else(|| match trainer.config.kind {
+                ModelKind::Denoiser => "ddim".into(),
+                ModelKind::Cvae => "cvae".into(),
+            });
+            let dim = trainer.height * trainer.width;
+            let held = trainer.held_out();
+            let r = reference.min(held.n);
+            let reference = Reference::compute_blocking(&classifier, &held.pixels[..r * dim], &device)?;
+            let (train_part, _) = dataset.split(trainer.config.held_out.min(dataset.n / 5), trainer.config.seed);
+            let k = n.min(train_part.n);
+            let real = SampleMetrics::measure_blocking(&classifier, &train_part.pixels[..k * dim], &reference, &device)?;
+            println!(
+                "{} with L = {}, step {}; {} samples (seed {}) against {} held-out digits",
+                trainer.config.kind.name(),
+                trainer.schedule.levels,
+                trainer.step(),
+                n,
+                seed,
+                r
+            );
+            print_metrics_header();
+            for name in samplers.split(',') {
+                let kind = SamplerKind::parse(name.trim())?;
+                let px = trainer.sample(kind, n, seed, &[0])?.read_blocking()?;
+                let m = SampleMetrics::measure_blocking(&classifier, &px, &reference, &device)?;
+                print_metrics_row(name.trim(), &m);
+            }
+            print_metrics_row(&format!("real digits ({k})"), &real);
+        }
+        Command::Scenario { name, data, steps, n, seed, json } => {
+            if name == "list" {
+                for s in scenario::all() {
+                    println!("{:<11} {} ({} steps)\n            {}", s.name, s.title, s.steps, s.caption);
+                }
+                return Ok(());
+            }
+            let sc = scenario::by_name(&name)?;
+            let dataset = load_data(&data)?;
+            let device = backend::device(data.backend.parse::<BackendKind>()?)?;
+            let classifier = Classifier::bundled(&device);
+            let options = scenario::RunOptions { steps, samples: n, seed, ..scenario::RunOptions::default() };
+            let report = scenario::run_blocking(&sc, &dataset, &device, &classifier, &options, |m| eprintln!("{m}"))?;
+            println!("scenario {}: {}", sc.name, sc.title);
+            for (kind, secs, loss) in &report.training {
+                println!("  {kind}: {} steps in {secs:.0} s, last loss {loss:.4}", report.steps);
+            }
+            print_metrics_header();
+            for p in &report.panels {
+                print_metrics_row(&p.label, &p.metrics);
+            }
+            print_metrics_row(&format!("real digits ({})", report.real.n), &report.real);
+            if sc.show_mean_image {
+                for p in &report.panels {
+                    println!(
+                        "RMS distance of {} samples to the mean training image: {:.3} (two random real digits: {:.3})",
+                        p.label, p.rms_to_mean, report.real_rms_pair
+                    );
+                }
+            }
+            for p in report.panels.iter().filter(|p| !p.chain.is_empty()) {
+                let row: Vec<String> = p.chain.iter().map(|(l, d)| format!("z_{l}: {d:.2}")).collect();
+                println!("spread along the {} chain (mean pairwise L2): {}", p.label, row.join(", "));
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report).map_err(|e| Error::Config(e.to_string()))?);
+            }
+        }
+        Command::TrainClassifier { backend: b, steps, batch, lr, seed, held_out, out } => {
+            let device = backend::device(b.parse::<BackendKind>()?)?;
+            let config = ClassifierTrainConfig { steps, batch, lr, seed, held_out, ..ClassifierTrainConfig::default() };
+            let (train, held) = Dataset::bundled().split(config.held_out, config.seed);
+            eprintln!("training the digit classifier on {} digits ({} held out), {} steps", train.n, held.n, steps);
+            let pb = bar(steps as u64);
+            let start = Instant::now();
+            let model = train_classifier(&train, &config, &device, |step, loss| {
+                pb.set_position(step as u64);
+                pb.set_message(format!("loss {loss:.4}"));
+            })?;
+            pb.finish();
+            let acc = model.accuracy_blocking(&held, &device)?;
+            let meta = ClassifierMeta { format: 1, features: FEATURES, classes: CLASSES, config, held_out_accuracy: acc };
+            let bytes = model.to_bytes_blocking(&meta)?;
+            std::fs::write(&out, &bytes).map_err(|e| Error::Config(format!("cannot write {}: {e}", out.display())))?;
+            println!(
+                "held-out accuracy {:.2}% on {} digits; {:.0} s; saved {} ({} KiB)",
+                100.0 * acc,
+                held.n,
+                start.elapsed().as_secs_f64(),
+                out.display(),
+                bytes.len() / 1024
             );
         }
         Command::Bench { data, model, levels, batch, channels, steps } => {

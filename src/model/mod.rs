@@ -1,5 +1,6 @@
 //! The two trainable models: the denoiser of Problem 1 and the progressive CVAE step of Problem 2.
 
+pub mod classifier;
 pub mod cvae;
 pub mod denoiser;
 pub mod unet;
@@ -7,6 +8,7 @@ pub mod unet;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
+pub use classifier::Classifier;
 pub use cvae::Cvae;
 pub use denoiser::Denoiser;
 pub use unet::{LEVEL_FEATURES, level_features};

@@ -1,0 +1,293 @@
+//! The course quiz as four named presets (issue 4): what to train, which samplers to show, how
+//! long, and a caption saying what to look for. The page lists them (`all()` is serde
+//! serialisable); the CLI's `scenario NAME` and the tests run them natively with `run_blocking`.
+//!
+//! Sizes are small on purpose (8 base channels, batch 32): the presets must train in minutes on
+//! a 2-core CPU, which is also the page's fallback when WebGPU is missing.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::model::ModelKind;
+use crate::sampler::SamplerKind;
+use crate::train::TrainConfig;
+
+/// One picture/metrics column of a scenario: a sampler run on one of the scenario's models.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Panel {
+    pub label: String,
+    /// Index into `Scenario::models`.
+    pub model: usize,
+    pub sampler: SamplerKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Scenario {
+    /// Short name for URLs and the CLI: collapse, imperfect, noise, few-levels.
+    pub name: String,
+    pub title: String,
+    /// What to look for (shown under the pictures).
+    pub caption: String,
+    /// The models to train; every model gets the same budget, `steps` steps of `batch` images.
+    pub models: Vec<TrainConfig>,
+    pub steps: usize,
+    /// How the models' budgets compare (scenario 4: "same steps").
+    pub budget: String,
+    pub panels: Vec<Panel>,
+    /// Show the mean training image beside the samples (and their RMS distance to it).
+    pub show_mean_image: bool,
+    /// Show the spread (diversity) at every level of the chain, not only of the final images.
+    pub chain_spread: bool,
+}
+
+/// The small denoiser shared by scenarios 1 and 3.
+fn small(kind: ModelKind, levels: usize) -> TrainConfig {
+    TrainConfig {
+        kind,
+        levels,
+        batch: 32,
+        lr: 3e-3,
+        seed: 3,
+        base_channels: 8,
+        cond_dim: 32,
+        latent_dim: 16,
+        held_out: 1000,
+        ..TrainConfig::default()
+    }
+}
+
+/// Levels of scenarios 1-3 ("many levels").
+pub const MANY_LEVELS: usize = 40;
+/// Levels of scenario 4 (MATH.md: 2..8).
+pub const FEW_LEVELS: usize = 4;
+
+/// The four scenarios, in quiz order.
+pub fn all() -> Vec<Scenario> {
+    let det = SamplerKind::Deterministic;
+    let sto = SamplerKind::Stochastic { sigma: None };
+    let panel = |label: &str, model: usize, sampler| Panel { label: label.into(), model, sampler };
+    vec![
+        Scenario {
+            name: "collapse".into(),
+            title: "Deterministic decoding collapses".into(),
+            caption: "Quiz problem 1 (a, b). The denoiser is trained to predict y from z_l; at the top level it can only \
+                      predict the mean training image, and sampler eq. (2), z_{l-1} = yhat(z_l, l), starts from there. \
+                      Every z_L ends up at (almost) the same image: compare the samples with the mean image, and the \
+                      class entropy and diversity with those of real digits."
+                .into(),
+            models: vec![small(ModelKind::Denoiser, MANY_LEVELS)],
+            steps: 600,
+            budget: "one model".into(),
+            panels: vec![panel("eq. (2)", 0, det)],
+            show_mean_image: true,
+            chain_spread: false,
+        },
+        Scenario {
+            name: "imperfect".into(),
+            title: "Why it is diverse in practice".into(),
+            caption: "Quiz problem 1 (c). A tiny, under-trained network is not the ideal denoiser: yhat(z_L, L) still \
+                      depends a little on z_L. Eq. (2) passes that difference down the chain, and the spread of the \
+                      samples (mean pairwise distance at each level) grows again after the first step, so some \
+                      diversity survives."
+                .into(),
+            models: vec![TrainConfig { base_channels: 4, cond_dim: 8, lr: 2e-3, ..small(ModelKind::Denoiser, MANY_LEVELS) }],
+            steps: 60,
+            budget: "one model, stopped early".into(),
+            panels: vec![panel("eq. (2)", 0, det)],
+            show_mean_image: true,
+            chain_spread: true,
+        },
+        Scenario {
+            name: "noise".into(),
+            title: "Noise restores diversity".into(),
+            caption: "The same model as 'collapse', three samplers from the same z_L. The stochastic sampler adds fresh \
+                      noise at every step (z_{l-1} = m + sigma delta); DDIM is deterministic but keeps the noise \
+                      direction epshat. Both give varied digits of every class (high entropy, diversity near that of \
+                      real digits), where eq. (2) collapses."
+                .into(),
+            models: vec![small(ModelKind::Denoiser, MANY_LEVELS)],
+            steps: 600,
+            budget: "one model".into(),
+            panels: vec![panel("stochastic", 0, sto), panel("DDIM", 0, SamplerKind::Ddim), panel("eq. (2)", 0, det)],
+            show_mean_image: false,
+            chain_spread: false,
+        },
+        Scenario {
+            name: "few-levels".into(),
+            title: "Few levels need a non-Gaussian step".into(),
+            caption: "Quiz problem 2. With L = 4 each step removes a lot of noise and the true p(z_{l-1} | z_l) is far \
+                      from Gaussian. The denoiser's stochastic sampler can only add Gaussian noise around a blurry \
+                      mean; the progressive CVAE draws a latent eps at each step and gives sharper, more digit-like \
+                      samples: a lower Fréchet distance to real digits. Both are trained for the same number of steps \
+                      with the same batch size."
+                .into(),
+            models: vec![small(ModelKind::Denoiser, FEW_LEVELS), small(ModelKind::Cvae, FEW_LEVELS)],
+            steps: 600,
+            budget: "same number of steps and batch size for both models".into(),
+            panels: vec![
+                panel("Gaussian step (stochastic)", 0, sto),
+                panel("CVAE step", 1, SamplerKind::Cvae { noise_free_last: true }),
+            ],
+            show_mean_image: false,
+            chain_spread: false,
+        },
+    ]
+}
+
+/// The scenario names, in order.
+pub fn names() -> Vec<String> {
+    all().into_iter().map(|s| s.name).collect()
+}
+
+/// A scenario by name (also accepts its number, 1..4).
+pub fn by_name(name: &str) -> Result<Scenario> {
+    let all = all();
+    let idx = match name.parse::<usize>() {
+        Ok(i) if (1..=all.len()).contains(&i) => Some(i - 1),
+        _ => all.iter().position(|s| s.name.eq_ignore_ascii_case(name)),
+    };
+    idx.map(|i| all[i].clone()).ok_or_else(|| {
+        Error::Config(format!("unknown scenario '{name}' (use one of: {})", names().join(", ")))
+    })
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+pub use native::*;
+
+#[cfg(not(target_arch = "wasm32"))]
+mod native {
+    use burn::prelude::Device;
+    use serde::Serialize;
+
+    use super::Scenario;
+    use crate::data::Dataset;
+    use crate::error::Result;
+    use crate::metrics::{Reference, SampleMetrics, mean_pairwise_distance, mean_rms_to};
+    use crate::model::Classifier;
+    use crate::sampler::display_levels;
+    use crate::train::Trainer;
+
+    /// How to run a scenario natively.
+    #[derive(Clone, Debug)]
+    pub struct RunOptions {
+        /// Override the preset's training steps.
+        pub steps: Option<usize>,
+        /// Samples per panel.
+        pub samples: usize,
+        /// Seed of z_L and the sampling noise (the same for every panel).
+        pub seed: u64,
+        /// Real held-out digits forming the Fréchet reference.
+        pub reference: usize,
+    }
+
+    impl Default for RunOptions {
+        fn default() -> Self {
+            Self { steps: None, samples: 256, seed: 11, reference: 1000 }
+        }
+    }
+
+    #[derive(Clone, Debug, Serialize)]
+    pub struct PanelReport {
+        pub label: String,
+        pub sampler: String,
+        pub metrics: SampleMetrics,
+        /// Mean RMS distance of the final samples to the mean training image.
+        pub rms_to_mean: f64,
+        /// (level, mean pairwise distance of the samples at that level), L..0 (chain_spread only).
+        pub chain: Vec<(usize, f64)>,
+    }
+
+    #[derive(Clone, Debug, Serialize)]
+    pub struct ScenarioReport {
+        pub name: String,
+        pub steps: usize,
+        /// Per model: (kind, seconds of training, last flushed loss).
+        pub training: Vec<(String, f64, f32)>,
+        /// Real digits (training digits, as many as the samples) measured like a sample set.
+        pub real: SampleMetrics,
+        /// RMS distance between two random real digits (the yardstick of rms_to_mean).
+        pub real_rms_pair: f64,
+        pub panels: Vec<PanelReport>,
+    }
+
+    fn train(t: &mut Trainer, steps: usize) -> Result<f32> {
+        let mut done = 0;
+        let mut last = f32::NAN;
+        while done < steps {
+            let n = 25.min(steps - done);
+            t.train_steps(n);
+            if let Some(s) = t.flush_blocking()?.steps.last() {
+                last = s.loss;
+            }
+            done += n;
+        }
+        Ok(last)
+    }
+
+    /// Train the scenario's models on `data` and measure every panel against held-out digits.
+    pub fn run_blocking(
+        scenario: &Scenario,
+        data: &Dataset,
+        device: &Device,
+        classifier: &Classifier,
+        options: &RunOptions,
+        mut log: impl FnMut(&str),
+    ) -> Result<ScenarioReport> {
+        let steps = options.steps.unwrap_or(scenario.steps);
+        let mut trainers = Vec::new();
+        let mut training = Vec::new();
+        for config in &scenario.models {
+            let mut t = Trainer::new(config.clone(), data, device)?;
+            log(&format!("training {} (L = {}, {} channels) for {steps} steps", config.kind.name(), config.levels, config.base_channels));
+            let start = web_time::Instant::now();
+            let loss = train(&mut t, steps)?;
+            training.push((config.kind.name().to_string(), start.elapsed().as_secs_f64(), loss));
+            trainers.push(t);
+        }
+        let first = &trainers[0];
+        let dim = first.height * first.width;
+        let held = first.held_out();
+        let r = options.reference.min(held.n);
+        let reference = Reference::compute_blocking(classifier, &held.pixels[..r * dim], device)?;
+        // Real digits from the training part, as many as the samples: the floor of each figure.
+        let (train_part, _) = data.split(scenario.models[0].held_out.min(data.n / 5), scenario.models[0].seed);
+        let k = options.samples.min(train_part.n);
+        let real_px = &train_part.pixels[..k * dim];
+        let real = SampleMetrics::measure_blocking(classifier, real_px, &reference, device)?;
+        let pairs = (k / 2).max(1);
+        let real_rms_pair = (0..pairs)
+            .map(|i| crate::metrics::rms_distance(train_part.image(2 * i), train_part.image(2 * i + 1)))
+            .sum::<f64>()
+            / pairs as f64;
+
+        let mut panels = Vec::new();
+        for p in &scenario.panels {
+            let t = &trainers[p.model];
+            log(&format!("sampling {} x {}", options.samples, p.label));
+            let keep = if scenario.chain_spread { display_levels(t.schedule.levels, 11) } else { vec![0] };
+            let chain = t.sample(p.sampler, options.samples, options.seed, &keep)?;
+            let levels = chain.levels.clone();
+            let px = chain.read_blocking()?;
+            let n = options.samples;
+            let final_px = &px[(levels.len() - 1) * n * dim..];
+            let metrics = SampleMetrics::measure_blocking(classifier, final_px, &reference, device)?;
+            let chain_spread = if scenario.chain_spread {
+                levels
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &l)| (l, mean_pairwise_distance(&px[i * n * dim..(i + 1) * n * dim], dim)))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            panels.push(PanelReport {
+                label: p.label.clone(),
+                sampler: p.sampler.name().to_string(),
+                rms_to_mean: mean_rms_to(final_px, t.mean_image()),
+                metrics,
+                chain: chain_spread,
+            });
+        }
+        Ok(ScenarioReport { name: scenario.name.clone(), steps, training, real, real_rms_pair, panels })
+    }
+}
