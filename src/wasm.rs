@@ -271,3 +271,93 @@ impl Session {
         Ok(Uint8Array::from(&bytes[..]))
     }
 }
+
+/// The JS `Metrics` class (issue 4): the digit classifier and the statistics of held-out real
+/// digits, so the page can measure any sample set while training. One instance serves every
+/// trainer of the worker (scenario 4 trains two).
+///
+/// `Metrics.create(classifierBytes, trainer, referenceN)` loads the weights on the trainer's
+/// device and embeds `referenceN` of its held-out digits (async, one read). `measure(trainer,
+/// sampler, n, seed)` samples `n` final images and returns their `SampleMetrics` as JSON;
+/// `measureReal(trainer, n)` does the same for `n` real training digits (the floor of each
+/// figure at this sample size); `reference()` gives the held-out set's own figures.
+#[wasm_bindgen]
+pub struct Metrics {
+    classifier: crate::model::Classifier,
+    reference: metrics::Reference,
+    /// Held-out accuracy recorded in the classifier file when it was trained.
+    accuracy: f64,
+    device: Device,
+}
+
+#[wasm_bindgen]
+impl Metrics {
+    pub async fn create(classifier_bytes: Vec<u8>, trainer: &Session, reference_n: u32) -> Result<Metrics, JsValue> {
+        let (device, held) = {
+            let t = trainer.inner.borrow();
+            (t.device(), t.held_out().clone())
+        };
+        let side = crate::model::classifier::SIDE;
+        if held.h != side || held.w != side {
+            return Err(js_err(format!(
+                "the digit classifier needs {side}x{side} images; these are {}x{}, so there are no sample metrics",
+                held.h, held.w
+            )));
+        }
+        let (classifier, meta) =
+            crate::model::Classifier::from_bytes_with_meta(&classifier_bytes, &device).map_err(js_err)?;
+        let r = (reference_n as usize).min(held.n);
+        let reference = metrics::Reference::compute_async(&classifier, &held.pixels[..r * held.image_len()], &device)
+            .await
+            .map_err(js_err)?;
+        Ok(Metrics { classifier, reference, accuracy: meta.held_out_accuracy, device })
+    }
+
+    /// The reference (held-out real digits) figures as JSON: {n, histogram, entropy_nats,
+    /// diversity, classifier_accuracy}.
+    pub fn reference(&self) -> String {
+        let r = &self.reference;
+        serde_json::json!({
+            "n": r.n,
+            "histogram": r.histogram,
+            "entropy_nats": r.entropy_nats,
+            "diversity": r.diversity,
+            "classifier_accuracy": self.accuracy,
+        })
+        .to_string()
+    }
+
+    /// Sample `n` final images with `sampler` from `trainer` (z_L drawn with `seed`) and measure
+    /// them: JSON `SampleMetrics` {n, frechet, histogram, entropy_nats, diversity}.
+    pub async fn measure(&self, trainer: &Session, sampler: String, n: u32, seed: u32) -> Result<String, JsValue> {
+        let kind = SamplerKind::parse(&sampler).map_err(js_err)?;
+        let chain = trainer.inner.borrow().sample(kind, n as usize, seed as u64, &[0]).map_err(js_err)?;
+        let pixels = chain.read().await.map_err(js_err)?;
+        let m = metrics::SampleMetrics::measure_async(&self.classifier, &pixels, &self.reference, &self.device)
+            .await
+            .map_err(js_err)?;
+        serde_json::to_string(&m).map_err(js_err)
+    }
+
+    /// `n` real training digits (never in the reference) measured like a sample set.
+    #[wasm_bindgen(js_name = measureReal)]
+    pub async fn measure_real(&self, trainer: &Session, n: u32) -> Result<String, JsValue> {
+        let pixels = {
+            let t = trainer.inner.borrow();
+            let held = t.config.held_out.min(trainer.data.n / 5);
+            let (train, _) = trainer.data.split(held, t.config.seed);
+            let k = (n as usize).min(train.n);
+            train.pixels[..k * train.image_len()].to_vec()
+        };
+        let m = metrics::SampleMetrics::measure_async(&self.classifier, &pixels, &self.reference, &self.device)
+            .await
+            .map_err(js_err)?;
+        serde_json::to_string(&m).map_err(js_err)
+    }
+}
+
+/// The quiz scenarios (name, title, caption, models, panels, ...) as JSON, for the page's presets.
+#[wasm_bindgen(js_name = scenarios)]
+pub fn scenarios() -> String {
+    serde_json::to_string(&crate::scenario::all()).unwrap_or_else(|_| "[]".into())
+}

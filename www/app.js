@@ -18,7 +18,21 @@ const DEFAULTS = {
   seed: 1,
   channels: 32,
 };
-const VIEW_DEFAULTS = { controls: true, embed: false, autoplay: false, resume: true, backend: 'auto', rows: 6, cols: 11 };
+const VIEW_DEFAULTS = {
+  controls: true,
+  embed: false,
+  autoplay: false,
+  resume: true,
+  backend: 'auto',
+  rows: 6,
+  cols: 11,
+  scenario: null, // a quiz preset (its models, samplers and budget come from the Rust core)
+  show: null, // samplers to show (null: all of the model's)
+  stop: null, // pause at this step
+  mn: 100, // samples per sampler for the metrics
+  me: 200, // metrics every this many steps while training (0: only on pause / Measure)
+};
+const SAMPLER_NAMES = ['deterministic', 'stochastic', 'ddim', 'cvae'];
 
 const defaultA = (L) => Math.pow(0.01, 1 / Math.max(1, L));
 
@@ -74,6 +88,21 @@ const VIEW_PARAMS = {
   },
   rows: intIn(2, 16),
   cols: intIn(2, 21),
+  scenario: (s) => {
+    const v = s.trim().toLowerCase();
+    if (v === '' || v === 'none') return null;
+    if (!/^([1-9]|[a-z][a-z0-9-]*)$/.test(v)) throw new Error('must be a scenario name (collapse, imperfect, noise, few-levels) or 1…4');
+    return v;
+  },
+  show: (s) => {
+    const names = s.split(',').map((x) => x.trim().toLowerCase()).filter(Boolean).map((x) => (x === 'eq2' ? 'deterministic' : x));
+    const bad = names.filter((x) => !SAMPLER_NAMES.includes(x));
+    if (bad.length || !names.length) throw new Error(`must list samplers from ${SAMPLER_NAMES.join(', ')}`);
+    return names;
+  },
+  stop: intIn(1, 10_000_000),
+  mn: intIn(10, 1000),
+  me: intIn(0, 10_000_000),
 };
 
 function parseUrl(search) {
@@ -115,6 +144,11 @@ function configToQuery(cfg, view) {
   if (view.backend !== 'auto') q.set('backend', view.backend);
   if (view.rows !== VIEW_DEFAULTS.rows) q.set('rows', String(view.rows));
   if (view.cols !== VIEW_DEFAULTS.cols) q.set('cols', String(view.cols));
+  if (view.scenario) q.set('scenario', view.scenario);
+  if (view.show && !view.scenario) q.set('show', view.show.join(','));
+  if (view.stop && !view.scenario) q.set('stop', String(view.stop));
+  if (view.mn !== VIEW_DEFAULTS.mn) q.set('mn', String(view.mn));
+  if (view.me !== VIEW_DEFAULTS.me) q.set('me', String(view.me));
   return q.toString();
 }
 
@@ -351,6 +385,7 @@ for (const key of STRUCTURAL) {
       cfg[key] = r.value;
     }
     if (key === 'seed') displaySeed = cfg.seed;
+    leaveScenario();
     showConfig();
     writeUrl();
     restartTraining();
@@ -359,6 +394,7 @@ for (const key of STRUCTURAL) {
 $('a-default').addEventListener('click', () => {
   if (cfg.a === null) return;
   cfg.a = null;
+  leaveScenario();
   showConfig();
   writeUrl();
   restartTraining();
@@ -426,6 +462,12 @@ btn.play.addEventListener('click', () => {
 function play() {
   wantPlaying = true;
   clearBanner('diverged');
+  clearBanner('stopped');
+  if (view.stop && lab.step >= view.stop) {
+    // Past the scenario's budget: keep training without a stop.
+    view.stop = null;
+    sendDisplay(false);
+  }
   worker.postMessage({ type: 'play' });
   showPlaying(true);
 }
@@ -447,7 +489,18 @@ btn.resample.addEventListener('click', () => {
 });
 
 function displaySettings() {
-  return { samples: view.rows, columns: view.cols, seed: displaySeed, sigma: cfg.sigma, forwardRows: Math.min(4, view.rows) };
+  return {
+    samples: view.rows,
+    columns: view.cols,
+    seed: displaySeed,
+    sigma: cfg.sigma,
+    forwardRows: Math.min(4, view.rows),
+    show: view.show,
+    stopAt: view.stop,
+    metricsN: view.mn,
+    metricsNExplicit: new URLSearchParams(location.search).has('mn'),
+    metricsEvery: view.me,
+  };
 }
 function sendDisplay(resample) {
   if (worker && lab.ready) worker.postMessage({ type: 'display', display: displaySettings(), resample });
@@ -578,10 +631,24 @@ const gridScale = 2;
 grids.forward = new ChainGrid($('grid-forward'), { forward: true, scale: gridScale });
 grids.meanFinal = new ChainGrid($('grid-mean-final'), { scale: 2 });
 
+/** The samplers shown: the model's (and the comparison model's), filtered by `show`. */
+function activeSamplers() {
+  const of = (m) => (m === 'cvae' ? ['cvae'] : ['deterministic', 'stochastic', 'ddim']);
+  let names = of(cfg.model);
+  if (lab.companionModel) names = [...names, ...of(lab.companionModel).filter((n) => !names.includes(n))];
+  if (view.show && view.show.length) {
+    const shown = names.filter((n) => view.show.includes(n));
+    if (shown.length) names = shown;
+  }
+  return names;
+}
+let samplerPanelsKey = '';
+
 function buildSamplerPanels() {
+  samplerPanelsKey = activeSamplers().join(',') + (view.controls ? '+' : '');
   const host = $('sampler-panels');
   host.replaceChildren();
-  const active = cfg.model === 'cvae' ? ['cvae'] : ['deterministic', 'stochastic', 'ddim'];
+  const active = activeSamplers();
   for (const name of active) {
     const s = SAMPLERS[name];
     const sec = document.createElement('section');
@@ -622,8 +689,8 @@ function buildSamplerPanels() {
     writeUrl();
     restartTraining();
   });
-  if (view.controls) host.append(other);
-  $('panel-mean').hidden = cfg.model === 'cvae';
+  if (view.controls && !lab.companionModel) host.append(other);
+  $('panel-mean').hidden = !active.includes('deterministic');
   $('loss-caption').innerHTML =
     cfg.model === 'cvae'
       ? 'KL(q(ε | z<sub>ℓ−1</sub>, z<sub>ℓ</sub>) ‖ N(0, I)) − ln p(z<sub>ℓ−1</sub> | ε, z<sub>ℓ</sub>) per image: total, KL and NLL (smoothed; thin: every step). The NLL of a continuous density can go below 0.'
@@ -844,6 +911,171 @@ const resizeObserver = new ResizeObserver(() => {
 });
 for (const id of ['chart-loss', 'chart-levels', 'chart-diversity']) resizeObserver.observe($(id));
 
+// ------------------------------------------------------------------------------------------------
+// Quiz scenarios (presets from the Rust core: src/scenario.rs) and the sample metrics
+// ------------------------------------------------------------------------------------------------
+
+let scenarioList = [];
+let activeScenario = null;
+
+function buildScenarioButtons(list) {
+  scenarioList = list;
+  const host = $('scenario-buttons');
+  host.replaceChildren();
+  list.forEach((sc, i) => {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.className = 'scenario';
+    b.dataset.scenario = sc.name;
+    b.innerHTML = `<span class="num">${i + 1}</span> ${escapeHtml(sc.title)}`;
+    b.title = `${sc.steps} steps · ${sc.budget}`;
+    b.addEventListener('click', () => startScenario(sc.name));
+    host.append(b);
+  });
+  const free = document.createElement('button');
+  free.type = 'button';
+  free.className = 'scenario free';
+  free.textContent = 'Free play';
+  free.title = 'Leave the scenario: your own settings';
+  free.addEventListener('click', () => {
+    if (!view.scenario) return;
+    leaveScenario();
+    writeUrl();
+    restartTraining();
+  });
+  host.append(free);
+  markScenario();
+}
+
+function markScenario() {
+  for (const b of $('scenario-buttons').querySelectorAll('button')) {
+    const on = b.dataset.scenario ? resolveScenarioName(view.scenario) === b.dataset.scenario : !view.scenario;
+    b.classList.toggle('active', on);
+    b.setAttribute('aria-pressed', String(on));
+  }
+}
+
+function resolveScenarioName(name) {
+  if (!name) return null;
+  if (/^\d+$/.test(name)) return scenarioList[Number(name) - 1]?.name ?? name;
+  return name;
+}
+
+function startScenario(name) {
+  view.scenario = name;
+  view.show = null;
+  view.stop = null;
+  wantPlaying = false;
+  markScenario();
+  writeUrl();
+  restartTraining({ fresh: true });
+}
+
+function leaveScenario() {
+  if (!view.scenario && !activeScenario) return;
+  view.scenario = null;
+  view.show = null;
+  view.stop = null;
+  activeScenario = null;
+  lab.companionModel = null;
+  $('scenario-caption').hidden = true;
+  $('stat-companion').hidden = true;
+  clearBanner('stopped');
+  markScenario();
+}
+
+function onScenario(msg) {
+  const sc = msg.scenario;
+  activeScenario = sc;
+  view.scenario = sc.name;
+  view.show = msg.show;
+  view.stop = msg.stopAt;
+  lab.scenario = sc.name;
+  const models = sc.models
+    .map((m) => `${m.model === 'cvae' ? 'progressive CVAE' : 'denoiser'}, L = ${m.levels}, ${m.base_channels} channels, batch ${m.batch}, lr ${m.lr}`)
+    .join(' · ');
+  const cap = $('scenario-caption');
+  cap.innerHTML = `<h3>${escapeHtml(sc.title)}</h3><p>${escapeHtml(sc.caption)}</p>
+    <p class="note">Trains ${escapeHtml(models)} for ${sc.steps} steps (${escapeHtml(sc.budget)}), then pauses. Press <b>Play</b>. The metrics below update while it trains; <code>denoise-lab scenario ${escapeHtml(sc.name)}</code> reproduces the figures offline.</p>`;
+  cap.hidden = false;
+  markScenario();
+  writeUrl();
+}
+
+const HIST_W = 150;
+const HIST_H = 40;
+
+/** Ten bars (digits 0..9), heights relative to the tallest. */
+function drawHistogram(canvas, counts, color) {
+  const dpr = 2;
+  canvas.width = HIST_W * dpr;
+  canvas.height = HIST_H * dpr;
+  canvas.style.width = `${HIST_W}px`;
+  canvas.style.height = `${HIST_H}px`;
+  const ctx = canvas.getContext('2d');
+  ctx.scale(dpr, dpr);
+  ctx.fillStyle = '#fff';
+  ctx.fillRect(0, 0, HIST_W, HIST_H);
+  const max = Math.max(1, ...counts);
+  const bw = HIST_W / counts.length;
+  const top = 2;
+  const base = HIST_H - 11;
+  ctx.font = '9px system-ui, sans-serif';
+  ctx.textAlign = 'center';
+  counts.forEach((c, d) => {
+    const h = ((base - top) * c) / max;
+    ctx.fillStyle = color;
+    ctx.fillRect(d * bw + 1.5, base - h, bw - 3, h);
+    ctx.fillStyle = '#666';
+    ctx.fillText(String(d), d * bw + bw / 2, HIST_H - 1.5);
+  });
+  ctx.strokeStyle = '#bbb';
+  ctx.beginPath();
+  ctx.moveTo(0, base + 0.5);
+  ctx.lineTo(HIST_W, base + 0.5);
+  ctx.stroke();
+}
+
+function clearMetrics() {
+  $('metrics-table').querySelector('tbody').replaceChildren();
+  $('metrics-status').textContent = 'Not measured yet.';
+  lab.metrics = null;
+}
+
+function renderMetrics(msg) {
+  $('panel-metrics').classList.remove('busy');
+  if (msg.unavailable) {
+    $('metrics-status').textContent = msg.unavailable;
+    lab.metrics = { unavailable: msg.unavailable };
+    return;
+  }
+  lab.metrics = msg;
+  lab.metricsVersion = (lab.metricsVersion || 0) + 1;
+  const tbody = $('metrics-table').querySelector('tbody');
+  tbody.replaceChildren();
+  const label = (n) => (n === 'deterministic' ? 'eq. (2)' : n === 'ddim' ? 'DDIM' : n === 'cvae' ? 'progressive CVAE' : n);
+  const rows = Object.entries(msg.samplers).map(([n, m]) => [label(n), SAMPLER_COLORS[n], m, n]);
+  rows.push([`real digits`, SAMPLER_COLORS.real, msg.real, 'real']);
+  for (const [name, color, m, key] of rows) {
+    const tr = document.createElement('tr');
+    tr.dataset.sampler = key;
+    if (key === 'real') tr.className = 'ref';
+    tr.innerHTML = `<td><span class="swatch" style="background:${color}"></span>${escapeHtml(name)}</td>
+      <td class="num frechet">${fmt(m.frechet, 3)}</td>
+      <td class="num entropy">${fmt(m.entropy_nats, 3)}</td>
+      <td class="num diversity">${fmt(m.diversity, 3)}</td>
+      <td><canvas class="hist" aria-label="class histogram of ${escapeHtml(name)}"></canvas></td>`;
+    tbody.append(tr);
+    drawHistogram(tr.querySelector('canvas'), m.histogram, color);
+  }
+  const acc = msg.reference.classifier_accuracy;
+  $('metrics-status').textContent = `Measured at step ${msg.step}: ${msg.n} samples per sampler (noise seed ${msg.seed}) against ${msg.reference.n} held-out real digits, in ${fmtMs(msg.ms)}. Classifier: ${acc ? `${(100 * acc).toFixed(1)}% on held-out digits` : 'bundled'}. Real digits: ${msg.real.n} training digits measured the same way (the best a sampler can do at this sample size).`;
+}
+
+$('measure').addEventListener('click', () => {
+  if (worker && lab.ready) worker.postMessage({ type: 'measure' });
+});
+
 function rebuildForModel() {
   buildSamplerPanels();
   makeLossChart();
@@ -920,6 +1152,8 @@ function deleteAutosave(key) {
 }
 
 function requestAutosave() {
+  // Scenario runs are short presets (and may train two models): not autosaved.
+  if (view.scenario) return;
   if (!worker || !lab.ready || lab.step === lastSavedStep || lab.step === 0) return;
   worker.postMessage({ type: 'export', reason: 'autosave' });
 }
@@ -954,7 +1188,8 @@ async function startWorker({ resumeBytes = null, autoplay = false } = {}) {
     config: trainConfig(cfg),
     display: displaySettings(),
     forceCpu: view.backend === 'cpu' || lab.forceCpuAfterLoss === true,
-    checkpoint: resumeBytes,
+    checkpoint: view.scenario ? null : resumeBytes,
+    scenario: view.scenario,
     autoplay,
     data: customData,
   });
@@ -987,7 +1222,8 @@ async function onWorkerCrash(reason) {
 async function restartTraining({ fresh = false } = {}) {
   if (!worker) return;
   const wasPlaying = wantPlaying;
-  if (lab.ready && lab.step > 0 && lab.step !== lastSavedStep) worker.postMessage({ type: 'export', reason: 'autosave' });
+  // Keep the run being left (scenario runs are not autosaved).
+  if (lab.ready && lab.step > 0 && lab.step !== lastSavedStep && !lab.scenario) worker.postMessage({ type: 'export', reason: 'autosave' });
   worker.postMessage({ type: 'pause' });
   lab.ready = false;
   setEnabled(false);
@@ -998,9 +1234,10 @@ async function restartTraining({ fresh = false } = {}) {
   $('loading').hidden = false;
   $('loading').textContent = 'Restarting…';
   const key = autosaveKey(trainConfig(cfg), dataName());
-  const saved = fresh || !view.resume ? null : await loadAutosave(key);
+  const saved = fresh || !view.resume || view.scenario ? null : await loadAutosave(key);
   pendingResumeKey = saved ? key : null;
-  worker.postMessage({ type: 'reset', config: trainConfig(cfg), display: displaySettings(), checkpoint: saved ? saved.bytes : null });
+  clearMetrics();
+  worker.postMessage({ type: 'reset', config: trainConfig(cfg), display: displaySettings(), checkpoint: saved ? saved.bytes : null, scenario: view.scenario });
   wantPlaying = wasPlaying;
 }
 
@@ -1094,10 +1331,14 @@ function onReady(msg) {
     channels: c.base_channels,
     k: c.latent_dim,
   });
-  if (msg.imported) cfg.lr = c.lr;
+  if (msg.imported || view.scenario) cfg.lr = c.lr;
+  lab.companionModel = msg.companion ? msg.companion.config.model : null;
+  if (!view.scenario) lab.scenario = null;
+  lab.companion = msg.companion || null;
   showConfig();
   writeUrl();
   if (modelChanged || !charts.loss) rebuildForModel();
+  else if (samplerPanelsKey !== activeSamplers().join(',') + (view.controls ? '+' : '')) buildSamplerPanels();
   else if (charts.levels && levelLoss.length !== cfg.L) makeLevelChart();
   drawImage($('mean-canvas'), meanImage, msg.info.height, msg.info.width);
   $('stat-step').textContent = String(lab.step);
@@ -1158,10 +1399,38 @@ function onWorkerMessage(msg) {
       $('speed-ips').textContent = msg.stepsPerSec != null ? fmt(msg.stepsPerSec * cfg.batch, 3) : '–';
       $('speed-warmup').textContent = fmtMs(msg.warmupMs);
       $('speed-k').textContent = String(msg.stepsPerFrame);
+      if (msg.companion && msg.companion.steps.length) {
+        lab.companionLoss = msg.companion.steps[msg.companion.steps.length - 1].loss;
+        $('stat-companion').hidden = false;
+        $('stat-companion-label').textContent = `${msg.companion.model === 'cvae' ? 'CVAE' : 'denoiser'} loss`;
+        $('stat-companion-loss').textContent = fmt(lab.companionLoss);
+      }
       break;
     }
     case 'samples':
       renderSamples(msg);
+      break;
+    case 'scenarios':
+      buildScenarioButtons(msg.list);
+      break;
+    case 'scenario':
+      onScenario(msg);
+      break;
+    case 'metricsBusy':
+      $('metrics-status').textContent = `Measuring ${msg.n} samples per sampler…`;
+      $('panel-metrics').classList.add('busy');
+      break;
+    case 'metrics':
+      renderMetrics(msg);
+      break;
+    case 'metricsSkipped':
+      $('panel-metrics').classList.remove('busy');
+      $('metrics-status').textContent = `Measurement postponed while training (every ${view.me || '–'} steps, on pause, or “Measure now”).`;
+      break;
+    case 'stopped':
+      wantPlaying = false;
+      showPlaying(false);
+      banner('stopped', 'info', `Paused at step ${msg.step}: the end of this scenario's training budget. Press Play to keep training.`);
       break;
     case 'state':
       // The worker stopped on its own (an error): reflect it.

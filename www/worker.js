@@ -13,7 +13,12 @@
 //   export {reason}                                  checkpoint bytes -> `exported`
 //   import {bytes, adopt}                            replace the session from a checkpoint
 //   loadData {images, labels, name}                  validate IDX bytes and restart on them
+//   measure                                          sample metrics now -> `metrics`
 //   debugLoseDevice                                  destroy the GPUDevice (tests the lost-device path)
+//
+// `init`/`reset` may carry `companion`: a second TrainConfig (the other model kind) trained
+// alongside, step for step, for side-by-side comparisons (scenario 4). Only the main session is
+// exported and autosaved.
 // Messages out: see `post(...)` calls; every one has a `type`.
 
 // Panics are reported with the JS stack (console_error_panic_hook): keep all of its frames.
@@ -32,7 +37,31 @@ let backend = null; // 'webgpu' | 'cpu', decided once per worker
 let gpuDevice = null; // captured from requestDevice, for `lost` and the test hook
 let data = null; // {images: Uint8Array, labels: Uint8Array|undefined, name, n, h, w}
 let config = null; // the TrainConfig the page asked for (plus display settings below)
-let display = { samples: 6, columns: 11, seed: 1, sigma: null, forwardRows: 4 };
+let display = { samples: 6, columns: 11, seed: 1, sigma: null, forwardRows: 4, show: null, metricsN: 100, metricsEvery: 200, stopAt: null };
+let scenarios = []; // the quiz presets, from the Rust core (wasm.scenarios())
+let companion = null; // a second Trainer trained alongside (scenario 4), or null
+let companionConfig = null;
+let currentStep = 0;
+
+// Sample metrics (issue 4): the classifier is fetched once; a wasm `Metrics` is built per session
+// (it embeds that session's held-out digits as the Fréchet reference).
+const CLASSIFIER_URL = new URL('./data/classifier.bin', import.meta.url).href;
+let classifierBytes = null;
+let metricsObj = null;
+let metricsSession = null; // the session metricsObj belongs to (null: not built yet)
+let metricsProblem = null; // why there are no metrics for this session
+let realMetrics = null;
+let lastMetricsAt = 0;
+let lastMetricsMs = 0;
+let stepsSinceMetrics = 0;
+const LIGHT_METRICS_N = 32;
+let cpuAdapter = false;
+
+/** Samples per sampler for the metrics: fewer on the CPU (fallback or an emulated adapter) unless the URL says how many. */
+function metricsN() {
+  const light = backend === 'cpu' || cpuAdapter;
+  return light && !display.metricsNExplicit ? Math.min(display.metricsN, LIGHT_METRICS_N) : display.metricsN;
+}
 let playing = false;
 let looping = false;
 let dead = false; // a wasm trap or a lost device: the page restarts this worker
@@ -173,17 +202,38 @@ function resetTiming() {
   rateWindow = [];
 }
 
-function replaceSession(next) {
-  const old = session;
-  session = next;
-  resetTiming();
-  if (old && old !== next) {
-    try {
-      old.free();
-    } catch {
-      /* already freed */
-    }
+function free(obj) {
+  try {
+    obj?.free();
+  } catch {
+    /* already freed */
   }
+}
+
+function replaceSession(next, nextCompanion = null) {
+  const old = session;
+  const oldCompanion = companion;
+  session = next;
+  companion = nextCompanion;
+  currentStep = next ? JSON.parse(next.info()).step : 0;
+  resetTiming();
+  if (old && old !== next) free(old);
+  if (oldCompanion && oldCompanion !== nextCompanion) free(oldCompanion);
+  if (metricsSession && metricsSession !== next) {
+    free(metricsObj);
+    metricsObj = null;
+    metricsSession = null;
+    metricsProblem = null;
+    realMetrics = null;
+  }
+  stepsSinceMetrics = 0;
+  lastMetricsAt = 0;
+}
+
+/** The second model of a comparison run, or null. */
+async function createCompanion(d) {
+  if (!companionConfig) return null;
+  return await createSession(companionConfig, d);
 }
 
 /** Create a session on the chosen backend; on the first WebGPU failure switch to the CPU. */
@@ -221,8 +271,10 @@ async function postReady(extra = {}) {
   const info = sessionInfo();
   const mean = session.meanImage();
   const realDiversity = session.realDiversity(Math.min(200, info.nHeldOut || 200));
-  post({ type: 'ready', info, meanImage: mean, realDiversity, data: { name: data.name, n: data.n, h: data.h, w: data.w }, ...extra }, [mean.buffer]);
+  const companionInfo = companion ? JSON.parse(companion.info()) : null;
+  post({ type: 'ready', info, companion: companionInfo, meanImage: mean, realDiversity, data: { name: data.name, n: data.n, h: data.h, w: data.w }, ...extra }, [mean.buffer]);
   await sampleAll(true);
+  await measureAll({ interruptible: true });
 }
 
 // --- sampling -----------------------------------------------------------------------------------
@@ -235,6 +287,19 @@ function samplerSpecs(model) {
     ['stochastic', sto],
     ['ddim', 'ddim'],
   ];
+}
+
+/** [trainer, name, spec] for every sampler shown: the main model's, then the companion's. */
+function activeSpecs() {
+  const out = [];
+  for (const s of [session, companion]) {
+    if (!s) continue;
+    for (const [name, spec] of samplerSpecs(JSON.parse(s.info()).config.model)) {
+      if (display.show && display.show.length && !display.show.includes(name)) continue;
+      out.push([s, name, spec]);
+    }
+  }
+  return out;
 }
 
 function packChain(r) {
@@ -255,8 +320,8 @@ async function sampleAll(withForward) {
   const info = sessionInfo();
   const chains = {};
   const transfer = [];
-  for (const [name, spec] of samplerSpecs(info.config.model)) {
-    const r = await session.sample(spec, display.samples, display.seed, display.columns);
+  for (const [s, name, spec] of activeSpecs()) {
+    const r = await s.sample(spec, display.samples, display.seed, display.columns);
     chains[name] = packChain(r);
     transfer.push(chains[name].pixels.buffer);
   }
@@ -272,6 +337,84 @@ async function sampleAll(withForward) {
   post({ type: 'samples', step: info.step, seed: display.seed, chains, forward, ms: lastSampleMs }, transfer);
 }
 
+// --- sample metrics -----------------------------------------------------------------------------
+
+async function fetchClassifier() {
+  try {
+    classifierBytes = await fetchBytes(CLASSIFIER_URL, 'the digit classifier');
+  } catch (e) {
+    classifierBytes = null;
+    metricsProblem = errorText(e);
+  }
+}
+
+/** Build the Metrics for the current session if needed; false (and a message) if impossible. */
+async function ensureMetrics() {
+  if (metricsSession === session) return metricsObj != null;
+  metricsSession = session;
+  metricsObj = null;
+  realMetrics = null;
+  if (!classifierBytes) {
+    metricsProblem = metricsProblem || 'the digit classifier is not loaded';
+  } else {
+    try {
+      metricsObj = await wasm.Metrics.create(classifierBytes, session, 500);
+      metricsProblem = null;
+    } catch (e) {
+      if (isFatal(e)) throw e;
+      metricsProblem = errorText(e);
+    }
+  }
+  if (!metricsObj) {
+    post({ type: 'metrics', unavailable: `No sample metrics: ${metricsProblem}.` });
+    return false;
+  }
+  realMetrics = JSON.parse(await metricsObj.measureReal(session, metricsN()));
+  return true;
+}
+
+/**
+ * Fréchet distance, class histogram and diversity of `metricsN` final samples per sampler.
+ * `interruptible`: a pass started while paused (on ready, after a pause) gives way when Play is
+ * pressed, so the first training step never waits for more than one sampler's measurement.
+ */
+async function measureAll({ interruptible = false } = {}) {
+  if (!session) return;
+  const s = session;
+  const t0 = performance.now();
+  post({ type: 'metricsBusy', n: metricsN() });
+  if (!(await ensureMetrics())) return;
+  const samplers = {};
+  for (const [t, name, spec] of activeSpecs()) {
+    if (interruptible && playing) {
+      post({ type: 'metricsSkipped' });
+      return;
+    }
+    samplers[name] = JSON.parse(await metricsObj.measure(t, spec, metricsN(), display.seed));
+    if (session !== s) return;
+  }
+  lastMetricsMs = performance.now() - t0;
+  lastMetricsAt = performance.now();
+  stepsSinceMetrics = 0;
+  post({
+    type: 'metrics',
+    step: JSON.parse(s.info()).step,
+    n: metricsN(),
+    seed: display.seed,
+    ms: lastMetricsMs,
+    samplers,
+    real: realMetrics,
+    reference: JSON.parse(metricsObj.reference()),
+  });
+}
+
+function metricsDue() {
+  if (!display.metricsEvery || stepsSinceMetrics < display.metricsEvery) return false;
+  if (metricsSession === session && !metricsObj) return false; // unavailable for this session
+  // Keep the metrics pass under about a fifth of the time.
+  return performance.now() - lastMetricsAt > 4 * lastMetricsMs;
+}
+
 // --- training -----------------------------------------------------------------------------------
 
 function median(xs) {
@@ -283,12 +426,17 @@ function median(xs) {
 async function trainFrame(requested) {
   if (!session) return false;
   const s = session;
-  const k = requested ?? (warmupMs == null ? 1 : stepsPerFrame);
+  let k = requested ?? (warmupMs == null ? 1 : stepsPerFrame);
+  if (requested == null && display.stopAt) k = Math.max(1, Math.min(k, display.stopAt - currentStep));
   const t0 = performance.now();
+  const c = companion;
   s.step(k);
+  if (c) c.step(k);
   let report;
+  let companionReport = null;
   try {
     report = JSON.parse(await s.flush());
+    if (c) companionReport = JSON.parse(await c.flush());
   } catch (e) {
     playing = false;
     if (isFatal(e)) {
@@ -321,8 +469,11 @@ async function trainFrame(requested) {
     if (t2 > t1) stepsPerSec = ((s2 - s1) * 1000) / (t2 - t1);
   }
   stepsSinceSample += k;
+  stepsSinceMetrics += k;
+  currentStep = report.step;
   post({
     type: 'progress',
+    companion: companionReport ? { model: JSON.parse(c.info()).config.model, steps: companionReport.steps } : null,
     step: report.step,
     steps: report.steps,
     levelLoss: report.levelLoss,
@@ -350,7 +501,13 @@ async function loop() {
     while (playing && !dead) {
       const ok = await serial(() => trainFrame());
       if (!ok) break;
+      if (display.stopAt && currentStep >= display.stopAt) {
+        playing = false;
+        post({ type: 'stopped', step: currentStep });
+        break;
+      }
       if (playing && sampleDue()) await serial(() => sampleAll(false));
+      if (playing && metricsDue()) await serial(() => measureAll());
       // Let messages (pause, export, ...) in between frames.
       await new Promise((r) => setTimeout(r, 0));
     }
@@ -362,22 +519,48 @@ async function loop() {
     looping = false;
     post({ type: 'state', playing: false });
   }
-  // Paused: show samples of the final weights.
+  // Paused: show samples (and metrics) of the final weights.
   if (!dead && session && stepsSinceSample > 0) await guard('sample', () => sampleAll(false));
+  if (!dead && session && stepsSinceMetrics > 0) await guard('metrics', () => measureAll({ interruptible: true }));
 }
 
 // --- message handlers ---------------------------------------------------------------------------
 
+/**
+ * A quiz scenario by name: its models are full TrainConfigs (the first is the main session, a
+ * second one the companion), its panels say which samplers to show, `steps` where to stop.
+ * Applies them to `config`, `companionConfig` and `display`, and tells the page.
+ */
+function applyScenario(name) {
+  const sc = /^\d+$/.test(name) ? scenarios[Number(name) - 1] : scenarios.find((x) => x.name === name);
+  if (!sc) {
+    post({ type: 'warning', message: `Unknown scenario “${name}” (known: ${scenarios.map((x) => x.name).join(', ')}).` });
+    return false;
+  }
+  config = { ...sc.models[0] };
+  companionConfig = sc.models.length > 1 ? { ...sc.models[1] } : null;
+  display.show = [...new Set(sc.panels.map((p) => p.sampler.kind))];
+  display.stopAt = sc.steps;
+  post({ type: 'scenario', scenario: sc, show: display.show, stopAt: sc.steps });
+  return true;
+}
+
 async function init(msg) {
   config = msg.config;
+  companionConfig = msg.companion || null;
   display = { ...display, ...(msg.display || {}) };
   post({ type: 'status', text: 'Loading the WebAssembly core…' });
   wasm = await import(PKG);
   await wasm.default();
+  scenarios = JSON.parse(wasm.scenarios());
+  post({ type: 'scenarios', list: scenarios });
+  if (msg.scenario) applyScenario(msg.scenario);
+  const classifierLoad = fetchClassifier();
   post({ type: 'status', text: 'Looking for a WebGPU adapter…' });
   const probe = await probeWebGpu(msg.forceCpu);
   backend = probe.ok ? 'webgpu' : 'cpu';
   post({ type: 'backend', backend, adapter: probe.adapter || null, cpuAdapter: !!probe.cpuAdapter, reason: probe.reason || null });
+  cpuAdapter = !!probe.cpuAdapter;
   post({ type: 'status', text: 'Loading the bundled MNIST digits…' });
   data = await loadBundled();
   if (msg.data && msg.data.images) {
@@ -402,13 +585,17 @@ async function init(msg) {
     }
   }
   if (!session) replaceSession(await createSession(config, data));
+  if (companionConfig) replaceSession(session, await createCompanion(data));
   if (resumed && config.lr) session.setLearningRate(config.lr);
+  await classifierLoad;
   await postReady({ resumed });
 }
 
 async function reset(msg) {
-  const cfg = msg.config;
+  companionConfig = msg.companion || null;
   if (msg.display) display = { ...display, ...msg.display };
+  if (msg.scenario && applyScenario(msg.scenario)) msg.config = config;
+  const cfg = msg.config;
   let next;
   if (msg.checkpoint) {
     try {
@@ -423,15 +610,18 @@ async function reset(msg) {
       post({ type: 'warning', message: `Could not resume the autosaved run (${errorText(e)}); starting over.` });
     }
   }
+  let nextCompanion = null;
   try {
     next = await createSession(cfg, data);
+    nextCompanion = await createCompanion(data);
   } catch (e) {
     if (isFatal(e)) throw e;
+    free(next);
     post({ type: 'error', kind: 'config', message: `Could not start with this configuration: ${errorText(e)}` });
     return;
   }
   config = cfg;
-  replaceSession(next);
+  replaceSession(next, nextCompanion);
   await postReady({ reset: true });
 }
 
@@ -461,7 +651,9 @@ async function doImport(msg) {
     post({ type: 'error', kind: 'import', message: `Could not import the checkpoint: ${errorText(e)}` });
     return;
   }
-  replaceSession(next);
+  // An imported run has no comparison model.
+  companionConfig = null;
+  replaceSession(next, null);
   config = { ...config, ...sessionInfo().config };
   await postReady({ imported: { step: sessionInfo().step, name: msg.name || null, history: meta.history || [] } });
 }
@@ -485,7 +677,14 @@ async function loadData(msg) {
     return;
   }
   data = candidate;
-  replaceSession(next);
+  let nextCompanion = null;
+  try {
+    nextCompanion = await createCompanion(data);
+  } catch (e) {
+    if (isFatal(e)) throw e;
+    post({ type: 'warning', message: `The comparison model could not start on ${candidate.name}: ${errorText(e)}` });
+  }
+  replaceSession(next, nextCompanion);
   post({ type: 'dataLoaded', name: data.name, n: data.n, h: data.h, w: data.w, labels: !!data.labels });
   await postReady({ reset: true });
 }
@@ -554,6 +753,9 @@ self.onmessage = (ev) => {
     case 'loadData':
       playing = false;
       guard('data', () => loadData(msg));
+      break;
+    case 'measure':
+      guard('metrics', () => measureAll());
       break;
     case 'debugLoseDevice':
       if (gpuDevice) gpuDevice.destroy();

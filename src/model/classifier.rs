@@ -272,7 +272,8 @@ pub fn accuracy(predictions: &[usize], labels: &[u8]) -> f64 {
 }
 
 /// The images of a batch shifted by up to `max_shift` pixels (zero padding is -1, the
-/// background), on the CPU.
+/// background), on the CPU (training is native-only).
+#[cfg(not(target_arch = "wasm32"))]
 fn shifted(data: &Dataset, idx: &[usize], max_shift: usize, rng: &mut crate::rng::SplitMix64) -> Vec<f32> {
     let (h, w) = (data.h, data.w);
     let mut out = vec![-1.0f32; idx.len() * h * w];

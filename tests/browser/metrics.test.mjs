@@ -1,0 +1,121 @@
+// Issue 4 on the page: the metrics panel shows numbers for every sampler and for real digits,
+// the class histograms are drawn, the figures update while training, and a quiz scenario preset
+// (one click) sets up its models, samplers, caption and URL.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { launch, openPage, waitReady, assertWebGpu, train, canvasPixels, lab, SMALL } from './helpers.mjs';
+
+let env;
+let page;
+let consoleErrors;
+
+before(async () => {
+  env = await launch({ webgpu: true });
+  // Few metric samples keep the pass short on SwiftShader; me=10: measure every 10 steps.
+  ({ page, consoleErrors } = await openPage(env.context, env.url, `${SMALL}&mn=24&me=10&resume=0`));
+});
+after(async () => {
+  await env?.close();
+});
+
+/** Rows of the metrics table: {sampler: {frechet, entropy, diversity}} as parsed numbers. */
+async function metricsTable() {
+  return page.$$eval('#metrics-table tbody tr', (rows) =>
+    Object.fromEntries(
+      rows.map((r) => [
+        r.dataset.sampler,
+        {
+          frechet: Number(r.querySelector('.frechet').textContent),
+          entropy: Number(r.querySelector('.entropy').textContent),
+          diversity: Number(r.querySelector('.diversity').textContent),
+        },
+      ]),
+    ),
+  );
+}
+
+/** A histogram canvas is drawn: white background and bars in the row's colour (its swatch). */
+async function assertHistogramDrawn(sampler) {
+  const row = `#metrics-table tr[data-sampler="${sampler}"]`;
+  const px = await canvasPixels(page, `${row} canvas.hist`);
+  const swatch = await page.$eval(`${row} .swatch`, (e) => getComputedStyle(e).backgroundColor);
+  const [cr, cg, cb] = swatch.match(/\d+/g).map(Number);
+  assert.ok(px.width >= 100 && px.height >= 30, `${sampler}: histogram canvas has a size (${px.width}x${px.height})`);
+  let bar = 0;
+  let white = 0;
+  for (let i = 0; i < px.data.length; i += 4) {
+    const [r, g, b] = [px.data[i], px.data[i + 1], px.data[i + 2]];
+    if (r === 255 && g === 255 && b === 255) white++;
+    else if (Math.abs(r - cr) + Math.abs(g - cg) + Math.abs(b - cb) < 12) bar++;
+  }
+  const n = px.data.length / 4;
+  // Even a collapsed sampler (one bar of full height) covers about 5% of the canvas.
+  assert.ok(bar > 0.03 * n, `${sampler}: bars in ${swatch} are drawn (${bar} of ${n} pixels)`);
+  assert.ok(white > 0.2 * n, `${sampler}: not a filled block (${white} white pixels)`);
+}
+
+test('the metrics panel shows numbers for every sampler and real digits, histograms drawn, updated while training', async () => {
+  await waitReady(page);
+  await assertWebGpu(page);
+  await page.waitForFunction(() => window.denoiseLab.metrics && window.denoiseLab.metrics.samplers, null, { timeout: 180000, polling: 250 });
+  const m0 = await lab(page, 'lab.metrics');
+  assert.equal(m0.step, 0, 'the untrained model is measured as soon as it is ready');
+  const t0 = await metricsTable();
+  assert.deepEqual(Object.keys(t0).sort(), ['ddim', 'deterministic', 'real', 'stochastic']);
+  for (const [name, row] of Object.entries(t0)) {
+    for (const [k, v] of Object.entries(row)) assert.ok(Number.isFinite(v) && v >= 0, `${name} ${k} is a number: ${v}`);
+    await assertHistogramDrawn(name);
+  }
+  // Real digits: every class present, entropy near ln 10; an untrained denoiser is far from them.
+  assert.equal(m0.real.histogram.reduce((a, b) => a + b, 0), 24);
+  assert.ok(m0.real.entropy_nats > 1.6, `real digits' class entropy ${m0.real.entropy_nats}`);
+  assert.ok(m0.samplers.ddim.frechet > m0.real.frechet, `untrained DDIM ${m0.samplers.ddim.frechet} vs real ${m0.real.frechet}`);
+  assert.ok(m0.reference.classifier_accuracy >= 0.97, `shipped classifier ${m0.reference.classifier_accuracy}`);
+  assert.match(await page.textContent('#metrics-status'), /Measured at step 0: 24 samples per sampler/);
+
+  const v0 = await lab(page, 'lab.metricsVersion');
+  await train(page, 25);
+  await page.waitForFunction(([v]) => window.denoiseLab.metricsVersion > v && window.denoiseLab.metrics.step >= 20, [v0], { timeout: 180000, polling: 250 });
+  const m1 = await lab(page, 'lab.metrics');
+  console.log(`# metrics at step ${m1.step}: ${JSON.stringify(Object.fromEntries(Object.entries(m1.samplers).map(([k, v]) => [k, [v.frechet.toFixed(1), v.entropy_nats.toFixed(2), v.diversity.toFixed(1)]])))}; real FD ${m1.real.frechet.toFixed(1)}`);
+  assert.notDeepEqual(m1.samplers, m0.samplers, 'the figures change with training');
+  // "Measure now" measures again on demand.
+  const v1 = await lab(page, 'lab.metricsVersion');
+  await page.click('#measure');
+  await page.waitForFunction(([v]) => window.denoiseLab.metricsVersion > v, [v1], { timeout: 120000, polling: 250 });
+  assert.deepEqual(consoleErrors, [], 'no console errors');
+});
+
+test('a scenario preset sets up its models, samplers, caption and URL; Free play leaves it', async () => {
+  await page.waitForSelector('#scenario-buttons button[data-scenario="few-levels"]');
+  const titles = await page.$$eval('#scenario-buttons button.scenario', (bs) => bs.map((b) => b.textContent.trim()));
+  assert.equal(titles.length, 5, `four scenarios and free play: ${titles}`);
+  const version = await lab(page, 'lab.readyVersion');
+  await page.click('#scenario-buttons button[data-scenario="few-levels"]');
+  await waitReady(page, { version: version + 1 });
+  assert.match(page.url(), /scenario=few-levels/);
+  assert.equal(await page.inputValue('#ctl-L'), '4');
+  assert.equal(await page.inputValue('#ctl-model'), 'denoiser');
+  assert.match(await page.textContent('#scenario-caption'), /Quiz problem 2/);
+  assert.equal(await lab(page, 'lab.companionModel'), 'cvae', 'the CVAE trains alongside');
+  // Only the scenario's samplers: the Gaussian step (stochastic) and the CVAE step.
+  const panels = await page.$$eval('#sampler-panels section.sampler', (s) => s.map((e) => e.dataset.sampler));
+  assert.deepEqual(panels, ['stochastic', 'cvae']);
+  await page.waitForFunction(() => {
+    const m = window.denoiseLab.metrics;
+    return m && m.samplers && m.samplers.cvae && m.samplers.stochastic;
+  }, null, { timeout: 240000, polling: 250 });
+  await assertHistogramDrawn('cvae');
+  // One step trains both models (the second model's loss shows up).
+  await page.click('#step');
+  await page.waitForFunction(() => window.denoiseLab.step >= 1 && window.denoiseLab.companionLoss != null, null, { timeout: 120000, polling: 250 });
+  assert.equal(await page.isVisible('#stat-companion'), true);
+
+  const v2 = await lab(page, 'lab.readyVersion');
+  await page.click('#scenario-buttons button.free');
+  await waitReady(page, { version: v2 + 1 });
+  assert.doesNotMatch(page.url(), /scenario=/);
+  assert.equal(await page.isVisible('#scenario-caption'), false);
+  assert.equal(await lab(page, 'lab.companionModel'), null);
+  assert.deepEqual(consoleErrors, [], 'no console errors');
+});
