@@ -210,6 +210,27 @@ mod native {
         pub panels: Vec<PanelReport>,
     }
 
+    /// The yardsticks of a trainer's samples: the Fréchet reference (`reference` of its held-out
+    /// digits) and `samples` real training digits measured like a sample set (the floor of each
+    /// figure at that sample size). Also returns those real digits.
+    pub fn real_baseline_blocking(
+        t: &Trainer,
+        data: &Dataset,
+        classifier: &Classifier,
+        reference: usize,
+        samples: usize,
+        device: &Device,
+    ) -> Result<(Reference, SampleMetrics, Dataset)> {
+        let dim = t.height * t.width;
+        let held = t.held_out();
+        let r = reference.min(held.n);
+        let reference = Reference::compute_blocking(classifier, &held.pixels[..r * dim], device)?;
+        let (train_part, _) = t.config.split(data);
+        let k = samples.min(train_part.n);
+        let real = SampleMetrics::measure_blocking(classifier, &train_part.pixels[..k * dim], &reference, device)?;
+        Ok((reference, real, train_part))
+    }
+
     fn train(t: &mut Trainer, steps: usize) -> Result<f32> {
         let mut done = 0;
         let mut last = f32::NAN;
@@ -246,15 +267,9 @@ mod native {
         }
         let first = &trainers[0];
         let dim = first.height * first.width;
-        let held = first.held_out();
-        let r = options.reference.min(held.n);
-        let reference = Reference::compute_blocking(classifier, &held.pixels[..r * dim], device)?;
-        // Real digits from the training part, as many as the samples: the floor of each figure.
-        let (train_part, _) = data.split(scenario.models[0].held_out.min(data.n / 5), scenario.models[0].seed);
-        let k = options.samples.min(train_part.n);
-        let real_px = &train_part.pixels[..k * dim];
-        let real = SampleMetrics::measure_blocking(classifier, real_px, &reference, device)?;
-        let pairs = (k / 2).max(1);
+        let (reference, real, train_part) =
+            real_baseline_blocking(first, data, classifier, options.reference, options.samples, device)?;
+        let pairs = (real.n / 2).max(1);
         let real_rms_pair = (0..pairs)
             .map(|i| crate::metrics::rms_distance(train_part.image(2 * i), train_part.image(2 * i + 1)))
             .sum::<f64>()

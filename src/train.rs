@@ -66,6 +66,12 @@ impl TrainConfig {
         }
     }
 
+    /// The training part and the held-out part of `data` (at most a fifth held out, chosen by
+    /// the seed): the trainer's split, also used to measure real training digits.
+    pub fn split(&self, data: &Dataset) -> (Dataset, Dataset) {
+        data.split(self.held_out.min(data.n / 5), self.seed)
+    }
+
     pub fn schedule(&self) -> Result<Schedule> {
         Schedule::from_options(self.a, self.levels)
     }
@@ -159,8 +165,7 @@ impl Trainer {
     /// training runs on its autodiff wrapper.
     pub fn new(config: TrainConfig, data: &Dataset, device: &Device) -> Result<Self> {
         config.validate()?;
-        let held = config.held_out.min(data.n / 5);
-        let (train, held_out) = data.split(held, config.seed);
+        let (train, held_out) = config.split(data);
         if train.n < config.batch.min(8) {
             return Err(Error::Config(format!("only {} training images: too few", train.n)));
         }
@@ -225,8 +230,7 @@ impl Trainer {
         history: Vec<StepStats>,
     ) -> Result<Self> {
         config.validate()?;
-        let held = config.held_out.min(data.n / 5);
-        let (train, held_out) = data.split(held, config.seed);
+        let (train, held_out) = config.split(data);
         let plain = device.clone().inner();
         plain.seed(config.seed ^ step);
         let mut t = Self::assemble(config, train, held_out, plain, model, optim, step)?;

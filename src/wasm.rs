@@ -293,23 +293,23 @@ pub struct Metrics {
 #[wasm_bindgen]
 impl Metrics {
     pub async fn create(classifier_bytes: Vec<u8>, trainer: &Session, reference_n: u32) -> Result<Metrics, JsValue> {
-        let (device, held) = {
+        // Copy only the reference digits out of the borrow (it must not live across an await).
+        let (device, reference_px) = {
             let t = trainer.inner.borrow();
-            (t.device(), t.held_out().clone())
+            let held = t.held_out();
+            let side = crate::model::classifier::SIDE;
+            if held.h != side || held.w != side {
+                return Err(js_err(format!(
+                    "the digit classifier needs {side}x{side} images; these are {}x{}, so there are no sample metrics",
+                    held.h, held.w
+                )));
+            }
+            let r = (reference_n as usize).min(held.n);
+            (t.device(), held.pixels[..r * held.image_len()].to_vec())
         };
-        let side = crate::model::classifier::SIDE;
-        if held.h != side || held.w != side {
-            return Err(js_err(format!(
-                "the digit classifier needs {side}x{side} images; these are {}x{}, so there are no sample metrics",
-                held.h, held.w
-            )));
-        }
         let (classifier, meta) =
             crate::model::Classifier::from_bytes_with_meta(&classifier_bytes, &device).map_err(js_err)?;
-        let r = (reference_n as usize).min(held.n);
-        let reference = metrics::Reference::compute_async(&classifier, &held.pixels[..r * held.image_len()], &device)
-            .await
-            .map_err(js_err)?;
+        let reference = metrics::Reference::compute_async(&classifier, &reference_px, &device).await.map_err(js_err)?;
         Ok(Metrics { classifier, reference, accuracy: meta.held_out_accuracy, device })
     }
 
@@ -344,8 +344,7 @@ impl Metrics {
     pub async fn measure_real(&self, trainer: &Session, n: u32) -> Result<String, JsValue> {
         let pixels = {
             let t = trainer.inner.borrow();
-            let held = t.config.held_out.min(trainer.data.n / 5);
-            let (train, _) = trainer.data.split(held, t.config.seed);
+            let (train, _) = t.config.split(&trainer.data);
             let k = (n as usize).min(train.n);
             train.pixels[..k * train.image_len()].to_vec()
         };

@@ -915,11 +915,8 @@ for (const id of ['chart-loss', 'chart-levels', 'chart-diversity']) resizeObserv
 // Quiz scenarios (presets from the Rust core: src/scenario.rs) and the sample metrics
 // ------------------------------------------------------------------------------------------------
 
-let scenarioList = [];
-let activeScenario = null;
 
 function buildScenarioButtons(list) {
-  scenarioList = list;
   const host = $('scenario-buttons');
   host.replaceChildren();
   list.forEach((sc, i) => {
@@ -949,16 +946,11 @@ function buildScenarioButtons(list) {
 
 function markScenario() {
   for (const b of $('scenario-buttons').querySelectorAll('button')) {
-    const on = b.dataset.scenario ? resolveScenarioName(view.scenario) === b.dataset.scenario : !view.scenario;
+    // view.scenario is the preset's name once the worker has applied it (`onScenario`).
+    const on = b.dataset.scenario ? view.scenario === b.dataset.scenario : !view.scenario;
     b.classList.toggle('active', on);
     b.setAttribute('aria-pressed', String(on));
   }
-}
-
-function resolveScenarioName(name) {
-  if (!name) return null;
-  if (/^\d+$/.test(name)) return scenarioList[Number(name) - 1]?.name ?? name;
-  return name;
 }
 
 function startScenario(name) {
@@ -972,11 +964,10 @@ function startScenario(name) {
 }
 
 function leaveScenario() {
-  if (!view.scenario && !activeScenario) return;
+  if (!view.scenario) return; // `show`/`stop` set by the URL outside a scenario stay
   view.scenario = null;
   view.show = null;
   view.stop = null;
-  activeScenario = null;
   lab.companionModel = null;
   $('scenario-caption').hidden = true;
   $('stat-companion').hidden = true;
@@ -986,7 +977,6 @@ function leaveScenario() {
 
 function onScenario(msg) {
   const sc = msg.scenario;
-  activeScenario = sc;
   view.scenario = sc.name;
   view.show = msg.show;
   view.stop = msg.stopAt;

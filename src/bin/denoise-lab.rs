@@ -9,7 +9,7 @@ use denoise_lab::backend::{self, BackendKind};
 use denoise_lab::checkpoint;
 use denoise_lab::data::Dataset;
 use burn::prelude::Device;
-use denoise_lab::metrics::{self, Reference, SampleMetrics};
+use denoise_lab::metrics::{self, SampleMetrics};
 use denoise_lab::model::Classifier;
 use denoise_lab::scenario;
 use denoise_lab::model::ModelKind;
@@ -314,13 +314,7 @@ fn run(cli: Cli) -> Result<(), Error> {
                 ModelKind::Denoiser => "ddim".into(),
                 ModelKind::Cvae => "cvae".into(),
             });
-            let dim = trainer.height * trainer.width;
-            let held = trainer.held_out();
-            let r = reference.min(held.n);
-            let reference = Reference::compute_blocking(&classifier, &held.pixels[..r * dim], &device)?;
-            let (train_part, _) = dataset.split(trainer.config.held_out.min(dataset.n / 5), trainer.config.seed);
-            let k = n.min(train_part.n);
-            let real = SampleMetrics::measure_blocking(&classifier, &train_part.pixels[..k * dim], &reference, &device)?;
+            let (reference, real, _) = scenario::real_baseline_blocking(&trainer, &dataset, &classifier, reference, n, &device)?;
             println!(
                 "{} with L = {}, step {}; {} samples (seed {}) against {} held-out digits",
                 trainer.config.kind.name(),
@@ -328,7 +322,7 @@ fn run(cli: Cli) -> Result<(), Error> {
                 trainer.step(),
                 n,
                 seed,
-                r
+                reference.n
             );
             print_metrics_header();
             for name in samplers.split(',') {
@@ -337,7 +331,7 @@ fn run(cli: Cli) -> Result<(), Error> {
                 let m = SampleMetrics::measure_blocking(&classifier, &px, &reference, &device)?;
                 print_metrics_row(name.trim(), &m);
             }
-            print_metrics_row(&format!("real digits ({k})"), &real);
+            print_metrics_row(&format!("real digits ({})", real.n), &real);
         }
         Command::Scenario { name, data, steps, n, seed, json } => {
             if name == "list" {

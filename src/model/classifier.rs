@@ -22,11 +22,14 @@ use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
 use burn::store::ModuleRecord;
 use burn::tensor::Bytes;
-use burn::tensor::activation::{log_softmax, relu};
+use burn::tensor::activation::relu;
+#[cfg(not(target_arch = "wasm32"))]
+use burn::tensor::activation::log_softmax;
 use burn::tensor::module::max_pool2d;
 use burn::tensor::ops::MaxPoolOptions;
 use serde::{Deserialize, Serialize};
 
+#[cfg(not(target_arch = "wasm32"))]
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 
