@@ -72,6 +72,8 @@ test('sample grids are drawn, not blank, and change after training', async () =>
 });
 
 test('screenshot of the trained page (target/browser-artifacts/page.png)', async () => {
+  // The metrics of the trained weights (measured after the pause) belong in the picture.
+  await page.waitForFunction(() => window.denoiseLab.metrics?.samplers && window.denoiseLab.metrics.step === window.denoiseLab.step, null, { timeout: 180000, polling: 250 });
   await page.screenshot({ path: artifact('page.png'), fullPage: true });
   await page.screenshot({ path: artifact('page-top.png') });
   // A compact embed view, as a teacher's iframe would show it.
