@@ -31,6 +31,7 @@ const VIEW_DEFAULTS = {
   stop: null, // pause at this step
   mn: 100, // samples per sampler for the metrics
   me: 200, // metrics every this many steps while training (0: only on pause / Measure)
+  se: null, // draw samples every this many steps (null: about every 1.5 s of wall time)
 };
 const SAMPLER_NAMES = ['deterministic', 'stochastic', 'ddim', 'cvae'];
 
@@ -71,7 +72,7 @@ const PARAMS = {
   a: (s) => (s === 'default' || s === '' ? null : numIn(0, 1, { openLo: true, openHi: true })(s)),
   sigma: (s) => (/^(posterior|default|auto)$/i.test(s) || s === '' ? null : numIn(0, 10)(s)),
   k: intIn(1, 256),
-  lr: numIn(0, 1, { openLo: true }),
+  lr: numIn(0, 10, { openLo: true }), // up to 10: high enough to show a run diverging
   batch: intIn(1, 1024),
   seed: intIn(0, 2 ** 32 - 1),
   channels: intIn(4, 128),
@@ -103,6 +104,7 @@ const VIEW_PARAMS = {
   stop: intIn(1, 10_000_000),
   mn: intIn(10, 1000),
   me: intIn(0, 10_000_000),
+  se: intIn(1, 10_000_000),
 };
 
 function parseUrl(search) {
@@ -149,6 +151,7 @@ function configToQuery(cfg, view) {
   if (view.stop && !view.scenario) q.set('stop', String(view.stop));
   if (view.mn !== VIEW_DEFAULTS.mn) q.set('mn', String(view.mn));
   if (view.me !== VIEW_DEFAULTS.me) q.set('me', String(view.me));
+  if (view.se) q.set('se', String(view.se));
   return q.toString();
 }
 
@@ -500,6 +503,7 @@ function displaySettings() {
     metricsN: view.mn,
     metricsNExplicit: new URLSearchParams(location.search).has('mn'),
     metricsEvery: view.me,
+    sampleEvery: view.se,
   };
 }
 function sendDisplay(resample) {
@@ -1398,6 +1402,12 @@ function onWorkerMessage(msg) {
       break;
     }
     case 'samples':
+      if (msg.memory) {
+        // Device allocations and wasm memory at each drawing (the soak benchmark reads these).
+        lab.memory = lab.memory || [];
+        lab.memory.push({ step: msg.step, ...msg.memory });
+        if (lab.memory.length > 10000) lab.memory.splice(0, lab.memory.length - 10000);
+      }
       renderSamples(msg);
       break;
     case 'scenarios':
@@ -1434,7 +1444,7 @@ function onWorkerMessage(msg) {
     case 'diverged':
       wantPlaying = false;
       showPlaying(false);
-      errorBanner('diverged', `Training diverged at step ${msg.step}: ${msg.message} The last good weights were kept and training is paused — try a smaller learning rate, then press Play.`);
+      errorBanner('diverged', `${msg.message.charAt(0).toUpperCase()}${msg.message.slice(1)} (step ${msg.step}). Training is paused: lower the learning rate, then press Play.`);
       break;
     case 'trainError':
       wantPlaying = false;

@@ -37,7 +37,7 @@ let backend = null; // 'webgpu' | 'cpu', decided once per worker
 let gpuDevice = null; // captured from requestDevice, for `lost` and the test hook
 let data = null; // {images: Uint8Array, labels: Uint8Array|undefined, name, n, h, w}
 let config = null; // the TrainConfig the page asked for (plus display settings below)
-let display = { samples: 6, columns: 11, seed: 1, sigma: null, forwardRows: 4, show: null, metricsN: 100, metricsEvery: 200, stopAt: null };
+let display = { samples: 6, columns: 11, seed: 1, sigma: null, forwardRows: 4, show: null, metricsN: 100, metricsEvery: 200, stopAt: null, sampleEvery: null };
 let scenarios = []; // the quiz presets, from the Rust core (wasm.scenarios())
 let companion = null; // a second Trainer trained alongside (scenario 4), or null
 let companionConfig = null;
@@ -334,7 +334,13 @@ async function sampleAll(withForward) {
   lastSampleMs = performance.now() - t0;
   lastSampleAt = performance.now();
   stepsSinceSample = 0;
-  post({ type: 'samples', step: info.step, seed: display.seed, chains, forward, ms: lastSampleMs }, transfer);
+  let memory = null;
+  try {
+    memory = JSON.parse(session.memory());
+  } catch {
+    // An older build or a backend without a memory pool: the drawing does not depend on it.
+  }
+  post({ type: 'samples', step: info.step, seed: display.seed, chains, forward, ms: lastSampleMs, memory }, transfer);
 }
 
 // --- sample metrics -----------------------------------------------------------------------------
@@ -428,6 +434,8 @@ async function trainFrame(requested) {
   const s = session;
   let k = requested ?? (warmupMs == null ? 1 : stepsPerFrame);
   if (requested == null && display.stopAt) k = Math.max(1, Math.min(k, display.stopAt - currentStep));
+  // With a fixed sampling interval, a frame ends exactly where the next drawing is due.
+  if (requested == null && display.sampleEvery) k = Math.max(1, Math.min(k, display.sampleEvery - stepsSinceSample));
   const t0 = performance.now();
   const c = companion;
   s.step(k);
@@ -488,6 +496,7 @@ async function trainFrame(requested) {
 
 function sampleDue() {
   if (stepsSinceSample === 0) return false;
+  if (display.sampleEvery) return stepsSinceSample >= display.sampleEvery;
   const since = performance.now() - lastSampleAt;
   // Every ~1.5 s, but never let sampling take more than about half of the time.
   return since > Math.max(1500, lastSampleMs);
