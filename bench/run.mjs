@@ -40,7 +40,7 @@ for (let i = 0; i < a.length; i++) {
 const levelsFor = (model) => (model === 'cvae' ? 4 : 100);
 // The same protocol everywhere: 3 warm-up steps, then timed blocks of 5 steps, each ending with
 // one readback of the loss; ms/step = block time / 5, median over blocks.
-const BLOCKS = { fast: 10, slow: 4 };
+const BLOCKS = { fast: 10, slow: 2 };
 
 function common(model, slow) {
   return ['--model', model, '--channels', String(o.channels), '--batch', String(o.batch), '--levels', String(levelsFor(model)), '--warmup', '3', '--blocks', String(slow ? BLOCKS.slow : BLOCKS.fast), '--steps-per-block', '5'];

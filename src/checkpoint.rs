@@ -23,6 +23,8 @@ pub const MAGIC: &[u8; 8] = b"DNLAB\x00\x01\x00";
 const META_KEY: &str = "denoise_lab";
 /// Loss history kept in a checkpoint (the most recent points).
 const HISTORY_KEPT: usize = 5000;
+/// The largest step count a checkpoint may carry (see `import`).
+const MAX_STEP: u64 = 1 << 53;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Meta {
@@ -152,6 +154,17 @@ fn open(bytes: &[u8]) -> Result<(burn_pack::Reader, Meta)> {
     Ok((reader, meta))
 }
 
+/// An Adam moment as a flat f32 tensor of `n` values, whatever shape, dtype or byte count the
+/// file claims (a damaged file must give an error here, not a panic in `Tensor::from_data`).
+fn moment_values(data: TensorData, n: usize, path: &str) -> Result<TensorData> {
+    let wrong = || Error::Checkpoint(format!("optimizer state of '{path}' has the wrong size or type"));
+    if data.dtype() != DType::F32 || data.num_elements() != n || data.as_bytes().len() != n * 4 {
+        return Err(wrong());
+    }
+    let values = data.try_to_vec::<f32>().map_err(|_| wrong())?;
+    Ok(TensorData::new(values, [n]))
+}
+
 /// Rebuild a trainer from a checkpoint, on `device`, with `data` (which must have the same image
 /// size as the checkpoint's). `expect`: when given, the checkpoint must match this model kind and
 /// L, and the error says what differs.
@@ -175,6 +188,11 @@ pub fn import(bytes: &[u8], data: &Dataset, device: &Device, expect: Option<(cra
         )));
     }
     meta.config.validate()?;
+    // Step counters keep counting after the import: a hostile or damaged value near u64::MAX
+    // would overflow them. 2^53 steps is far beyond any real run (and exact in JS numbers).
+    if meta.step > MAX_STEP || meta.adam_t > MAX_STEP {
+        return Err(Error::Checkpoint(format!("step counters out of range (step {}, optimizer step {})", meta.step, meta.adam_t)));
+    }
     let tensors = reader.into_tensors().map_err(|e| Error::Checkpoint(format!("unreadable tensors: {e}")))?;
     let mut model_tensors = Vec::new();
     let mut m_by_path = HashMap::new();
@@ -212,9 +230,7 @@ pub fn import(bytes: &[u8], data: &Dataset, device: &Device, expect: Option<(cra
     for (path, id, _, shape) in NamedParams::of(&model).entries {
         let n: usize = shape.iter().product();
         if let (Some(m), Some(v)) = (m_by_path.remove(&path), v_by_path.remove(&path)) {
-            if m.num_elements() != n || v.num_elements() != n {
-                return Err(Error::Checkpoint(format!("optimizer state of '{path}' has the wrong size")));
-            }
+            let (m, v) = (moment_values(m, n, &path)?, moment_values(v, n, &path)?);
             optim.moments.insert(id, Moments { m: Tensor::from_data(m, &plain), v: Tensor::from_data(v, &plain) });
         }
     }

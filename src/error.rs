@@ -24,7 +24,7 @@ impl std::fmt::Display for Error {
             Error::Checkpoint(m) => write!(f, "bad checkpoint: {m}"),
             Error::Diverged { step, message } => write!(
                 f,
-                "training diverged at step {step}: {message}; the last good weights were kept (try a smaller learning rate)"
+                "training diverged at step {step}: {message}; the weights went back to the last ones known good"
             ),
             Error::Backend(m) => write!(f, "compute backend error: {m}"),
         }

@@ -153,6 +153,12 @@ pub struct Trainer {
     pub history: Vec<StepStats>,
     /// Running mean of the loss at each level (index l-1), over the recent flushes.
     pub level_loss: Vec<Option<f64>>,
+    /// The weights at the end of the last good flush: not yet proven, since their own loss is
+    /// only computed by the next step.
+    last_flushed: Snapshot,
+    /// The flush before that: every step from it to `last_flushed` had a finite loss, so these
+    /// weights are known good. A divergence rolls back here (rolling back to `last_flushed`
+    /// could keep weights that already blew up, e.g. after one step at learning rate 10).
     last_good: Snapshot,
     mean_image: Vec<f32>,
 }
@@ -201,6 +207,7 @@ impl Trainer {
         Ok(Self {
             schedule,
             device: plain.autodiff(),
+            last_flushed: Snapshot { model: model.clone(), optim: optim.clone(), step },
             last_good: Snapshot { model: model.clone(), optim: optim.clone(), step },
             model,
             optim,
@@ -396,12 +403,14 @@ impl Trainer {
             }
         }
         self.history.extend_from_slice(&report.steps);
-        self.last_good = Snapshot { model: self.model.clone(), optim: self.optim.clone(), step: self.step };
+        let now = Snapshot { model: self.model.clone(), optim: self.optim.clone(), step: self.step };
+        self.last_good = std::mem::replace(&mut self.last_flushed, now);
         Ok(report)
     }
 
     fn rollback(&mut self) {
         let s = self.last_good.clone();
+        self.last_flushed = s.clone();
         self.model = s.model;
         self.optim = s.optim;
         self.step = s.step;

@@ -190,6 +190,25 @@ impl Session {
         .to_string()
     }
 
+    /// Memory as JSON, for the soak benchmark and the page's status line: the device allocator's
+    /// live allocations and bytes (burn's memory-pool usage: GPU buffers on WebGPU; null on the
+    /// CPU backend, which has no pool) and the wasm linear memory in bytes.
+    pub fn memory(&self) -> String {
+        let usage = self.inner.borrow().device().memory_pool_usage();
+        let wasm_bytes = wasm_bindgen::memory()
+            .dyn_into::<js_sys::WebAssembly::Memory>()
+            .ok()
+            .and_then(|m| m.buffer().dyn_into::<js_sys::ArrayBuffer>().ok())
+            .map(|b| b.byte_length());
+        serde_json::json!({
+            "allocations": usage.map(|u| u.number_allocs),
+            "bytesInUse": usage.map(|u| u.bytes_in_use),
+            "bytesReserved": usage.map(|u| u.bytes_reserved),
+            "wasmBytes": wasm_bytes,
+        })
+        .to_string()
+    }
+
     /// Queue `n` training steps (no readback: `flush` reads their statistics).
     pub fn step(&self, n: u32) {
         self.inner.borrow_mut().train_steps(n as usize);

@@ -164,9 +164,16 @@ enum Command {
         batch: usize,
         #[arg(long, default_value_t = 32)]
         channels: usize,
-        /// Timed steps (after 3 warm-up steps).
-        #[arg(long, default_value_t = 20)]
-        steps: usize,
+        /// Timed blocks (after 3 warm-up steps).
+        #[arg(long, default_value_t = 10)]
+        blocks: usize,
+        /// Training steps per timed block; each block ends with one readback of its statistics,
+        /// as a page frame does (the protocol of bench/run's peers).
+        #[arg(long, default_value_t = 5)]
+        steps_per_block: usize,
+        /// Print one JSON line instead of a sentence.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -396,7 +403,7 @@ fn run(cli: Cli) -> Result<(), Error> {
                 bytes.len() / 1024
             );
         }
-        Command::Bench { data, model, levels, batch, channels, steps } => {
+        Command::Bench { data, model, levels, batch, channels, blocks, steps_per_block, json } => {
             let dataset = load_data(&data)?;
             let device = backend::device(data.backend.parse::<BackendKind>()?)?;
             let config = TrainConfig {
@@ -415,29 +422,51 @@ fn run(cli: Cli) -> Result<(), Error> {
                 trainer.train_steps(1);
                 trainer.flush_blocking()?;
             }
-            let mut times = Vec::with_capacity(steps);
-            for _ in 0..steps {
+            let k = steps_per_block.max(1);
+            let mut per_step = Vec::with_capacity(blocks);
+            for _ in 0..blocks.max(1) {
                 let t = Instant::now();
-                trainer.train_steps(1);
+                trainer.train_steps(k);
                 trainer.flush_blocking()?;
-                times.push(t.elapsed().as_secs_f64() * 1000.0);
+                per_step.push(t.elapsed().as_secs_f64() * 1000.0 / k as f64);
             }
-            times.sort_by(|a, b| a.partial_cmp(b).unwrap());
-            let median = times[times.len() / 2];
-            println!(
-                "bench model={} backend={} batch={} channels={} L={}: median {:.1} ms/step (min {:.1}, max {:.1}, n={}), first step {:.0} ms, peak RSS {:.0} MiB",
-                model,
-                data.backend,
-                batch,
-                channels,
-                levels,
-                median,
-                times[0],
-                times[times.len() - 1],
-                steps,
-                first_ms,
-                peak_rss_mib().unwrap_or(f64::NAN)
-            );
+            let mut sorted = per_step.clone();
+            sorted.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            let median = sorted[sorted.len() / 2];
+            let rss = peak_rss_mib();
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "peer": format!("burn-{}", if data.backend.parse::<BackendKind>()? == BackendKind::Cpu { "flex" } else { "wgpu" }),
+                        "device": backend::describe(&device),
+                        "model": model,
+                        "channels": channels,
+                        "batch": batch,
+                        "levels": levels,
+                        "ms_per_step_median": median,
+                        "ms_per_step_all": per_step,
+                        "first_step_ms": first_ms,
+                        "peak_rss_mib": rss,
+                    })
+                );
+            } else {
+                println!(
+                    "bench model={} backend={} batch={} channels={} L={}: median {:.1} ms/step (min {:.1}, max {:.1}, {} blocks of {} steps), first step {:.0} ms, peak RSS {:.0} MiB",
+                    model,
+                    data.backend,
+                    batch,
+                    channels,
+                    levels,
+                    median,
+                    sorted[0],
+                    sorted[sorted.len() - 1],
+                    sorted.len(),
+                    k,
+                    first_ms,
+                    rss.unwrap_or(f64::NAN)
+                );
+            }
         }
     }
     Ok(())
