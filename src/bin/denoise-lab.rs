@@ -405,7 +405,8 @@ fn run(cli: Cli) -> Result<(), Error> {
         }
         Command::Bench { data, model, levels, batch, channels, blocks, steps_per_block, json } => {
             let dataset = load_data(&data)?;
-            let device = backend::device(data.backend.parse::<BackendKind>()?)?;
+            let backend_kind = data.backend.parse::<BackendKind>()?;
+            let device = backend::device(backend_kind)?;
             let config = TrainConfig {
                 kind: model.parse::<ModelKind>()?,
                 levels,
@@ -438,7 +439,7 @@ fn run(cli: Cli) -> Result<(), Error> {
                 println!(
                     "{}",
                     serde_json::json!({
-                        "peer": format!("burn-{}", if data.backend.parse::<BackendKind>()? == BackendKind::Cpu { "flex" } else { "wgpu" }),
+                        "peer": format!("burn-{}", if backend_kind == BackendKind::Cpu { "flex" } else { "wgpu" }),
                         "device": backend::describe(&device),
                         "model": model,
                         "channels": channels,
