@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The peer benchmark (issue 5): one training step of the same denoiser and CVAE (same
+// The peer benchmark: one training step of the same denoiser and CVAE (same
 // architecture, batch, Adam + global-norm clipping) in
 //   pytorch       PyTorch on the CPU (bench/torch_ref.py)
 //   burn-flex     our core, natively, burn's CPU backend          (denoise-lab bench --backend cpu)

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Soak benchmark (issue 5, staying up): trains the BUILT page (dist/) for many steps in its Web
+// Soak benchmark (staying up): trains the BUILT page (dist/) for many steps in its Web
 // Worker, drawing samples every 50 steps, and records memory at every drawing: the device
 // allocator's live allocations and reserved bytes (burn's memory-pool usage = GPU buffers on
 // WebGPU), the wasm linear memory, and the page's JS heap. After warm-up these must stay flat;

@@ -13,7 +13,6 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DIST="${DIST_DIR:-$ROOT/dist}"
-WASM_BINDGEN_VERSION="0.2.130"   # must equal the wasm-bindgen crate version locked in Cargo.lock
 WEB_ONLY=0
 NO_OPT=0
 for arg in "$@"; do
@@ -40,20 +39,15 @@ if [ "$WEB_ONLY" = 0 ]; then
     say "adding the wasm32-unknown-unknown target"
     rustup target add wasm32-unknown-unknown
   fi
-  have_bindgen="$(wasm-bindgen --version 2>/dev/null || true)"
-  if [ "$have_bindgen" != "wasm-bindgen $WASM_BINDGEN_VERSION" ]; then
-    die "wasm-bindgen-cli $WASM_BINDGEN_VERSION is required (found: '${have_bindgen:-none}').
-  install it with:  cargo install wasm-bindgen-cli --version $WASM_BINDGEN_VERSION
-  (scripts/setup.sh does this)"
-  fi
-
   say "cargo build --lib --release --target wasm32-unknown-unknown"
-  cargo build --lib --release --target wasm32-unknown-unknown
+  cargo build --locked --lib --release --target wasm32-unknown-unknown
 
-  say "wasm-bindgen --target web"
+  # wasm-bindgen's generator, built from this repo's Cargo.lock (scripts/bindgen): same version as
+  # the wasm-bindgen crate in the module by construction ([workspace.dependencies]).
+  say "wasm-bindgen --target web (scripts/bindgen)"
   rm -rf "$DIST/pkg"
-  wasm-bindgen --target web --no-typescript --out-dir "$DIST/pkg" \
-    "$ROOT/target/wasm32-unknown-unknown/release/denoise_lab.wasm"
+  cargo run --quiet --locked -p denoise-lab-bindgen -- \
+    "$ROOT/target/wasm32-unknown-unknown/release/denoise_lab.wasm" "$DIST/pkg"
 
   WASM="$DIST/pkg/denoise_lab_bg.wasm"
   # Instantiate a wasm file with the generated JS glue in Node (runs the start function and the

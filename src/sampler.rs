@@ -1,4 +1,4 @@
-//! The samplers of MATH.md, each returning the whole chain z_L, ..., z_0 (or the levels asked
+//! The samplers of docs/math.md, each returning the whole chain z_L, ..., z_0 (or the levels asked
 //! for) so the page can draw every level:
 //! 1. quiz eq. (2), deterministic: z_{l-1} = yhat(z_l, l)
 //! 2. stochastic: z_{l-1} = m(z_l, yhat) + sigma * delta, sigma = sqrt(v) by default

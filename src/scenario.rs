@@ -1,4 +1,4 @@
-//! The course quiz as four named presets (issue 4): what to train, which samplers to show, how
+//! The course quiz as four named presets: what to train, which samplers to show, how
 //! long, and a caption saying what to look for. The page lists them (`all()` is serde
 //! serialisable); the CLI's `scenario NAME` and the tests run them natively with `run_blocking`.
 //!
@@ -58,7 +58,7 @@ fn small(kind: ModelKind, levels: usize) -> TrainConfig {
 
 /// Levels of scenarios 1-3 ("many levels").
 pub const MANY_LEVELS: usize = 40;
-/// Levels of scenario 4 (MATH.md: 2..8).
+/// Levels of scenario 4 (docs/math.md: few levels, 2..8).
 pub const FEW_LEVELS: usize = 4;
 
 /// The four scenarios, in quiz order.

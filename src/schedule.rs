@@ -1,4 +1,4 @@
-//! The fixed encoder of MATH.md: z_l = a z_{l-1} + sqrt(1 - a^2) eps, l = 1..L, with its closed
+//! The fixed encoder of docs/math.md: z_l = a z_{l-1} + sqrt(1 - a^2) eps, l = 1..L, with its closed
 //! form q(z_l | y) = N(a^l y, (1 - a^(2l)) I) and the one-step posterior q(z_{l-1} | z_l, y).
 //! Pure f64 arithmetic: the models get these numbers as per-sample coefficients.
 
@@ -69,7 +69,7 @@ impl Schedule {
         (1.0 - self.a * self.a).sqrt()
     }
 
-    /// The one-step posterior q(z_{l-1} | z_l, y) for 1 <= l <= L (MATH.md).
+    /// The one-step posterior q(z_{l-1} | z_l, y) for 1 <= l <= L (docs/math.md, section 1).
     pub fn posterior(&self, level: usize) -> Posterior {
         assert!(level >= 1, "the posterior is defined for l >= 1");
         let a = self.a;
@@ -145,7 +145,7 @@ mod tests {
         }
     }
 
-    /// The posterior coefficients of MATH.md, checked against an independent derivation: the
+    /// The posterior coefficients of docs/math.md, checked against an independent derivation: the
     /// product of the Gaussians q(z_{l-1}|y) and q(z_l|z_{l-1}) as a function of z_{l-1}.
     #[test]
     fn posterior_matches_gaussian_product() {

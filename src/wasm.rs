@@ -291,7 +291,7 @@ impl Session {
     }
 }
 
-/// The JS `Metrics` class (issue 4): the digit classifier and the statistics of held-out real
+/// The JS `Metrics` class: the digit classifier and the statistics of held-out real
 /// digits, so the page can measure any sample set while training. One instance serves every
 /// trainer of the worker (scenario 4 trains two).
 ///

@@ -1,4 +1,4 @@
-//! Bad-input fuzzing (issue 5) with proptest: the IDX reader and the checkpoint loader get
+//! Bad-input fuzzing with proptest: the IDX reader and the checkpoint loader get
 //! random, structured and damaged inputs and must answer `Ok` or `Err`, never panic. A panic
 //! fails the test and proptest shrinks it to a small input.
 //!

@@ -1,4 +1,4 @@
-//! Issue 4: the sample metrics and the quiz scenarios, measured on the CPU backend (Flex) with the
+//! The sample metrics and the quiz scenarios, measured on the CPU backend (Flex) with the
 //! bundled digits and the shipped classifier (`www/data/classifier.bin`). Training runs are short
 //! and small (8 base channels, batch 32) so the file runs in a few minutes on 2 cores; the margins
 //! in the assertions were measured with these exact settings (see README, "Sample metrics").

@@ -43,7 +43,7 @@ let companion = null; // a second Trainer trained alongside (scenario 4), or nul
 let companionConfig = null;
 let currentStep = 0;
 
-// Sample metrics (issue 4): the classifier is fetched once; a wasm `Metrics` is built per session
+// Sample metrics: the classifier is fetched once; a wasm `Metrics` is built per session
 // (it embeds that session's held-out digits as the Fréchet reference).
 const CLASSIFIER_URL = new URL('./data/classifier.bin', import.meta.url).href;
 let classifierBytes = null;

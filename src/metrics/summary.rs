@@ -1,4 +1,4 @@
-//! All the measures of one sample set (MATH.md, "Measuring what a sample set is"), against a
+//! All the measures of one sample set (docs/math.md, section 4, "Measuring what a sample set is"), against a
 //! reference set of real digits: Fréchet distance in the classifier's feature space, class
 //! histogram and entropy (nats), diversity (mean pairwise L2 distance in pixel space).
 //!

@@ -1,5 +1,5 @@
-//! A small LeNet-style digit classifier: the yardstick of the sample metrics (MATH.md, "Measuring
-//! what a sample set is"). Its penultimate layer (`FEATURES` = 64 ReLU units) is the feature
+//! A small LeNet-style digit classifier: the yardstick of the sample metrics (docs/math.md,
+//! section 4). Its penultimate layer (`FEATURES` = 64 ReLU units) is the feature
 //! space of the Fréchet distance ("FID for MNIST"), its logits give the class histogram.
 //!
 //! 28x28 input in [-1, 1] -> conv 3x3 (16) -> max-pool -> conv 3x3 (32) -> max-pool

@@ -1,4 +1,4 @@
-//! The progressive VAE step of MATH.md Problem 2: a conditional Gaussian VAE for
+//! The progressive VAE step of docs/math.md (section 3, quiz Problem 2): a conditional Gaussian VAE for
 //! p(z_{l-1} | z_l, l) with a latent eps of dimension k and prior N(0, I).
 //!   encoder  eps     = eps_Psi(z_{l-1}, z_l, l) + sigma_Psi(..) (.) gamma
 //!   decoder  z_{l-1} = z_Phi(eps, z_l, l)       + sigma_Phi(..) (.) delta

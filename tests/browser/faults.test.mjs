@@ -1,4 +1,4 @@
-// Issue 5, staying up: faults a long session meets. Each ends with a clear message (or none
+// Staying up: faults a long session meets. Each ends with a clear message (or none
 // needed) and a page that still trains, with nothing lost that was saved.
 // The other faults of the list live beside the features they exercise:
 //   lost GPU device (device.destroy())     errors.test.mjs  'a lost GPU device is reported…'

@@ -1,4 +1,4 @@
-// Issue 4 on the page: the metrics panel shows numbers for every sampler and for real digits,
+// The metrics panel shows numbers for every sampler and for real digits,
 // the class histograms are drawn, the figures update while training, and a quiz scenario preset
 // (one click) sets up its models, samplers, caption and URL.
 import { test, before, after } from 'node:test';
