@@ -21,9 +21,7 @@ impl std::str::FromStr for BackendKind {
         match s.to_ascii_lowercase().as_str() {
             "cpu" | "flex" | "ndarray" => Ok(BackendKind::Cpu),
             "gpu" | "wgpu" | "webgpu" => Ok(BackendKind::Gpu),
-            other => Err(Error::Config(format!(
-                "unknown backend '{other}' (use cpu/ndarray/flex or wgpu)"
-            ))),
+            other => Err(Error::Config(format!("unknown backend '{other}' (use cpu/ndarray/flex or wgpu)"))),
         }
     }
 }
@@ -36,18 +34,13 @@ pub fn cpu() -> Device {
 /// Initialise the native wgpu runtime (synchronously: native only).
 #[cfg(not(target_arch = "wasm32"))]
 pub fn wgpu() -> Result<Device> {
-    Device::wgpu_options()
-        .init()
-        .map_err(|e| Error::Backend(format!("no wgpu adapter: {e}")))
+    Device::wgpu_options().init().map_err(|e| Error::Backend(format!("no wgpu adapter: {e}")))
 }
 
 /// Initialise the browser's WebGPU runtime. Must be awaited before the first tensor op: a lazy
 /// initialisation would block, which wasm cannot do.
 pub async fn wgpu_async() -> Result<Device> {
-    Device::wgpu_options()
-        .init_async()
-        .await
-        .map_err(|e| Error::Backend(format!("no WebGPU adapter: {e}")))
+    Device::wgpu_options().init_async().await.map_err(|e| Error::Backend(format!("no WebGPU adapter: {e}")))
 }
 
 /// A device of the requested kind (native).

@@ -143,11 +143,10 @@ fn open(bytes: &[u8]) -> Result<(burn_pack::Reader, Meta)> {
     }
     let reader = burn_pack::Reader::from_bytes(Bytes::from_bytes_vec(pack.to_vec()))
         .map_err(|e| Error::Checkpoint(format!("unreadable tensor pack: {e}")))?;
-    let meta_json = reader
-        .metadata()
-        .get(META_KEY)
-        .ok_or_else(|| Error::Checkpoint("no denoise-lab metadata".into()))?;
-    let meta: Meta = serde_json::from_str(meta_json).map_err(|e| Error::Checkpoint(format!("bad metadata: {e}")))?;
+    let meta_json =
+        reader.metadata().get(META_KEY).ok_or_else(|| Error::Checkpoint("no denoise-lab metadata".into()))?;
+    let meta: Meta =
+        serde_json::from_str(meta_json).map_err(|e| Error::Checkpoint(format!("bad metadata: {e}")))?;
     if meta.format != 1 {
         return Err(Error::Checkpoint(format!("unsupported checkpoint format {}", meta.format)));
     }
@@ -168,7 +167,12 @@ fn moment_values(data: TensorData, n: usize, path: &str) -> Result<TensorData> {
 /// Rebuild a trainer from a checkpoint, on `device`, with `data` (which must have the same image
 /// size as the checkpoint's). `expect`: when given, the checkpoint must match this model kind and
 /// L, and the error says what differs.
-pub fn import(bytes: &[u8], data: &Dataset, device: &Device, expect: Option<(crate::model::ModelKind, usize)>) -> Result<Trainer> {
+pub fn import(
+    bytes: &[u8],
+    data: &Dataset,
+    device: &Device,
+    expect: Option<(crate::model::ModelKind, usize)>,
+) -> Result<Trainer> {
     let (reader, meta) = open(bytes)?;
     if let Some((kind, levels)) = expect
         && (kind != meta.config.kind || levels != meta.config.levels)
@@ -191,7 +195,10 @@ pub fn import(bytes: &[u8], data: &Dataset, device: &Device, expect: Option<(cra
     // Step counters keep counting after the import: a hostile or damaged value near u64::MAX
     // would overflow them. 2^53 steps is far beyond any real run (and exact in JS numbers).
     if meta.step > MAX_STEP || meta.adam_t > MAX_STEP {
-        return Err(Error::Checkpoint(format!("step counters out of range (step {}, optimizer step {})", meta.step, meta.adam_t)));
+        return Err(Error::Checkpoint(format!(
+            "step counters out of range (step {}, optimizer step {})",
+            meta.step, meta.adam_t
+        )));
     }
     let tensors = reader.into_tensors().map_err(|e| Error::Checkpoint(format!("unreadable tensors: {e}")))?;
     let mut model_tensors = Vec::new();
@@ -209,9 +216,8 @@ pub fn import(bytes: &[u8], data: &Dataset, device: &Device, expect: Option<(cra
             return Err(Error::Checkpoint(format!("unexpected tensor '{name}'")));
         }
     }
-    let model_pack = burn_pack::Writer::new(model_tensors)
-        .into_bytes()
-        .map_err(|e| Error::Checkpoint(e.to_string()))?;
+    let model_pack =
+        burn_pack::Writer::new(model_tensors).into_bytes().map_err(|e| Error::Checkpoint(e.to_string()))?;
     let record = ModuleRecord::from_bytes(model_pack).map_err(|e| Error::Checkpoint(e.to_string()))?;
     let plain = device.clone().inner();
     let ad = plain.clone().autodiff();
@@ -231,7 +237,9 @@ pub fn import(bytes: &[u8], data: &Dataset, device: &Device, expect: Option<(cra
         let n: usize = shape.iter().product();
         if let (Some(m), Some(v)) = (m_by_path.remove(&path), v_by_path.remove(&path)) {
             let (m, v) = (moment_values(m, n, &path)?, moment_values(v, n, &path)?);
-            optim.moments.insert(id, Moments { m: Tensor::from_data(m, &plain), v: Tensor::from_data(v, &plain) });
+            optim
+                .moments
+                .insert(id, Moments { m: Tensor::from_data(m, &plain), v: Tensor::from_data(v, &plain) });
         }
     }
     Trainer::from_parts(meta.config, data, device, model, optim, meta.step, meta.history)

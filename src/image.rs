@@ -11,7 +11,15 @@ fn to_byte(v: f32) -> u8 {
 
 /// `chain` is level-major (`columns` blocks of `rows` images of h*w). Writes a grid with a
 /// 2-pixel gutter, `scale` times enlarged.
-pub fn write_grid<W: Write>(out: W, chain: &[f32], columns: usize, rows: usize, h: usize, w: usize, scale: usize) -> Result<()> {
+pub fn write_grid<W: Write>(
+    out: W,
+    chain: &[f32],
+    columns: usize,
+    rows: usize,
+    h: usize,
+    w: usize,
+    scale: usize,
+) -> Result<()> {
     let gutter = 2;
     let cell_w = w * scale + gutter;
     let cell_h = h * scale + gutter;

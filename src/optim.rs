@@ -103,7 +103,9 @@ impl ModuleMapper for AdamMapper<'_> {
         let c = &self.adam.config;
         let (b1, b2) = (c.beta1, c.beta2);
         let (m, v) = match self.adam.moments.remove(&id) {
-            Some(Moments { m, v }) => (m * b1 + g.clone() * (1.0 - b1), v * b2 + g.powi_scalar(2) * (1.0 - b2)),
+            Some(Moments { m, v }) => {
+                (m * b1 + g.clone() * (1.0 - b1), v * b2 + g.powi_scalar(2) * (1.0 - b2))
+            }
             None => (g.clone() * (1.0 - b1), g.powi_scalar(2) * (1.0 - b2)),
         };
         let t = self.adam.t as i32;

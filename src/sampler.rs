@@ -43,7 +43,8 @@ impl SamplerKind {
             ("deterministic" | "eq2" | "det", None) => Ok(SamplerKind::Deterministic),
             ("stochastic" | "sto", None) => Ok(SamplerKind::Stochastic { sigma: None }),
             ("stochastic" | "sto", Some(v)) => {
-                let sigma: f64 = v.parse().map_err(|_| Error::Config(format!("sigma must be a number, got '{v}'")))?;
+                let sigma: f64 =
+                    v.parse().map_err(|_| Error::Config(format!("sigma must be a number, got '{v}'")))?;
                 if !(sigma.is_finite() && sigma >= 0.0) {
                     return Err(Error::Config(format!("sigma must be >= 0, got {sigma}")));
                 }
@@ -125,7 +126,14 @@ fn features(level: usize, batch: usize, max_level: usize, device: &Device) -> Te
 }
 
 /// Runs `kind` from `z_top` (= z_L) down to z_0. `model` must be a plain (non-autodiff) module.
-pub fn run(model: &Model, schedule: &Schedule, kind: SamplerKind, z_top: Tensor<4>, keep: &[usize], noise: &mut Noise) -> Result<Chain> {
+pub fn run(
+    model: &Model,
+    schedule: &Schedule,
+    kind: SamplerKind,
+    z_top: Tensor<4>,
+    keep: &[usize],
+    noise: &mut Noise,
+) -> Result<Chain> {
     let dims = z_top.dims();
     let batch = dims[0];
     let device = z_top.device();
@@ -144,11 +152,7 @@ pub fn run(model: &Model, schedule: &Schedule, kind: SamplerKind, z_top: Tensor<
                 let p = schedule.posterior(l);
                 let mean = yhat * p.coef_y + z * p.coef_z;
                 let sigma = sigma.unwrap_or(p.var.sqrt());
-                if l > 1 && sigma > 0.0 {
-                    mean + noise.normal(dims, &device) * sigma
-                } else {
-                    mean
-                }
+                if l > 1 && sigma > 0.0 { mean + noise.normal(dims, &device) * sigma } else { mean }
             }
             (Model::Denoiser(m), SamplerKind::Ddim) => {
                 let yhat = m.forward(z.clone(), feats);
@@ -214,7 +218,10 @@ mod tests {
     #[test]
     fn sampler_names_parse() {
         assert_eq!(SamplerKind::parse("eq2").unwrap(), SamplerKind::Deterministic);
-        assert_eq!(SamplerKind::parse("stochastic:0.5").unwrap(), SamplerKind::Stochastic { sigma: Some(0.5) });
+        assert_eq!(
+            SamplerKind::parse("stochastic:0.5").unwrap(),
+            SamplerKind::Stochastic { sigma: Some(0.5) }
+        );
         assert!(SamplerKind::parse("stochastic:-1").is_err());
         assert!(SamplerKind::parse("bogus").is_err());
     }

@@ -227,7 +227,8 @@ mod native {
         let reference = Reference::compute_blocking(classifier, &held.pixels[..r * dim], device)?;
         let (train_part, _) = t.config.split(data);
         let k = samples.min(train_part.n);
-        let real = SampleMetrics::measure_blocking(classifier, &train_part.pixels[..k * dim], &reference, device)?;
+        let real =
+            SampleMetrics::measure_blocking(classifier, &train_part.pixels[..k * dim], &reference, device)?;
         Ok((reference, real, train_part))
     }
 
@@ -259,7 +260,12 @@ mod native {
         let mut training = Vec::new();
         for config in &scenario.models {
             let mut t = Trainer::new(config.clone(), data, device)?;
-            log(&format!("training {} (L = {}, {} channels) for {steps} steps", config.kind.name(), config.levels, config.base_channels));
+            log(&format!(
+                "training {} (L = {}, {} channels) for {steps} steps",
+                config.kind.name(),
+                config.levels,
+                config.base_channels
+            ));
             let start = web_time::Instant::now();
             let loss = train(&mut t, steps)?;
             training.push((config.kind.name().to_string(), start.elapsed().as_secs_f64(), loss));

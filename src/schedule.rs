@@ -37,9 +37,7 @@ impl Schedule {
             )));
         }
         if !a.is_finite() || a <= 0.0 || a >= 1.0 {
-            return Err(Error::Config(format!(
-                "a must be strictly between 0 and 1, got {a}"
-            )));
+            return Err(Error::Config(format!("a must be strictly between 0 and 1, got {a}")));
         }
         Ok(Self { a, levels })
     }

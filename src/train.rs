@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::{BatchSampler, Dataset};
 use crate::error::{Error, Result};
-use crate::model::{ArchConfig, Model, ModelKind, level_features, LEVEL_FEATURES};
+use crate::model::{ArchConfig, LEVEL_FEATURES, Model, ModelKind, level_features};
 use crate::optim::{Adam, AdamConfig};
 use crate::rng::SplitMix64;
 use crate::sampler::{self, Chain, Noise, SamplerKind};
@@ -287,7 +287,10 @@ impl Trainer {
         let idx: Vec<i64> = self.batches.next_indices().into_iter().map(|i| i as i64).collect();
         let levels: Vec<usize> = (0..b).map(|_| 1 + self.rng.below(levels_n)).collect();
         let y = self.images.clone().select(0, Tensor::<1, Int>::from_data(TensorData::new(idx, [b]), &plain));
-        let feats = Tensor::<2>::from_data(TensorData::new(level_features(&levels, levels_n), [b, LEVEL_FEATURES]), &plain);
+        let feats = Tensor::<2>::from_data(
+            TensorData::new(level_features(&levels, levels_n), [b, LEVEL_FEATURES]),
+            &plain,
+        );
         let per_level = |f: &dyn Fn(usize) -> f64| -> Tensor<4> {
             let v: Vec<f32> = levels.iter().map(|&l| f(l) as f32).collect();
             Tensor::<4>::from_data(TensorData::new(v, [b, 1, 1, 1]), &plain)
@@ -304,7 +307,8 @@ impl Trainer {
             }
             Model::Cvae(m) => {
                 // z_{l-1} from the closed form, then one encoder step to z_l.
-                let z_prev = y.clone() * per_level(&|l| s.signal(l - 1)) + noise(&y) * per_level(&|l| s.noise_std(l - 1));
+                let z_prev = y.clone() * per_level(&|l| s.signal(l - 1))
+                    + noise(&y) * per_level(&|l| s.noise_std(l - 1));
                 let z_l = z_prev.clone() * s.a + noise(&y) * s.step_noise_std();
                 let terms = m.terms(z_prev.autodiff(), z_l.autodiff(), feats.autodiff());
                 (terms.kl.clone() + terms.nll.clone(), Some(terms.kl), Some(terms.nll))
@@ -381,10 +385,7 @@ impl Trainer {
             if row.iter().any(|v| !v.is_finite()) {
                 let bad = row[0];
                 self.rollback();
-                return Err(Error::Diverged {
-                    step: p.step,
-                    message: format!("the loss became {bad}"),
-                });
+                return Err(Error::Diverged { step: p.step, message: format!("the loss became {bad}") });
             }
             let stats = StepStats { step: p.step, loss: row[0], kl: row[1], nll: row[2] };
             report.steps.push(stats);
@@ -437,11 +438,15 @@ impl Trainer {
         let EvalInputs { n, h, w, .. } = *inputs;
         let s = self.schedule;
         let t4 = |v: Vec<f32>, shape: [usize; 4]| Tensor::<4>::from_data(TensorData::new(v, shape), &plain);
-        let coef = |f: &dyn Fn(usize) -> f64| t4(inputs.levels.iter().map(|&l| f(l) as f32).collect(), [n, 1, 1, 1]);
+        let coef =
+            |f: &dyn Fn(usize) -> f64| t4(inputs.levels.iter().map(|&l| f(l) as f32).collect(), [n, 1, 1, 1]);
         let y = t4(inputs.y.clone(), [n, 1, h, w]);
         let e1 = t4(inputs.e1.clone(), [n, 1, h, w]);
         let e2 = t4(inputs.e2.clone(), [n, 1, h, w]);
-        let feats = Tensor::<2>::from_data(TensorData::new(level_features(&inputs.levels, s.levels), [n, LEVEL_FEATURES]), &plain);
+        let feats = Tensor::<2>::from_data(
+            TensorData::new(level_features(&inputs.levels, s.levels), [n, LEVEL_FEATURES]),
+            &plain,
+        );
         match self.model.valid() {
             Model::Denoiser(m) => {
                 let z = y.clone() * coef(&|l| s.signal(l)) + e1 * coef(&|l| s.noise_std(l));
@@ -462,7 +467,8 @@ impl Trainer {
 
     /// Held-out loss with fixed inputs (see `eval_inputs`), read back asynchronously.
     pub async fn eval_loss(&self, inputs: &EvalInputs) -> Result<f32> {
-        let data = self.eval_tensor(inputs).into_data_async().await.map_err(|e| Error::Backend(format!("{e:?}")))?;
+        let data =
+            self.eval_tensor(inputs).into_data_async().await.map_err(|e| Error::Backend(format!("{e:?}")))?;
         let v: Vec<f32> = data.try_to_vec::<f32>().map_err(|e| Error::Backend(format!("{e:?}")))?;
         Ok(v[0])
     }

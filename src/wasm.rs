@@ -138,8 +138,14 @@ async fn chain_to_js(chain: Chain, h: usize, w: usize, mean_image: &[f32]) -> Re
 impl Session {
     /// Build a trainer. `config_json`: a `TrainConfig` (missing fields take defaults);
     /// `images`/`labels`: IDX bytes (gzipped or not); `backend`: "webgpu" or "cpu".
-    pub async fn create(config_json: String, images: Vec<u8>, labels: Option<Vec<u8>>, backend: String) -> Result<Session, JsValue> {
-        let config: TrainConfig = serde_json::from_str(&config_json).map_err(|e| js_err(format!("bad configuration: {e}")))?;
+    pub async fn create(
+        config_json: String,
+        images: Vec<u8>,
+        labels: Option<Vec<u8>>,
+        backend: String,
+    ) -> Result<Session, JsValue> {
+        let config: TrainConfig =
+            serde_json::from_str(&config_json).map_err(|e| js_err(format!("bad configuration: {e}")))?;
         let data = Dataset::from_idx(&images, labels.as_deref()).map_err(js_err)?;
         let device = device_for(&backend).await?;
         let trainer = Trainer::new(config, &data, &device).map_err(js_err)?;
@@ -311,7 +317,11 @@ pub struct Metrics {
 
 #[wasm_bindgen]
 impl Metrics {
-    pub async fn create(classifier_bytes: Vec<u8>, trainer: &Session, reference_n: u32) -> Result<Metrics, JsValue> {
+    pub async fn create(
+        classifier_bytes: Vec<u8>,
+        trainer: &Session,
+        reference_n: u32,
+    ) -> Result<Metrics, JsValue> {
         // Copy only the reference digits out of the borrow (it must not live across an await).
         let (device, reference_px) = {
             let t = trainer.inner.borrow();
@@ -328,7 +338,8 @@ impl Metrics {
         };
         let (classifier, meta) =
             crate::model::Classifier::from_bytes_with_meta(&classifier_bytes, &device).map_err(js_err)?;
-        let reference = metrics::Reference::compute_async(&classifier, &reference_px, &device).await.map_err(js_err)?;
+        let reference =
+            metrics::Reference::compute_async(&classifier, &reference_px, &device).await.map_err(js_err)?;
         Ok(Metrics { classifier, reference, accuracy: meta.held_out_accuracy, device })
     }
 
@@ -348,13 +359,20 @@ impl Metrics {
 
     /// Sample `n` final images with `sampler` from `trainer` (z_L drawn with `seed`) and measure
     /// them: JSON `SampleMetrics` {n, frechet, histogram, entropy_nats, diversity}.
-    pub async fn measure(&self, trainer: &Session, sampler: String, n: u32, seed: u32) -> Result<String, JsValue> {
+    pub async fn measure(
+        &self,
+        trainer: &Session,
+        sampler: String,
+        n: u32,
+        seed: u32,
+    ) -> Result<String, JsValue> {
         let kind = SamplerKind::parse(&sampler).map_err(js_err)?;
         let chain = trainer.inner.borrow().sample(kind, n as usize, seed as u64, &[0]).map_err(js_err)?;
         let pixels = chain.read().await.map_err(js_err)?;
-        let m = metrics::SampleMetrics::measure_async(&self.classifier, &pixels, &self.reference, &self.device)
-            .await
-            .map_err(js_err)?;
+        let m =
+            metrics::SampleMetrics::measure_async(&self.classifier, &pixels, &self.reference, &self.device)
+                .await
+                .map_err(js_err)?;
         serde_json::to_string(&m).map_err(js_err)
     }
 
@@ -367,9 +385,10 @@ impl Metrics {
             let k = (n as usize).min(train.n);
             train.pixels[..k * train.image_len()].to_vec()
         };
-        let m = metrics::SampleMetrics::measure_async(&self.classifier, &pixels, &self.reference, &self.device)
-            .await
-            .map_err(js_err)?;
+        let m =
+            metrics::SampleMetrics::measure_async(&self.classifier, &pixels, &self.reference, &self.device)
+                .await
+                .map_err(js_err)?;
         serde_json::to_string(&m).map_err(js_err)
     }
 }

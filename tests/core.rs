@@ -1,6 +1,7 @@
 //! The quiz's claims and the core's guarantees, measured on the CPU backend (Flex) with the
 //! bundled digits. Sizes are small so the whole file runs in a few minutes on 2 cores.
 
+use denoise_lab::Error;
 use denoise_lab::backend;
 use denoise_lab::checkpoint;
 use denoise_lab::data::Dataset;
@@ -9,7 +10,6 @@ use denoise_lab::model::ModelKind;
 use denoise_lab::optim::NamedParams;
 use denoise_lab::sampler::SamplerKind;
 use denoise_lab::train::{TrainConfig, Trainer};
-use denoise_lab::Error;
 
 fn config(kind: ModelKind, levels: usize) -> TrainConfig {
     TrainConfig {
@@ -86,7 +86,9 @@ fn denoiser_learns_the_mean_and_eq2_sampling_collapses() {
     let sto = diversity(SamplerKind::Stochastic { sigma: None });
     let ddim = diversity(SamplerKind::Ddim);
     let real = mean_pairwise_distance(&data.pixels[..n * dim], dim);
-    eprintln!("quiz (b)/(c): diversity eq.(2) {det:.3}, stochastic {sto:.3}, DDIM {ddim:.3}, real digits {real:.3}");
+    eprintln!(
+        "quiz (b)/(c): diversity eq.(2) {det:.3}, stochastic {sto:.3}, DDIM {ddim:.3}, real digits {real:.3}"
+    );
     assert!(det < 0.5 * sto, "eq. (2) collapses relative to stochastic: {det} vs {sto}");
     assert!(det < 0.5 * ddim, "eq. (2) collapses relative to DDIM: {det} vs {ddim}");
 }
@@ -106,11 +108,15 @@ fn cvae_terms_are_finite_and_the_total_decreases() {
         assert!((s.loss - (s.kl + s.nll)).abs() <= 1e-3 * s.loss.abs().max(1.0), "loss = kl + nll");
     }
     let last = report.steps.last().unwrap();
-    eprintln!("CVAE held-out loss (nats/image): {before:.1} -> {after:.1}; last step kl {:.2} nll {:.1}", last.kl, last.nll);
+    eprintln!(
+        "CVAE held-out loss (nats/image): {before:.1} -> {after:.1}; last step kl {:.2} nll {:.1}",
+        last.kl, last.nll
+    );
     assert!(after < before - 100.0, "the CVAE's total loss decreases: {before} -> {after}");
 
     // Ancestral sampling runs through every level and gives finite images.
-    let px = t.sample(SamplerKind::Cvae { noise_free_last: true }, 8, 1, &[]).unwrap().read_blocking().unwrap();
+    let px =
+        t.sample(SamplerKind::Cvae { noise_free_last: true }, 8, 1, &[]).unwrap().read_blocking().unwrap();
     assert_eq!(px.len(), 5 * 8 * t.height * t.width);
     assert!(px.iter().all(|v| v.is_finite()));
     // And the denoiser's samplers are refused for it, with a message.
@@ -133,10 +139,18 @@ fn checkpoints_round_trip_and_reject_damage() {
 
     // Same seed, same samples, bit for bit.
     let a = t.sample(SamplerKind::Stochastic { sigma: None }, 6, 42, &[]).unwrap().read_blocking().unwrap();
-    let b = loaded.sample(SamplerKind::Stochastic { sigma: None }, 6, 42, &[]).unwrap().read_blocking().unwrap();
+    let b =
+        loaded.sample(SamplerKind::Stochastic { sigma: None }, 6, 42, &[]).unwrap().read_blocking().unwrap();
     let d = 28 * 28 * 6;
     let first_diff = a.iter().zip(&b).position(|(x, y)| x != y);
-    assert_eq!(first_diff, None, "identical outputs after save/load (z_L equal: {}; first difference at {:?} of {})", a[..d] == b[..d], first_diff, a.len());
+    assert_eq!(
+        first_diff,
+        None,
+        "identical outputs after save/load (z_L equal: {}; first difference at {:?} of {})",
+        a[..d] == b[..d],
+        first_diff,
+        a.len()
+    );
     let eval = t.eval_inputs(32, 1);
     assert_eq!(t.eval_loss_blocking(&eval).unwrap(), loaded.eval_loss_blocking(&eval).unwrap());
 
@@ -163,7 +177,8 @@ fn checkpoints_round_trip_and_reject_damage() {
 
     // Truncated anywhere: rejected with a message, no panic.
     for cut in [0, 4, 8, 100, bytes.len() / 2, bytes.len() - 5, bytes.len() - 1] {
-        let err = checkpoint::import(&bytes[..cut], &data, &device, None).err().expect("truncated is refused");
+        let err =
+            checkpoint::import(&bytes[..cut], &data, &device, None).err().expect("truncated is refused");
         assert!(matches!(err, Error::Checkpoint(_)), "cut {cut}: {err}");
     }
     // One flipped bit in the weights: caught by the checksum.

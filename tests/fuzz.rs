@@ -180,7 +180,8 @@ fn damage() -> impl Strategy<Value = Damage> {
         (any::<prop::sample::Index>(), 0u8..8).prop_map(|(at, bit)| Damage::Flip { at, bit }),
         (any::<prop::sample::Index>(), any::<u8>()).prop_map(|(at, value)| Damage::Set { at, value }),
         (any::<prop::sample::Index>(), 1usize..64).prop_map(|(at, len)| Damage::Delete { at, len }),
-        (any::<prop::sample::Index>(), prop::collection::vec(any::<u8>(), 1..32)).prop_map(|(at, bytes)| Damage::Insert { at, bytes }),
+        (any::<prop::sample::Index>(), prop::collection::vec(any::<u8>(), 1..32))
+            .prop_map(|(at, bytes)| Damage::Insert { at, bytes }),
         any::<prop::sample::Index>().prop_map(|at| Damage::Truncate { at }),
     ]
 }
@@ -232,7 +233,10 @@ fn checkpoint_loader_never_panics_on_damaged_packs() {
                 f.extend_from_slice(&p);
                 f.extend_from_slice(&valid[valid.len() - 4..]);
                 if p != pack {
-                    prop_assert!(checkpoint::import(&f, &data, &device, None).is_err(), "damage without a new checksum was accepted");
+                    prop_assert!(
+                        checkpoint::import(&f, &data, &device, None).is_err(),
+                        "damage without a new checksum was accepted"
+                    );
                 }
                 f
             };
@@ -264,15 +268,21 @@ fn checkpoint_loader_never_panics_on_hostile_contents() {
     let data = tiny_data();
     let valid = valid_checkpoint();
     let reader = burn_pack::Reader::from_bytes(Bytes::from_bytes_vec(pack_of(&valid).to_vec())).unwrap();
-    let meta: serde_json::Value = serde_json::from_str(reader.metadata().get("denoise_lab").unwrap()).unwrap();
-    let tensors: Vec<_> = reader.into_tensors().unwrap().into_iter().map(|t| t.into_parts().unwrap()).collect();
+    let meta: serde_json::Value =
+        serde_json::from_str(reader.metadata().get("denoise_lab").unwrap()).unwrap();
+    let tensors: Vec<_> =
+        reader.into_tensors().unwrap().into_iter().map(|t| t.into_parts().unwrap()).collect();
 
     // Every numeric leaf of the metadata, by JSON pointer.
     fn numeric_paths(v: &serde_json::Value, at: String, out: &mut Vec<String>) {
         match v {
             serde_json::Value::Number(_) | serde_json::Value::Null => out.push(at),
-            serde_json::Value::Object(m) => m.iter().for_each(|(k, v)| numeric_paths(v, format!("{at}/{k}"), out)),
-            serde_json::Value::Array(a) => a.iter().take(3).enumerate().for_each(|(i, v)| numeric_paths(v, format!("{at}/{i}"), out)),
+            serde_json::Value::Object(m) => {
+                m.iter().for_each(|(k, v)| numeric_paths(v, format!("{at}/{k}"), out))
+            }
+            serde_json::Value::Array(a) => {
+                a.iter().take(3).enumerate().for_each(|(i, v)| numeric_paths(v, format!("{at}/{i}"), out))
+            }
             _ => {}
         }
     }
@@ -300,7 +310,8 @@ fn checkpoint_loader_never_panics_on_hostile_contents() {
     }
     let edit = prop_oneof![
         any::<prop::sample::Index>().prop_map(TensorEdit::Rename),
-        (any::<prop::sample::Index>(), prop::collection::vec(0usize..40, 0..4)).prop_map(|(i, s)| TensorEdit::Reshape(i, s)),
+        (any::<prop::sample::Index>(), prop::collection::vec(0usize..40, 0..4))
+            .prop_map(|(i, s)| TensorEdit::Reshape(i, s)),
         any::<prop::sample::Index>().prop_map(TensorEdit::Dtype),
         any::<prop::sample::Index>().prop_map(TensorEdit::Drop),
         (any::<prop::sample::Index>(), any::<prop::sample::Index>()).prop_map(|(i, j)| TensorEdit::Cut(i, j)),
@@ -352,7 +363,9 @@ fn checkpoint_loader_never_panics_on_hostile_contents() {
                 .map(|(name, dtype, shape, id, bytes)| burn_pack::Tensor::new(name, dtype, shape, id, bytes))
                 .collect();
             // The writer may refuse what it cannot describe: that is not the loader's concern.
-            let Ok(pack) = burn_pack::Writer::new(rebuilt).with_metadata("denoise_lab", &m.to_string()).into_bytes() else {
+            let Ok(pack) =
+                burn_pack::Writer::new(rebuilt).with_metadata("denoise_lab", &m.to_string()).into_bytes()
+            else {
                 return Ok(());
             };
             check_import(&seal(&pack), &data, &device);

@@ -7,8 +7,8 @@ use denoise_lab::backend;
 use denoise_lab::data::Dataset;
 use denoise_lab::metrics::frechet::frechet_distance;
 use denoise_lab::metrics::{FeatureStats, Reference, SampleMetrics};
-use denoise_lab::model::classifier::{BUNDLED_CLASSIFIER, Classifier, FEATURES, accuracy};
 use denoise_lab::model::ModelKind;
+use denoise_lab::model::classifier::{BUNDLED_CLASSIFIER, Classifier, FEATURES, accuracy};
 use denoise_lab::rng::SplitMix64;
 use denoise_lab::sampler::SamplerKind;
 use denoise_lab::scenario::{self, Panel, RunOptions};
@@ -29,7 +29,12 @@ fn shipped_classifier_is_accurate_small_and_checked() {
     let e = c.features_blocking(&held.pixels, &device).unwrap();
     assert_eq!((e.n, e.features.len(), e.logits.len()), (held.n, held.n * FEATURES, held.n * 10));
     let acc = accuracy(&e.predictions(), held.labels.as_ref().unwrap());
-    eprintln!("shipped classifier: {:.2}% on {} held-out digits (recorded at training: {:.2}%)", 100.0 * acc, held.n, 100.0 * meta.held_out_accuracy);
+    eprintln!(
+        "shipped classifier: {:.2}% on {} held-out digits (recorded at training: {:.2}%)",
+        100.0 * acc,
+        held.n,
+        100.0 * meta.held_out_accuracy
+    );
     assert!(acc >= 0.97, "held-out accuracy {acc}");
 
     // The async read gives the same numbers as the blocking one.
@@ -39,7 +44,9 @@ fn shipped_classifier_is_accurate_small_and_checked() {
 
     // Damaged files are refused with a message, not a panic.
     for cut in [0, 8, 20, BUNDLED_CLASSIFIER.len() / 2, BUNDLED_CLASSIFIER.len() - 1] {
-        let err = Classifier::from_bytes(&BUNDLED_CLASSIFIER[..cut], &device).err().expect("truncated file refused");
+        let err = Classifier::from_bytes(&BUNDLED_CLASSIFIER[..cut], &device)
+            .err()
+            .expect("truncated file refused");
         assert!(err.to_string().contains("classifier"), "{err}");
     }
     let mut bad = BUNDLED_CLASSIFIER.to_vec();
@@ -87,7 +94,11 @@ fn blur(pixels: &[f32], r: usize) -> Vec<f32> {
                 for dy in -r..=r {
                     for dx in -r..=r {
                         let (yy, xx) = (y + dy, x + dx);
-                        s += if (0..h).contains(&yy) && (0..w).contains(&xx) { img[(yy * w + xx) as usize] } else { -1.0 };
+                        s += if (0..h).contains(&yy) && (0..w).contains(&xx) {
+                            img[(yy * w + xx) as usize]
+                        } else {
+                            -1.0
+                        };
                     }
                 }
                 out.push(s / ((2 * r + 1) * (2 * r + 1)) as f32);
@@ -105,14 +116,19 @@ fn frechet_distance_is_near_zero_for_real_halves_and_grows_with_corruption() {
     let half = held.n / 2;
     let (a, b) = held.pixels.split_at(half * 784);
     let b = &b[..half * 784];
-    let stats = |px: &[f32]| FeatureStats::from_features(&c.features_blocking(px, &device).unwrap().features, FEATURES);
+    let stats = |px: &[f32]| {
+        FeatureStats::from_features(&c.features_blocking(px, &device).unwrap().features, FEATURES)
+    };
     let sa = stats(a);
     let fd = |px: &[f32]| frechet_distance(&sa, &stats(px));
     let clean = fd(b);
     let spread = sa.cov.iter().step_by(FEATURES + 1).sum::<f64>();
     let noise: Vec<f64> = [0.25, 0.5, 1.0].iter().map(|&s| fd(&add_noise(b, s, 5))).collect();
     let blurred: Vec<f64> = [1, 2, 3].iter().map(|&r| fd(&blur(b, r))).collect();
-    eprintln!("Fréchet distance, two halves of {} held-out digits: {clean:.3} (total feature variance {spread:.1})", held.n);
+    eprintln!(
+        "Fréchet distance, two halves of {} held-out digits: {clean:.3} (total feature variance {spread:.1})",
+        held.n
+    );
     eprintln!("  + noise sigma 0.25/0.5/1.0: {noise:.2?}");
     eprintln!("  + box blur 3x3/5x5/7x7: {blurred:.2?}");
     assert!(clean < 0.02 * spread, "near zero relative to the feature variance: {clean} vs {spread}");
@@ -123,7 +139,10 @@ fn frechet_distance_is_near_zero_for_real_halves_and_grows_with_corruption() {
             assert!(v > prev * 1.2 && v > prev + 0.5, "{name}: not growing: {series:?} (clean {clean})");
             prev = v;
         }
-        assert!(series[0] > 3.0 * clean, "{name}: the mildest corruption is already well above the floor: {series:?} vs {clean}");
+        assert!(
+            series[0] > 3.0 * clean,
+            "{name}: the mildest corruption is already well above the floor: {series:?} vs {clean}"
+        );
     }
     let _ = prev;
 }
@@ -136,7 +155,11 @@ fn scenario_1_eq2_collapses_in_entropy_and_diversity() {
     // Scenario 3 ("noise") is the same model with the noisy samplers: run them next to eq. (2).
     let noise = scenario::by_name("noise").unwrap();
     assert_eq!(sc.models, noise.models, "scenarios 1 and 3 share their model");
-    sc.panels.push(Panel { label: "stochastic".into(), model: 0, sampler: SamplerKind::Stochastic { sigma: None } });
+    sc.panels.push(Panel {
+        label: "stochastic".into(),
+        model: 0,
+        sampler: SamplerKind::Stochastic { sigma: None },
+    });
     sc.panels.push(Panel { label: "DDIM".into(), model: 0, sampler: SamplerKind::Ddim });
     let options = RunOptions { steps: Some(300), samples: 96, seed: 11, reference: 500 };
     let data = Dataset::bundled().take(&(0..4000).collect::<Vec<_>>());
@@ -144,16 +167,42 @@ fn scenario_1_eq2_collapses_in_entropy_and_diversity() {
     let m = |label: &str| r.panels.iter().find(|p| p.label == label).unwrap().metrics.clone();
     let (eq2, sto, ddim) = (m("eq. (2)"), m("stochastic"), m("DDIM"));
     for (name, x) in [("eq. (2)", &eq2), ("stochastic", &sto), ("DDIM", &ddim), ("real", &r.real)] {
-        eprintln!("{name:<11} entropy {:.3} nats, diversity {:.2}, Fréchet {:.1}, histogram {:?}", x.entropy_nats, x.diversity, x.frechet, x.histogram);
+        eprintln!(
+            "{name:<11} entropy {:.3} nats, diversity {:.2}, Fréchet {:.1}, histogram {:?}",
+            x.entropy_nats, x.diversity, x.frechet, x.histogram
+        );
     }
-    assert!(eq2.entropy_nats < sto.entropy_nats - 0.8, "entropy: eq. (2) {} vs stochastic {}", eq2.entropy_nats, sto.entropy_nats);
-    assert!(eq2.entropy_nats < ddim.entropy_nats - 0.8, "entropy: eq. (2) {} vs DDIM {}", eq2.entropy_nats, ddim.entropy_nats);
-    assert!(eq2.diversity < 0.25 * sto.diversity, "diversity: eq. (2) {} vs stochastic {}", eq2.diversity, sto.diversity);
-    assert!(eq2.diversity < 0.25 * ddim.diversity, "diversity: eq. (2) {} vs DDIM {}", eq2.diversity, ddim.diversity);
+    assert!(
+        eq2.entropy_nats < sto.entropy_nats - 0.8,
+        "entropy: eq. (2) {} vs stochastic {}",
+        eq2.entropy_nats,
+        sto.entropy_nats
+    );
+    assert!(
+        eq2.entropy_nats < ddim.entropy_nats - 0.8,
+        "entropy: eq. (2) {} vs DDIM {}",
+        eq2.entropy_nats,
+        ddim.entropy_nats
+    );
+    assert!(
+        eq2.diversity < 0.25 * sto.diversity,
+        "diversity: eq. (2) {} vs stochastic {}",
+        eq2.diversity,
+        sto.diversity
+    );
+    assert!(
+        eq2.diversity < 0.25 * ddim.diversity,
+        "diversity: eq. (2) {} vs DDIM {}",
+        eq2.diversity,
+        ddim.diversity
+    );
     // Where the collapsed chain ends (not asserted: after the first step, which lands on the mean
     // image, eq. (2) keeps denoising and settles on one digit-like fixed point; measured RMS
     // distance to the mean 0.44 vs 0.74 between two real digits).
-    eprintln!("eq. (2) RMS to the mean image {:.3}; two real digits {:.3}", r.panels[0].rms_to_mean, r.real_rms_pair);
+    eprintln!(
+        "eq. (2) RMS to the mean image {:.3}; two real digits {:.3}",
+        r.panels[0].rms_to_mean, r.real_rms_pair
+    );
 }
 
 #[test]
@@ -172,10 +221,21 @@ fn scenario_4_cvae_beats_the_gaussian_step_at_four_levels() {
     for (t, secs, loss) in &r.training {
         eprintln!("{t}: {} steps, {secs:.0} s, loss {loss:.3}", r.steps);
     }
-    eprintln!("Fréchet: Gaussian step {:.2}, CVAE {:.2}, real digits {:.2}", den.frechet, cvae.frechet, r.real.frechet);
-    eprintln!("entropy: {:.3} / {:.3}; diversity {:.2} / {:.2}", den.entropy_nats, cvae.entropy_nats, den.diversity, cvae.diversity);
+    eprintln!(
+        "Fréchet: Gaussian step {:.2}, CVAE {:.2}, real digits {:.2}",
+        den.frechet, cvae.frechet, r.real.frechet
+    );
+    eprintln!(
+        "entropy: {:.3} / {:.3}; diversity {:.2} / {:.2}",
+        den.entropy_nats, cvae.entropy_nats, den.diversity, cvae.diversity
+    );
     assert!(cvae.frechet < den.frechet, "CVAE {} vs Gaussian step {}", cvae.frechet, den.frechet);
-    assert!(r.real.frechet < cvae.frechet, "real digits are the floor: {} vs {}", r.real.frechet, cvae.frechet);
+    assert!(
+        r.real.frechet < cvae.frechet,
+        "real digits are the floor: {} vs {}",
+        r.real.frechet,
+        cvae.frechet
+    );
 }
 
 #[test]
@@ -186,7 +246,8 @@ fn metrics_summary_of_real_digits() {
     let c = Classifier::bundled(&device);
     let held = classifier_held_out();
     let reference = Reference::compute_blocking(&c, &held.pixels[..500 * 784], &device).unwrap();
-    let m = SampleMetrics::measure_blocking(&c, &held.pixels[500 * 784..1000 * 784], &reference, &device).unwrap();
+    let m = SampleMetrics::measure_blocking(&c, &held.pixels[500 * 784..1000 * 784], &reference, &device)
+        .unwrap();
     assert_eq!(m.histogram.iter().sum::<usize>(), 500);
     assert!(m.histogram.iter().all(|&k| k > 20), "{:?}", m.histogram);
     assert!(m.entropy_nats > 2.2 && m.entropy_nats <= 10f64.ln() + 1e-12, "{}", m.entropy_nats);

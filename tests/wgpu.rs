@@ -47,9 +47,13 @@ fn wgpu_matches_the_cpu_backend() {
         let bytes = checkpoint::export_blocking(&on_cpu).unwrap();
         let mut on_gpu = checkpoint::import(&bytes, &data, &gpu, None).unwrap();
         let eval = on_cpu.eval_inputs(64, 5);
-        let (l_cpu, l_gpu) = (on_cpu.eval_loss_blocking(&eval).unwrap(), on_gpu.eval_loss_blocking(&eval).unwrap());
+        let (l_cpu, l_gpu) =
+            (on_cpu.eval_loss_blocking(&eval).unwrap(), on_gpu.eval_loss_blocking(&eval).unwrap());
         eprintln!("{kind:?}: initial held-out loss cpu {l_cpu:.5} wgpu {l_gpu:.5}");
-        assert!((l_cpu - l_gpu).abs() <= 1e-3 * l_cpu.abs().max(1.0), "{kind:?}: same weights, same loss: {l_cpu} vs {l_gpu}");
+        assert!(
+            (l_cpu - l_gpu).abs() <= 1e-3 * l_cpu.abs().max(1.0),
+            "{kind:?}: same weights, same loss: {l_cpu} vs {l_gpu}"
+        );
 
         if kind == ModelKind::Cvae {
             // Training the CVAE on lavapipe takes minutes per few steps on these 2-core machines
@@ -62,14 +66,22 @@ fn wgpu_matches_the_cpu_backend() {
         on_gpu.train_steps(steps);
         let report = on_gpu.flush_blocking().unwrap();
         assert_eq!(report.steps.len(), steps);
-        let (a_cpu, a_gpu) = (on_cpu.eval_loss_blocking(&eval).unwrap(), on_gpu.eval_loss_blocking(&eval).unwrap());
+        let (a_cpu, a_gpu) =
+            (on_cpu.eval_loss_blocking(&eval).unwrap(), on_gpu.eval_loss_blocking(&eval).unwrap());
         eprintln!("{kind:?}: after {steps} steps cpu {a_cpu:.5} wgpu {a_gpu:.5}");
         let (drop_cpu, drop_gpu) = (l_cpu - a_cpu, l_gpu - a_gpu);
         assert!(drop_cpu > 0.0 && drop_gpu > 0.0, "{kind:?}: both learn: {drop_cpu} {drop_gpu}");
-        assert!((a_cpu - a_gpu).abs() <= 0.25 * (drop_cpu.max(drop_gpu)) + 0.02 * a_cpu.abs(), "{kind:?}: close losses: cpu {a_cpu} wgpu {a_gpu}");
+        assert!(
+            (a_cpu - a_gpu).abs() <= 0.25 * (drop_cpu.max(drop_gpu)) + 0.02 * a_cpu.abs(),
+            "{kind:?}: close losses: cpu {a_cpu} wgpu {a_gpu}"
+        );
 
         // Sampling runs on wgpu and gives finite images.
-        let sampler = if kind == ModelKind::Cvae { SamplerKind::Cvae { noise_free_last: true } } else { SamplerKind::Ddim };
+        let sampler = if kind == ModelKind::Cvae {
+            SamplerKind::Cvae { noise_free_last: true }
+        } else {
+            SamplerKind::Ddim
+        };
         let px = on_gpu.sample(sampler, 4, 3, &[]).unwrap().read_blocking().unwrap();
         assert!(px.iter().all(|v| v.is_finite()));
     }

@@ -4,23 +4,29 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use burn::prelude::Device;
 use clap::{Args, Parser, Subcommand};
 use denoise_lab::backend::{self, BackendKind};
 use denoise_lab::checkpoint;
 use denoise_lab::data::Dataset;
-use burn::prelude::Device;
 use denoise_lab::metrics::{self, SampleMetrics};
 use denoise_lab::model::Classifier;
-use denoise_lab::scenario;
 use denoise_lab::model::ModelKind;
-use denoise_lab::model::classifier::{CLASSES, ClassifierMeta, ClassifierTrainConfig, FEATURES, train_classifier};
+use denoise_lab::model::classifier::{
+    CLASSES, ClassifierMeta, ClassifierTrainConfig, FEATURES, train_classifier,
+};
 use denoise_lab::sampler::{SamplerKind, display_levels};
+use denoise_lab::scenario;
 use denoise_lab::train::{TrainConfig, Trainer};
 use denoise_lab::{Error, image};
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Parser)]
-#[command(name = "denoise-lab", version, about = "Train, sample and measure diffusion denoisers and progressive CVAEs on MNIST")]
+#[command(
+    name = "denoise-lab",
+    version,
+    about = "Train, sample and measure diffusion denoisers and progressive CVAEs on MNIST"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -181,9 +187,13 @@ fn load_data(args: &DataArgs) -> Result<Dataset, Error> {
     match &args.data {
         None => Ok(Dataset::bundled()),
         Some(path) => {
-            let images = std::fs::read(path).map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
+            let images = std::fs::read(path)
+                .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
             let labels = match &args.labels {
-                Some(p) => Some(std::fs::read(p).map_err(|e| Error::Config(format!("cannot read {}: {e}", p.display())))?),
+                Some(p) => Some(
+                    std::fs::read(p)
+                        .map_err(|e| Error::Config(format!("cannot read {}: {e}", p.display())))?,
+                ),
                 None => None,
             };
             Ok(Dataset::from_idx(&images, labels.as_deref())?)
@@ -213,19 +223,30 @@ fn load_classifier(path: Option<&PathBuf>, device: &Device) -> Result<Classifier
     match path {
         None => Ok(Classifier::bundled(device)),
         Some(p) => {
-            let bytes = std::fs::read(p).map_err(|e| Error::Config(format!("cannot read {}: {e}", p.display())))?;
+            let bytes =
+                std::fs::read(p).map_err(|e| Error::Config(format!("cannot read {}: {e}", p.display())))?;
             Classifier::from_bytes(&bytes, device)
         }
     }
 }
 
 fn print_metrics_header() {
-    println!("{:<28} {:>9} {:>12} {:>10}  class histogram 0..9", "samples", "Fréchet", "entropy/nat", "diversity");
+    println!(
+        "{:<28} {:>9} {:>12} {:>10}  class histogram 0..9",
+        "samples", "Fréchet", "entropy/nat", "diversity"
+    );
 }
 
 fn print_metrics_row(label: &str, m: &SampleMetrics) {
     let hist: Vec<String> = m.histogram.iter().map(|c| c.to_string()).collect();
-    println!("{:<28} {:>9.2} {:>12.3} {:>10.2}  [{}]", label, m.frechet, m.entropy_nats, m.diversity, hist.join(" "));
+    println!(
+        "{:<28} {:>9.2} {:>12.3} {:>10.2}  [{}]",
+        label,
+        m.frechet,
+        m.entropy_nats,
+        m.diversity,
+        hist.join(" ")
+    );
 }
 
 fn run(cli: Cli) -> Result<(), Error> {
@@ -235,7 +256,8 @@ fn run(cli: Cli) -> Result<(), Error> {
             let device = backend::device(data.backend.parse::<BackendKind>()?)?;
             let mut trainer = match resume {
                 Some(path) => {
-                    let bytes = std::fs::read(&path).map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
+                    let bytes = std::fs::read(&path)
+                        .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
                     checkpoint::import(&bytes, &dataset, &device, None)?
                 }
                 None => {
@@ -284,13 +306,15 @@ fn run(cli: Cli) -> Result<(), Error> {
             let secs = start.elapsed().as_secs_f64();
             eprintln!("{steps} steps in {secs:.1} s ({:.1} ms/step)", 1000.0 * secs / steps.max(1) as f64);
             let bytes = checkpoint::export_blocking(&trainer)?;
-            std::fs::write(&out, &bytes).map_err(|e| Error::Config(format!("cannot write {}: {e}", out.display())))?;
+            std::fs::write(&out, &bytes)
+                .map_err(|e| Error::Config(format!("cannot write {}: {e}", out.display())))?;
             eprintln!("saved {} ({} KiB)", out.display(), bytes.len() / 1024);
         }
         Command::Sample { data, checkpoint: path, sampler, n, seed, columns, out } => {
             let dataset = load_data(&data)?;
             let device = backend::device(data.backend.parse::<BackendKind>()?)?;
-            let bytes = std::fs::read(&path).map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
+            let bytes = std::fs::read(&path)
+                .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
             let trainer = checkpoint::import(&bytes, &dataset, &device, None)?;
             let kind = SamplerKind::parse(&sampler)?;
             let keep = display_levels(trainer.schedule.levels, columns);
@@ -301,7 +325,8 @@ fn run(cli: Cli) -> Result<(), Error> {
             let pixels = chain.read_blocking()?;
             pb.finish_and_clear();
             let (h, w) = (trainer.height, trainer.width);
-            let file = std::fs::File::create(&out).map_err(|e| Error::Config(format!("cannot write {}: {e}", out.display())))?;
+            let file = std::fs::File::create(&out)
+                .map_err(|e| Error::Config(format!("cannot write {}: {e}", out.display())))?;
             image::write_grid(std::io::BufWriter::new(file), &pixels, levels.len(), n, h, w, 2)?;
             let last = &pixels[(levels.len() - 1) * n * h * w..];
             eprintln!(
@@ -314,14 +339,16 @@ fn run(cli: Cli) -> Result<(), Error> {
         Command::Eval { data, checkpoint: path, sampler, n, seed, reference, classifier } => {
             let dataset = load_data(&data)?;
             let device = backend::device(data.backend.parse::<BackendKind>()?)?;
-            let bytes = std::fs::read(&path).map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
+            let bytes = std::fs::read(&path)
+                .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
             let trainer = checkpoint::import(&bytes, &dataset, &device, None)?;
             let classifier = load_classifier(classifier.as_ref(), &device)?;
             let samplers = sampler.unwrap_or_else(|| match trainer.config.kind {
                 ModelKind::Denoiser => "ddim".into(),
                 ModelKind::Cvae => "cvae".into(),
             });
-            let (reference, real, _) = scenario::real_baseline_blocking(&trainer, &dataset, &classifier, reference, n, &device)?;
+            let (reference, real, _) =
+                scenario::real_baseline_blocking(&trainer, &dataset, &classifier, reference, n, &device)?;
             println!(
                 "{} with L = {}, step {}; {} samples (seed {}) against {} held-out digits",
                 trainer.config.kind.name(),
@@ -352,7 +379,8 @@ fn run(cli: Cli) -> Result<(), Error> {
             let device = backend::device(data.backend.parse::<BackendKind>()?)?;
             let classifier = Classifier::bundled(&device);
             let options = scenario::RunOptions { steps, samples: n, seed, ..scenario::RunOptions::default() };
-            let report = scenario::run_blocking(&sc, &dataset, &device, &classifier, &options, |m| eprintln!("{m}"))?;
+            let report =
+                scenario::run_blocking(&sc, &dataset, &device, &classifier, &options, |m| eprintln!("{m}"))?;
             println!("scenario {}: {}", sc.name, sc.title);
             for (kind, secs, loss) in &report.training {
                 println!("  {kind}: {} steps in {secs:.0} s, last loss {loss:.4}", report.steps);
@@ -375,14 +403,27 @@ fn run(cli: Cli) -> Result<(), Error> {
                 println!("spread along the {} chain (mean pairwise L2): {}", p.label, row.join(", "));
             }
             if json {
-                println!("{}", serde_json::to_string_pretty(&report).map_err(|e| Error::Config(e.to_string()))?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).map_err(|e| Error::Config(e.to_string()))?
+                );
             }
         }
         Command::TrainClassifier { backend: b, steps, batch, lr, seed, held_out, out } => {
             let device = backend::device(b.parse::<BackendKind>()?)?;
-            let config = ClassifierTrainConfig { steps, batch, lr, seed, held_out, ..ClassifierTrainConfig::default() };
+            let config = ClassifierTrainConfig {
+                steps,
+                batch,
+                lr,
+                seed,
+                held_out,
+                ..ClassifierTrainConfig::default()
+            };
             let (train, held) = Dataset::bundled().split(config.held_out, config.seed);
-            eprintln!("training the digit classifier on {} digits ({} held out), {} steps", train.n, held.n, steps);
+            eprintln!(
+                "training the digit classifier on {} digits ({} held out), {} steps",
+                train.n, held.n, steps
+            );
             let pb = bar(steps as u64);
             let start = Instant::now();
             let model = train_classifier(&train, &config, &device, |step, loss| {
@@ -391,9 +432,16 @@ fn run(cli: Cli) -> Result<(), Error> {
             })?;
             pb.finish();
             let acc = model.accuracy_blocking(&held, &device)?;
-            let meta = ClassifierMeta { format: 1, features: FEATURES, classes: CLASSES, config, held_out_accuracy: acc };
+            let meta = ClassifierMeta {
+                format: 1,
+                features: FEATURES,
+                classes: CLASSES,
+                config,
+                held_out_accuracy: acc,
+            };
             let bytes = model.to_bytes_blocking(&meta)?;
-            std::fs::write(&out, &bytes).map_err(|e| Error::Config(format!("cannot write {}: {e}", out.display())))?;
+            std::fs::write(&out, &bytes)
+                .map_err(|e| Error::Config(format!("cannot write {}: {e}", out.display())))?;
             println!(
                 "held-out accuracy {:.2}% on {} digits; {:.0} s; saved {} ({} KiB)",
                 100.0 * acc,

@@ -41,27 +41,16 @@ const DESC_LABELS: &str = "an IDX label file (magic 0x00000801)";
 pub enum DataError {
     /// The input ends before the header or the data is complete.
     /// `what` is e.g. "image file header" or "label data".
-    Truncated {
-        what: &'static str,
-        expected: usize,
-        got: usize,
-    },
+    Truncated { what: &'static str, expected: usize, got: usize },
     /// There is more data after the `expected` bytes the header announces.
     /// `extra` is the exact excess for raw input; `None` for gzipped input
     /// (decompression stops at the first excess byte).
-    TrailingBytes {
-        what: &'static str,
-        expected: usize,
-        extra: Option<usize>,
-    },
+    TrailingBytes { what: &'static str, expected: usize, extra: Option<usize> },
     /// The first four bytes are not an IDX magic number at all.
     BadMagic { found: u32 },
     /// A valid IDX file, but not the kind expected (e.g. a label file given
     /// where images are expected, or an IDX file of floats).
-    WrongKind {
-        expected: &'static str,
-        found: &'static str,
-    },
+    WrongKind { expected: &'static str, found: &'static str },
     /// An image side is larger than [`MAX_SIDE`].
     TooLarge { h: usize, w: usize },
     /// An image side is zero.
@@ -70,11 +59,7 @@ pub enum DataError {
     Empty { what: &'static str },
     /// The header announces more items than supported (`max` depends on the
     /// image size, see [`MAX_IMAGES`] and [`MAX_TOTAL_PIXELS`]).
-    TooMany {
-        what: &'static str,
-        n: usize,
-        max: usize,
-    },
+    TooMany { what: &'static str, n: usize, max: usize },
     /// The image and label files hold different numbers of items.
     CountMismatch { images: usize, labels: usize },
     /// A label is not a digit 0..=9.
@@ -86,16 +71,9 @@ pub enum DataError {
 impl fmt::Display for DataError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            DataError::Truncated {
-                what,
-                expected,
-                got,
-            } => {
+            DataError::Truncated { what, expected, got } => {
                 if *got == 0 && what.ends_with("header") {
-                    write!(
-                        f,
-                        "the file is empty (an IDX file starts with a {expected}-byte header)"
-                    )
+                    write!(f, "the file is empty (an IDX file starts with a {expected}-byte header)")
                 } else {
                     write!(
                         f,
@@ -106,11 +84,7 @@ impl fmt::Display for DataError {
                     )
                 }
             }
-            DataError::TrailingBytes {
-                what,
-                expected,
-                extra,
-            } => {
+            DataError::TrailingBytes { what, expected, extra } => {
                 let extra = match extra {
                     Some(k) => format!(" for {}", items(*k, "byte", "bytes")),
                     None => String::new(),
@@ -137,25 +111,19 @@ impl fmt::Display for DataError {
                 }
                 Ok(())
             }
-            DataError::TooLarge { h, w } => write!(
-                f,
-                "the images are {h}×{w} pixels; at most {MAX_SIDE}×{MAX_SIDE} is supported"
-            ),
-            DataError::ZeroSide { h, w } => write!(
-                f,
-                "the header says the images are {h}×{w} pixels; both sides must be at least 1"
-            ),
+            DataError::TooLarge { h, w } => {
+                write!(f, "the images are {h}×{w} pixels; at most {MAX_SIDE}×{MAX_SIDE} is supported")
+            }
+            DataError::ZeroSide { h, w } => {
+                write!(f, "the header says the images are {h}×{w} pixels; both sides must be at least 1")
+            }
             DataError::Empty { what } => write!(f, "the file contains no {what} (its count is 0)"),
             DataError::TooMany { what, n, max } => write!(
                 f,
                 "the file holds {} {what}; at most {} are supported{}",
                 count(*n),
                 count(*max),
-                if *what == "images" {
-                    " at this image size"
-                } else {
-                    ""
-                }
+                if *what == "images" { " at this image size" } else { "" }
             ),
             DataError::CountMismatch { images, labels } => write!(
                 f,
@@ -164,16 +132,11 @@ impl fmt::Display for DataError {
                 items(*images, "image", "images"),
                 items(*labels, "label", "labels")
             ),
-            DataError::BadLabel { index, value } => write!(
-                f,
-                "label #{} is {value}; labels must be digits 0 to 9",
-                count(*index)
-            ),
+            DataError::BadLabel { index, value } => {
+                write!(f, "label #{} is {value}; labels must be digits 0 to 9", count(*index))
+            }
             DataError::Gzip(msg) => {
-                write!(
-                    f,
-                    "the file looks gzipped but is corrupt or incomplete ({msg})"
-                )
+                write!(f, "the file looks gzipped but is corrupt or incomplete ({msg})")
             }
         }
     }
@@ -273,10 +236,7 @@ fn classify_magic(magic: u32, expected: Kind) -> DataError {
         (0x0E, _) => "an IDX file of 64-bit floats (only unsigned bytes are supported)",
         _ => return DataError::BadMagic { found: magic },
     };
-    DataError::WrongKind {
-        expected: expected.describe(),
-        found,
-    }
+    DataError::WrongKind { expected: expected.describe(), found }
 }
 
 /// The decompressed byte stream of the input.
@@ -325,22 +285,15 @@ impl<'a> Source<'a> {
         };
         match extra {
             None => Ok(()),
-            Some(extra) => Err(DataError::TrailingBytes {
-                what,
-                expected,
-                extra,
-            }),
+            Some(extra) => Err(DataError::TrailingBytes { what, expected, extra }),
         }
     }
 }
 
 /// Reads and checks the magic number, returns the dimensions of the header.
 fn read_header(src: &mut Source<'_>, kind: Kind) -> Result<Vec<usize>, DataError> {
-    let truncated = |got: usize| DataError::Truncated {
-        what: kind.header_what(),
-        expected: kind.header_len(),
-        got,
-    };
+    let truncated =
+        |got: usize| DataError::Truncated { what: kind.header_what(), expected: kind.header_len(), got };
     let head = src.read_up_to(4)?;
     let Ok(magic) = <[u8; 4]>::try_from(head.as_slice()) else {
         return Err(truncated(head.len()));
@@ -353,21 +306,14 @@ fn read_header(src: &mut Source<'_>, kind: Kind) -> Result<Vec<usize>, DataError
     if rest.len() < kind.header_len() - 4 {
         return Err(truncated(4 + rest.len()));
     }
-    Ok(rest
-        .chunks_exact(4)
-        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
-        .collect())
+    Ok(rest.chunks_exact(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize).collect())
 }
 
 /// Reads exactly `len` bytes of data, then checks that nothing follows.
 fn read_body(mut src: Source<'_>, kind: Kind, len: usize) -> Result<Vec<u8>, DataError> {
     let body = src.read_up_to(len)?;
     if body.len() < len {
-        return Err(DataError::Truncated {
-            what: kind.data_what(),
-            expected: len,
-            got: body.len(),
-        });
+        return Err(DataError::Truncated { what: kind.data_what(), expected: len, got: body.len() });
     }
     src.expect_end(kind.data_what(), len)?;
     Ok(body)
@@ -395,11 +341,7 @@ pub fn parse_idx_images(bytes: &[u8]) -> Result<IdxImages, DataError> {
     }
     let max = MAX_IMAGES.min(MAX_TOTAL_PIXELS / (h * w));
     if n > max {
-        return Err(DataError::TooMany {
-            what: kind.noun(),
-            n,
-            max,
-        });
+        return Err(DataError::TooMany { what: kind.noun(), n, max });
     }
     let pixels = read_body(src, kind, n * h * w)?;
     Ok(IdxImages { n, h, w, pixels })
@@ -415,11 +357,7 @@ pub fn parse_idx_labels(bytes: &[u8]) -> Result<Vec<u8>, DataError> {
         return Err(DataError::Empty { what: kind.noun() });
     }
     if n > MAX_IMAGES {
-        return Err(DataError::TooMany {
-            what: kind.noun(),
-            n,
-            max: MAX_IMAGES,
-        });
+        return Err(DataError::TooMany { what: kind.noun(), n, max: MAX_IMAGES });
     }
     let labels = read_body(src, kind, n)?;
     if let Some((index, &value)) = labels.iter().enumerate().find(|(_, v)| **v > 9) {
@@ -484,45 +422,26 @@ pub(crate) mod tests {
         let raw = idx_images(2, 2, 2, &[1, 2, 3, 4, 5, 6, 7, 8]);
         let mut gz = gzip(&raw[..10]);
         gz.extend(gzip(&raw[10..]));
-        assert_eq!(
-            parse_idx_images(&gz).unwrap().pixels,
-            vec![1, 2, 3, 4, 5, 6, 7, 8]
-        );
+        assert_eq!(parse_idx_images(&gz).unwrap().pixels, vec![1, 2, 3, 4, 5, 6, 7, 8]);
     }
 
     #[test]
     fn truncated_header() {
         let raw = idx_images(1, 2, 2, &[0; 4]);
         for cut in [0, 3, 4, 10, 15] {
-            let expected = Err(DataError::Truncated {
-                what: "image file header",
-                expected: 16,
-                got: cut,
-            });
+            let expected = Err(DataError::Truncated { what: "image file header", expected: 16, got: cut });
             assert_eq!(parse_idx_images(&raw[..cut]), expected, "cut at {cut}");
-            assert_eq!(
-                parse_idx_images(&gzip(&raw[..cut])),
-                expected,
-                "gz cut at {cut}"
-            );
+            assert_eq!(parse_idx_images(&gzip(&raw[..cut])), expected, "gz cut at {cut}");
         }
         let raw = idx_labels(&[1, 2]);
         assert_eq!(
             parse_idx_labels(&raw[..6]),
-            Err(DataError::Truncated {
-                what: "label file header",
-                expected: 8,
-                got: 6
-            })
+            Err(DataError::Truncated { what: "label file header", expected: 8, got: 6 })
         );
         assert!(
-            DataError::Truncated {
-                what: "image file header",
-                expected: 16,
-                got: 0
-            }
-            .to_string()
-            .contains("empty")
+            DataError::Truncated { what: "image file header", expected: 16, got: 0 }
+                .to_string()
+                .contains("empty")
         );
     }
 
@@ -530,22 +449,14 @@ pub(crate) mod tests {
     fn truncated_body() {
         let raw = idx_images(3, 4, 4, &sample_pixels(3, 4, 4));
         let cut = &raw[..raw.len() - 5];
-        let expected = DataError::Truncated {
-            what: "image data",
-            expected: 48,
-            got: 43,
-        };
+        let expected = DataError::Truncated { what: "image data", expected: 48, got: 43 };
         assert_eq!(parse_idx_images(cut), Err(expected.clone()));
         assert_eq!(parse_idx_images(&gzip(cut)), Err(expected.clone()));
 
         let raw = idx_labels(&[1, 2, 3]);
         assert_eq!(
             parse_idx_labels(&raw[..9]),
-            Err(DataError::Truncated {
-                what: "label data",
-                expected: 3,
-                got: 1
-            })
+            Err(DataError::Truncated { what: "label data", expected: 3, got: 1 })
         );
         let msg = expected.to_string();
         assert!(msg.contains("48") && msg.contains("43"), "{msg}");
@@ -557,29 +468,17 @@ pub(crate) mod tests {
         raw.extend_from_slice(&[0, 0, 0]);
         assert_eq!(
             parse_idx_images(&raw),
-            Err(DataError::TrailingBytes {
-                what: "image data",
-                expected: 4,
-                extra: Some(3)
-            })
+            Err(DataError::TrailingBytes { what: "image data", expected: 4, extra: Some(3) })
         );
         assert_eq!(
             parse_idx_images(&gzip(&raw)),
-            Err(DataError::TrailingBytes {
-                what: "image data",
-                expected: 4,
-                extra: None
-            })
+            Err(DataError::TrailingBytes { what: "image data", expected: 4, extra: None })
         );
         let mut raw = idx_labels(&[1]);
         raw.push(2);
         assert_eq!(
             parse_idx_labels(&raw),
-            Err(DataError::TrailingBytes {
-                what: "label data",
-                expected: 1,
-                extra: Some(1)
-            })
+            Err(DataError::TrailingBytes { what: "label data", expected: 1, extra: Some(1) })
         );
     }
 
@@ -596,11 +495,7 @@ pub(crate) mod tests {
         assert!(gz.len() < 100_000);
         assert_eq!(
             parse_idx_images(&gz),
-            Err(DataError::TrailingBytes {
-                what: "image data",
-                expected: 1,
-                extra: None
-            })
+            Err(DataError::TrailingBytes { what: "image data", expected: 1, extra: None })
         );
     }
 
@@ -608,26 +503,14 @@ pub(crate) mod tests {
     fn bad_magic() {
         let mut raw = idx_images(1, 1, 1, &[0]);
         raw[..4].copy_from_slice(b"PK\x03\x04");
-        assert_eq!(
-            parse_idx_images(&raw),
-            Err(DataError::BadMagic { found: 0x504b_0304 })
-        );
-        assert_eq!(
-            parse_idx_labels(&raw),
-            Err(DataError::BadMagic { found: 0x504b_0304 })
-        );
+        assert_eq!(parse_idx_images(&raw), Err(DataError::BadMagic { found: 0x504b_0304 }));
+        assert_eq!(parse_idx_labels(&raw), Err(DataError::BadMagic { found: 0x504b_0304 }));
         // Unknown IDX type code.
         raw[..4].copy_from_slice(&0x0000_0703u32.to_be_bytes());
-        assert_eq!(
-            parse_idx_images(&raw),
-            Err(DataError::BadMagic { found: 0x0000_0703 })
-        );
+        assert_eq!(parse_idx_images(&raw), Err(DataError::BadMagic { found: 0x0000_0703 }));
         // Float IDX: recognised, but the wrong kind.
         raw[..4].copy_from_slice(&0x0000_0d03u32.to_be_bytes());
-        assert!(matches!(
-            parse_idx_images(&raw),
-            Err(DataError::WrongKind { .. })
-        ));
+        assert!(matches!(parse_idx_images(&raw), Err(DataError::WrongKind { .. })));
         let msg = DataError::BadMagic { found: 0x504b_0304 }.to_string();
         assert!(msg.contains("0x504b0304") && msg.contains("IDX"), "{msg}");
     }
@@ -636,96 +519,53 @@ pub(crate) mod tests {
     fn labels_given_as_images_and_vice_versa() {
         let labels = idx_labels(&[1, 2, 3]);
         let err = parse_idx_images(&labels).unwrap_err();
-        assert_eq!(
-            err,
-            DataError::WrongKind {
-                expected: DESC_IMAGES,
-                found: DESC_LABELS
-            }
-        );
+        assert_eq!(err, DataError::WrongKind { expected: DESC_IMAGES, found: DESC_LABELS });
         assert!(err.to_string().contains("swapped"), "{err}");
         let images = idx_images(1, 1, 1, &[0]);
         assert_eq!(
             parse_idx_labels(&gzip(&images)),
-            Err(DataError::WrongKind {
-                expected: DESC_LABELS,
-                found: DESC_IMAGES
-            })
+            Err(DataError::WrongKind { expected: DESC_LABELS, found: DESC_IMAGES })
         );
     }
 
     #[test]
     fn sizes() {
         let raw = idx_images(1, 65, 65, &[0; 65 * 65]);
-        assert_eq!(
-            parse_idx_images(&raw),
-            Err(DataError::TooLarge { h: 65, w: 65 })
-        );
+        assert_eq!(parse_idx_images(&raw), Err(DataError::TooLarge { h: 65, w: 65 }));
         let raw = idx_images(1, 28, 65, &[0; 28 * 65]);
-        assert_eq!(
-            parse_idx_images(&raw),
-            Err(DataError::TooLarge { h: 28, w: 65 })
-        );
+        assert_eq!(parse_idx_images(&raw), Err(DataError::TooLarge { h: 28, w: 65 }));
         let raw = idx_images(1, 64, 64, &[0; 64 * 64]);
         assert_eq!(parse_idx_images(&raw).unwrap().n, 1);
         let raw = idx_images(1, 0, 28, &[]);
-        assert_eq!(
-            parse_idx_images(&raw),
-            Err(DataError::ZeroSide { h: 0, w: 28 })
-        );
+        assert_eq!(parse_idx_images(&raw), Err(DataError::ZeroSide { h: 0, w: 28 }));
         // Too many: rejected from the header alone, nothing is allocated.
         let raw = idx_images(1_000_001, 1, 1, &[]);
         assert_eq!(
             parse_idx_images(&raw),
-            Err(DataError::TooMany {
-                what: "images",
-                n: 1_000_001,
-                max: MAX_IMAGES
-            })
+            Err(DataError::TooMany { what: "images", n: 1_000_001, max: MAX_IMAGES })
         );
         let raw = idx_images(100_000, 28, 28, &[]);
         assert_eq!(
             parse_idx_images(&raw),
-            Err(DataError::TooMany {
-                what: "images",
-                n: 100_000,
-                max: MAX_TOTAL_PIXELS / 784
-            })
+            Err(DataError::TooMany { what: "images", n: 100_000, max: MAX_TOTAL_PIXELS / 784 })
         );
         let mut raw = idx_labels(&[]);
         raw[4..8].copy_from_slice(&u32::MAX.to_be_bytes());
-        assert!(matches!(
-            parse_idx_labels(&raw),
-            Err(DataError::TooMany { .. })
-        ));
+        assert!(matches!(parse_idx_labels(&raw), Err(DataError::TooMany { .. })));
     }
 
     #[test]
     fn zero_images_or_labels() {
         let raw = idx_images(0, 28, 28, &[]);
-        assert_eq!(
-            parse_idx_images(&raw),
-            Err(DataError::Empty { what: "images" })
-        );
-        assert_eq!(
-            parse_idx_labels(&idx_labels(&[])),
-            Err(DataError::Empty { what: "labels" })
-        );
+        assert_eq!(parse_idx_images(&raw), Err(DataError::Empty { what: "images" }));
+        assert_eq!(parse_idx_labels(&idx_labels(&[])), Err(DataError::Empty { what: "labels" }));
     }
 
     #[test]
     fn gzip_garbage() {
-        let garbage = [
-            0x1f, 0x8b, 0x08, 0x00, 0xde, 0xad, 0xbe, 0xef, 0x00, 0x03, 0xff, 0xff, 0x12,
-        ];
-        assert!(matches!(
-            parse_idx_images(&garbage),
-            Err(DataError::Gzip(_))
-        ));
-        assert!(matches!(
-            parse_idx_labels(&garbage),
-            Err(DataError::Gzip(_))
-        ));
+        let garbage = [0x1f, 0x8b, 0x08, 0x00, 0xde, 0xad, 0xbe, 0xef, 0x00, 0x03, 0xff, 0xff, 0x12];
+        assert!(matches!(parse_idx_images(&garbage), Err(DataError::Gzip(_))));
+        assert!(matches!(parse_idx_labels(&garbage), Err(DataError::Gzip(_))));
         // A valid stream with a corrupted CRC.
         let raw = idx_images(1, 2, 2, &[1, 2, 3, 4]);
         let mut gz = gzip(&raw);
@@ -740,13 +580,7 @@ pub(crate) mod tests {
     fn label_out_of_range() {
         let raw = idx_labels(&[0, 9, 10, 255]);
         let err = parse_idx_labels(&raw).unwrap_err();
-        assert_eq!(
-            err,
-            DataError::BadLabel {
-                index: 2,
-                value: 10
-            }
-        );
+        assert_eq!(err, DataError::BadLabel { index: 2, value: 10 });
         assert!(err.to_string().contains("0 to 9"));
     }
 
@@ -766,19 +600,11 @@ pub(crate) mod tests {
         let mut rng = SmallRng::seed_from_u64(7);
         let valid_images = idx_images(6, 5, 7, &sample_pixels(6, 5, 7));
         let valid_labels = idx_labels(&[0, 1, 2, 3, 4, 5]);
-        let valid = [
-            valid_images.clone(),
-            gzip(&valid_images),
-            valid_labels.clone(),
-            gzip(&valid_labels),
-        ];
+        let valid = [valid_images.clone(), gzip(&valid_images), valid_labels.clone(), gzip(&valid_labels)];
         // Which errors were seen, to make sure the inputs reach every check.
         let mut seen = std::collections::BTreeSet::new();
         let mut check = |bytes: &[u8]| {
-            for r in [
-                parse_idx_images(bytes).map(|_| ()),
-                parse_idx_labels(bytes).map(|_| ()),
-            ] {
+            for r in [parse_idx_images(bytes).map(|_| ()), parse_idx_labels(bytes).map(|_| ())] {
                 let name = match r {
                     Ok(()) => "ok",
                     Err(e) => match e {
@@ -844,10 +670,7 @@ pub(crate) mod tests {
             "BadLabel",
             "Gzip",
         ] {
-            assert!(
-                seen.contains(name),
-                "fuzzing never produced {name}: {seen:?}"
-            );
+            assert!(seen.contains(name), "fuzzing never produced {name}: {seen:?}");
         }
     }
 }

@@ -14,22 +14,17 @@
 pub mod idx;
 
 pub use idx::{
-    DataError, IdxImages, MAX_IMAGES, MAX_SIDE, MAX_TOTAL_PIXELS, parse_idx_images,
-    parse_idx_labels,
+    DataError, IdxImages, MAX_IMAGES, MAX_SIDE, MAX_TOTAL_PIXELS, parse_idx_images, parse_idx_labels,
 };
 
 /// The bundled 10,000 MNIST digits, gzipped IDX (see `www/data/ATTRIBUTION.md`).
 #[cfg(not(target_arch = "wasm32"))]
-pub const BUNDLED_IMAGES_GZ: &[u8] = include_bytes!(concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/www/data/mnist-10k-images-idx3-ubyte.gz"
-));
+pub const BUNDLED_IMAGES_GZ: &[u8] =
+    include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/www/data/mnist-10k-images-idx3-ubyte.gz"));
 /// Labels of [`BUNDLED_IMAGES_GZ`], gzipped IDX.
 #[cfg(not(target_arch = "wasm32"))]
-pub const BUNDLED_LABELS_GZ: &[u8] = include_bytes!(concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/www/data/mnist-10k-labels-idx1-ubyte.gz"
-));
+pub const BUNDLED_LABELS_GZ: &[u8] =
+    include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/www/data/mnist-10k-labels-idx1-ubyte.gz"));
 
 /// A dataset of single-channel images scaled to `[-1, 1]` (`pixel / 255 * 2 - 1`,
 /// so 0 maps to exactly -1 and 255 to exactly 1), with optional labels.
@@ -53,20 +48,11 @@ impl Dataset {
         if let Some(labels) = &labels
             && labels.len() != images.n
         {
-            return Err(DataError::CountMismatch {
-                images: images.n,
-                labels: labels.len(),
-            });
+            return Err(DataError::CountMismatch { images: images.n, labels: labels.len() });
         }
         let scale: [f32; 256] = std::array::from_fn(|b| b as f32 / 255.0 * 2.0 - 1.0);
         let pixels = images.pixels.iter().map(|&b| scale[b as usize]).collect();
-        Ok(Dataset {
-            n: images.n,
-            h: images.h,
-            w: images.w,
-            pixels,
-            labels,
-        })
+        Ok(Dataset { n: images.n, h: images.h, w: images.w, pixels, labels })
     }
 
     /// The bundled 10,000 MNIST digits (28×28, labelled, all ten classes
@@ -89,11 +75,7 @@ impl Dataset {
     /// # Panics
     /// If `i >= n`.
     pub fn image(&self, i: usize) -> &[f32] {
-        assert!(
-            i < self.n,
-            "image index {i} out of range for a dataset of {} images",
-            self.n
-        );
+        assert!(i < self.n, "image index {i} out of range for a dataset of {} images", self.n);
         let len = self.image_len();
         &self.pixels[i * len..(i + 1) * len]
     }
@@ -107,17 +89,8 @@ impl Dataset {
         for &i in indices {
             pixels.extend_from_slice(self.image(i));
         }
-        let labels = self
-            .labels
-            .as_ref()
-            .map(|l| indices.iter().map(|&i| l[i]).collect());
-        Dataset {
-            n: indices.len(),
-            h: self.h,
-            w: self.w,
-            pixels,
-            labels,
-        }
+        let labels = self.labels.as_ref().map(|l| indices.iter().map(|&i| l[i]).collect());
+        Dataset { n: indices.len(), h: self.h, w: self.w, pixels, labels }
     }
 
     /// Deterministic split into `(train, held_out)`: the indices are shuffled
@@ -178,13 +151,7 @@ impl BatchSampler {
         let mut rng = SplitMix64::new(seed);
         let mut order: Vec<usize> = (0..n).collect();
         shuffle(&mut order, &mut rng);
-        BatchSampler {
-            n,
-            batch,
-            order,
-            pos: 0,
-            rng,
-        }
+        BatchSampler { n, batch, order, pos: 0, rng }
     }
 
     /// The next `batch` indices (always exactly `batch`, even if `batch > n`).
@@ -251,11 +218,7 @@ mod tests {
     fn small() -> Dataset {
         // 6 images of 2x3; image i has all pixels equal to 50 * i.
         let pixels: Vec<u8> = (0..6).flat_map(|i| [50 * i as u8; 6]).collect();
-        Dataset::from_idx(
-            &idx_images(6, 2, 3, &pixels),
-            Some(&idx_labels(&[5, 4, 3, 2, 1, 0])),
-        )
-        .unwrap()
+        Dataset::from_idx(&idx_images(6, 2, 3, &pixels), Some(&idx_labels(&[5, 4, 3, 2, 1, 0]))).unwrap()
     }
 
     #[test]
@@ -275,27 +238,17 @@ mod tests {
         let images = idx_images(2, 1, 1, &[0, 1]);
         assert_eq!(
             Dataset::from_idx(&images, Some(&idx_labels(&[1, 2, 3]))),
-            Err(DataError::CountMismatch {
-                images: 2,
-                labels: 3
-            })
+            Err(DataError::CountMismatch { images: 2, labels: 3 })
         );
         assert_eq!(
             Dataset::from_idx(&images, Some(&idx_labels(&[1, 12]))),
-            Err(DataError::BadLabel {
-                index: 1,
-                value: 12
-            })
+            Err(DataError::BadLabel { index: 1, value: 12 })
         );
         assert!(matches!(
             Dataset::from_idx(&idx_labels(&[1, 2]), Some(&images)),
             Err(DataError::WrongKind { .. })
         ));
-        let msg = DataError::CountMismatch {
-            images: 60_000,
-            labels: 10_000,
-        }
-        .to_string();
+        let msg = DataError::CountMismatch { images: 60_000, labels: 10_000 }.to_string();
         assert!(msg.contains("60,000") && msg.contains("10,000"), "{msg}");
     }
 
@@ -341,16 +294,9 @@ mod tests {
         let (a, b) = (ids(&train), ids(&held));
         let all: HashSet<u8> = a.iter().chain(&b).copied().collect();
         assert_eq!(all.len(), 100, "parts overlap or miss images");
-        assert!(
-            a.is_sorted() && b.is_sorted(),
-            "parts keep the original order"
-        );
+        assert!(a.is_sorted() && b.is_sorted(), "parts keep the original order");
         for (i, &k) in b.iter().enumerate() {
-            assert_eq!(
-                held.labels.as_ref().unwrap()[i],
-                k % 10,
-                "labels follow images"
-            );
+            assert_eq!(held.labels.as_ref().unwrap()[i], k % 10, "labels follow images");
         }
         // Another seed gives another split.
         assert_ne!(ids(&d.split(20, 43).1), b);
@@ -366,14 +312,9 @@ mod tests {
         // Pinned values: only u64/u128 integer arithmetic is involved, so these
         // hold on every target (native and wasm32) and must not change silently.
         assert_eq!(SplitMix64::new(0).next_u64(), 0xe220_a839_7b1d_cdaf);
-        let d =
-            Dataset::from_idx(&idx_images(10, 1, 1, &(0..10).collect::<Vec<u8>>()), None).unwrap();
+        let d = Dataset::from_idx(&idx_images(10, 1, 1, &(0..10).collect::<Vec<u8>>()), None).unwrap();
         let held = d.split(4, 2022).1;
-        let ids: Vec<u8> = held
-            .pixels
-            .iter()
-            .map(|p| ((p + 1.0) / 2.0 * 255.0).round() as u8)
-            .collect();
+        let ids: Vec<u8> = held.pixels.iter().map(|p| ((p + 1.0) / 2.0 * 255.0).round() as u8).collect();
         assert_eq!(ids, [0, 1, 5, 6]);
         let mut s = BatchSampler::new(10, 4, 2022);
         assert_eq!(s.next_indices(), [9, 3, 8, 4]);
@@ -437,10 +378,7 @@ mod tests {
             counts[l as usize] += 1;
         }
         // As recorded in www/data/ATTRIBUTION.md.
-        assert_eq!(
-            counts,
-            [1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978]
-        );
+        assert_eq!(counts, [1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978]);
         // Interleaved: the first 10 images are one of each class.
         assert_eq!(labels[..10].iter().collect::<HashSet<_>>().len(), 10);
         let min = d.pixels.iter().copied().fold(f32::INFINITY, f32::min);
@@ -448,12 +386,7 @@ mod tests {
         assert_eq!((min, max), (-1.0, 1.0));
         // MNIST digits are dark backgrounds with bright strokes, centred.
         let mean = d.mean_image();
-        assert!(
-            mean[0] < -0.99 && mean[14 * 28 + 14] > -0.5,
-            "{} {}",
-            mean[0],
-            mean[406]
-        );
+        assert!(mean[0] < -0.99 && mean[14 * 28 + 14] > -0.5, "{} {}", mean[0], mean[406]);
 
         let (train, held) = d.split(1000, 1);
         assert_eq!((train.n, held.n), (9000, 1000));

@@ -60,7 +60,8 @@ mod tests {
 
     #[test]
     fn argmax_histogram_entropy() {
-        let logits = [0.1, 2.0, -1.0, /**/ 5.0, 1.0, 1.0, /**/ 0.0, 0.0, 3.0, /**/ 1.0, 1.0, 0.0];
+        let logits =
+            [0.1, 2.0, -1.0, /**/ 5.0, 1.0, 1.0, /**/ 0.0, 0.0, 3.0, /**/ 1.0, 1.0, 0.0];
         assert_eq!(predicted_classes(&logits, 3), vec![1, 0, 2, 0]);
         assert_eq!(class_histogram(&logits, 3), vec![2, 1, 1]);
         assert_eq!(entropy_nats(&[5, 0, 0]), 0.0);

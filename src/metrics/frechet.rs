@@ -70,7 +70,8 @@ impl FeatureStats {
 fn sqrt_psd(m: DMatrix<f64>) -> DMatrix<f64> {
     let sym = (&m + m.transpose()) * 0.5;
     let eig = SymmetricEigen::new(sym);
-    let roots = DVector::from_iterator(eig.eigenvalues.len(), eig.eigenvalues.iter().map(|&l| l.max(0.0).sqrt()));
+    let roots =
+        DVector::from_iterator(eig.eigenvalues.len(), eig.eigenvalues.iter().map(|&l| l.max(0.0).sqrt()));
     let u = eig.eigenvectors;
     &u * DMatrix::from_diagonal(&roots) * u.transpose()
 }

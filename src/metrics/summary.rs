@@ -86,14 +86,24 @@ impl SampleMetrics {
     }
 
     /// Measure `images` (n * 28 * 28 values in [-1, 1]) against `reference` (browser).
-    pub async fn measure_async(classifier: &Classifier, images: &[f32], reference: &Reference, device: &Device) -> Result<Self> {
+    pub async fn measure_async(
+        classifier: &Classifier,
+        images: &[f32],
+        reference: &Reference,
+        device: &Device,
+    ) -> Result<Self> {
         let e = classifier.features_async(images, device).await?;
         Ok(Self::from_embedding(&e, images, reference))
     }
 
     /// The same, blocking (native).
     #[cfg(not(target_arch = "wasm32"))]
-    pub fn measure_blocking(classifier: &Classifier, images: &[f32], reference: &Reference, device: &Device) -> Result<Self> {
+    pub fn measure_blocking(
+        classifier: &Classifier,
+        images: &[f32],
+        reference: &Reference,
+        device: &Device,
+    ) -> Result<Self> {
         let e = classifier.features_blocking(images, device)?;
         Ok(Self::from_embedding(&e, images, reference))
     }

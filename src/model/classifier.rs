@@ -22,9 +22,9 @@ use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
 use burn::store::ModuleRecord;
 use burn::tensor::Bytes;
-use burn::tensor::activation::relu;
 #[cfg(not(target_arch = "wasm32"))]
 use burn::tensor::activation::log_softmax;
+use burn::tensor::activation::relu;
 use burn::tensor::module::max_pool2d;
 use burn::tensor::ops::MaxPoolOptions;
 use serde::{Deserialize, Serialize};
@@ -81,9 +81,7 @@ impl Default for ClassifierTrainConfig {
 }
 
 fn conv3x3(cin: usize, cout: usize, device: &Device) -> Conv2d {
-    Conv2dConfig::new([cin, cout], [3, 3])
-        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
-        .init(device)
+    Conv2dConfig::new([cin, cout], [3, 3]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1)).init(device)
 }
 
 fn pool2(x: Tensor<4>) -> Tensor<4> {
@@ -223,7 +221,8 @@ impl Classifier {
         let mut parts = Vec::new();
         for start in (0..n).step_by(EMBED_BATCH) {
             let b = EMBED_BATCH.min(n - start);
-            let x: Vec<f32> = images[start * dim..(start + b) * dim].iter().map(|v| v.clamp(-1.0, 1.0)).collect();
+            let x: Vec<f32> =
+                images[start * dim..(start + b) * dim].iter().map(|v| v.clamp(-1.0, 1.0)).collect();
             let x = Tensor::<4>::from_data(TensorData::new(x, [b, 1, SIDE, SIDE]), device);
             let (f, l) = self.forward(x);
             parts.push(Tensor::cat(vec![f, l], 1));
@@ -282,7 +281,8 @@ fn shifted(data: &Dataset, idx: &[usize], max_shift: usize, rng: &mut crate::rng
     let mut out = vec![-1.0f32; idx.len() * h * w];
     let span = 2 * max_shift + 1;
     for (k, &i) in idx.iter().enumerate() {
-        let (dy, dx) = (rng.below(span) as isize - max_shift as isize, rng.below(span) as isize - max_shift as isize);
+        let (dy, dx) =
+            (rng.below(span) as isize - max_shift as isize, rng.below(span) as isize - max_shift as isize);
         let src = data.image(i);
         let dst = &mut out[k * h * w..(k + 1) * h * w];
         for y in 0..h as isize {
@@ -317,7 +317,8 @@ pub fn train_classifier(
     if (train.h, train.w) != (SIDE, SIDE) {
         return Err(Error::Config(format!("the classifier takes 28x28 images, got {}x{}", train.h, train.w)));
     }
-    let labels = train.labels.as_ref().ok_or_else(|| Error::Config("training the classifier needs labels".into()))?;
+    let labels =
+        train.labels.as_ref().ok_or_else(|| Error::Config("training the classifier needs labels".into()))?;
     let plain = device.clone().inner();
     plain.seed(config.seed);
     let ad = plain.clone().autodiff();
@@ -345,10 +346,17 @@ pub fn train_classifier(
         model = optim.step(lr, model, grads);
         if step % 100 == 0 || step == config.steps {
             let all = Tensor::cat(std::mem::take(&mut losses), 0);
-            let v = all.try_into_data().map_err(|e| Error::Backend(format!("{e:?}")))?.try_to_vec::<f32>().unwrap_or_default();
+            let v = all
+                .try_into_data()
+                .map_err(|e| Error::Backend(format!("{e:?}")))?
+                .try_to_vec::<f32>()
+                .unwrap_or_default();
             let mean = v.iter().sum::<f32>() / v.len().max(1) as f32;
             if !mean.is_finite() {
-                return Err(Error::Diverged { step: step as u64, message: format!("the classifier's loss became {mean}") });
+                return Err(Error::Diverged {
+                    step: step as u64,
+                    message: format!("the classifier's loss became {mean}"),
+                });
             }
             progress(step, mean);
         }

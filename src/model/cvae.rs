@@ -59,15 +59,17 @@ impl Cvae {
             enc_head: LinearConfig::new(2 * c * POOL * POOL, 2 * latent_dim).init(device),
             dec_embed: CondEmbedding::new(cond_dim, device),
             dec_latent: LinearConfig::new(latent_dim, cond_dim).init(device),
-            dec: UNetConfig::new(1, 2)
-                .with_base_channels(base_channels)
-                .with_cond_dim(cond_dim)
-                .init(device),
+            dec: UNetConfig::new(1, 2).with_base_channels(base_channels).with_cond_dim(cond_dim).init(device),
         }
     }
 
     /// Encoder: (eps_Psi, ln sigma_Psi^2), each [B, k].
-    pub fn encode(&self, z_prev: Tensor<4>, z_l: Tensor<4>, level_features: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
+    pub fn encode(
+        &self,
+        z_prev: Tensor<4>,
+        z_l: Tensor<4>,
+        level_features: Tensor<2>,
+    ) -> (Tensor<2>, Tensor<2>) {
         let b = z_prev.dims()[0];
         let c = self.enc_cond.weight.dims()[1];
         let cond = self.enc_embed.forward(level_features);
@@ -84,7 +86,12 @@ impl Cvae {
     }
 
     /// Decoder: (z_Phi, ln sigma_Phi), each [B, 1, H, W].
-    pub fn decode(&self, eps: Tensor<2>, z_l: Tensor<4>, level_features: Tensor<2>) -> (Tensor<4>, Tensor<4>) {
+    pub fn decode(
+        &self,
+        eps: Tensor<2>,
+        z_l: Tensor<4>,
+        level_features: Tensor<2>,
+    ) -> (Tensor<4>, Tensor<4>) {
         let cond = self.dec_embed.forward(level_features) + self.dec_latent.forward(eps);
         let out = self.dec.forward(z_l, cond);
         let mean = out.clone().narrow(1, 0, 1);
@@ -133,7 +140,13 @@ impl Cvae {
 
     /// One ancestral step given eps ~ N(0, I) [B, k]: z_{l-1} = z_Phi + sigma_Phi * delta, or the
     /// mean z_Phi when `delta` is None.
-    pub fn sample_step(&self, z_l: Tensor<4>, level_features: Tensor<2>, eps: Tensor<2>, delta: Option<Tensor<4>>) -> Tensor<4> {
+    pub fn sample_step(
+        &self,
+        z_l: Tensor<4>,
+        level_features: Tensor<2>,
+        eps: Tensor<2>,
+        delta: Option<Tensor<4>>,
+    ) -> Tensor<4> {
         let (mean, log_sigma) = self.decode(eps, z_l, level_features);
         match delta {
             Some(delta) => mean + log_sigma.exp() * delta,

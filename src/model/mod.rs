@@ -26,9 +26,7 @@ impl std::str::FromStr for ModelKind {
         match s.to_ascii_lowercase().as_str() {
             "denoiser" | "diffusion" => Ok(ModelKind::Denoiser),
             "cvae" | "vae" => Ok(ModelKind::Cvae),
-            other => Err(crate::Error::Config(format!(
-                "unknown model '{other}' (use denoiser or cvae)"
-            ))),
+            other => Err(crate::Error::Config(format!("unknown model '{other}' (use denoiser or cvae)"))),
         }
     }
 }
@@ -76,7 +74,9 @@ impl ArchConfig {
     pub fn init(&self, device: &Device) -> Model {
         match self.kind {
             ModelKind::Denoiser => Model::Denoiser(Denoiser::new(self.base_channels, self.cond_dim, device)),
-            ModelKind::Cvae => Model::Cvae(Cvae::new(self.base_channels, self.cond_dim, self.latent_dim, device)),
+            ModelKind::Cvae => {
+                Model::Cvae(Cvae::new(self.base_channels, self.cond_dim, self.latent_dim, device))
+            }
         }
     }
 }

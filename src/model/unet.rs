@@ -133,10 +133,7 @@ impl UNetConfig {
 
 fn upsample_to(x: Tensor<4>, like: &Tensor<4>) -> Tensor<4> {
     let [_, _, h, w] = like.dims();
-    interpolate(
-        x,
-        InterpolateOptions::new(InterpolateMode::Nearest).with_output_size([h, w]),
-    )
+    interpolate(x, InterpolateOptions::new(InterpolateMode::Nearest).with_output_size([h, w]))
 }
 
 impl UNet {
@@ -144,12 +141,8 @@ impl UNet {
     /// cond: [B, cond_dim]. Returns [B, out, H, W].
     pub fn forward(&self, x: Tensor<4>, cond: Tensor<2>) -> Tensor<4> {
         let full = self.res_full.forward(self.conv_in.forward(x), cond.clone());
-        let half = self
-            .res_half
-            .forward(self.down_half.forward(silu(full.clone())), cond.clone());
-        let quarter = self
-            .res_quarter
-            .forward(self.down_quarter.forward(silu(half.clone())), cond.clone());
+        let half = self.res_half.forward(self.down_half.forward(silu(full.clone())), cond.clone());
+        let quarter = self.res_quarter.forward(self.down_quarter.forward(silu(half.clone())), cond.clone());
         let up = upsample_to(quarter, &half);
         let up = self.up_half.forward(silu(Tensor::cat(vec![up, half], 1)));
         let up = self.res_up_half.forward(up, cond.clone());

@@ -17,10 +17,8 @@ fn main() -> ExitCode {
         }
     };
     let mut bindgen = wasm_bindgen_cli_support::Bindgen::new();
-    let result = bindgen
-        .web(true)
-        .map(|b| b.input_path(&input).typescript(false))
-        .and_then(|b| b.generate(&out_dir));
+    let result =
+        bindgen.web(true).map(|b| b.input_path(&input).typescript(false)).and_then(|b| b.generate(&out_dir));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
