@@ -14,6 +14,8 @@ pub enum Error {
     Diverged { step: u64, message: String },
     /// The compute backend failed (device lost, readback error...).
     Backend(String),
+    /// A file could not be read or written (the message names the path).
+    Io(String),
 }
 
 impl std::fmt::Display for Error {
@@ -27,6 +29,7 @@ impl std::fmt::Display for Error {
                 "training diverged at step {step}: {message}; the weights went back to the last ones known good"
             ),
             Error::Backend(m) => write!(f, "compute backend error: {m}"),
+            Error::Io(m) => write!(f, "file error: {m}"),
         }
     }
 }

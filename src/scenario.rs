@@ -161,7 +161,9 @@ mod native {
 
     use super::Scenario;
     use crate::data::Dataset;
-    use crate::error::Result;
+    use std::path::{Path, PathBuf};
+
+    use crate::error::{Error, Result};
     use crate::metrics::{Reference, SampleMetrics, mean_pairwise_distance, mean_rms_to};
     use crate::model::Classifier;
     use crate::sampler::display_levels;
@@ -246,6 +248,91 @@ mod native {
         Ok(last)
     }
 
+    /// One of a scenario's models after training (or loaded from a checkpoint of that training).
+    pub struct Trained {
+        pub trainer: Trainer,
+        /// Seconds the training took (0 when loaded).
+        pub seconds: f64,
+        /// Last flushed training loss (NaN when loaded).
+        pub last_loss: f32,
+    }
+
+    /// Train the scenario's models on `data` for `steps` (default: the preset's) steps each.
+    pub fn train_blocking(
+        scenario: &Scenario,
+        data: &Dataset,
+        device: &Device,
+        steps: Option<usize>,
+        mut log: impl FnMut(&str),
+    ) -> Result<Vec<Trained>> {
+        let steps = steps.unwrap_or(scenario.steps);
+        let mut trained = Vec::new();
+        for config in &scenario.models {
+            let mut trainer = Trainer::new(config.clone(), data, device)?;
+            log(&format!(
+                "training {} (L = {}, {} channels) for {steps} steps",
+                config.kind.name(),
+                config.levels,
+                config.base_channels
+            ));
+            let start = web_time::Instant::now();
+            let last_loss = train(&mut trainer, steps)?;
+            trained.push(Trained { trainer, seconds: start.elapsed().as_secs_f64(), last_loss });
+        }
+        Ok(trained)
+    }
+
+    /// The checkpoint file of a scenario's model `index` in a folder of saved trainings.
+    pub fn checkpoint_path(dir: &Path, scenario: &Scenario, index: usize) -> PathBuf {
+        dir.join(format!("{}-{index}-{}.ckpt", scenario.name, scenario.models[index].kind.name()))
+    }
+
+    /// Save trained models as checkpoints (`checkpoint_path`), for `load_blocking`.
+    pub fn save_blocking(dir: &Path, scenario: &Scenario, trained: &[Trained]) -> Result<Vec<PathBuf>> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::Io(format!("{}: {e}", dir.display())))?;
+        let mut paths = Vec::new();
+        for (i, t) in trained.iter().enumerate() {
+            let path = checkpoint_path(dir, scenario, i);
+            let bytes = crate::checkpoint::export_blocking(&t.trainer)?;
+            std::fs::write(&path, bytes).map_err(|e| Error::Io(format!("{}: {e}", path.display())))?;
+            paths.push(path);
+        }
+        Ok(paths)
+    }
+
+    /// Load a scenario's models saved by `save_blocking`. Each checkpoint must hold exactly the
+    /// preset's configuration trained for `steps` (default: the preset's) steps: a preset changed
+    /// since the files were written is an error, not a silently different model.
+    pub fn load_blocking(
+        dir: &Path,
+        scenario: &Scenario,
+        data: &Dataset,
+        device: &Device,
+        steps: Option<usize>,
+    ) -> Result<Vec<Trained>> {
+        let steps = steps.unwrap_or(scenario.steps) as u64;
+        let mut trained = Vec::new();
+        for (i, config) in scenario.models.iter().enumerate() {
+            let path = checkpoint_path(dir, scenario, i);
+            let bytes = std::fs::read(&path).map_err(|e| Error::Io(format!("{}: {e}", path.display())))?;
+            let trainer = crate::checkpoint::import(&bytes, data, device, None)?;
+            if trainer.config != *config || trainer.step() != steps {
+                return Err(Error::Checkpoint(format!(
+                    "{} is not scenario {}'s model {i} after {steps} steps (step {}, config {:?}): \
+                     retrain it with `denoise-lab scenario {} --save {}`",
+                    path.display(),
+                    scenario.name,
+                    trainer.step(),
+                    trainer.config,
+                    scenario.name,
+                    dir.display()
+                )));
+            }
+            trained.push(Trained { trainer, seconds: 0.0, last_loss: f32::NAN });
+        }
+        Ok(trained)
+    }
+
     /// Train the scenario's models on `data` and measure every panel against held-out digits.
     pub fn run_blocking(
         scenario: &Scenario,
@@ -255,23 +342,27 @@ mod native {
         options: &RunOptions,
         mut log: impl FnMut(&str),
     ) -> Result<ScenarioReport> {
-        let steps = options.steps.unwrap_or(scenario.steps);
-        let mut trainers = Vec::new();
-        let mut training = Vec::new();
-        for config in &scenario.models {
-            let mut t = Trainer::new(config.clone(), data, device)?;
-            log(&format!(
-                "training {} (L = {}, {} channels) for {steps} steps",
-                config.kind.name(),
-                config.levels,
-                config.base_channels
-            ));
-            let start = web_time::Instant::now();
-            let loss = train(&mut t, steps)?;
-            training.push((config.kind.name().to_string(), start.elapsed().as_secs_f64(), loss));
-            trainers.push(t);
-        }
-        let first = &trainers[0];
+        let trained = train_blocking(scenario, data, device, options.steps, &mut log)?;
+        measure_blocking(scenario, &trained, data, device, classifier, options, log)
+    }
+
+    /// Measure every panel of a scenario on its trained models against held-out digits.
+    pub fn measure_blocking(
+        scenario: &Scenario,
+        trained: &[Trained],
+        data: &Dataset,
+        device: &Device,
+        classifier: &Classifier,
+        options: &RunOptions,
+        mut log: impl FnMut(&str),
+    ) -> Result<ScenarioReport> {
+        let trainers: Vec<&Trainer> = trained.iter().map(|t| &t.trainer).collect();
+        let training = trained
+            .iter()
+            .map(|t| (t.trainer.config.kind.name().to_string(), t.seconds, t.last_loss))
+            .collect();
+        let steps = trainers[0].step() as usize;
+        let first = trainers[0];
         let dim = first.height * first.width;
         let (reference, real, train_part) =
             real_baseline_blocking(first, data, classifier, options.reference, options.samples, device)?;
@@ -283,7 +374,7 @@ mod native {
 
         let mut panels = Vec::new();
         for p in &scenario.panels {
-            let t = &trainers[p.model];
+            let t = trainers[p.model];
             log(&format!("sampling {} x {}", options.samples, p.label));
             let keep = if scenario.chain_spread { display_levels(t.schedule.levels, 11) } else { vec![0] };
             let chain = t.sample(p.sampler, options.samples, options.seed, &keep)?;

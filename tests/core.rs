@@ -161,7 +161,7 @@ fn checkpoints_round_trip_and_reject_damage() {
             .into_iter()
             .map(|(path, id, _, _)| {
                 let m = &t.optim().moments[&id];
-                (path, m.m.to_data().to_vec::<f32>().unwrap(), m.v.to_data().to_vec::<f32>().unwrap())
+                (path, m.m.to_data().try_to_vec::<f32>().unwrap(), m.v.to_data().try_to_vec::<f32>().unwrap())
             })
             .collect()
     };

@@ -138,6 +138,12 @@ enum Command {
         /// Print the report as JSON too.
         #[arg(long)]
         json: bool,
+        /// Save the trained models as checkpoints in this folder (the test fixtures are made so).
+        #[arg(long, conflicts_with = "load")]
+        save: Option<PathBuf>,
+        /// Measure models saved with --save instead of training them.
+        #[arg(long)]
+        load: Option<PathBuf>,
     },
     /// Train the digit classifier used by the sample metrics and save its weights.
     TrainClassifier {
@@ -183,17 +189,22 @@ enum Command {
     },
 }
 
+/// A whole file, or an `Error::Io` naming it.
+fn read_file(path: &std::path::Path) -> Result<Vec<u8>, Error> {
+    std::fs::read(path).map_err(|e| Error::Io(format!("cannot read {}: {e}", path.display())))
+}
+
+fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<(), Error> {
+    std::fs::write(path, bytes).map_err(|e| Error::Io(format!("cannot write {}: {e}", path.display())))
+}
+
 fn load_data(args: &DataArgs) -> Result<Dataset, Error> {
     match &args.data {
         None => Ok(Dataset::bundled()),
         Some(path) => {
-            let images = std::fs::read(path)
-                .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
+            let images = read_file(path)?;
             let labels = match &args.labels {
-                Some(p) => Some(
-                    std::fs::read(p)
-                        .map_err(|e| Error::Config(format!("cannot read {}: {e}", p.display())))?,
-                ),
+                Some(p) => Some(read_file(p)?),
                 None => None,
             };
             Ok(Dataset::from_idx(&images, labels.as_deref())?)
@@ -223,8 +234,7 @@ fn load_classifier(path: Option<&PathBuf>, device: &Device) -> Result<Classifier
     match path {
         None => Ok(Classifier::bundled(device)),
         Some(p) => {
-            let bytes =
-                std::fs::read(p).map_err(|e| Error::Config(format!("cannot read {}: {e}", p.display())))?;
+            let bytes = read_file(p)?;
             Classifier::from_bytes(&bytes, device)
         }
     }
@@ -256,8 +266,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             let device = backend::device(data.backend.parse::<BackendKind>()?)?;
             let mut trainer = match resume {
                 Some(path) => {
-                    let bytes = std::fs::read(&path)
-                        .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
+                    let bytes = read_file(&path)?;
                     checkpoint::import(&bytes, &dataset, &device, None)?
                 }
                 None => {
@@ -306,15 +315,13 @@ fn run(cli: Cli) -> Result<(), Error> {
             let secs = start.elapsed().as_secs_f64();
             eprintln!("{steps} steps in {secs:.1} s ({:.1} ms/step)", 1000.0 * secs / steps.max(1) as f64);
             let bytes = checkpoint::export_blocking(&trainer)?;
-            std::fs::write(&out, &bytes)
-                .map_err(|e| Error::Config(format!("cannot write {}: {e}", out.display())))?;
+            write_file(&out, &bytes)?;
             eprintln!("saved {} ({} KiB)", out.display(), bytes.len() / 1024);
         }
         Command::Sample { data, checkpoint: path, sampler, n, seed, columns, out } => {
             let dataset = load_data(&data)?;
             let device = backend::device(data.backend.parse::<BackendKind>()?)?;
-            let bytes = std::fs::read(&path)
-                .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
+            let bytes = read_file(&path)?;
             let trainer = checkpoint::import(&bytes, &dataset, &device, None)?;
             let kind = SamplerKind::parse(&sampler)?;
             let keep = display_levels(trainer.schedule.levels, columns);
@@ -326,7 +333,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             pb.finish_and_clear();
             let (h, w) = (trainer.height, trainer.width);
             let file = std::fs::File::create(&out)
-                .map_err(|e| Error::Config(format!("cannot write {}: {e}", out.display())))?;
+                .map_err(|e| Error::Io(format!("cannot write {}: {e}", out.display())))?;
             image::write_grid(std::io::BufWriter::new(file), &pixels, levels.len(), n, h, w, 2)?;
             let last = &pixels[(levels.len() - 1) * n * h * w..];
             eprintln!(
@@ -339,8 +346,7 @@ fn run(cli: Cli) -> Result<(), Error> {
         Command::Eval { data, checkpoint: path, sampler, n, seed, reference, classifier } => {
             let dataset = load_data(&data)?;
             let device = backend::device(data.backend.parse::<BackendKind>()?)?;
-            let bytes = std::fs::read(&path)
-                .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
+            let bytes = read_file(&path)?;
             let trainer = checkpoint::import(&bytes, &dataset, &device, None)?;
             let classifier = load_classifier(classifier.as_ref(), &device)?;
             let samplers = sampler.unwrap_or_else(|| match trainer.config.kind {
@@ -367,7 +373,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             }
             print_metrics_row(&format!("real digits ({})", real.n), &real);
         }
-        Command::Scenario { name, data, steps, n, seed, json } => {
+        Command::Scenario { name, data, steps, n, seed, json, save, load } => {
             if name == "list" {
                 for s in scenario::all() {
                     println!("{:<11} {} ({} steps)\n            {}", s.name, s.title, s.steps, s.caption);
@@ -379,8 +385,18 @@ fn run(cli: Cli) -> Result<(), Error> {
             let device = backend::device(data.backend.parse::<BackendKind>()?)?;
             let classifier = Classifier::bundled(&device);
             let options = scenario::RunOptions { steps, samples: n, seed, ..scenario::RunOptions::default() };
+            let log = |m: &str| eprintln!("{m}");
+            let trained = match &load {
+                Some(dir) => scenario::load_blocking(dir, &sc, &dataset, &device, steps)?,
+                None => scenario::train_blocking(&sc, &dataset, &device, steps, log)?,
+            };
+            if let Some(dir) = &save {
+                for path in scenario::save_blocking(dir, &sc, &trained)? {
+                    eprintln!("saved {}", path.display());
+                }
+            }
             let report =
-                scenario::run_blocking(&sc, &dataset, &device, &classifier, &options, |m| eprintln!("{m}"))?;
+                scenario::measure_blocking(&sc, &trained, &dataset, &device, &classifier, &options, log)?;
             println!("scenario {}: {}", sc.name, sc.title);
             for (kind, secs, loss) in &report.training {
                 println!("  {kind}: {} steps in {secs:.0} s, last loss {loss:.4}", report.steps);
@@ -440,8 +456,7 @@ fn run(cli: Cli) -> Result<(), Error> {
                 held_out_accuracy: acc,
             };
             let bytes = model.to_bytes_blocking(&meta)?;
-            std::fs::write(&out, &bytes)
-                .map_err(|e| Error::Config(format!("cannot write {}: {e}", out.display())))?;
+            write_file(&out, &bytes)?;
             println!(
                 "held-out accuracy {:.2}% on {} digits; {:.0} s; saved {} ({} KiB)",
                 100.0 * acc,
@@ -501,7 +516,8 @@ fn run(cli: Cli) -> Result<(), Error> {
                 );
             } else {
                 println!(
-                    "bench model={} backend={} batch={} channels={} L={}: median {:.1} ms/step (min {:.1}, max {:.1}, {} blocks of {} steps), first step {:.0} ms, peak RSS {:.0} MiB",
+                    "bench model={} backend={} batch={} channels={} L={}: median {:.1} ms/step \
+                     (min {:.1}, max {:.1}, {} blocks of {} steps), first step {:.0} ms, peak RSS {:.0} MiB",
                     model,
                     data.backend,
                     batch,

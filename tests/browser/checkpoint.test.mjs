@@ -2,20 +2,20 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { launch, openPage, waitReady, assertWebGpu, train, canvasPixels, meanAbsDiff, lab, waitSamplesCurrent, artifact, SMALL } from './helpers.mjs';
+import { launch, openPage, waitReady, assertCpuBackend, train, canvasPixels, meanAbsDiff, lab, waitSamplesCurrent, artifact, SMALL_CPU } from './helpers.mjs';
 
 let env;
 before(async () => {
-  env = await launch({ webgpu: true });
+  env = await launch({ webgpu: false });
 });
 after(async () => {
   await env?.close();
 });
 
 test('export, reload, import: same samples for the same seed', async () => {
-  const { page, consoleErrors } = await openPage(env.context, env.url, `${SMALL}&seed=3`);
+  const { page, consoleErrors } = await openPage(env.context, env.url, `${SMALL_CPU}&seed=3`);
   await waitReady(page);
-  await assertWebGpu(page);
+  await assertCpuBackend(page);
   const step = await train(page, 20);
   const grids = ['deterministic', 'stochastic', 'ddim'];
   const before = {};
@@ -55,7 +55,7 @@ test('export, reload, import: same samples for the same seed', async () => {
 });
 
 test('a reload resumes from the autosave', async () => {
-  const { page } = await openPage(env.context, env.url, `${SMALL}&seed=5`);
+  const { page } = await openPage(env.context, env.url, `${SMALL_CPU}&seed=5`);
   await waitReady(page);
   const step = await train(page, 5);
   // Pausing autosaves; wait for it to land in IndexedDB.

@@ -6,11 +6,11 @@
 //   checkpoint of another model or L       errors.test.mjs  'a checkpoint for another model or L…'
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, openPage, waitReady, assertWebGpu, train, lab, SMALL } from './helpers.mjs';
+import { launch, openPage, waitReady, assertCpuBackend, train, lab, SMALL_CPU } from './helpers.mjs';
 
 let env;
 before(async () => {
-  env = await launch({ webgpu: true });
+  env = await launch({ webgpu: false });
 });
 after(async () => {
   await env?.close();
@@ -19,9 +19,9 @@ after(async () => {
 const bannerText = (page, id) => page.$eval(`.banner[data-id="${id}"]`, (b) => b.textContent).catch(() => null);
 
 test('a run that diverges (learning rate 10) stops with a message, keeps finite weights, and trains again at a sane rate', async () => {
-  const { page, consoleErrors } = await openPage(env.context, env.url, `${SMALL}&lr=10&resume=0&me=0`);
+  const { page, consoleErrors } = await openPage(env.context, env.url, `${SMALL_CPU}&lr=10&resume=0&me=0`);
   await waitReady(page);
-  await assertWebGpu(page);
+  await assertCpuBackend(page);
   await page.click('#play');
   await page.waitForSelector('.banner.error[data-id="diverged"]', { timeout: 240000 });
   const text = await bannerText(page, 'diverged');
@@ -45,7 +45,7 @@ test('a run that diverges (learning rate 10) stops with a message, keeps finite 
 });
 
 test('tab hidden and shown again: saved when hidden, training and drawing carry on when shown', async () => {
-  const { page, consoleErrors } = await openPage(env.context, env.url, `${SMALL}&resume=0&me=0`);
+  const { page, consoleErrors } = await openPage(env.context, env.url, `${SMALL_CPU}&resume=0&me=0`);
   await waitReady(page);
   await page.click('#play');
   await page.waitForFunction(() => window.denoiseLab.step >= 5, null, { polling: 250 });

@@ -38,6 +38,12 @@ export const WEBGPU_ARGS = ['--enable-unsafe-webgpu', '--enable-features=Vulkan'
 
 /** A small, fast configuration for SwiftShader (set through the URL, like a teacher would). */
 export const SMALL = 'L=10&batch=8&channels=4&rows=4&cols=6';
+/**
+ * The same on burn's CPU backend in wasm. Most tests check page behaviour that does not depend on
+ * the backend, and the CPU backend is several times faster than SwiftShader's emulated GPU here and
+ * compiles no shaders; the WebGPU path keeps its own tests (train.test.mjs, lost device).
+ */
+export const SMALL_CPU = `${SMALL}&backend=cpu`;
 
 export function checkBuilt() {
   const need = ['index.html', 'www/app.js', 'www/worker.js', 'pkg/denoise_lab.js', 'pkg/denoise_lab_bg.wasm', 'vendor/uPlot.esm.js'];
@@ -118,6 +124,12 @@ export async function assertWebGpu(page) {
   const shown = await page.textContent('#speed-adapter');
   assert.ok(shown && shown !== '–', 'the adapter is shown on the page');
   return st.adapter;
+}
+
+/** The page trains on burn's CPU backend (in wasm), as the URL asked. */
+export async function assertCpuBackend(page) {
+  assert.equal(await lab(page, 'lab.backend'), 'cpu', 'training on the CPU backend');
+  assert.match(await page.textContent('#stat-backend'), /CPU/);
 }
 
 /** Wait until samples drawn at (or after) the current step are on screen. */

@@ -3,16 +3,16 @@
 // (one click) sets up its models, samplers, caption and URL.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, openPage, waitReady, assertWebGpu, train, canvasPixels, lab, SMALL } from './helpers.mjs';
+import { launch, openPage, waitReady, assertCpuBackend, train, canvasPixels, lab, SMALL_CPU } from './helpers.mjs';
 
 let env;
 let page;
 let consoleErrors;
 
 before(async () => {
-  env = await launch({ webgpu: true });
+  env = await launch({ webgpu: false });
   // Few metric samples keep the pass short on SwiftShader; me=10: measure every 10 steps.
-  ({ page, consoleErrors } = await openPage(env.context, env.url, `${SMALL}&mn=24&me=10&resume=0`));
+  ({ page, consoleErrors } = await openPage(env.context, env.url, `${SMALL_CPU}&mn=24&me=10&resume=0`));
 });
 after(async () => {
   await env?.close();
@@ -56,7 +56,7 @@ async function assertHistogramDrawn(sampler) {
 
 test('the metrics panel shows numbers for every sampler and real digits, histograms drawn, updated while training', async () => {
   await waitReady(page);
-  await assertWebGpu(page);
+  await assertCpuBackend(page);
   await page.waitForFunction(() => window.denoiseLab.metrics && window.denoiseLab.metrics.samplers, null, { timeout: 180000, polling: 250 });
   const m0 = await lab(page, 'lab.metrics');
   assert.equal(m0.step, 0, 'the untrained model is measured as soon as it is ready');

@@ -1,9 +1,11 @@
 // 1. The page loads with no console error, finds a WebGPU adapter, trains >= 50 steps in the
 //    worker and the loss falls.
 // 2. The sample grids are drawn (not blank) and change after training.
+// 5. A lost GPU device is reported and training restarts from the autosave.
 // 7. A screenshot of the trained page is kept in target/browser-artifacts/ (look at it).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { PNG } from 'pngjs';
 import { launch, openPage, waitReady, assertWebGpu, train, canvasPixels, pixelStats, meanAbsDiff, lab, mean, artifact, SMALL } from './helpers.mjs';
 
 let env;
@@ -76,6 +78,18 @@ test('screenshot of the trained page (target/browser-artifacts/page.png)', async
   await page.waitForFunction(() => window.denoiseLab.metrics?.samplers && window.denoiseLab.metrics.step === window.denoiseLab.step, null, { timeout: 180000, polling: 250 });
   await page.screenshot({ path: artifact('page.png'), fullPage: true });
   await page.screenshot({ path: artifact('page-top.png') });
+  // What the picture shows, read back from screenshots (not from the page's own state): the
+  // stats name the trained step, and the DDIM grid and the class histogram are drawn.
+  const step = await lab(page, 'lab.step');
+  assert.equal(await page.textContent('#stat-step'), String(step), 'the step counter shows the trained step');
+  assert.match(await page.textContent('#stat-loss'), /^\d+(\.\d+)?(e-?\d+)?$/, 'a loss value is shown');
+  for (const selector of ['#grid-ddim canvas', '#grid-forward canvas']) {
+    const shot = PNG.sync.read(await page.locator(selector).screenshot());
+    const st = pixelStats({ width: shot.width, height: shot.height, data: shot.data });
+    assert.ok(st.distinct > 20 && st.max - st.min > 100, `${selector} is drawn in the screenshot: ${JSON.stringify(st)}`);
+  }
+  const table = await page.textContent('#metrics-table');
+  assert.match(table, /DDIM[^]*\d+\.\d/, `the metrics table shows figures: ${table.slice(0, 200)}`);
   // A compact embed view, as a teacher's iframe would show it.
   await page.setViewportSize({ width: 760, height: 900 });
   const q = new URL(page.url()).search.slice(1);
@@ -99,4 +113,21 @@ test('on a CPU adapter the banner offers the CPU backend, and switching keeps th
   assert.equal(await lab(page, 'lab.step'), step, 'the run continues from where it was');
   assert.match(page.url(), /backend=cpu/, 'the choice is in the URL');
   assert.ok((await train(page, 2)) >= step + 2, 'and it trains on');
+});
+
+test('a lost GPU device is reported and training restarts from the autosave', async () => {
+  await page.goto(`${env.url}?${SMALL}&seed=9`); // a seed of its own: no autosave yet
+  await waitReady(page);
+  await assertWebGpu(page);
+  const step = await train(page, 2);
+  await page.waitForFunction((s) => document.getElementById('autosave-status').textContent.includes(`step ${s}`), step);
+  const v = await lab(page, 'lab.readyVersion');
+  await page.evaluate(() => window.denoiseLab.debugLoseDevice());
+  await page.waitForSelector('.banner.error[data-id="crash"]');
+  assert.match(await page.textContent('.banner[data-id="crash"]'), /GPU device was lost/);
+  await waitReady(page, { version: v + 1 });
+  assert.equal(await lab(page, 'lab.backend'), 'webgpu');
+  assert.equal(await lab(page, 'lab.step'), step, 'resumed from the autosave');
+  const more = await train(page, 2);
+  assert.ok(more >= step + 2);
 });

@@ -2,18 +2,18 @@
 //    controls; bad values give a clear message and defaults; changing a control updates the URL.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, openPage, waitReady, assertWebGpu, lab } from './helpers.mjs';
+import { launch, openPage, waitReady, assertCpuBackend, lab } from './helpers.mjs';
 
 let env;
 before(async () => {
-  env = await launch({ webgpu: true });
+  env = await launch({ webgpu: false });
 });
 after(async () => {
   await env?.close();
 });
 
 test('URL settings show in the controls and survive a change', async () => {
-  const { page, consoleErrors } = await openPage(env.context, env.url, 'model=cvae&L=6&a=0.4&k=8&lr=0.001&batch=16&seed=7&channels=16&rows=3&cols=5');
+  const { page, consoleErrors } = await openPage(env.context, env.url, 'model=cvae&L=6&a=0.4&k=8&lr=0.001&batch=16&seed=7&channels=16&rows=3&cols=5&backend=cpu');
   assert.equal(await page.inputValue('#ctl-model'), 'cvae');
   assert.equal(await page.inputValue('#ctl-L'), '6');
   assert.equal(Number(await page.inputValue('#ctl-a')), 0.4);
@@ -23,7 +23,7 @@ test('URL settings show in the controls and survive a change', async () => {
   assert.equal(await page.inputValue('#ctl-seed'), '7');
   assert.equal(await page.inputValue('#ctl-channels'), '16');
   await waitReady(page);
-  await assertWebGpu(page);
+  await assertCpuBackend(page);
   // The session really uses them.
   const info = await lab(page, 'lab.info');
   assert.equal(info.config.model, 'cvae');
@@ -49,6 +49,7 @@ test('URL settings show in the controls and survive a change', async () => {
   assert.equal(q.get('model'), 'cvae');
   assert.equal(q.get('a'), '0.4');
   assert.equal(q.get('k'), '8');
+  assert.equal(q.get('backend'), 'cpu');
 
   // The same URL in a new tab gives the same controls.
   const again = await env.context.newPage();
