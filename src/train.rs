@@ -183,7 +183,7 @@ impl Trainer {
             clip_norm: (config.clip_norm > 0.0).then_some(config.clip_norm),
             ..AdamConfig::default()
         });
-        Ok(Self::assemble(config, train, held_out, plain, model, optim, 0)?)
+        Self::assemble(config, train, held_out, plain, model, optim, 0)
     }
 
     fn assemble(

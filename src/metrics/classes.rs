@@ -5,7 +5,10 @@
 /// Argmax of each row of `logits` (n rows of `classes` values). Ties go to the lower class; a
 /// row with NaN gives the first class whose value is not below all others.
 pub fn predicted_classes(logits: &[f32], classes: usize) -> Vec<usize> {
-    assert!(classes > 0 && logits.len() % classes == 0, "logits must be whole rows of {classes} values");
+    assert!(
+        classes > 0 && logits.len().is_multiple_of(classes),
+        "logits must be whole rows of {classes} values"
+    );
     logits
         .chunks_exact(classes)
         .map(|row| {

@@ -25,7 +25,7 @@ impl FeatureStats {
     /// `features`: n rows of `dim` values. n = 0 gives zero mean and covariance; n = 1 a zero
     /// covariance.
     pub fn from_features(features: &[f32], dim: usize) -> Self {
-        assert!(dim > 0 && features.len() % dim == 0, "features must be whole rows of {dim} values");
+        assert!(dim > 0 && features.len().is_multiple_of(dim), "features must be whole rows of {dim} values");
         let n = features.len() / dim;
         let mut mean = vec![0.0f64; dim];
         for row in features.chunks_exact(dim) {

@@ -211,7 +211,7 @@ impl Classifier {
     /// tensor, still on the device.
     fn embed_tensor(&self, images: &[f32], device: &Device) -> Result<(usize, Option<Tensor<2>>)> {
         let dim = SIDE * SIDE;
-        if images.len() % dim != 0 {
+        if !images.len().is_multiple_of(dim) {
             return Err(Error::Config(format!(
                 "the classifier takes 28x28 images: {} values is not a whole number of images",
                 images.len()

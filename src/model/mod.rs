@@ -82,6 +82,9 @@ impl ArchConfig {
 }
 
 /// Either model. A derived `Module` on an enum gives record/visit/map for the active variant.
+/// One `Model` lives in a trainer and is not moved around in loops, so the size difference of
+/// the variants (a few KiB of layer descriptors) does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Model {
     Denoiser(Denoiser),
