@@ -20,6 +20,7 @@ cargo fmt --all --check
 for f in www/*.js scripts/*.mjs tests/browser/*.mjs bench/*.mjs; do node --check "$f"; done
 phase "format (rustfmt, node --check)"
 cargo clippy --locked --workspace --all-targets -- -D warnings
+cargo clippy --locked --lib --target wasm32-unknown-unknown -- -D warnings   # src/wasm.rs
 phase "clippy"
 
 # Native: compile once, then run (the wgpu test fails when no Vulkan adapter is found).

@@ -235,6 +235,10 @@ impl Session {
     /// Read the queued steps' statistics (one readback). JSON: {step, steps: [{step, loss, kl,
     /// nll}], levelLoss: [...]}. Rejects with a clear message if training diverged (the last
     /// good weights are then restored).
+    // The borrow is held across the await: safe only because www/worker.js sends every call
+    // into the wasm through `serial()`, one at a time (a second call during this one would
+    // panic on the RefCell). The bridge should not rely on its caller for this; see README.
+    #[allow(clippy::await_holding_refcell_ref)]
     pub async fn flush(&self) -> Result<String, JsValue> {
         let inner = self.inner.clone();
         let mut t = inner.borrow_mut();
@@ -289,6 +293,10 @@ impl Session {
     }
 
     /// Checkpoint bytes (one async readback of every weight and optimizer moment).
+    // The borrow is held across the await: safe only because www/worker.js sends every call
+    // into the wasm through `serial()`, one at a time (a second call during this one would
+    // panic on the RefCell). The bridge should not rely on its caller for this; see README.
+    #[allow(clippy::await_holding_refcell_ref)]
     pub async fn export(&self) -> Result<Uint8Array, JsValue> {
         let inner = self.inner.clone();
         let t = inner.borrow();
