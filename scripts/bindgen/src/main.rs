@@ -17,8 +17,13 @@ fn main() -> ExitCode {
         }
     };
     let mut bindgen = wasm_bindgen_cli_support::Bindgen::new();
-    let result =
-        bindgen.web(true).map(|b| b.input_path(&input).typescript(false)).and_then(|b| b.generate(&out_dir));
+    // The options of `wasm-bindgen --target web --no-typescript`. The library's defaults differ
+    // from the CLI's in one place: it omits the glue's default path to the .wasm, which the
+    // worker's `init()` (no argument) relies on.
+    let result = bindgen
+        .web(true)
+        .map(|b| b.input_path(&input).typescript(false).omit_default_module_path(false))
+        .and_then(|b| b.generate(&out_dir));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
