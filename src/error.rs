@@ -34,6 +34,21 @@ impl std::fmt::Display for Error {
     }
 }
 
+impl Error {
+    /// The kind of error as a short, stable name, for code that must react to it (the page's
+    /// worker switches on it; the message is for people and may be reworded freely).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Config(_) => "config",
+            Error::Data(_) => "data",
+            Error::Checkpoint(_) => "checkpoint",
+            Error::Diverged { .. } => "diverged",
+            Error::Backend(_) => "backend",
+            Error::Io(_) => "io",
+        }
+    }
+}
+
 impl std::error::Error for Error {}
 
 impl From<DataError> for Error {

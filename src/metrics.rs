@@ -1,14 +1,17 @@
 //! Measures of a set of images (flattened, row-major): diversity and distances. Computed on the
 //! CPU from the one readback that also feeds the display.
 //!
-//! Submodules: [`frechet`] (Fréchet distance between feature sets), [`classes`] (class histogram
-//! and entropy from logits), [`summary`] (all of them for one sample set, with the classifier).
+//! Submodules: [`classifier`] (the digit classifier whose features and predictions the figures
+//! use), [`frechet`] (Fréchet distance between feature sets), [`classes`] (class histogram and
+//! entropy from logits), [`summary`] (all of them for one sample set, with the classifier).
 
 pub mod classes;
+pub mod classifier;
 pub mod frechet;
 pub mod summary;
 
 pub use classes::{class_histogram, entropy_nats, predicted_classes};
+pub use classifier::Classifier;
 pub use frechet::{FeatureStats, frechet_distance};
 pub use summary::{Reference, SampleMetrics};
 
@@ -17,6 +20,12 @@ pub fn rms_distance(a: &[f32], b: &[f32]) -> f64 {
     assert_eq!(a.len(), b.len());
     let s: f64 = a.iter().zip(b).map(|(x, y)| ((x - y) as f64).powi(2)).sum();
     (s / a.len().max(1) as f64).sqrt()
+}
+
+/// The diversity at every level of a chain read back level-major (`n` images of `dim` pixels per
+/// level): how the spread of the samples changes from z_L to z_0.
+pub fn spread_per_level(pixels: &[f32], n: usize, dim: usize) -> Vec<f64> {
+    pixels.chunks_exact(n * dim).map(|level| mean_pairwise_distance(level, dim)).collect()
 }
 
 /// Mean pairwise L2 distance between the `n = images.len() / dim` images (0 for fewer than two).
@@ -48,6 +57,13 @@ pub fn mean_rms_to(images: &[f32], reference: &[f32]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spread_is_measured_level_by_level() {
+        // Two levels of two 2-pixel images: the same image twice, then two images 5 apart.
+        let px = [1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 3.0, 4.0];
+        assert_eq!(spread_per_level(&px, 2, 2), vec![0.0, 5.0]);
+    }
 
     #[test]
     fn identical_images_have_zero_diversity() {

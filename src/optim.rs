@@ -108,7 +108,9 @@ impl ModuleMapper for AdamMapper<'_> {
             }
             None => (g.clone() * (1.0 - b1), g.powi_scalar(2) * (1.0 - b2)),
         };
-        let t = self.adam.t as i32;
+        // powi takes an i32: saturate (b^t is 0 in f64 long before 2^31 steps) instead of
+        // wrapping for an imported step count beyond i32::MAX.
+        let t = i32::try_from(self.adam.t).unwrap_or(i32::MAX);
         let bias1 = 1.0 - b1.powi(t);
         let bias2 = 1.0 - b2.powi(t);
         let update = (m.clone() / bias1) / ((v.clone() / bias2).sqrt() + c.epsilon);

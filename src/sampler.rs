@@ -9,7 +9,8 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::model::{LEVEL_FEATURES, Model, level_features};
+use crate::limits;
+use crate::model::{LEVEL_FEATURES, Model, ModelKind, level_features};
 use crate::rng::SplitMix64;
 use crate::schedule::Schedule;
 
@@ -27,6 +28,19 @@ pub enum SamplerKind {
 }
 
 impl SamplerKind {
+    /// The samplers that apply to a model, in the order the page and the CLI show them: the one
+    /// place this rule is written (`run` checks it; the page gets it through `www/limits.js`).
+    pub fn names_for(model: ModelKind) -> &'static [&'static str] {
+        match model {
+            ModelKind::Denoiser => &["deterministic", "stochastic", "ddim"],
+            ModelKind::Cvae => &["cvae"],
+        }
+    }
+
+    pub fn applies_to(&self, model: ModelKind) -> bool {
+        Self::names_for(model).contains(&self.name())
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             SamplerKind::Deterministic => "deterministic",
@@ -45,9 +59,7 @@ impl SamplerKind {
             ("stochastic" | "sto", Some(v)) => {
                 let sigma: f64 =
                     v.parse().map_err(|_| Error::Config(format!("sigma must be a number, got '{v}'")))?;
-                if !(sigma.is_finite() && sigma >= 0.0) {
-                    return Err(Error::Config(format!("sigma must be >= 0, got {sigma}")));
-                }
+                limits::SIGMA.check(sigma)?;
                 Ok(SamplerKind::Stochastic { sigma: Some(sigma) })
             }
             ("ddim", None) => Ok(SamplerKind::Ddim),
@@ -134,6 +146,14 @@ pub fn run(
     keep: &[usize],
     noise: &mut Noise,
 ) -> Result<Chain> {
+    if !kind.applies_to(model.kind()) {
+        return Err(Error::Config(format!(
+            "sampler '{}' does not apply to the {} model (its samplers: {})",
+            kind.name(),
+            model.kind().name(),
+            SamplerKind::names_for(model.kind()).join(", ")
+        )));
+    }
     let dims = z_top.dims();
     let batch = dims[0];
     let device = z_top.device();
@@ -166,13 +186,11 @@ pub fn run(
                 let delta = (!(noise_free_last && l == 1)).then(|| noise.normal(dims, &device));
                 m.sample_step(z, feats, eps, delta)
             }
-            (model, kind) => {
-                return Err(Error::Config(format!(
-                    "sampler '{}' does not apply to the {} model",
-                    kind.name(),
-                    model.kind().name()
-                )));
-            }
+            (model, kind) => unreachable!(
+                "names_for lists sampler '{}' for the {} model but run has no case for it",
+                kind.name(),
+                model.kind().name()
+            ),
         };
         if keeps(keep, l - 1) {
             kept.push((l - 1, z.clone()));
@@ -193,7 +211,7 @@ pub fn forward_chain(schedule: &Schedule, y: Tensor<4>, keep: &[usize], noise: &
     }
     for l in 1..=schedule.levels {
         let eps = noise.normal(dims, &device);
-        z = z * schedule.a + eps * schedule.step_noise_std();
+        z = schedule.encode_step(z, eps);
         if keeps(keep, l) {
             kept.push((l, z.clone()));
         }
@@ -224,5 +242,25 @@ mod tests {
         );
         assert!(SamplerKind::parse("stochastic:-1").is_err());
         assert!(SamplerKind::parse("bogus").is_err());
+    }
+
+    /// `names_for` (the page's and the CLI's rule) and `run` (what is implemented) agree: every
+    /// listed sampler runs on its model, every other one is refused with an error, not a panic.
+    #[test]
+    fn the_samplers_of_each_model_run_and_no_others() {
+        let device = crate::backend::cpu();
+        let schedule = Schedule::new(0.5, 2).unwrap();
+        for kind in [ModelKind::Denoiser, ModelKind::Cvae] {
+            let arch = crate::model::ArchConfig { kind, base_channels: 4, cond_dim: 8, latent_dim: 2 };
+            let model = arch.init(&device);
+            for name in ["deterministic", "stochastic", "ddim", "cvae"] {
+                let sampler = SamplerKind::parse(name).unwrap();
+                let z = Tensor::<4>::zeros([1, 1, 8, 8], &device);
+                let r = run(&model, &schedule, sampler, z, &[0], &mut Noise::new(1));
+                let listed = SamplerKind::names_for(kind).contains(&name);
+                assert_eq!(r.is_ok(), listed, "{name} on the {}", kind.name());
+                assert_eq!(sampler.applies_to(kind), listed);
+            }
+        }
     }
 }

@@ -164,8 +164,8 @@ mod native {
     use std::path::{Path, PathBuf};
 
     use crate::error::{Error, Result};
-    use crate::metrics::{Reference, SampleMetrics, mean_pairwise_distance, mean_rms_to};
-    use crate::model::Classifier;
+    use crate::metrics::Classifier;
+    use crate::metrics::{Reference, SampleMetrics, mean_rms_to, spread_per_level};
     use crate::sampler::display_levels;
     use crate::train::Trainer;
 
@@ -234,20 +234,6 @@ mod native {
         Ok((reference, real, train_part))
     }
 
-    fn train(t: &mut Trainer, steps: usize) -> Result<f32> {
-        let mut done = 0;
-        let mut last = f32::NAN;
-        while done < steps {
-            let n = 25.min(steps - done);
-            t.train_steps(n);
-            if let Some(s) = t.flush_blocking()?.steps.last() {
-                last = s.loss;
-            }
-            done += n;
-        }
-        Ok(last)
-    }
-
     /// One of a scenario's models after training (or loaded from a checkpoint of that training).
     pub struct Trained {
         pub trainer: Trainer,
@@ -276,7 +262,12 @@ mod native {
                 config.base_channels
             ));
             let start = web_time::Instant::now();
-            let last_loss = train(&mut trainer, steps)?;
+            let mut last_loss = f32::NAN;
+            trainer.train_blocking(steps, 25, |_, report| {
+                if let Some(s) = report.steps.last() {
+                    last_loss = s.loss;
+                }
+            })?;
             trained.push(Trained { trainer, seconds: start.elapsed().as_secs_f64(), last_loss });
         }
         Ok(trained)
@@ -384,11 +375,7 @@ mod native {
             let final_px = &px[(levels.len() - 1) * n * dim..];
             let metrics = SampleMetrics::measure_blocking(classifier, final_px, &reference, device)?;
             let chain_spread = if scenario.chain_spread {
-                levels
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &l)| (l, mean_pairwise_distance(&px[i * n * dim..(i + 1) * n * dim], dim)))
-                    .collect()
+                levels.iter().copied().zip(spread_per_level(&px, n, dim)).collect()
             } else {
                 Vec::new()
             };

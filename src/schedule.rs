@@ -1,14 +1,13 @@
 //! The fixed encoder of docs/math.md: z_l = a z_{l-1} + sqrt(1 - a^2) eps, l = 1..L, with its closed
 //! form q(z_l | y) = N(a^l y, (1 - a^(2l)) I) and the one-step posterior q(z_{l-1} | z_l, y).
-//! Pure f64 arithmetic: the models get these numbers as per-sample coefficients.
+//! The coefficients are f64 arithmetic; `q_sample` and `encode_step` apply them to a batch of
+//! images, one level per image (the one place the closed form is written).
 
+use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
-
-/// More levels than this is almost certainly a typo, and would make a sampling chain (and the
-/// page's level strip) impractically long.
-pub const MAX_LEVELS: usize = 1000;
+use crate::error::Result;
+use crate::limits;
 
 /// The signal left at level L when `a` is not given: z_L is practically independent of y.
 pub const DEFAULT_FINAL_SIGNAL: f64 = 0.01;
@@ -31,14 +30,8 @@ pub struct Posterior {
 
 impl Schedule {
     pub fn new(a: f64, levels: usize) -> Result<Self> {
-        if !(1..=MAX_LEVELS).contains(&levels) {
-            return Err(Error::Config(format!(
-                "L (levels) must be between 1 and {MAX_LEVELS}, got {levels}"
-            )));
-        }
-        if !a.is_finite() || a <= 0.0 || a >= 1.0 {
-            return Err(Error::Config(format!("a must be strictly between 0 and 1, got {a}")));
-        }
+        limits::LEVELS.check(levels as f64)?;
+        limits::A.check(a)?;
         Ok(Self { a, levels })
     }
 
@@ -67,6 +60,20 @@ impl Schedule {
         (1.0 - self.a * self.a).sqrt()
     }
 
+    /// The closed form for a batch: z = a^l y + sqrt(1 - a^(2l)) eps, with `levels[i]` the level
+    /// of image i (0 gives y itself). `y`, `eps`: [n, 1, H, W].
+    pub fn q_sample(&self, y: Tensor<4>, eps: Tensor<4>, levels: &[usize]) -> Tensor<4> {
+        let device = y.device();
+        let signal = per_image(levels, |l| self.signal(l), &device);
+        let noise_std = per_image(levels, |l| self.noise_std(l), &device);
+        y * signal + eps * noise_std
+    }
+
+    /// One step of the encoder: z_l = a z_{l-1} + sqrt(1 - a^2) eps.
+    pub fn encode_step(&self, z_prev: Tensor<4>, eps: Tensor<4>) -> Tensor<4> {
+        z_prev * self.a + eps * self.step_noise_std()
+    }
+
     /// The one-step posterior q(z_{l-1} | z_l, y) for 1 <= l <= L (docs/math.md, section 1).
     pub fn posterior(&self, level: usize) -> Posterior {
         assert!(level >= 1, "the posterior is defined for l >= 1");
@@ -81,6 +88,12 @@ impl Schedule {
             var: (b * (1.0 - a2lm1) / denom).max(0.0),
         }
     }
+}
+
+/// A coefficient per image, shaped [n, 1, 1, 1] to broadcast over [n, 1, H, W].
+fn per_image(levels: &[usize], f: impl Fn(usize) -> f64, device: &Device) -> Tensor<4> {
+    let v: Vec<f32> = levels.iter().map(|&l| f(l) as f32).collect();
+    Tensor::from_data(TensorData::new(v, [levels.len(), 1, 1, 1]), device)
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::{BatchSampler, Dataset};
 use crate::error::{Error, Result};
+use crate::limits;
 use crate::model::{ArchConfig, LEVEL_FEATURES, Model, ModelKind, level_features};
 use crate::optim::{Adam, AdamConfig};
 use crate::rng::SplitMix64;
@@ -79,15 +80,14 @@ impl TrainConfig {
     pub fn validate(&self) -> Result<()> {
         self.schedule()?;
         self.arch().validate()?;
-        let bad = |m: String| Err(Error::Config(m));
-        if !(1..=1024).contains(&self.batch) {
-            return bad(format!("batch size must be 1..=1024, got {}", self.batch));
-        }
-        if !(self.lr.is_finite() && self.lr > 0.0 && self.lr <= 100.0) {
-            return bad(format!("learning rate must be in (0, 100], got {}", self.lr));
-        }
+        limits::BATCH.check(self.batch as f64)?;
+        limits::LR.check(self.lr)?;
+        limits::SEED.check(self.seed as f64)?;
         if !(self.clip_norm.is_finite() && self.clip_norm >= 0.0) {
-            return bad(format!("gradient clip norm must be >= 0 (0 = off), got {}", self.clip_norm));
+            return Err(Error::Config(format!(
+                "gradient clip norm must be >= 0 (0 = off), got {}",
+                self.clip_norm
+            )));
         }
         Ok(())
     }
@@ -291,25 +291,21 @@ impl Trainer {
             TensorData::new(level_features(&levels, levels_n), [b, LEVEL_FEATURES]),
             &plain,
         );
-        let per_level = |f: &dyn Fn(usize) -> f64| -> Tensor<4> {
-            let v: Vec<f32> = levels.iter().map(|&l| f(l) as f32).collect();
-            Tensor::<4>::from_data(TensorData::new(v, [b, 1, 1, 1]), &plain)
-        };
         let s = self.schedule;
         let noise = |like: &Tensor<4>| like.random_like(Distribution::Normal(0.0, 1.0));
 
         let (per_sample, kl, nll) = match &self.model {
             Model::Denoiser(m) => {
                 // z_l ~ q(z_l | y) in one shot (closed form).
-                let z = y.clone() * per_level(&|l| s.signal(l)) + noise(&y) * per_level(&|l| s.noise_std(l));
+                let z = s.q_sample(y.clone(), noise(&y), &levels);
                 let loss = m.per_sample_loss(z.autodiff(), feats.autodiff(), y.autodiff());
                 (loss, None, None)
             }
             Model::Cvae(m) => {
                 // z_{l-1} from the closed form, then one encoder step to z_l.
-                let z_prev = y.clone() * per_level(&|l| s.signal(l - 1))
-                    + noise(&y) * per_level(&|l| s.noise_std(l - 1));
-                let z_l = z_prev.clone() * s.a + noise(&y) * s.step_noise_std();
+                let previous: Vec<usize> = levels.iter().map(|l| l - 1).collect();
+                let z_prev = s.q_sample(y.clone(), noise(&y), &previous);
+                let z_l = s.encode_step(z_prev.clone(), noise(&y));
                 let terms = m.terms(z_prev.autodiff(), z_l.autodiff(), feats.autodiff());
                 (terms.kl.clone() + terms.nll.clone(), Some(terms.kl), Some(terms.nll))
             }
@@ -366,6 +362,27 @@ impl Trainer {
     }
 
     /// The same, blocking (native only: a browser cannot block).
+    /// Train `steps` steps with one readback every `chunk` steps, handing each flush's report to
+    /// `on_flush`: the loop of the CLI, the scenarios and the tests (the browser's worker makes the
+    /// same two calls, `step(n)` then `flush()`, from its frame loop).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn train_blocking(
+        &mut self,
+        steps: usize,
+        chunk: usize,
+        mut on_flush: impl FnMut(&Trainer, &FlushReport),
+    ) -> Result<()> {
+        let mut done = 0;
+        while done < steps {
+            let n = chunk.max(1).min(steps - done);
+            self.train_steps(n);
+            let report = self.flush_blocking()?;
+            done += n;
+            on_flush(self, &report);
+        }
+        Ok(())
+    }
+
     #[cfg(not(target_arch = "wasm32"))]
     pub fn flush_blocking(&mut self) -> Result<FlushReport> {
         let Some((all, pending)) = self.take_pending() else {
@@ -438,8 +455,6 @@ impl Trainer {
         let EvalInputs { n, h, w, .. } = *inputs;
         let s = self.schedule;
         let t4 = |v: Vec<f32>, shape: [usize; 4]| Tensor::<4>::from_data(TensorData::new(v, shape), &plain);
-        let coef =
-            |f: &dyn Fn(usize) -> f64| t4(inputs.levels.iter().map(|&l| f(l) as f32).collect(), [n, 1, 1, 1]);
         let y = t4(inputs.y.clone(), [n, 1, h, w]);
         let e1 = t4(inputs.e1.clone(), [n, 1, h, w]);
         let e2 = t4(inputs.e2.clone(), [n, 1, h, w]);
@@ -449,12 +464,13 @@ impl Trainer {
         );
         match self.model.valid() {
             Model::Denoiser(m) => {
-                let z = y.clone() * coef(&|l| s.signal(l)) + e1 * coef(&|l| s.noise_std(l));
+                let z = s.q_sample(y.clone(), e1, &inputs.levels);
                 m.per_sample_loss(z, feats, y).mean().reshape([1])
             }
             Model::Cvae(m) => {
-                let z_prev = y * coef(&|l| s.signal(l - 1)) + e1 * coef(&|l| s.noise_std(l - 1));
-                let z_l = z_prev.clone() * s.a + e2 * s.step_noise_std();
+                let previous: Vec<usize> = inputs.levels.iter().map(|l| l - 1).collect();
+                let z_prev = s.q_sample(y, e1, &previous);
+                let z_l = s.encode_step(z_prev.clone(), e2);
                 // The encoder's own noise gamma is replaced by its mean (eps = eps_Psi) so the
                 // figure is deterministic: this is the loss without reparameterisation noise.
                 let t = m.terms_at_mean(z_prev, z_l, feats);

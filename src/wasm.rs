@@ -14,6 +14,7 @@ use wasm_bindgen::prelude::*;
 use crate::backend;
 use crate::checkpoint;
 use crate::data::Dataset;
+use crate::error::Error;
 use crate::metrics;
 use crate::model::ModelKind;
 use crate::sampler::{Chain, SamplerKind, display_levels};
@@ -45,8 +46,14 @@ thread_local! {
     static WEBGPU: RefCell<Option<Device>> = const { RefCell::new(None) };
 }
 
-fn js_err(e: impl std::fmt::Display) -> JsValue {
-    JsError::new(&e.to_string()).into()
+/// A core error as a JS `Error` whose `kind` field is `Error::kind()` (config, data, checkpoint,
+/// diverged, backend, io): the worker switches on the kind, never on the message text.
+fn js_err(e: impl Into<Error>) -> JsValue {
+    let e: Error = e.into();
+    let js = js_sys::Error::new(&e.to_string());
+    // Setting a property on a fresh Error object cannot fail.
+    let _ = Reflect::set(&js, &JsValue::from_str("kind"), &JsValue::from_str(e.kind()));
+    js.into()
 }
 
 async fn device_for(backend_name: &str) -> Result<Device, JsValue> {
@@ -60,7 +67,7 @@ async fn device_for(backend_name: &str) -> Result<Device, JsValue> {
             WEBGPU.with(|w| *w.borrow_mut() = Some(d.clone()));
             Ok(d)
         }
-        other => Err(js_err(format!("unknown backend '{other}' (webgpu or cpu)"))),
+        other => Err(js_err(Error::Config(format!("unknown backend '{other}' (webgpu or cpu)")))),
     }
 }
 
@@ -118,9 +125,8 @@ async fn chain_to_js(chain: Chain, h: usize, w: usize, mean_image: &[f32]) -> Re
     let pixels = chain.read().await.map_err(js_err)?;
     // Per-level diversity, so the page can show how the spread grows along the chain.
     let dim = h * w;
-    let diversity: Vec<f32> = (0..levels.len())
-        .map(|i| metrics::mean_pairwise_distance(&pixels[i * n * dim..(i + 1) * n * dim], dim) as f32)
-        .collect();
+    let diversity: Vec<f32> =
+        metrics::spread_per_level(&pixels, n, dim).into_iter().map(|d| d as f32).collect();
     let last = &pixels[(levels.len() - 1) * n * dim..];
     set(&obj, "levels", Uint32Array::from(&levels[..]));
     set(&obj, "n", n as u32);
@@ -144,8 +150,8 @@ impl Session {
         labels: Option<Vec<u8>>,
         backend: String,
     ) -> Result<Session, JsValue> {
-        let config: TrainConfig =
-            serde_json::from_str(&config_json).map_err(|e| js_err(format!("bad configuration: {e}")))?;
+        let config: TrainConfig = serde_json::from_str(&config_json)
+            .map_err(|e| js_err(Error::Config(format!("bad configuration: {e}"))))?;
         let data = Dataset::from_idx(&images, labels.as_deref()).map_err(js_err)?;
         let device = device_for(&backend).await?;
         let trainer = Trainer::new(config, &data, &device).map_err(js_err)?;
@@ -177,6 +183,18 @@ impl Session {
     #[wasm_bindgen(getter)]
     pub fn backend(&self) -> String {
         self.backend.clone()
+    }
+
+    /// Training steps taken so far (exact in a JS number: the core keeps it below 2^53).
+    #[wasm_bindgen(getter, js_name = currentStep)]
+    pub fn current_step(&self) -> f64 {
+        self.inner.borrow().step() as f64
+    }
+
+    /// "denoiser" or "cvae".
+    #[wasm_bindgen(getter)]
+    pub fn model(&self) -> String {
+        self.inner.borrow().config.kind.name().to_string()
     }
 
     /// Configuration, schedule and sizes as JSON.
@@ -316,7 +334,7 @@ impl Session {
 /// figure at this sample size); `reference()` gives the held-out set's own figures.
 #[wasm_bindgen]
 pub struct Metrics {
-    classifier: crate::model::Classifier,
+    classifier: crate::metrics::Classifier,
     reference: metrics::Reference,
     /// Held-out accuracy recorded in the classifier file when it was trained.
     accuracy: f64,
@@ -334,18 +352,18 @@ impl Metrics {
         let (device, reference_px) = {
             let t = trainer.inner.borrow();
             let held = t.held_out();
-            let side = crate::model::classifier::SIDE;
+            let side = crate::metrics::classifier::SIDE;
             if held.h != side || held.w != side {
-                return Err(js_err(format!(
+                return Err(js_err(Error::Config(format!(
                     "the digit classifier needs {side}x{side} images; these are {}x{}, so there are no sample metrics",
                     held.h, held.w
-                )));
+                ))));
             }
             let r = (reference_n as usize).min(held.n);
             (t.device(), held.pixels[..r * held.image_len()].to_vec())
         };
         let (classifier, meta) =
-            crate::model::Classifier::from_bytes_with_meta(&classifier_bytes, &device).map_err(js_err)?;
+            crate::metrics::Classifier::from_bytes_with_meta(&classifier_bytes, &device).map_err(js_err)?;
         let reference =
             metrics::Reference::compute_async(&classifier, &reference_px, &device).await.map_err(js_err)?;
         Ok(Metrics { classifier, reference, accuracy: meta.held_out_accuracy, device })
@@ -381,7 +399,7 @@ impl Metrics {
             metrics::SampleMetrics::measure_async(&self.classifier, &pixels, &self.reference, &self.device)
                 .await
                 .map_err(js_err)?;
-        serde_json::to_string(&m).map_err(js_err)
+        serde_json::to_string(&m).map_err(|e| js_err(Error::Config(format!("metrics not serialisable: {e}"))))
     }
 
     /// `n` real training digits (never in the reference) measured like a sample set.
@@ -397,8 +415,16 @@ impl Metrics {
             metrics::SampleMetrics::measure_async(&self.classifier, &pixels, &self.reference, &self.device)
                 .await
                 .map_err(js_err)?;
-        serde_json::to_string(&m).map_err(js_err)
+        serde_json::to_string(&m).map_err(|e| js_err(Error::Config(format!("metrics not serialisable: {e}"))))
     }
+}
+
+/// One quiz scenario by name or number (1..4, any letter case) as JSON; an error of kind "config"
+/// naming the known ones otherwise.
+#[wasm_bindgen(js_name = scenario)]
+pub fn scenario(name: &str) -> Result<String, JsValue> {
+    let sc = crate::scenario::by_name(name).map_err(js_err)?;
+    serde_json::to_string(&sc).map_err(|e| js_err(Error::Config(format!("scenario not serialisable: {e}"))))
 }
 
 /// The quiz scenarios (name, title, caption, models, panels, ...) as JSON, for the page's presets.

@@ -33,13 +33,7 @@ fn data() -> Dataset {
 }
 
 fn train(t: &mut Trainer, steps: usize) {
-    let mut done = 0;
-    while done < steps {
-        let n = 25.min(steps - done);
-        t.train_steps(n);
-        t.flush_blocking().expect("training stays finite");
-        done += n;
-    }
+    t.train_blocking(steps, 25, |_, _| {}).expect("training stays finite");
 }
 
 /// Typical RMS distance between two different real digits (the yardstick for "close").

@@ -9,10 +9,10 @@
 
 use denoise_lab::backend;
 use denoise_lab::data::Dataset;
+use denoise_lab::metrics::classifier::{BUNDLED_CLASSIFIER, Classifier, FEATURES, accuracy};
 use denoise_lab::metrics::frechet::frechet_distance;
 use denoise_lab::metrics::{FeatureStats, Reference, SampleMetrics};
 use denoise_lab::model::ModelKind;
-use denoise_lab::model::classifier::{BUNDLED_CLASSIFIER, Classifier, FEATURES, accuracy};
 use denoise_lab::rng::SplitMix64;
 use denoise_lab::sampler::SamplerKind;
 use denoise_lab::scenario::{self, Panel, RunOptions, Trained};

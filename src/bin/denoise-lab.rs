@@ -9,12 +9,11 @@ use clap::{Args, Parser, Subcommand};
 use denoise_lab::backend::{self, BackendKind};
 use denoise_lab::checkpoint;
 use denoise_lab::data::Dataset;
-use denoise_lab::metrics::{self, SampleMetrics};
-use denoise_lab::model::Classifier;
-use denoise_lab::model::ModelKind;
-use denoise_lab::model::classifier::{
+use denoise_lab::metrics::classifier::{
     CLASSES, ClassifierMeta, ClassifierTrainConfig, FEATURES, train_classifier,
 };
+use denoise_lab::metrics::{self, Classifier, SampleMetrics};
+use denoise_lab::model::ModelKind;
 use denoise_lab::sampler::{SamplerKind, display_levels};
 use denoise_lab::scenario;
 use denoise_lab::train::{TrainConfig, Trainer};
@@ -145,6 +144,12 @@ enum Command {
         #[arg(long)]
         load: Option<PathBuf>,
     },
+    /// Print the ranges every setting accepts and the samplers of each model.
+    Limits {
+        /// As the ES module the page imports (www/limits.js).
+        #[arg(long)]
+        js: bool,
+    },
     /// Train the digit classifier used by the sample metrics and save its weights.
     TrainClassifier {
         /// cpu (alias ndarray, flex) or wgpu.
@@ -261,6 +266,18 @@ fn print_metrics_row(label: &str, m: &SampleMetrics) {
 
 fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
+        Command::Limits { js } => {
+            if js {
+                print!("{}", denoise_lab::limits::to_js());
+            } else {
+                for (name, l) in denoise_lab::limits::all() {
+                    println!("{name:<14} {} ({})", l.describe(), l.label);
+                }
+                for m in [ModelKind::Denoiser, ModelKind::Cvae] {
+                    println!("samplers of the {}: {}", m.name(), SamplerKind::names_for(m).join(", "));
+                }
+            }
+        }
         Command::Train { data, model, levels, a, steps, batch, lr, seed, channels, latent, resume, out } => {
             let dataset = load_data(&data)?;
             let device = backend::device(data.backend.parse::<BackendKind>()?)?;
@@ -295,22 +312,18 @@ fn run(cli: Cli) -> Result<(), Error> {
             );
             let pb = bar(steps as u64);
             let start = Instant::now();
-            let mut done = 0;
-            while done < steps {
-                let n = 10.min(steps - done);
-                trainer.train_steps(n);
-                let report = trainer.flush_blocking()?;
-                done += n;
-                pb.set_position(done as u64);
+            let first = trainer.step();
+            trainer.train_blocking(steps, 10, |t, report| {
+                pb.set_position(t.step() - first);
                 if let Some(last) = report.steps.last() {
-                    let extra = if trainer.config.kind == ModelKind::Cvae {
+                    let extra = if t.config.kind == ModelKind::Cvae {
                         format!(" (kl {:.2}, nll {:.2})", last.kl, last.nll)
                     } else {
                         String::new()
                     };
                     pb.set_message(format!("loss {:.4}{extra}", last.loss));
                 }
-            }
+            })?;
             pb.finish();
             let secs = start.elapsed().as_secs_f64();
             eprintln!("{steps} steps in {secs:.1} s ({:.1} ms/step)", 1000.0 * secs / steps.max(1) as f64);
@@ -349,10 +362,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             let bytes = read_file(&path)?;
             let trainer = checkpoint::import(&bytes, &dataset, &device, None)?;
             let classifier = load_classifier(classifier.as_ref(), &device)?;
-            let samplers = sampler.unwrap_or_else(|| match trainer.config.kind {
-                ModelKind::Denoiser => "ddim".into(),
-                ModelKind::Cvae => "cvae".into(),
-            });
+            let samplers = sampler.unwrap_or_else(|| SamplerKind::names_for(trainer.config.kind).join(","));
             let (reference, real, _) =
                 scenario::real_baseline_blocking(&trainer, &dataset, &classifier, reference, n, &device)?;
             println!(

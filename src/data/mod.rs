@@ -6,12 +6,14 @@
 //!   deterministic subsets and splits.
 //! * [`BatchSampler`]: endless shuffled mini-batches, reproducible by seed.
 //!
-//! All randomness here (split, batch order) comes from a small portable PRNG
-//! (SplitMix64) with an explicit seed rather than `rand::rngs::SmallRng`,
+//! All randomness here (split, batch order) comes from the crate's portable PRNG
+//! ([`crate::rng::SplitMix64`]) with an explicit seed rather than `rand::rngs::SmallRng`,
 //! whose algorithm differs between 64-bit targets and wasm32: the same seed
 //! gives the same split and the same batches natively and in the browser.
 
 pub mod idx;
+
+use crate::rng::SplitMix64;
 
 pub use idx::{
     DataError, IdxImages, MAX_IMAGES, MAX_SIDE, MAX_TOTAL_PIXELS, parse_idx_images, parse_idx_labels,
@@ -170,41 +172,10 @@ impl BatchSampler {
     }
 }
 
-/// SplitMix64 (Steele, Lea & Flood 2014): tiny, fast, and the same on every
-/// target, unlike `rand::rngs::SmallRng`.
-#[derive(Clone, Debug)]
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn new(seed: u64) -> Self {
-        SplitMix64(seed)
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..bound` without modulo bias (Lemire's method). `bound > 0`.
-    fn below(&mut self, bound: u64) -> u64 {
-        let mut m = u128::from(self.next_u64()) * u128::from(bound);
-        if (m as u64) < bound {
-            let threshold = bound.wrapping_neg() % bound;
-            while (m as u64) < threshold {
-                m = u128::from(self.next_u64()) * u128::from(bound);
-            }
-        }
-        (m >> 64) as u64
-    }
-}
-
 /// Fisher–Yates shuffle.
 fn shuffle(v: &mut [usize], rng: &mut SplitMix64) {
     for i in (1..v.len()).rev() {
-        let j = rng.below(i as u64 + 1) as usize;
+        let j = rng.below_unbiased(i as u64 + 1) as usize;
         v.swap(i, j);
     }
 }
@@ -358,12 +329,12 @@ mod tests {
         let mut rng = SplitMix64::new(5);
         let mut hist = [0usize; 7];
         for _ in 0..70_000 {
-            hist[rng.below(7) as usize] += 1;
+            hist[rng.below_unbiased(7) as usize] += 1;
         }
         for h in hist {
             assert!((9_000..11_000).contains(&h), "{hist:?}");
         }
-        assert_eq!(rng.below(1), 0);
+        assert_eq!(rng.below_unbiased(1), 0);
     }
 
     #[cfg(not(target_arch = "wasm32"))]

@@ -10,10 +10,10 @@ use burn::prelude::Device;
 use serde::{Deserialize, Serialize};
 
 use super::classes::{entropy_nats, histogram_of};
+use super::classifier::{CLASSES, Classifier, Embedding, FEATURES, SIDE};
 use super::frechet::{FeatureStats, frechet_distance};
 use super::mean_pairwise_distance;
 use crate::error::Result;
-use crate::model::classifier::{CLASSES, Classifier, Embedding, FEATURES, SIDE};
 
 /// Images per set used for the pairwise diversity (O(n^2)): the first `DIVERSITY_MAX`.
 pub const DIVERSITY_MAX: usize = 256;

@@ -1,6 +1,5 @@
 //! The two trainable models: the denoiser of Problem 1 and the progressive CVAE step of Problem 2.
 
-pub mod classifier;
 pub mod cvae;
 pub mod denoiser;
 pub mod unet;
@@ -8,7 +7,6 @@ pub mod unet;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-pub use classifier::Classifier;
 pub use cvae::Cvae;
 pub use denoiser::Denoiser;
 pub use unet::{LEVEL_FEATURES, level_features};
@@ -58,17 +56,9 @@ impl Default for ArchConfig {
 
 impl ArchConfig {
     pub fn validate(&self) -> crate::error::Result<()> {
-        let bad = |m: String| Err(crate::Error::Config(m));
-        if !(4..=128).contains(&self.base_channels) {
-            return bad(format!("base channels must be 4..=128, got {}", self.base_channels));
-        }
-        if !(8..=512).contains(&self.cond_dim) {
-            return bad(format!("embedding size must be 8..=512, got {}", self.cond_dim));
-        }
-        if !(1..=256).contains(&self.latent_dim) {
-            return bad(format!("latent size k must be 1..=256, got {}", self.latent_dim));
-        }
-        Ok(())
+        crate::limits::BASE_CHANNELS.check(self.base_channels as f64)?;
+        crate::limits::COND_DIM.check(self.cond_dim as f64)?;
+        crate::limits::LATENT_DIM.check(self.latent_dim as f64)
     }
 
     pub fn init(&self, device: &Device) -> Model {

@@ -13,26 +13,24 @@ use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 /// Number of sinusoidal features describing a level (computed on the CPU, see `level_features`).
 pub const LEVEL_FEATURES: usize = 32;
 
-/// Sinusoidal features of t = l / L for each level: [sin(w_k t), cos(w_k t)], w_k = 2^k * pi / 2.
+/// Sinusoidal features of t = l / L for each level: [sin(w_k t), cos(w_k t)] for k = 0..16, with
+/// w_k = 2^k * pi / 8 (saved checkpoints depend on these exact frequencies).
 /// The host knows the levels, so building these on the CPU saves GPU dispatches.
 pub fn level_features(levels: &[usize], max_level: usize) -> Vec<f32> {
     let half = LEVEL_FEATURES / 2;
+    let w: Vec<f64> =
+        (0..half).map(|k| (1u64 << k.min(30)) as f64 * std::f64::consts::FRAC_PI_2 / 4.0).collect();
     let mut out = Vec::with_capacity(levels.len() * LEVEL_FEATURES);
     for &l in levels {
         let t = l as f64 / max_level.max(1) as f64;
-        for k in 0..half {
-            let w = (1u64 << k.min(30)) as f64 * std::f64::consts::FRAC_PI_2 / 4.0;
-            out.push((w * t).sin() as f32);
-        }
-        for k in 0..half {
-            let w = (1u64 << k.min(30)) as f64 * std::f64::consts::FRAC_PI_2 / 4.0;
-            out.push((w * t).cos() as f32);
-        }
+        out.extend(w.iter().map(|w| (w * t).sin() as f32));
+        out.extend(w.iter().map(|w| (w * t).cos() as f32));
     }
     out
 }
 
-fn conv3x3(cin: usize, cout: usize, stride: usize, device: &Device) -> Conv2d {
+/// A 3x3 convolution with padding 1 (same size at stride 1).
+pub(crate) fn conv3x3(cin: usize, cout: usize, stride: usize, device: &Device) -> Conv2d {
     Conv2dConfig::new([cin, cout], [3, 3])
         .with_stride([stride, stride])
         .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
@@ -150,5 +148,26 @@ impl UNet {
         let up = self.up_full.forward(silu(Tensor::cat(vec![up, full], 1)));
         let up = self.res_up_full.forward(up, cond);
         self.conv_out.forward(silu(up))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The documented frequencies, w_k = 2^k * pi / 8: trained weights depend on them.
+    #[test]
+    fn level_features_use_the_documented_frequencies() {
+        let f = level_features(&[3, 8], 8);
+        assert_eq!(f.len(), 2 * LEVEL_FEATURES);
+        let half = LEVEL_FEATURES / 2;
+        for (row, t) in [(0, 3.0 / 8.0), (1, 1.0)] {
+            for k in 0..half {
+                let w = 2f64.powi(k as i32) * std::f64::consts::PI / 8.0;
+                let (s, c) = (f[row * LEVEL_FEATURES + k], f[row * LEVEL_FEATURES + half + k]);
+                assert!((s as f64 - (w * t).sin()).abs() < 1e-6, "sin, level row {row}, k {k}");
+                assert!((c as f64 - (w * t).cos()).abs() < 1e-6, "cos, level row {row}, k {k}");
+            }
+        }
     }
 }

@@ -17,8 +17,8 @@
 //! needs the values (argmax, histograms) is then done on the CPU: on wasm a synchronous read
 //! panics, and so do burn ops that read internally (`one_hot`, `argwhere`, ...).
 
-use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
+use burn::nn::conv::Conv2d;
+use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 use burn::store::ModuleRecord;
 use burn::tensor::Bytes;
@@ -80,8 +80,9 @@ impl Default for ClassifierTrainConfig {
     }
 }
 
+/// A 3x3 convolution with padding 1 (the U-Net's, at stride 1).
 fn conv3x3(cin: usize, cout: usize, device: &Device) -> Conv2d {
-    Conv2dConfig::new([cin, cout], [3, 3]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1)).init(device)
+    crate::model::unet::conv3x3(cin, cout, 1, device)
 }
 
 fn pool2(x: Tensor<4>) -> Tensor<4> {
