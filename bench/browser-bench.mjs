@@ -32,6 +32,7 @@ function args() {
       case '-h': case '--help':
         console.log(fs.readFileSync(new URL(import.meta.url), 'utf8').split('\n').slice(1, 13).join('\n'));
         process.exit(0);
+        break;
       default: throw new Error(`unknown argument ${a[i]}`);
     }
   }

@@ -70,7 +70,7 @@ async function main() {
     try {
       await page.waitForFunction(() => window.benchResult || window.benchError, null, { timeout: o.timeout * 1000, polling: 500 });
     } catch (e) {
-      throw new Error(`no result after ${o.timeout} s\n${log.slice(-20).join('\n')}`);
+      throw new Error(`no result after ${o.timeout} s\n${log.slice(-20).join('\n')}`, { cause: e });
     }
     const { result, error } = await page.evaluate(() => ({ result: window.benchResult, error: window.benchError }));
     if (error) throw new Error(`${error}\n${log.slice(-20).join('\n')}`);

@@ -21,6 +21,8 @@
 // exported and autosaved.
 // Messages out: see `post(...)` calls; every one has a `type`.
 
+import { SAMPLERS_BY_MODEL } from './limits.js';
+
 // Panics are reported with the JS stack (console_error_panic_hook): keep all of its frames.
 Error.stackTraceLimit = 200;
 
@@ -38,7 +40,6 @@ let gpuDevice = null; // captured from requestDevice, for `lost` and the test ho
 let data = null; // {images: Uint8Array, labels: Uint8Array|undefined, name, n, h, w}
 let config = null; // the TrainConfig the page asked for (plus display settings below)
 let display = { samples: 6, columns: 11, seed: 1, sigma: null, forwardRows: 4, show: null, metricsN: 100, metricsEvery: 200, stopAt: null, sampleEvery: null };
-let scenarios = []; // the quiz presets, from the Rust core (wasm.scenarios())
 let companion = null; // a second Trainer trained alongside (scenario 4), or null
 let companionConfig = null;
 let currentStep = 0;
@@ -93,9 +94,15 @@ function errorText(e) {
   return e.message || String(e);
 }
 
+/**
+ * Errors from the core carry a `kind` (config, data, checkpoint, diverged, backend, io: Rust's
+ * `Error::kind()`); code switches on it, never on message text, which is for people.
+ */
+const errorKind = (e) => (e && typeof e === 'object' && typeof e.kind === 'string' ? e.kind : null);
+
 /** A trap (Rust panic, OOM) leaves the wasm instance unusable: tell the page to restart us. */
 function isFatal(e) {
-  return e instanceof WebAssembly.RuntimeError || /unreachable|RuntimeError|already (mutably )?borrowed/i.test(errorText(e));
+  return e instanceof WebAssembly.RuntimeError || e?.name === 'RuntimeError';
 }
 
 function fatal(where, e) {
@@ -139,7 +146,7 @@ async function probeWebGpu(forceCpu) {
   if (!('gpu' in navigator) || !navigator.gpu) {
     return { ok: false, reason: 'this browser does not expose WebGPU (navigator.gpu is missing)' };
   }
-  let adapter = null;
+  let adapter;
   try {
     adapter = await navigator.gpu.requestAdapter();
   } catch (e) {
@@ -167,7 +174,7 @@ async function fetchBytes(url, what) {
   try {
     res = await fetch(url);
   } catch (e) {
-    throw new Error(`could not download ${what} (${url}): ${errorText(e)}`);
+    throw new Error(`could not download ${what} (${url}): ${errorText(e)}`, { cause: e });
   }
   if (!res.ok) throw new Error(`could not download ${what} (${url}): HTTP ${res.status}`);
   return new Uint8Array(await res.arrayBuffer());
@@ -215,7 +222,7 @@ function replaceSession(next, nextCompanion = null) {
   const oldCompanion = companion;
   session = next;
   companion = nextCompanion;
-  currentStep = next ? JSON.parse(next.info()).step : 0;
+  currentStep = next ? next.currentStep : 0;
   resetTiming();
   if (old && old !== next) free(old);
   if (oldCompanion && oldCompanion !== nextCompanion) free(oldCompanion);
@@ -244,7 +251,7 @@ async function createSession(cfg, d) {
       return await wasm.Trainer.create(json, d.images, d.labels, 'webgpu');
     } catch (e) {
       if (isFatal(e)) throw e;
-      if (/configuration|must be|too few|levels|batch|learning rate|latent|channels/i.test(errorText(e))) throw e;
+      if (errorKind(e) === 'config' || errorKind(e) === 'data') throw e; // not WebGPU's fault
       backend = 'cpu';
       post({ type: 'backend', backend: 'cpu', reason: `WebGPU failed to start: ${errorText(e)}`, adapter: null, cpuAdapter: false });
     }
@@ -262,10 +269,8 @@ function savedHistory(bytes) {
   }
 }
 
-function sessionInfo() {
-  const info = JSON.parse(session.info());
-  return info;
-}
+/** The session's configuration, schedule and sizes (one JSON parse; `step`/`model` are getters). */
+const sessionInfo = () => JSON.parse(session.info());
 
 async function postReady(extra = {}) {
   const info = sessionInfo();
@@ -279,14 +284,9 @@ async function postReady(extra = {}) {
 
 // --- sampling -----------------------------------------------------------------------------------
 
+/** [name, spec] of the samplers of a model (the core's rule, www/limits.js), with the display's sigma. */
 function samplerSpecs(model) {
-  if (model === 'cvae') return [['cvae', 'cvae']];
-  const sto = display.sigma == null ? 'stochastic' : `stochastic:${display.sigma}`;
-  return [
-    ['deterministic', 'deterministic'],
-    ['stochastic', sto],
-    ['ddim', 'ddim'],
-  ];
+  return SAMPLERS_BY_MODEL[model].map((name) => [name, name === 'stochastic' && display.sigma != null ? `stochastic:${display.sigma}` : name]);
 }
 
 /** [trainer, name, spec] for every sampler shown: the main model's, then the companion's. */
@@ -294,7 +294,7 @@ function activeSpecs() {
   const out = [];
   for (const s of [session, companion]) {
     if (!s) continue;
-    for (const [name, spec] of samplerSpecs(JSON.parse(s.info()).config.model)) {
+    for (const [name, spec] of samplerSpecs(s.model)) {
       if (display.show && display.show.length && !display.show.includes(name)) continue;
       out.push([s, name, spec]);
     }
@@ -317,7 +317,6 @@ function packChain(r) {
 async function sampleAll(withForward) {
   if (!session) return;
   const t0 = performance.now();
-  const info = sessionInfo();
   const chains = {};
   const transfer = [];
   for (const [s, name, spec] of activeSpecs()) {
@@ -340,7 +339,7 @@ async function sampleAll(withForward) {
   } catch {
     // An older build or a backend without a memory pool: the drawing does not depend on it.
   }
-  post({ type: 'samples', step: info.step, seed: display.seed, chains, forward, ms: lastSampleMs, memory }, transfer);
+  post({ type: 'samples', step: session.currentStep, seed: display.seed, chains, forward, ms: lastSampleMs, memory }, transfer);
 }
 
 // --- sample metrics -----------------------------------------------------------------------------
@@ -404,7 +403,7 @@ async function measureAll({ interruptible = false } = {}) {
   stepsSinceMetrics = 0;
   post({
     type: 'metrics',
-    step: JSON.parse(s.info()).step,
+    step: s.currentStep,
     n: metricsN(),
     seed: display.seed,
     ms: lastMetricsMs,
@@ -452,9 +451,8 @@ async function trainFrame(requested) {
       return false;
     }
     const message = errorText(e);
-    const diverged = /diverg|NaN|non-finite|not finite/i.test(message);
-    post({ type: diverged ? 'diverged' : 'trainError', message, step: JSON.parse(s.info()).step });
-    post({ type: 'state', playing: false });
+    const diverged = errorKind(e) === 'diverged';
+    post({ type: diverged ? 'diverged' : 'trainError', message, step: s.currentStep });
     return false;
   }
   const dt = performance.now() - t0;
@@ -481,7 +479,7 @@ async function trainFrame(requested) {
   currentStep = report.step;
   post({
     type: 'progress',
-    companion: companionReport ? { model: JSON.parse(c.info()).config.model, steps: companionReport.steps } : null,
+    companion: companionReport ? { model: c.model, steps: companionReport.steps } : null,
     step: report.step,
     steps: report.steps,
     levelLoss: report.levelLoss,
@@ -505,7 +503,6 @@ function sampleDue() {
 async function loop() {
   if (looping) return;
   looping = true;
-  post({ type: 'state', playing: true });
   try {
     while (playing && !dead) {
       const ok = await serial(() => trainFrame());
@@ -526,7 +523,6 @@ async function loop() {
     else post({ type: 'trainError', message: errorText(e) });
   } finally {
     looping = false;
-    post({ type: 'state', playing: false });
   }
   // Paused: show samples (and metrics) of the final weights.
   if (!dead && session && stepsSinceSample > 0) await guard('sample', () => sampleAll(false));
@@ -541,9 +537,12 @@ async function loop() {
  * Applies them to `config`, `companionConfig` and `display`, and tells the page.
  */
 function applyScenario(name) {
-  const sc = /^\d+$/.test(name) ? scenarios[Number(name) - 1] : scenarios.find((x) => x.name === name);
-  if (!sc) {
-    post({ type: 'warning', message: `Unknown scenario “${name}” (known: ${scenarios.map((x) => x.name).join(', ')}).` });
+  let sc;
+  try {
+    sc = JSON.parse(wasm.scenario(name));
+  } catch (e) {
+    if (isFatal(e)) throw e;
+    post({ type: 'warning', message: errorText(e) });
     return false;
   }
   config = { ...sc.models[0] };
@@ -561,8 +560,7 @@ async function init(msg) {
   post({ type: 'status', text: 'Loading the WebAssembly core…' });
   wasm = await import(PKG);
   await wasm.default();
-  scenarios = JSON.parse(wasm.scenarios());
-  post({ type: 'scenarios', list: scenarios });
+  post({ type: 'scenarios', list: JSON.parse(wasm.scenarios()) });
   if (msg.scenario) applyScenario(msg.scenario);
   const classifierLoad = fetchClassifier();
   post({ type: 'status', text: 'Looking for a WebGPU adapter…' });
@@ -587,7 +585,7 @@ async function init(msg) {
     try {
       const s = await wasm.Trainer.fromCheckpoint(msg.checkpoint, data.images, data.labels, backend, config.model, config.levels);
       replaceSession(s);
-      resumed = { step: sessionInfo().step, history: savedHistory(msg.checkpoint) };
+      resumed = { step: session.currentStep, history: savedHistory(msg.checkpoint) };
     } catch (e) {
       if (isFatal(e)) throw e;
       post({ type: 'warning', message: `Could not resume the autosaved run (${errorText(e)}); starting over.` });
@@ -612,14 +610,14 @@ async function reset(msg) {
       config = cfg;
       replaceSession(next);
       if (cfg.lr) session.setLearningRate(cfg.lr);
-      await postReady({ resumed: { step: sessionInfo().step, history: savedHistory(msg.checkpoint) } });
+      await postReady({ resumed: { step: session.currentStep, history: savedHistory(msg.checkpoint) } });
       return;
     } catch (e) {
       if (isFatal(e)) throw e;
       post({ type: 'warning', message: `Could not resume the autosaved run (${errorText(e)}); starting over.` });
     }
   }
-  let nextCompanion = null;
+  let nextCompanion;
   try {
     next = await createSession(cfg, data);
     nextCompanion = await createCompanion(data);
@@ -664,7 +662,7 @@ async function doImport(msg) {
   companionConfig = null;
   replaceSession(next, null);
   config = { ...config, ...sessionInfo().config };
-  await postReady({ imported: { step: sessionInfo().step, name: msg.name || null, history: meta.history || [] } });
+  await postReady({ imported: { step: session.currentStep, name: msg.name || null, history: meta.history || [] } });
 }
 
 async function loadData(msg) {
@@ -712,67 +710,62 @@ function guard(name, fn) {
   });
 }
 
+/** One handler per message from the page (listed at the top of this file). */
+const handlers = {
+  init: (msg) =>
+    guard('init', () => init(msg)).then(() => {
+      if (msg.autoplay && session && !dead) {
+        playing = true;
+        loop();
+      }
+    }),
+  play: () => {
+    if (!session || dead) return;
+    playing = true;
+    loop();
+  },
+  pause: () => {
+    playing = false;
+  },
+  step: (msg) =>
+    guard('step', async () => {
+      if (!session) return;
+      if (await trainFrame(msg.n || 1)) await sampleAll(false);
+    }),
+  reset: (msg) => {
+    playing = false;
+    guard('reset', () => reset(msg));
+  },
+  display: (msg) => {
+    display = { ...display, ...(msg.display || {}) };
+    if (msg.resample) guard('sample', () => sampleAll(true));
+  },
+  lr: (msg) =>
+    guard('learning rate', async () => {
+      session.setLearningRate(msg.lr);
+      if (config) config.lr = msg.lr;
+    }),
+  export: (msg) => guard('export', () => doExport(msg)),
+  import: (msg) => {
+    playing = false;
+    guard('import', () => doImport(msg));
+  },
+  loadData: (msg) => {
+    playing = false;
+    guard('data', () => loadData(msg));
+  },
+  measure: () => guard('metrics', () => measureAll()),
+  debugLoseDevice: () => {
+    if (gpuDevice) gpuDevice.destroy();
+    else post({ type: 'warning', message: 'No GPU device to lose (CPU backend).' });
+  },
+};
+
 self.onmessage = (ev) => {
   const msg = ev.data || {};
-  switch (msg.type) {
-    case 'init':
-      guard('init', () => init(msg)).then(() => {
-        if (msg.autoplay && session && !dead) {
-          playing = true;
-          loop();
-        }
-      });
-      break;
-    case 'play':
-      if (!session || dead) break;
-      playing = true;
-      loop();
-      break;
-    case 'pause':
-      playing = false;
-      break;
-    case 'step':
-      guard('step', async () => {
-        if (!session) return;
-        if (await trainFrame(msg.n || 1)) await sampleAll(false);
-      });
-      break;
-    case 'reset':
-      playing = false;
-      guard('reset', () => reset(msg));
-      break;
-    case 'display': {
-      display = { ...display, ...(msg.display || {}) };
-      if (msg.resample) guard('sample', () => sampleAll(true));
-      break;
-    }
-    case 'lr':
-      guard('learning rate', async () => {
-        session.setLearningRate(msg.lr);
-        if (config) config.lr = msg.lr;
-      });
-      break;
-    case 'export':
-      guard('export', () => doExport(msg));
-      break;
-    case 'import':
-      playing = false;
-      guard('import', () => doImport(msg));
-      break;
-    case 'loadData':
-      playing = false;
-      guard('data', () => loadData(msg));
-      break;
-    case 'measure':
-      guard('metrics', () => measureAll());
-      break;
-    case 'debugLoseDevice':
-      if (gpuDevice) gpuDevice.destroy();
-      else post({ type: 'warning', message: 'No GPU device to lose (CPU backend).' });
-      break;
-    default:
-      post({ type: 'warning', message: `worker: unknown message ${msg.type}` });
-  }
+  const handle = handlers[msg.type];
+  if (handle) handle(msg);
+  else post({ type: 'warning', message: `worker: unknown message ${msg.type}` });
 };
 
 self.addEventListener('unhandledrejection', (ev) => {

@@ -42,7 +42,7 @@ test('a malformed IDX file gives a clear message and the page keeps training', a
   await page.waitForFunction(() => window.denoiseLab.errors.length >= 2);
   const gzMsg = await bannerText('data');
   console.log(`# message: ${gzMsg}`);
-  assert.match(gzMsg, /Could not read malformed-images-idx3-ubyte: the file looks gzipped but is corrupt or incomplete \(incomplete deflate stream\)/);
+  assert.match(gzMsg, /Could not read malformed-images-idx3-ubyte: bad data file: the file looks gzipped but is corrupt or incomplete \(incomplete deflate stream\)/);
   assert.match(gzMsg, /Still using bundled MNIST/);
   const step1 = await train(page, 3);
   assert.ok(step1 >= step0 + 3, 'still trains after the bad data');

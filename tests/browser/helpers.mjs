@@ -113,7 +113,7 @@ export async function waitReady(page, { timeout = 180000, version = 1 } = {}) {
     await page.waitForFunction((v) => window.denoiseLab && window.denoiseLab.ready && window.denoiseLab.readyVersion >= v, version, { timeout, polling: 200 });
   } catch (e) {
     const state = await page.evaluate(() => ({ loading: document.getElementById('loading')?.textContent, errors: window.denoiseLab?.errors, banners: [...document.querySelectorAll('.banner')].map((b) => b.textContent) }));
-    throw new Error(`page not ready after ${timeout} ms: ${JSON.stringify(state)}`);
+    throw new Error(`page not ready after ${timeout} ms: ${JSON.stringify(state)}`, { cause: e });
   }
 }
 

@@ -1,0 +1,87 @@
+// The page's URL state (www/state.js) and formatting (www/format.js): pure modules, tested
+// without a browser.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { LIMITS, SAMPLERS_BY_MODEL } from '../../www/limits.js';
+import { PARAMS, defaults, parseQuery, parseValue, toQuery, trainConfig, defaultA, describe } from '../../www/state.js';
+import { fmt, fmtMs, ago, escapeHtml } from '../../www/format.js';
+
+test('defaults parse from an empty query and write back to the always-written parameters', () => {
+  const s = parseQuery('');
+  assert.deepEqual(s.problems, []);
+  assert.deepEqual({ cfg: s.cfg, view: s.view }, defaults());
+  assert.equal(toQuery(s), 'model=denoiser&L=100');
+});
+
+test('every parameter round-trips through the URL', () => {
+  const q = 'model=cvae&L=6&a=0.4&sigma=0.3&k=8&lr=0.001&batch=16&seed=7&channels=16&controls=0&embed=1&autoplay=1&resume=0&backend=cpu&rows=3&cols=5&mn=50&me=0&se=20';
+  const s = parseQuery(q);
+  assert.deepEqual(s.problems, []);
+  assert.equal(s.cfg.model, 'cvae');
+  assert.equal(s.cfg.L, 6);
+  assert.equal(s.view.controls, false);
+  assert.equal(s.view.backend, 'cpu');
+  const again = parseQuery(toQuery(s));
+  assert.deepEqual({ cfg: again.cfg, view: again.view }, { cfg: s.cfg, view: s.view });
+  // Samplers and a stop step are written outside a scenario only.
+  const shown = parseQuery('show=eq2,ddim&stop=40');
+  assert.deepEqual(shown.view.show, ['deterministic', 'ddim']);
+  assert.match(toQuery(shown), /show=deterministic%2Cddim&stop=40/);
+  shown.view.scenario = 'collapse';
+  assert.doesNotMatch(toQuery(shown), /show=|stop=/);
+  assert.match(toQuery(shown), /scenario=collapse/);
+});
+
+test('bad values fall back to the default with a message naming the parameter', () => {
+  const s = parseQuery('L=4&model=banana&a=1.5&batch=-3&sigma=x&bogus=1&seed=4294967296');
+  assert.equal(s.cfg.model, 'denoiser');
+  assert.equal(s.cfg.L, 4);
+  assert.equal(s.cfg.a, null);
+  assert.equal(s.cfg.batch, 64);
+  assert.equal(s.cfg.seed, 1);
+  const text = s.problems.join('\n');
+  assert.match(text, /model=“banana” must be denoiser or cvae; using denoiser/);
+  assert.match(text, /a=“1.5” must be > 0 and < 1; using the default/);
+  assert.match(text, /batch=“-3” must be a whole number from 1 to 1024; using 64/);
+  assert.match(text, /sigma=“x” must be ≥ 0 and ≤ 10/);
+  assert.match(text, /unknown parameter “bogus” ignored/);
+  assert.match(text, /seed=“4294967296” must be a whole number from 0 to 4294967295/);
+});
+
+test('the ranges are the core\'s (www/limits.js, generated from src/limits.rs)', () => {
+  assert.equal(parseValue('lr', '100'), 100, 'the core accepts learning rates up to 100');
+  assert.throws(() => parseValue('lr', '100.5'), /must be > 0 and ≤ 100/);
+  assert.throws(() => parseValue('lr', '0'), /must be > 0/);
+  assert.equal(parseValue('L', String(LIMITS.levels.max)), LIMITS.levels.max);
+  assert.throws(() => parseValue('L', String(LIMITS.levels.max + 1)));
+  assert.throws(() => parseValue('L', '2.5'), /whole number/);
+  assert.equal(parseValue('channels', String(LIMITS.base_channels.min)), LIMITS.base_channels.min);
+  assert.equal(describe(LIMITS.a), '> 0 and < 1');
+  // Every configuration parameter with a core field maps to a core limit or a model name.
+  const fields = PARAMS.filter((p) => p.field).map((p) => p.field);
+  for (const f of fields) assert.ok(f === 'model' || f in LIMITS, `${f} has a limit in the core`);
+  assert.deepEqual(Object.keys(SAMPLERS_BY_MODEL).sort(), ['cvae', 'denoiser']);
+});
+
+test('an embed defaults to smaller grids unless the URL says otherwise', () => {
+  assert.equal(parseQuery('embed=1').view.rows, 4);
+  assert.equal(parseQuery('embed=1').view.cols, 9);
+  assert.equal(parseQuery('embed=1&rows=7').view.rows, 7);
+});
+
+test('the core configuration uses the core\'s field names', () => {
+  const { cfg } = parseQuery('model=cvae&L=6&k=8&channels=16');
+  assert.deepEqual(trainConfig(cfg), { model: 'cvae', levels: 6, a: null, latent_dim: 8, lr: 0.002, batch: 64, seed: 1, base_channels: 16 });
+  assert.ok(Math.abs(defaultA(4) - Math.pow(0.01, 0.25)) < 1e-12);
+});
+
+test('formatting', () => {
+  assert.equal(fmt(0.123456), '0.123');
+  assert.equal(fmt(1234567), '1.23e+6');
+  assert.equal(fmt(0.00001234), '1.23e-5');
+  assert.equal(fmt(NaN), '–');
+  assert.equal(fmtMs(12.34), '12 ms');
+  assert.equal(fmtMs(3456), '3.5 s');
+  assert.equal(ago(0, 90_000), '2 min ago');
+  assert.equal(escapeHtml('<a href="x">&</a>'), '&lt;a href=&quot;x&quot;&gt;&amp;&lt;/a&gt;');
+});

@@ -1,0 +1,83 @@
+// The settings panel and the transport buttons: showing the configuration, reading an edited
+// field with the URL's own rules (www/state.js), enabling and labelling the buttons.
+
+import { banner, clearBanner } from './banners.js';
+import { escapeHtml, fmt } from './format.js';
+import { LIMITS } from './limits.js';
+import { defaultA, parseValue } from './state.js';
+
+const $ = (id) => document.getElementById(id);
+
+export const ctl = {
+  model: $('ctl-model'),
+  L: $('ctl-L'),
+  a: $('ctl-a'),
+  k: $('ctl-k'),
+  channels: $('ctl-channels'),
+  lr: $('ctl-lr'),
+  batch: $('ctl-batch'),
+  seed: $('ctl-seed'),
+  sigmaMode: $('ctl-sigma-mode'),
+  sigma: $('ctl-sigma'),
+};
+export const btn = { play: $('play'), step: $('step'), reset: $('reset'), resample: $('resample'), export: $('export') };
+
+// The inputs' ranges are the core's (src/limits.rs through www/limits.js).
+for (const [key, limit] of [['L', LIMITS.levels], ['a', LIMITS.a], ['k', LIMITS.latent_dim], ['channels', LIMITS.base_channels], ['lr', LIMITS.lr], ['batch', LIMITS.batch], ['seed', LIMITS.seed], ['sigma', LIMITS.sigma]]) {
+  if (!limit.min_open) ctl[key].min = String(limit.min);
+  if (!limit.max_open) ctl[key].max = String(limit.max);
+  ctl[key].step = limit.integer ? '1' : 'any';
+}
+
+export function showConfig(cfg) {
+  ctl.model.value = cfg.model;
+  ctl.L.value = cfg.L;
+  ctl.a.value = Number((cfg.a ?? defaultA(cfg.L)).toFixed(6));
+  ctl.a.classList.toggle('is-default', cfg.a === null);
+  $('a-hint').innerHTML = cfg.a === null ? 'default: a<sup>L</sup> = 0.01' : `a<sup>L</sup> = ${fmt(Math.pow(cfg.a, cfg.L), 2)}`;
+  ctl.k.value = cfg.k;
+  ctl.k.disabled = cfg.model !== 'cvae';
+  $('k-field').classList.toggle('muted', cfg.model !== 'cvae');
+  ctl.channels.value = cfg.channels;
+  ctl.lr.value = cfg.lr;
+  ctl.batch.value = cfg.batch;
+  ctl.seed.value = cfg.seed;
+  ctl.sigmaMode.value = cfg.sigma === null ? 'posterior' : 'custom';
+  ctl.sigma.disabled = cfg.sigma === null || cfg.model !== 'denoiser';
+  ctl.sigmaMode.disabled = cfg.model !== 'denoiser';
+  ctl.sigma.value = cfg.sigma === null ? '' : cfg.sigma;
+}
+
+/** The edited field's value by the URL's rules, or a warning banner naming the problem. */
+export function readControl(key) {
+  const el = ctl[key];
+  const raw = String(el.value).trim();
+  try {
+    const value = parseValue(key, raw);
+    el.classList.remove('invalid');
+    el.removeAttribute('aria-invalid');
+    clearBanner(`ctl-${key}`);
+    return { ok: true, value };
+  } catch (e) {
+    el.classList.add('invalid');
+    el.setAttribute('aria-invalid', 'true');
+    const label = el.closest('label')?.firstChild?.textContent?.trim() || key;
+    banner(`ctl-${key}`, 'warn', `${escapeHtml(label)}: “${escapeHtml(raw)}” ${escapeHtml(e.message)}.`);
+    return { ok: false };
+  }
+}
+
+/** Buttons and file inputs usable only while a session is ready. */
+export function setEnabled(on) {
+  for (const b of Object.values(btn)) b.disabled = !on;
+  $('import-file').disabled = !on;
+  $('import-label').setAttribute('aria-disabled', String(!on));
+  $('data-load-files').disabled = !on;
+  $('data-load-url').disabled = !on;
+}
+
+export function showPlaying(playing, ready) {
+  btn.play.textContent = playing ? '❚❚ Pause' : '▶ Play';
+  btn.play.classList.toggle('playing', playing);
+  btn.step.disabled = playing || !ready;
+}

@@ -1,0 +1,95 @@
+// Files in and out of the page: a checkpoint by the Import button or dropped on the page, IDX data by
+// file picker, URL or drop (one or two files: images and optional labels), and downloads.
+
+const $ = (id) => document.getElementById(id);
+
+const isIdx = (f) => /idx\d|ubyte/i.test(f.name);
+const bytesOf = async (file) => new Uint8Array(await file.arrayBuffer());
+
+/**
+ * Wire the import and data controls and drag and drop.
+ * `onCheckpoint(file)`, `onData(images, labels, name)`, `onError(bannerId, message)`,
+ * `currentDataName()` for messages.
+ */
+export function wireFiles({ onCheckpoint, onData, onError, currentDataName }) {
+  $('import-file').addEventListener('change', (ev) => {
+    const f = ev.target.files[0];
+    ev.target.value = '';
+    if (f) onCheckpoint(f);
+  });
+
+  $('data-load-files').addEventListener('click', async () => {
+    const fi = $('data-images').files[0];
+    const fl = $('data-labels').files[0];
+    if (!fi) {
+      onError('data', 'Choose an images file (IDX, e.g. train-images-idx3-ubyte or .gz) first.');
+      return;
+    }
+    onData(await bytesOf(fi), fl ? await bytesOf(fl) : undefined, fi.name);
+  });
+
+  $('data-load-url').addEventListener('click', async () => {
+    const iu = $('data-images-url').value.trim();
+    const lu = $('data-labels-url').value.trim();
+    if (!iu) {
+      onError('data', 'Enter the URL of an images file first.');
+      return;
+    }
+    const get = async (u) => {
+      let res;
+      try {
+        res = await fetch(u);
+      } catch (e) {
+        throw new Error(`could not download ${u} (${e.message}; the server must allow cross-origin requests)`, { cause: e });
+      }
+      if (!res.ok) throw new Error(`could not download ${u}: HTTP ${res.status}`);
+      return new Uint8Array(await res.arrayBuffer());
+    };
+    try {
+      const images = await get(iu);
+      const labels = lu ? await get(lu) : undefined;
+      onData(images, labels, iu.split('/').pop() || iu);
+    } catch (e) {
+      onError('data', `${e.message}. Still using ${currentDataName()}.`);
+    }
+  });
+
+  // Drag and drop: a checkpoint, or one/two IDX files.
+  let dragDepth = 0;
+  window.addEventListener('dragenter', (ev) => {
+    if (![...(ev.dataTransfer?.types || [])].includes('Files')) return;
+    dragDepth++;
+    $('drop-overlay').hidden = false;
+  });
+  window.addEventListener('dragleave', () => {
+    dragDepth = Math.max(0, dragDepth - 1);
+    if (!dragDepth) $('drop-overlay').hidden = true;
+  });
+  window.addEventListener('dragover', (ev) => ev.preventDefault());
+  window.addEventListener('drop', async (ev) => {
+    ev.preventDefault();
+    dragDepth = 0;
+    $('drop-overlay').hidden = true;
+    const files = [...(ev.dataTransfer?.files || [])];
+    if (!files.length) return;
+    if (files.length === 1 && !isIdx(files[0])) {
+      onCheckpoint(files[0]);
+      return;
+    }
+    const img = files.find((f) => /idx3|images/i.test(f.name)) || files[0];
+    const lbl = files.find((f) => f !== img && /idx1|labels/i.test(f.name));
+    onData(await bytesOf(img), lbl ? await bytesOf(lbl) : undefined, img.name);
+  });
+}
+
+/** Save checkpoint bytes as a file download (`name`). */
+export function downloadFile(bytes, name) {
+  const blob = new Blob([bytes], { type: 'application/octet-stream' });
+  const a = document.createElement('a');
+  a.href = URL.createObjectURL(blob);
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 60000);
+}

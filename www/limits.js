@@ -1,0 +1,91 @@
+// Generated from src/limits.rs by `cargo run -- limits --js > www/limits.js`: do not edit.
+// The ranges the core accepts, by configuration field.
+export const LIMITS = {
+  "a": {
+    "integer": false,
+    "label": "a",
+    "max": 1.0,
+    "max_open": true,
+    "min": 0.0,
+    "min_open": true
+  },
+  "base_channels": {
+    "integer": true,
+    "label": "base channels",
+    "max": 128.0,
+    "max_open": false,
+    "min": 4.0,
+    "min_open": false
+  },
+  "batch": {
+    "integer": true,
+    "label": "batch size",
+    "max": 1024.0,
+    "max_open": false,
+    "min": 1.0,
+    "min_open": false
+  },
+  "cond_dim": {
+    "integer": true,
+    "label": "embedding size",
+    "max": 512.0,
+    "max_open": false,
+    "min": 8.0,
+    "min_open": false
+  },
+  "latent_dim": {
+    "integer": true,
+    "label": "latent size k",
+    "max": 256.0,
+    "max_open": false,
+    "min": 1.0,
+    "min_open": false
+  },
+  "levels": {
+    "integer": true,
+    "label": "L (levels)",
+    "max": 1000.0,
+    "max_open": false,
+    "min": 1.0,
+    "min_open": false
+  },
+  "lr": {
+    "integer": false,
+    "label": "learning rate",
+    "max": 100.0,
+    "max_open": false,
+    "min": 0.0,
+    "min_open": true
+  },
+  "seed": {
+    "integer": true,
+    "label": "seed",
+    "max": 4294967295.0,
+    "max_open": false,
+    "min": 0.0,
+    "min_open": false
+  },
+  "sigma": {
+    "integer": false,
+    "label": "sigma",
+    "max": 10.0,
+    "max_open": false,
+    "min": 0.0,
+    "min_open": false
+  }
+};
+
+// The samplers that apply to each model, in the order they are shown.
+export const SAMPLERS_BY_MODEL = {
+  "cvae": [
+    "cvae"
+  ],
+  "denoiser": [
+    "deterministic",
+    "stochastic",
+    "ddim"
+  ]
+};
+
+// The default a makes a^L equal to this (Schedule::default_a).
+export const DEFAULT_FINAL_SIGNAL = 0.01;

@@ -1,0 +1,76 @@
+// "What are the samples?": the metrics table (Fréchet distance, class entropy, diversity, the
+// class histogram drawn) for every sampler and for real digits, as the worker measured them.
+
+import { fmt, fmtMs, escapeHtml } from './format.js';
+import { SAMPLER_COLORS, samplerLabel } from './samplers.js';
+
+const $ = (id) => document.getElementById(id);
+
+const HIST_W = 150;
+const HIST_H = 40;
+
+/** Ten bars (digits 0..9), heights relative to the tallest. */
+function drawHistogram(canvas, counts, color) {
+  const dpr = 2;
+  canvas.width = HIST_W * dpr;
+  canvas.height = HIST_H * dpr;
+  canvas.style.width = `${HIST_W}px`;
+  canvas.style.height = `${HIST_H}px`;
+  const ctx = canvas.getContext('2d');
+  ctx.scale(dpr, dpr);
+  ctx.fillStyle = '#fff';
+  ctx.fillRect(0, 0, HIST_W, HIST_H);
+  const max = Math.max(1, ...counts);
+  const bw = HIST_W / counts.length;
+  const top = 2;
+  const base = HIST_H - 11;
+  ctx.font = '9px system-ui, sans-serif';
+  ctx.textAlign = 'center';
+  counts.forEach((c, d) => {
+    const h = ((base - top) * c) / max;
+    ctx.fillStyle = color;
+    ctx.fillRect(d * bw + 1.5, base - h, bw - 3, h);
+    ctx.fillStyle = '#666';
+    ctx.fillText(String(d), d * bw + bw / 2, HIST_H - 1.5);
+  });
+  ctx.strokeStyle = '#bbb';
+  ctx.beginPath();
+  ctx.moveTo(0, base + 0.5);
+  ctx.lineTo(HIST_W, base + 0.5);
+  ctx.stroke();
+}
+
+export function clearMetrics(lab) {
+  $('metrics-table').querySelector('tbody').replaceChildren();
+  $('metrics-status').textContent = 'Not measured yet.';
+  lab.metrics = null;
+}
+
+export function renderMetrics(msg, lab) {
+  $('panel-metrics').classList.remove('busy');
+  if (msg.unavailable) {
+    $('metrics-status').textContent = msg.unavailable;
+    lab.metrics = { unavailable: msg.unavailable };
+    return;
+  }
+  lab.metrics = msg;
+  lab.metricsVersion = (lab.metricsVersion || 0) + 1;
+  const tbody = $('metrics-table').querySelector('tbody');
+  tbody.replaceChildren();
+  const rows = Object.entries(msg.samplers).map(([n, m]) => [samplerLabel(n), SAMPLER_COLORS[n], m, n]);
+  rows.push([`real digits`, SAMPLER_COLORS.real, msg.real, 'real']);
+  for (const [name, color, m, key] of rows) {
+    const tr = document.createElement('tr');
+    tr.dataset.sampler = key;
+    if (key === 'real') tr.className = 'ref';
+    tr.innerHTML = `<td><span class="swatch" style="background:${color}"></span>${escapeHtml(name)}</td>
+      <td class="num frechet">${fmt(m.frechet, 3)}</td>
+      <td class="num entropy">${fmt(m.entropy_nats, 3)}</td>
+      <td class="num diversity">${fmt(m.diversity, 3)}</td>
+      <td><canvas class="hist" aria-label="class histogram of ${escapeHtml(name)}"></canvas></td>`;
+    tbody.append(tr);
+    drawHistogram(tr.querySelector('canvas'), m.histogram, color);
+  }
+  const acc = msg.reference.classifier_accuracy;
+  $('metrics-status').textContent = `Measured at step ${msg.step}: ${msg.n} samples per sampler (noise seed ${msg.seed}) against ${msg.reference.n} held-out real digits, in ${fmtMs(msg.ms)}. Classifier: ${acc ? `${(100 * acc).toFixed(1)}% on held-out digits` : 'bundled'}. Real digits: ${msg.real.n} training digits measured the same way (the best a sampler can do at this sample size).`;
+}

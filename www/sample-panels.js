@@ -1,0 +1,127 @@
+// The sampler panels: for each sampler shown, the grid of chains z_L ... z_0 from the same z_L,
+// its caption and its figures; the forward process; the mean image beside eq. (2)'s outputs with
+// their RMS distances (quiz (a)).
+
+import { fmt } from './format.js';
+import { ChainGrid, drawImage } from './grid.js';
+import { SAMPLERS, SAMPLER_COLORS } from './samplers.js';
+
+const $ = (id) => document.getElementById(id);
+const SCALE = 2;
+
+function rms(a, b, off, dim) {
+  let s = 0;
+  for (let i = 0; i < dim; i++) {
+    const d = a[off + i] - b[i];
+    s += d * d;
+  }
+  return Math.sqrt(s / dim);
+}
+
+export class SamplePanels {
+  constructor() {
+    this.grids = {
+      forward: new ChainGrid($('grid-forward'), { forward: true, scale: SCALE }),
+      meanFinal: new ChainGrid($('grid-mean-final'), { scale: 2 }),
+    };
+    this.key = '';
+    this.chains = null;
+    this.forward = null;
+    this.meanImage = null;
+    this.realDiversity = null;
+  }
+
+  /**
+   * One panel per sampler in `active`; `other`: a pointer to the other model's samplers
+   * ({model, levels} to offer, or null), `onSwitch(model)` when it is clicked.
+   */
+  build(active, { model, levels, other, onSwitch }) {
+    this.key = active.join(',') + (other ? '+' : '');
+    const host = $('sampler-panels');
+    host.replaceChildren();
+    for (const name of Object.keys(SAMPLERS)) delete this.grids[name];
+    for (const name of active) {
+      const s = SAMPLERS[name];
+      const sec = document.createElement('section');
+      sec.className = 'panel sampler';
+      sec.id = `panel-${name}`;
+      sec.dataset.sampler = name;
+      sec.innerHTML = `
+      <h2><span class="swatch" style="background:${SAMPLER_COLORS[name]}"></span>${s.title} <span class="formula">${s.formula}</span></h2>
+      <div class="body">
+        <div class="chain" id="grid-${name}"></div>
+        <div class="side">
+          <p class="caption">${s.caption}</p>
+          <p class="sampler-metrics" id="metrics-${name}">–</p>
+        </div>
+      </div>`;
+      host.append(sec);
+      this.grids[name] = new ChainGrid(sec.querySelector('.chain'), { scale: SCALE });
+    }
+    if (other) {
+      // The other model's samplers: a pointer instead of an empty grid.
+      const sec = document.createElement('section');
+      sec.className = 'panel other-model';
+      sec.innerHTML =
+        model === 'cvae'
+          ? `<p><b>Eq. (2), stochastic and DDIM samplers</b> belong to the diffusion denoiser (Problem 1).
+      <button type="button" class="small">Train the denoiser at L = ${levels}</button></p>`
+          : `<p><b>Progressive CVAE (Problem 2):</b> a VAE per step instead of a Gaussian step — it needs far fewer levels.
+      <button type="button" class="small">Train the CVAE at L = ${Math.min(levels, 4)}</button></p>`;
+      sec.querySelector('button').addEventListener('click', () => onSwitch(model === 'cvae' ? 'denoiser' : 'cvae'));
+      host.append(sec);
+    }
+    $('panel-mean').hidden = !active.includes('deterministic');
+  }
+
+  /** The session's reference images: the mean training image and real digits' diversity. */
+  setReference({ meanImage, realDiversity, h, w }) {
+    this.meanImage = meanImage;
+    this.realDiversity = realDiversity;
+    drawImage($('mean-canvas'), meanImage, h, w);
+  }
+
+  clear() {
+    this.chains = null;
+  }
+
+  /** Draw a `samples` message from the worker (every sampler's chains, maybe the forward process). */
+  render(msg) {
+    this.chains = msg.chains;
+    if (msg.forward) this.forward = msg.forward;
+    for (const [name, chain] of Object.entries(msg.chains)) {
+      if (!this.grids[name]) continue;
+      this.grids[name].draw(chain);
+      const div = chain.diversity[chain.diversity.length - 1];
+      const real = this.realDiversity != null ? ` <span class="muted">(real digits ${fmt(this.realDiversity)})</span>` : '';
+      const parts = [`diversity of z<sub>0</sub>: <b>${fmt(div)}</b>${real}`];
+      if (chain.rmsToMean != null) parts.push(`RMS to the mean image: <b>${fmt(chain.rmsToMean)}</b>`);
+      parts.push(`<span class="muted">drawn at step ${msg.step}, noise seed ${msg.seed}</span>`);
+      $(`metrics-${name}`).innerHTML = parts.map((p) => `<span>${p}</span>`).join('');
+    }
+    if (msg.forward) this.grids.forward.draw(msg.forward);
+    if (msg.chains.deterministic) this.grids.meanFinal.draw(msg.chains.deterministic, { onlyLast: true });
+    this.renderMeanTable();
+  }
+
+  renderMeanTable() {
+    const tbody = $('rms-table').querySelector('tbody');
+    const rows = [];
+    for (const [name, chain] of Object.entries(this.chains || {})) {
+      if (chain.rmsToMean == null) continue;
+      rows.push(`<tr><td><span class="swatch" style="background:${SAMPLER_COLORS[name]}"></span>${SAMPLERS[name].title.split(':')[0]} samples</td><td>${fmt(chain.rmsToMean)}</td></tr>`);
+    }
+    const f = this.forward;
+    if (f && this.meanImage) {
+      // The y = z_0 column of the forward process: real held-out digits.
+      const dim = f.h * f.w;
+      const li = f.levels.indexOf(0);
+      if (li >= 0 && this.meanImage.length === dim) {
+        let s = 0;
+        for (let i = 0; i < f.n; i++) s += rms(f.pixels, this.meanImage, (li * f.n + i) * dim, dim);
+        rows.push(`<tr class="ref"><td><span class="swatch" style="background:${SAMPLER_COLORS.real}"></span>real digits (for scale)</td><td>${fmt(s / f.n)}</td></tr>`);
+      }
+    }
+    tbody.innerHTML = rows.join('');
+  }
+}

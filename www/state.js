@@ -1,0 +1,173 @@
+// The page's state in the URL: one declarative table of parameters, one generic parser and one
+// writer. Pure (no DOM): `node --test tests/node/` tests it directly. The ranges come from the
+// Rust core (www/limits.js is generated from src/limits.rs), so the page, the worker, the CLI and
+// the core accept the same values.
+
+import { LIMITS, SAMPLERS_BY_MODEL, DEFAULT_FINAL_SIGNAL } from './limits.js';
+
+export const MODELS = Object.keys(SAMPLERS_BY_MODEL);
+export const SAMPLER_NAMES = [...new Set(Object.values(SAMPLERS_BY_MODEL).flat())];
+
+/** The default a for L levels: a^L = DEFAULT_FINAL_SIGNAL (the core's Schedule::default_a). */
+export const defaultA = (L) => Math.pow(DEFAULT_FINAL_SIGNAL, 1 / Math.max(1, L));
+
+// ---- value parsers: raw string -> value, or throw an Error whose message completes "x=“raw” ..."
+
+/** A number in one of the core's ranges (see src/limits.rs). */
+export function inLimit(limit) {
+  return (s) => {
+    const v = Number(s);
+    if (String(s).trim() === '' || !Number.isFinite(v) || (limit.integer && !Number.isInteger(v))) {
+      throw new Error(`must be ${describe(limit)}`);
+    }
+    const lowOk = limit.min_open ? v > limit.min : v >= limit.min;
+    const highOk = limit.max_open ? v < limit.max : v <= limit.max;
+    if (!lowOk || !highOk) throw new Error(`must be ${describe(limit)}`);
+    return v;
+  };
+}
+
+/** The range as a person reads it (the same words as the core's `Limit::describe`). */
+export function describe(limit) {
+  if (limit.integer) return `a whole number from ${limit.min} to ${limit.max}`;
+  return `${limit.min_open ? '>' : '≥'} ${limit.min} and ${limit.max_open ? '<' : '≤'} ${limit.max}`;
+}
+
+const intIn = (min, max) => inLimit({ min, max, min_open: false, max_open: false, integer: true });
+
+/** `words` (case-insensitive) mean null ("use the default"); anything else goes to `parse`. */
+const orNull = (words, parse) => (s) => (s.trim() === '' || words.includes(s.trim().toLowerCase()) ? null : parse(s));
+
+function flag(s) {
+  const v = s.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+  if (['0', 'false', 'no', 'off'].includes(v)) return false;
+  throw new Error('must be 0 or 1');
+}
+
+/** One of several values, each with the spellings that mean it. */
+const oneOf = (spellings) => (s) => {
+  const v = s.trim().toLowerCase();
+  for (const [value, words] of Object.entries(spellings)) if (words.includes(v)) return value;
+  throw new Error(`must be ${Object.keys(spellings).join(' or ')}`);
+};
+
+function scenarioName(s) {
+  const v = s.trim().toLowerCase();
+  if (v === '' || v === 'none') return null;
+  if (!/^([1-9]|[a-z][a-z0-9-]*)$/.test(v)) throw new Error('must be a scenario name (collapse, imperfect, noise, few-levels) or 1…4');
+  return v;
+}
+
+function samplerList(s) {
+  const names = s
+    .split(',')
+    .map((x) => x.trim().toLowerCase())
+    .filter(Boolean)
+    .map((x) => (x === 'eq2' ? 'deterministic' : x));
+  const bad = names.filter((x) => !SAMPLER_NAMES.includes(x));
+  if (bad.length || !names.length) throw new Error(`must list samplers from ${SAMPLER_NAMES.join(', ')}`);
+  return names;
+}
+
+// ---- the table ----------------------------------------------------------------------------------
+
+/**
+ * Every URL parameter. `group`: 'cfg' (what is trained and sampled: changing it restarts or
+ * resamples) or 'view' (how the page looks and behaves). `field`: the core's TrainConfig field
+ * it sets, if any. `always`: written to the URL even at its default. `write`: a custom writer
+ * (value, state) => string or null (null: left out); the default writes non-default values.
+ */
+export const PARAMS = [
+  { name: 'model', group: 'cfg', field: 'model', default: 'denoiser', always: true, parse: oneOf({ denoiser: ['denoiser', 'diffusion'], cvae: ['cvae', 'vae'] }) },
+  { name: 'L', group: 'cfg', field: 'levels', default: 100, always: true, parse: inLimit(LIMITS.levels) },
+  { name: 'a', group: 'cfg', field: 'a', default: null, parse: orNull(['default'], inLimit(LIMITS.a)) }, // null: a^L = 0.01
+  { name: 'sigma', group: 'cfg', default: null, parse: orNull(['posterior', 'default', 'auto'], inLimit(LIMITS.sigma)) }, // null: sqrt(v)
+  { name: 'k', group: 'cfg', field: 'latent_dim', default: 32, parse: inLimit(LIMITS.latent_dim) },
+  { name: 'lr', group: 'cfg', field: 'lr', default: 0.002, parse: inLimit(LIMITS.lr) },
+  { name: 'batch', group: 'cfg', field: 'batch', default: 64, parse: inLimit(LIMITS.batch) },
+  { name: 'seed', group: 'cfg', field: 'seed', default: 1, parse: inLimit(LIMITS.seed) },
+  { name: 'channels', group: 'cfg', field: 'base_channels', default: 32, parse: inLimit(LIMITS.base_channels) },
+  { name: 'controls', group: 'view', default: true, parse: flag },
+  { name: 'embed', group: 'view', default: false, parse: flag },
+  { name: 'autoplay', group: 'view', default: false, parse: flag },
+  { name: 'resume', group: 'view', default: true, parse: flag },
+  { name: 'backend', group: 'view', default: 'auto', parse: oneOf({ auto: ['auto', 'webgpu', 'gpu'], cpu: ['cpu'] }) },
+  { name: 'rows', group: 'view', default: 6, parse: intIn(2, 16) }, // samples per grid
+  { name: 'cols', group: 'view', default: 11, parse: intIn(2, 21) }, // levels shown
+  { name: 'scenario', group: 'view', default: null, parse: scenarioName }, // a quiz preset
+  // Samplers shown and a step to pause at: a scenario sets its own, so they are written only outside one.
+  { name: 'show', group: 'view', default: null, parse: samplerList, write: (v, s) => (v && !s.view.scenario ? v.join(',') : null) },
+  { name: 'stop', group: 'view', default: null, parse: intIn(1, 10_000_000), write: (v, s) => (v && !s.view.scenario ? String(v) : null) },
+  { name: 'mn', group: 'view', default: 100, parse: intIn(10, 1000) }, // samples per sampler for the metrics
+  { name: 'me', group: 'view', default: 200, parse: intIn(0, 10_000_000) }, // metrics every me steps (0: on pause only)
+  { name: 'se', group: 'view', default: null, parse: intIn(1, 10_000_000) }, // samples every se steps (null: by wall time)
+];
+
+const BY_NAME = new Map(PARAMS.map((p) => [p.name, p]));
+export const param = (name) => BY_NAME.get(name);
+
+/** The defaults: { cfg: {model, L, ...}, view: {controls, ...} }. */
+export function defaults() {
+  const state = { cfg: {}, view: {} };
+  for (const p of PARAMS) state[p.group][p.name] = p.default;
+  return state;
+}
+
+/** Parse one value with its parameter's rule (throws with a message for people). */
+export function parseValue(name, raw) {
+  const p = BY_NAME.get(name);
+  if (!p) throw new Error(`unknown parameter “${name}”`);
+  return p.parse(String(raw));
+}
+
+/**
+ * A query string to state. Bad values fall back to their default with a message in `problems`.
+ * In an embed (`embed=1`) the grids default to fewer rows and columns.
+ */
+export function parseQuery(search) {
+  const q = new URLSearchParams(search);
+  const state = defaults();
+  const problems = [];
+  for (const [key, raw] of q.entries()) {
+    const p = BY_NAME.get(key);
+    if (!p) {
+      problems.push(`unknown parameter “${key}” ignored`);
+      continue;
+    }
+    try {
+      state[p.group][key] = p.parse(raw);
+    } catch (e) {
+      problems.push(`${key}=“${raw}” ${e.message}; using ${p.default === null ? 'the default' : p.default}`);
+    }
+  }
+  if (state.view.embed) {
+    if (!q.has('rows')) state.view.rows = 4;
+    if (!q.has('cols')) state.view.cols = 9;
+  }
+  return { ...state, problems };
+}
+
+function writeDefault(p, v) {
+  if (v === null || v === undefined) return null;
+  if (typeof v === 'boolean') return v === p.default ? null : v ? '1' : '0';
+  return !p.always && v === p.default ? null : String(v);
+}
+
+/** State to a query string: every parameter not at its default (and those marked `always`). */
+export function toQuery(state) {
+  const q = new URLSearchParams();
+  for (const p of PARAMS) {
+    const v = state[p.group][p.name];
+    const s = p.write ? p.write(v, state) : writeDefault(p, v);
+    if (s !== null) q.set(p.name, s);
+  }
+  return q.toString();
+}
+
+/** The core's TrainConfig (JSON field names) for the page's configuration. */
+export function trainConfig(cfg) {
+  const out = {};
+  for (const p of PARAMS) if (p.field) out[p.field] = cfg[p.name];
+  return out;
+}

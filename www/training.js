@@ -1,0 +1,168 @@
+// The training run as the page sees it: the worker (started, restarted after a crash or a change
+// of settings, moved to the CPU backend), whether it should be playing (this is the one owner of
+// that state), and the autosaves that keep the run.
+
+import { loadAutosave, storeAutosave } from './autosave.js';
+import { banner, errorBanner } from './banners.js';
+import { showPlaying, setEnabled } from './controls.js';
+import { ago, escapeHtml } from './format.js';
+import { WorkerClient } from './worker-client.js';
+
+const $ = (id) => document.getElementById(id);
+const AUTOSAVE_MS = 30000;
+
+export class Training {
+  /**
+   * `lab`: the test handle (ready, step, playing...). `hooks`:
+   *   init(): the worker's init message (config, display, backend, scenario, data)
+   *   reset(checkpoint): the worker's reset message for the current settings
+   *   saveKey(config?): the autosave key of a configuration (default: the current one)
+   *   autosaving(): whether this run is autosaved (scenario runs are not)
+   *   beforeRestart(): clear the views of the run being left (new settings)
+   *   clearLoss(): clear the loss curves (the same settings, restarted)
+   *   resuming(): whether a restart continues from the autosave of the new settings
+   *   isCurrent(config): whether an exported config is the page's current one
+   */
+  constructor(lab, handlers, hooks) {
+    this.lab = lab;
+    this.hooks = hooks;
+    this.wantPlaying = false;
+    this.crashTimes = [];
+    this.switchingToCpu = false;
+    this.lastSavedStep = -1;
+    this.lastSaveAt = 0;
+    this.client = new WorkerClient(handlers, (reason) => this.crashed(reason));
+    setInterval(() => {
+      if (this.wantPlaying && Date.now() - this.lastSaveAt > AUTOSAVE_MS) {
+        this.lastSaveAt = Date.now();
+        this.requestAutosave();
+      }
+      if (this.lastSaveAt && lab.autosaves) $('autosave-status').textContent = `Autosaved at step ${this.lastSavedStep}, ${ago(this.lastSaveAt)} (in this browser).`;
+    }, 1000);
+    document.addEventListener('visibilitychange', () => {
+      if (document.visibilityState === 'hidden') this.requestAutosave();
+    });
+  }
+
+  get running() {
+    return this.client.running;
+  }
+
+  post(msg, transfer) {
+    this.client.post(msg, transfer);
+  }
+
+  /** Show (and remember) whether training runs; the worker is told by play()/pause(). */
+  setPlaying(p) {
+    this.lab.playing = p;
+    showPlaying(p, this.lab.ready);
+  }
+
+  play() {
+    this.wantPlaying = true;
+    this.post({ type: 'play' });
+    this.setPlaying(true);
+  }
+
+  pause() {
+    this.wantPlaying = false;
+    this.post({ type: 'pause' });
+    this.setPlaying(false);
+    this.requestAutosave();
+  }
+
+  /** The worker stopped on its own (end of a budget, an error): reflect it. */
+  stopped() {
+    this.wantPlaying = false;
+    this.setPlaying(false);
+  }
+
+  /** A fresh worker; `resumeBytes`: a checkpoint to continue from. */
+  start({ resumeBytes = null, autoplay = false } = {}) {
+    this.lab.ready = false;
+    setEnabled(false);
+    this.client.start({ ...this.hooks.init(), checkpoint: resumeBytes, autoplay });
+    if (autoplay) {
+      this.wantPlaying = true;
+      this.setPlaying(true);
+    }
+  }
+
+  /** The worker died (a wasm trap, a lost device): restart from the autosave, twice a minute at most. */
+  async crashed(reason) {
+    const now = Date.now();
+    this.crashTimes = this.crashTimes.filter((t) => now - t < 60000);
+    this.crashTimes.push(now);
+    const wasPlaying = this.wantPlaying;
+    this.stopped();
+    if (this.crashTimes.length > 2) {
+      errorBanner('crash', `Training stopped: ${reason}. It failed repeatedly, so it was not restarted. Reload the page to try again.`);
+      this.client.stop();
+      return;
+    }
+    const saved = await loadAutosave(this.hooks.saveKey());
+    errorBanner('crash', `Training stopped: ${reason}. Restarting ${saved ? `from the last autosave (step ${saved.step})` : 'from scratch'}…`);
+    this.hooks.clearLoss();
+    this.start({ resumeBytes: saved ? saved.bytes : null, autoplay: wasPlaying });
+  }
+
+  /** New settings: save the run being left, then a session for the current settings (resumed from its autosave unless `fresh`). */
+  async restart({ fresh = false } = {}) {
+    if (!this.running) return;
+    const lab = this.lab;
+    const wasPlaying = this.wantPlaying;
+    if (lab.ready && lab.step > 0 && lab.step !== this.lastSavedStep && this.hooks.autosaving()) this.post({ type: 'export', reason: 'autosave' });
+    this.post({ type: 'pause' });
+    lab.ready = false;
+    setEnabled(false);
+    this.hooks.beforeRestart();
+    $('loading').hidden = false;
+    $('loading').textContent = 'Restarting…';
+    const saved = fresh || !this.hooks.resuming() ? null : await loadAutosave(this.hooks.saveKey());
+    this.post(this.hooks.reset(saved ? saved.bytes : null));
+    this.wantPlaying = wasPlaying;
+  }
+
+  /** Continue the run on burn's CPU backend: save it, then restart the worker from those bytes. */
+  switchToCpu() {
+    if (this.lab.ready && this.lab.step > 0) {
+      this.switchingToCpu = true;
+      this.post({ type: 'pause' });
+      this.post({ type: 'export', reason: 'autosave' });
+    } else {
+      this.start({ autoplay: this.wantPlaying });
+    }
+  }
+
+  requestAutosave() {
+    const lab = this.lab;
+    if (!this.hooks.autosaving() || !lab.ready || lab.step === this.lastSavedStep || lab.step === 0) return;
+    this.post({ type: 'export', reason: 'autosave' });
+  }
+
+  /** A resumed run: its autosave is already there. */
+  resumedAt(step) {
+    this.lastSavedStep = step;
+  }
+
+  /** Checkpoint bytes from the worker for an autosave (or the switch to the CPU backend). */
+  async autosaved(msg) {
+    if (this.switchingToCpu) {
+      this.switchingToCpu = false;
+      this.hooks.clearLoss();
+      this.start({ resumeBytes: msg.bytes.slice(), autoplay: this.wantPlaying });
+    }
+    try {
+      await storeAutosave({ key: this.hooks.saveKey(msg.config), bytes: msg.bytes, step: msg.step, config: msg.config, savedAt: Date.now() });
+    } catch (e) {
+      banner('autosave', 'warn', `Autosave failed: ${escapeHtml(e.message || e)}. Use “Export checkpoint” to keep your work.`);
+      return;
+    }
+    this.lab.autosaves++;
+    if (this.hooks.isCurrent(msg.config)) {
+      this.lastSavedStep = msg.step;
+      this.lastSaveAt = Date.now();
+      $('autosave-status').textContent = `Autosaved at step ${msg.step} (in this browser).`;
+    }
+  }
+}
