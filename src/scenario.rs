@@ -1,6 +1,7 @@
 //! The course quiz as four named presets: what to train, which samplers to show, how
 //! long, and a caption saying what to look for. The page lists them (`all()` is serde
-//! serialisable); the CLI's `scenario NAME` and the tests run them natively with `run_blocking`.
+//! serialisable); the CLI's `scenario NAME` trains them natively (`train_blocking`, or
+//! `load_blocking` for saved models) and measures them (`measure_blocking`), as the tests do.
 //!
 //! Sizes are small on purpose (8 base channels, batch 32): the presets must train in minutes on
 //! a 2-core CPU, which is also the page's fallback when WebGPU is missing.
@@ -322,19 +323,6 @@ mod native {
             trained.push(Trained { trainer, seconds: 0.0, last_loss: f32::NAN });
         }
         Ok(trained)
-    }
-
-    /// Train the scenario's models on `data` and measure every panel against held-out digits.
-    pub fn run_blocking(
-        scenario: &Scenario,
-        data: &Dataset,
-        device: &Device,
-        classifier: &Classifier,
-        options: &RunOptions,
-        mut log: impl FnMut(&str),
-    ) -> Result<ScenarioReport> {
-        let trained = train_blocking(scenario, data, device, options.steps, &mut log)?;
-        measure_blocking(scenario, &trained, data, device, classifier, options, log)
     }
 
     /// Measure every panel of a scenario on its trained models against held-out digits.
