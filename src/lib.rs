@@ -11,6 +11,7 @@ pub mod limits;
 pub mod metrics;
 pub mod model;
 pub mod optim;
+pub mod page;
 pub mod rng;
 pub mod sampler;
 pub mod scenario;

@@ -1,13 +1,10 @@
 //! The ranges every layer accepts, in one table: the core validates with it, the CLI passes its
 //! values to the core, and the page's URL parser and controls use `www/limits.js`, which is
-//! generated from this file (`cargo run -- limits --js > www/limits.js`; a test checks that the
-//! committed file is up to date). The samplers that apply to each model are exported the same way.
+//! generated from it (`crate::page`).
 
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::model::ModelKind;
-use crate::sampler::SamplerKind;
 
 /// A closed or half-open range of numbers, optionally whole numbers only.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -87,33 +84,6 @@ pub fn all() -> Vec<(&'static str, Limit)> {
     ]
 }
 
-/// `www/limits.js`: the limits and the samplers of each model as an ES module.
-pub fn to_js() -> String {
-    let limits: serde_json::Map<String, serde_json::Value> = all()
-        .into_iter()
-        .map(|(k, l)| (k.to_string(), serde_json::to_value(l).expect("plain numbers and strings")))
-        .collect();
-    let samplers: serde_json::Map<String, serde_json::Value> = [ModelKind::Denoiser, ModelKind::Cvae]
-        .into_iter()
-        .map(|m| (m.name().to_string(), serde_json::json!(SamplerKind::names_for(m))))
-        .collect();
-    let pretty = |v: &serde_json::Map<String, serde_json::Value>| {
-        serde_json::to_string_pretty(v).expect("a JSON map always serialises")
-    };
-    format!(
-        "// Generated from src/limits.rs by `cargo run -- limits --js > www/limits.js`: do not edit.\n\
-         // The ranges the core accepts, by configuration field.\n\
-         export const LIMITS = {};\n\n\
-         // The samplers that apply to each model, in the order they are shown.\n\
-         export const SAMPLERS_BY_MODEL = {};\n\n\
-         // The default a makes a^L equal to this (Schedule::default_a).\n\
-         export const DEFAULT_FINAL_SIGNAL = {};\n",
-        pretty(&limits),
-        pretty(&samplers),
-        crate::schedule::DEFAULT_FINAL_SIGNAL
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,15 +97,5 @@ mod tests {
         assert!(SEED.contains(u32::MAX as f64) && !SEED.contains(u32::MAX as f64 + 1.0));
         let e = BATCH.check(0.0).unwrap_err().to_string();
         assert!(e.contains("batch size must be a whole number from 1 to 1024, got 0"), "{e}");
-    }
-
-    /// The page reads its limits from `www/limits.js`: it must be what this file generates.
-    #[test]
-    fn the_pages_limits_file_is_up_to_date() {
-        let committed = include_str!("../www/limits.js");
-        assert!(
-            committed == to_js(),
-            "www/limits.js is out of date: run `cargo run -- limits --js > www/limits.js`"
-        );
     }
 }

@@ -268,7 +268,7 @@ fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
         Command::Limits { js } => {
             if js {
-                print!("{}", denoise_lab::limits::to_js());
+                print!("{}", denoise_lab::page::limits_js());
             } else {
                 for (name, l) in denoise_lab::limits::all() {
                     println!("{name:<14} {} ({})", l.describe(), l.label);
