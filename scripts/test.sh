@@ -20,31 +20,30 @@ cargo fmt --all --check
 npx --no-install eslint .
 phase "format and JS lint (rustfmt, eslint)"
 
-# Clippy with -D warnings on the wasm32 build of the library (the only build with src/wasm.rs)
-# and on the wasm-bindgen tool (scripts/bindgen). Never `--workspace` in one cargo call: it would
-# unify the tool's dependency features with the library's and rebuild all of burn.
-cargo clippy --locked --lib --target wasm32-unknown-unknown -- -D warnings
-cargo clippy --locked -p denoise-lab-bindgen -- -D warnings
-phase "clippy (wasm32, bindgen tool)"
-
-# Native: compile once, then run (the wgpu test fails when no Vulkan adapter is found).
-# Clippy lints the native build of every target of this workspace's crates as it compiles them:
-# clippy-driver as the workspace's compiler (RUSTC_WORKSPACE_WRAPPER, the mechanism of `cargo
-# clippy` itself) with -D warnings, the same lints as `cargo clippy --all-targets -- -D warnings`
-# without a second, check-only build of all of burn (about 5 minutes cold here).
-# Dependencies are built by plain rustc either way.
+# Clippy lints every build of this workspace's own crates as it compiles them: clippy-driver is
+# the workspace's compiler (RUSTC_WORKSPACE_WRAPPER, the mechanism of `cargo clippy` itself) with
+# -D warnings, so these are the lints of `cargo clippy --all-targets -- -D warnings` (natively, the
+# wasm32 library with src/wasm.rs, and the bindgen tool) without a second, check-only build of
+# all of burn for each target (about 6 minutes cold each here). Dependencies are compiled by plain
+# rustc either way, so the builds below share them. Never pass `--workspace` to one cargo call:
+# it would unify the tool's dependency features with the library's and rebuild all of burn.
 export RUSTC_WORKSPACE_WRAPPER="$(command -v clippy-driver)"
 export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
+
+# Native: compile once, then run (the wgpu test fails when no Vulkan adapter is found).
 cargo test --locked --all-targets --no-run
 phase "native build (with clippy)"
 cargo test --locked --all-targets
 phase "native tests"
-# The page is built by plain rustc, exactly as `scripts/serve.sh` builds it.
-unset RUSTC_WORKSPACE_WRAPPER CLIPPY_ARGS
 
-# The wasm32 build of the library, wasm-bindgen and the static page in dist/.
+# The wasm32 library and the bindgen tool, linted; then the page exactly as `scripts/serve.sh`
+# builds it, by plain rustc (only this crate is compiled again: the dependencies are shared).
+cargo build --locked --lib --release --target wasm32-unknown-unknown
+cargo build --locked -p denoise-lab-bindgen
+phase "wasm build (with clippy)"
+unset RUSTC_WORKSPACE_WRAPPER CLIPPY_ARGS
 bash scripts/build-web.sh
-phase "wasm build"
+phase "page build"
 
 # The pure page modules and the wasm bridge in Node (no browser).
 node --test tests/node/
