@@ -51,6 +51,7 @@ const lab = {
   frames: [], // [{k, ms}] per training frame of this session (k steps in ms)
   times: {}, // performance.now() of milestones: ready, firstStep, firstSamples
   companionModel: null, // the side-by-side model of a scenario
+  pausedStep: null, // the step the worker's loop stopped at (null while it runs)
   config: cfg,
   view,
   debugLoseDevice: () => training.post({ type: 'debugLoseDevice' }), // test hook (WebGPU only)
@@ -445,6 +446,9 @@ const handlers = {
   metricsSkipped: () => {
     $('panel-metrics').classList.remove('busy');
     $('metrics-status').textContent = `Measurement postponed while training (every ${view.me || '–'} steps, on pause, or “Measure now”).`;
+  },
+  paused: (msg) => {
+    lab.pausedStep = msg.step; // the worker's loop has stopped and drawn this step
   },
   stopped: (msg) => {
     training.stopped();

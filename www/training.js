@@ -59,6 +59,7 @@ export class Training {
   }
 
   play() {
+    this.lab.pausedStep = null;
     this.wantPlaying = true;
     this.post({ type: 'play' });
     this.setPlaying(true);
@@ -111,7 +112,9 @@ export class Training {
     if (!this.running) return;
     const lab = this.lab;
     const wasPlaying = this.wantPlaying;
-    if (lab.ready && lab.step > 0 && lab.step !== this.lastSavedStep && this.hooks.autosaving()) this.post({ type: 'export', reason: 'autosave' });
+    // The run being left is saved unless it was a scenario run (`lab.scenario`: what runs now,
+    // where the settings may already name the next scenario).
+    if (lab.ready && lab.step > 0 && lab.step !== this.lastSavedStep && !lab.scenario) this.post({ type: 'export', reason: 'autosave' });
     this.post({ type: 'pause' });
     lab.ready = false;
     setEnabled(false);

@@ -21,6 +21,10 @@
 // exported and autosaved.
 // Messages out: see `post(...)` calls; every one has a `type`.
 
+import { errorKind, errorText, isFatal } from './errors.js';
+import { FrameTimer } from './frame-timer.js';
+import { gpuDevice, probeWebGpu, watchDevices } from './worker-gpu.js';
+import { MetricsRunner } from './worker-metrics.js';
 import { SAMPLERS_BY_MODEL } from './limits.js';
 
 // Panics are reported with the JS stack (console_error_panic_hook): keep all of its frames.
@@ -36,7 +40,6 @@ const BUNDLED = {
 let wasm = null; // the imported module
 let session = null;
 let backend = null; // 'webgpu' | 'cpu', decided once per worker
-let gpuDevice = null; // captured from requestDevice, for `lost` and the test hook
 let data = null; // {images: Uint8Array, labels: Uint8Array|undefined, name, n, h, w}
 let config = null; // the TrainConfig the page asked for (plus display settings below)
 let display = { samples: 6, columns: 11, seed: 1, sigma: null, forwardRows: 4, show: null, metricsN: 100, metricsEvery: 200, stopAt: null, sampleEvery: null };
@@ -44,17 +47,6 @@ let companion = null; // a second Trainer trained alongside (scenario 4), or nul
 let companionConfig = null;
 let currentStep = 0;
 
-// Sample metrics: the classifier is fetched once; a wasm `Metrics` is built per session
-// (it embeds that session's held-out digits as the Fréchet reference).
-const CLASSIFIER_URL = new URL('./data/classifier.bin', import.meta.url).href;
-let classifierBytes = null;
-let metricsObj = null;
-let metricsSession = null; // the session metricsObj belongs to (null: not built yet)
-let metricsProblem = null; // why there are no metrics for this session
-let realMetrics = null;
-let lastMetricsAt = 0;
-let lastMetricsMs = 0;
-let stepsSinceMetrics = 0;
 const LIGHT_METRICS_N = 32;
 let cpuAdapter = false;
 
@@ -68,18 +60,14 @@ let looping = false;
 let dead = false; // a wasm trap or a lost device: the page restarts this worker
 
 // Timing.
-let warmupMs = null; // the first training frame (one step, includes shader compilation)
-let frameTimes = []; // recent steady ms/step values
-let stepsPerFrame = 1;
+const timer = new FrameTimer();
 let lastSampleAt = 0;
 let lastSampleMs = 0;
 let stepsSinceSample = 0;
-let rateWindow = []; // [time, step] pairs for steps/s
 
-const TARGET_FRAME_MS = 150;
-const MAX_STEPS_PER_FRAME = 64;
 
 const post = (msg, transfer = []) => self.postMessage(msg, transfer);
+const metrics = new MetricsRunner(post);
 
 let queue = Promise.resolve();
 function serial(fn) {
@@ -88,84 +76,23 @@ function serial(fn) {
   return p;
 }
 
-function errorText(e) {
-  if (e == null) return 'unknown error';
-  if (typeof e === 'string') return e;
-  return e.message || String(e);
-}
-
-/**
- * Errors from the core carry a `kind` (config, data, checkpoint, diverged, backend, io: Rust's
- * `Error::kind()`); code switches on it, never on message text, which is for people.
- */
-const errorKind = (e) => (e && typeof e === 'object' && typeof e.kind === 'string' ? e.kind : null);
-
-/** A trap (Rust panic, OOM) leaves the wasm instance unusable: tell the page to restart us. */
-function isFatal(e) {
-  return e instanceof WebAssembly.RuntimeError || e?.name === 'RuntimeError';
-}
-
 function fatal(where, e) {
   dead = true;
   playing = false;
   post({ type: 'fatal', message: `${where}: ${errorText(e)}` });
 }
 
-// --- WebGPU: watch the device burn creates, so a lost device is reported -----------------------
+// --- WebGPU: a lost device is reported (the page restarts this worker) ---------------------------
 
-if (typeof GPUAdapter !== 'undefined' && GPUAdapter.prototype.requestDevice) {
-  const original = GPUAdapter.prototype.requestDevice;
-  GPUAdapter.prototype.requestDevice = async function (...args) {
-    const device = await original.apply(this, args);
-    gpuDevice = device;
-    device.lost.then((info) => {
-      if (dead) return;
-      dead = true;
-      playing = false;
-      post({ type: 'deviceLost', reason: info.reason || 'unknown', message: info.message || '' });
-    });
-    device.addEventListener('uncapturederror', (ev) => {
-      post({ type: 'gpuError', message: errorText(ev.error) });
-    });
-    return device;
-  };
-}
-
-function isCpuAdapter(info, adapter) {
-  const text = `${info.vendor || ''} ${info.architecture || ''} ${info.description || ''} ${info.device || ''}`;
-  return (
-    /swiftshader|llvmpipe|lavapipe|softpipe|software|basic render/i.test(text) ||
-    adapter.isFallbackAdapter === true ||
-    info.isFallbackAdapter === true
-  );
-}
-
-/** Decide the backend once: WebGPU if an adapter exists (and a session starts on it), else CPU. */
-async function probeWebGpu(forceCpu) {
-  if (forceCpu) return { ok: false, reason: 'the CPU backend was requested (backend=cpu in the URL)' };
-  if (!('gpu' in navigator) || !navigator.gpu) {
-    return { ok: false, reason: 'this browser does not expose WebGPU (navigator.gpu is missing)' };
-  }
-  let adapter;
-  try {
-    adapter = await navigator.gpu.requestAdapter();
-  } catch (e) {
-    return { ok: false, reason: `requestAdapter() failed: ${errorText(e)}` };
-  }
-  if (!adapter) {
-    return { ok: false, reason: 'no WebGPU adapter is available (WebGPU disabled, or the GPU is blocklisted)' };
-  }
-  let info = adapter.info;
-  if (!info && adapter.requestAdapterInfo) info = await adapter.requestAdapterInfo().catch(() => ({}));
-  info = info || {};
-  const adapterInfo = {
-    vendor: info.vendor || '',
-    architecture: info.architecture || '',
-    description: info.description || '',
-    device: info.device || '',
-  };
-  return { ok: true, adapter: adapterInfo, cpuAdapter: isCpuAdapter(info, adapter) };
-}
+watchDevices({
+  onLost: (info) => {
+    if (dead) return;
+    dead = true;
+    playing = false;
+    post({ type: 'deviceLost', reason: info.reason || 'unknown', message: info.message || '' });
+  },
+  onError: (message) => post({ type: 'gpuError', message }),
+});
 
 // --- data ---------------------------------------------------------------------------------------
 
@@ -200,13 +127,10 @@ function configJson(cfg) {
 }
 
 function resetTiming() {
-  warmupMs = null;
-  frameTimes = [];
-  stepsPerFrame = 1;
+  timer.reset();
   lastSampleAt = 0;
   lastSampleMs = 0;
   stepsSinceSample = 0;
-  rateWindow = [];
 }
 
 function free(obj) {
@@ -226,15 +150,7 @@ function replaceSession(next, nextCompanion = null) {
   resetTiming();
   if (old && old !== next) free(old);
   if (oldCompanion && oldCompanion !== nextCompanion) free(oldCompanion);
-  if (metricsSession && metricsSession !== next) {
-    free(metricsObj);
-    metricsObj = null;
-    metricsSession = null;
-    metricsProblem = null;
-    realMetrics = null;
-  }
-  stepsSinceMetrics = 0;
-  lastMetricsAt = 0;
+  metrics.forget(next);
 }
 
 /** The second model of a comparison run, or null. */
@@ -342,96 +258,28 @@ async function sampleAll(withForward) {
   post({ type: 'samples', step: session.currentStep, seed: display.seed, chains, forward, ms: lastSampleMs, memory }, transfer);
 }
 
-// --- sample metrics -----------------------------------------------------------------------------
+// --- sample metrics (www/worker-metrics.js) -------------------------------------------------------
 
-async function fetchClassifier() {
-  try {
-    classifierBytes = await fetchBytes(CLASSIFIER_URL, 'the digit classifier');
-  } catch (e) {
-    classifierBytes = null;
-    metricsProblem = errorText(e);
-  }
-}
-
-/** Build the Metrics for the current session if needed; false (and a message) if impossible. */
-async function ensureMetrics() {
-  if (metricsSession === session) return metricsObj != null;
-  metricsSession = session;
-  metricsObj = null;
-  realMetrics = null;
-  if (!classifierBytes) {
-    metricsProblem = metricsProblem || 'the digit classifier is not loaded';
-  } else {
-    try {
-      metricsObj = await wasm.Metrics.create(classifierBytes, session, 500);
-      metricsProblem = null;
-    } catch (e) {
-      if (isFatal(e)) throw e;
-      metricsProblem = errorText(e);
-    }
-  }
-  if (!metricsObj) {
-    post({ type: 'metrics', unavailable: `No sample metrics: ${metricsProblem}.` });
-    return false;
-  }
-  realMetrics = JSON.parse(await metricsObj.measureReal(session, metricsN()));
-  return true;
-}
-
-/**
- * Fréchet distance, class histogram and diversity of `metricsN` final samples per sampler.
- * `interruptible`: a pass started while paused (on ready, after a pause) gives way when Play is
- * pressed, so the first training step never waits for more than one sampler's measurement.
- */
-async function measureAll({ interruptible = false } = {}) {
+/** One measuring pass over every sampler shown (see MetricsRunner.measure). */
+function measureAll({ interruptible = false } = {}) {
   if (!session) return;
-  const s = session;
-  const t0 = performance.now();
-  post({ type: 'metricsBusy', n: metricsN() });
-  if (!(await ensureMetrics())) return;
-  const samplers = {};
-  for (const [t, name, spec] of activeSpecs()) {
-    if (interruptible && playing) {
-      post({ type: 'metricsSkipped' });
-      return;
-    }
-    samplers[name] = JSON.parse(await metricsObj.measure(t, spec, metricsN(), display.seed));
-    if (session !== s) return;
-  }
-  lastMetricsMs = performance.now() - t0;
-  lastMetricsAt = performance.now();
-  stepsSinceMetrics = 0;
-  post({
-    type: 'metrics',
-    step: s.currentStep,
+  return metrics.measure({
+    wasm,
+    session,
+    specs: activeSpecs(),
     n: metricsN(),
     seed: display.seed,
-    ms: lastMetricsMs,
-    samplers,
-    real: realMetrics,
-    reference: JSON.parse(metricsObj.reference()),
+    current: () => session,
+    giveWay: () => interruptible && playing,
   });
-}
-
-function metricsDue() {
-  if (!display.metricsEvery || stepsSinceMetrics < display.metricsEvery) return false;
-  if (metricsSession === session && !metricsObj) return false; // unavailable for this session
-  // Keep the metrics pass under about a fifth of the time.
-  return performance.now() - lastMetricsAt > 4 * lastMetricsMs;
 }
 
 // --- training -----------------------------------------------------------------------------------
 
-function median(xs) {
-  if (!xs.length) return null;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
-
 async function trainFrame(requested) {
   if (!session) return false;
   const s = session;
-  let k = requested ?? (warmupMs == null ? 1 : stepsPerFrame);
+  let k = requested ?? timer.nextSteps();
   if (requested == null && display.stopAt) k = Math.max(1, Math.min(k, display.stopAt - currentStep));
   // With a fixed sampling interval, a frame ends exactly where the next drawing is due.
   if (requested == null && display.sampleEvery) k = Math.max(1, Math.min(k, display.sampleEvery - stepsSinceSample));
@@ -457,25 +305,9 @@ async function trainFrame(requested) {
   }
   const dt = performance.now() - t0;
   if (session !== s) return false;
-  const now = performance.now();
-  if (warmupMs == null) {
-    warmupMs = dt;
-  } else {
-    frameTimes.push(dt / k);
-    if (frameTimes.length > 30) frameTimes.shift();
-    const per = median(frameTimes.slice(-8));
-    stepsPerFrame = Math.max(1, Math.min(MAX_STEPS_PER_FRAME, Math.round(TARGET_FRAME_MS / Math.max(per, 0.01))));
-  }
-  rateWindow.push([now, report.step]);
-  while (rateWindow.length > 2 && now - rateWindow[0][0] > 5000) rateWindow.shift();
-  let stepsPerSec = null;
-  if (rateWindow.length >= 2) {
-    const [t1, s1] = rateWindow[0];
-    const [t2, s2] = rateWindow[rateWindow.length - 1];
-    if (t2 > t1) stepsPerSec = ((s2 - s1) * 1000) / (t2 - t1);
-  }
+  const speed = timer.record(k, dt, report.step, performance.now());
   stepsSinceSample += k;
-  stepsSinceMetrics += k;
+  metrics.trained(k);
   currentStep = report.step;
   post({
     type: 'progress',
@@ -483,9 +315,7 @@ async function trainFrame(requested) {
     step: report.step,
     steps: report.steps,
     levelLoss: report.levelLoss,
-    msPerStep: median(frameTimes),
-    stepsPerSec,
-    warmupMs,
+    ...speed,
     stepsPerFrame: k,
     frameMs: dt,
   });
@@ -513,7 +343,7 @@ async function loop() {
         break;
       }
       if (playing && sampleDue()) await serial(() => sampleAll(false));
-      if (playing && metricsDue()) await serial(() => measureAll());
+      if (playing && metrics.due(display.metricsEvery, session)) await serial(() => measureAll());
       // Let messages (pause, export, ...) in between frames.
       await new Promise((r) => setTimeout(r, 0));
     }
@@ -526,7 +356,10 @@ async function loop() {
   }
   // Paused: show samples (and metrics) of the final weights.
   if (!dead && session && stepsSinceSample > 0) await guard('sample', () => sampleAll(false));
-  if (!dead && session && stepsSinceMetrics > 0) await guard('metrics', () => measureAll({ interruptible: true }));
+  // The loop has stopped and the final weights are drawn (a frame in flight when Pause arrived
+  // has finished): the page may now read the step, export or compare samples.
+  if (!dead && session) post({ type: 'paused', step: currentStep });
+  if (!dead && session && metrics.stale()) await guard('metrics', () => measureAll({ interruptible: true }));
 }
 
 // --- message handlers ---------------------------------------------------------------------------
@@ -562,7 +395,7 @@ async function init(msg) {
   await wasm.default();
   post({ type: 'scenarios', list: JSON.parse(wasm.scenarios()) });
   if (msg.scenario) applyScenario(msg.scenario);
-  const classifierLoad = fetchClassifier();
+  const classifierLoad = metrics.loadClassifier(fetchBytes);
   post({ type: 'status', text: 'Looking for a WebGPU adapter…' });
   const probe = await probeWebGpu(msg.forceCpu);
   backend = probe.ok ? 'webgpu' : 'cpu';
@@ -756,7 +589,7 @@ const handlers = {
   },
   measure: () => guard('metrics', () => measureAll()),
   debugLoseDevice: () => {
-    if (gpuDevice) gpuDevice.destroy();
+    if (gpuDevice()) gpuDevice().destroy();
     else post({ type: 'warning', message: 'No GPU device to lose (CPU backend).' });
   },
 };

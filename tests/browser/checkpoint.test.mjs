@@ -65,3 +65,23 @@ test('a reload resumes from the autosave', async () => {
   assert.equal(await lab(page, 'lab.step'), step, 'resumed at the autosaved step');
   assert.match(await page.textContent('#banners'), new RegExp(`Resumed from step ${step}`));
 });
+
+test('entering a scenario saves the free-play run first', async () => {
+  const { page } = await openPage(env.context, env.url, `${SMALL_CPU}&seed=13`);
+  await waitReady(page);
+  const step = await train(page, 3);
+  await page.waitForFunction((s) => document.getElementById('autosave-status').textContent.includes(`step ${s}`), step);
+  // One step more (not autosaved yet), then open a scenario: the run being left is saved.
+  await page.click('#step');
+  await page.waitForFunction((s) => window.denoiseLab.step > s, step);
+  const left = await lab(page, 'lab.step');
+  const saves = await lab(page, 'lab.autosaves');
+  const v = await lab(page, 'lab.readyVersion');
+  await page.click('button.scenario[data-scenario="collapse"]');
+  await waitReady(page, { version: v + 1 });
+  await page.waitForFunction((n) => window.denoiseLab.autosaves > n, saves);
+  // The same settings again resume at the step the run was left at.
+  await page.goto(`${env.url}?${SMALL_CPU}&seed=13`);
+  await waitReady(page);
+  assert.equal(await lab(page, 'lab.step'), left, 'the run left for the scenario was saved at its step');
+});

@@ -149,6 +149,9 @@ export async function train(page, steps, { timeout = 240000 } = {}) {
   const errors = await lab(page, `lab.errors.slice(${nErrors})`);
   assert.deepEqual(errors, [], 'no error while training');
   await page.click('#play'); // pause
+  // A frame already under way when Pause arrives still finishes: wait for the worker's loop to
+  // stop, then for the samples of the step it stopped at.
+  await page.waitForFunction(() => window.denoiseLab.pausedStep != null, null, { timeout, polling: 100 });
   await waitSamplesCurrent(page);
   return lab(page, 'lab.step');
 }

@@ -1,0 +1,61 @@
+// WebGPU in the worker: whether there is an adapter (and whether it runs on the CPU), and the
+// GPUDevice burn creates, watched so that a lost device is reported instead of hanging.
+
+import { errorText } from './errors.js';
+
+let device = null; // captured from requestDevice, for `lost` and the test hook
+
+/** The GPUDevice burn created (null before, and on the CPU backend). */
+export const gpuDevice = () => device;
+
+/**
+ * Watch every GPUDevice this worker creates: `onLost(info)` when it is lost, `onError(message)`
+ * for an uncaptured WebGPU error.
+ */
+export function watchDevices({ onLost, onError }) {
+  if (typeof GPUAdapter === 'undefined' || !GPUAdapter.prototype.requestDevice) return;
+  const original = GPUAdapter.prototype.requestDevice;
+  GPUAdapter.prototype.requestDevice = async function (...args) {
+    const d = await original.apply(this, args);
+    device = d;
+    d.lost.then((info) => onLost(info));
+    d.addEventListener('uncapturederror', (ev) => onError(errorText(ev.error)));
+    return d;
+  };
+}
+
+function isCpuAdapter(info, adapter) {
+  const text = `${info.vendor || ''} ${info.architecture || ''} ${info.description || ''} ${info.device || ''}`;
+  return (
+    /swiftshader|llvmpipe|lavapipe|softpipe|software|basic render/i.test(text) ||
+    adapter.isFallbackAdapter === true ||
+    info.isFallbackAdapter === true
+  );
+}
+
+/** Decide the backend once: WebGPU if an adapter exists (and a session starts on it), else CPU. */
+export async function probeWebGpu(forceCpu) {
+  if (forceCpu) return { ok: false, reason: 'the CPU backend was requested (backend=cpu in the URL)' };
+  if (!('gpu' in navigator) || !navigator.gpu) {
+    return { ok: false, reason: 'this browser does not expose WebGPU (navigator.gpu is missing)' };
+  }
+  let adapter;
+  try {
+    adapter = await navigator.gpu.requestAdapter();
+  } catch (e) {
+    return { ok: false, reason: `requestAdapter() failed: ${errorText(e)}` };
+  }
+  if (!adapter) {
+    return { ok: false, reason: 'no WebGPU adapter is available (WebGPU disabled, or the GPU is blocklisted)' };
+  }
+  let info = adapter.info;
+  if (!info && adapter.requestAdapterInfo) info = await adapter.requestAdapterInfo().catch(() => ({}));
+  info = info || {};
+  const adapterInfo = {
+    vendor: info.vendor || '',
+    architecture: info.architecture || '',
+    description: info.description || '',
+    device: info.device || '',
+  };
+  return { ok: true, adapter: adapterInfo, cpuAdapter: isCpuAdapter(info, adapter) };
+}

@@ -1,0 +1,128 @@
+// The sample metrics in the worker: the classifier (fetched once), a wasm `Metrics` per session
+// (it embeds that session's held-out digits as the Fréchet reference), when to measure, and one
+// measuring pass over every sampler shown.
+
+import { errorText, isFatal } from './errors.js';
+
+const CLASSIFIER_URL = new URL('./data/classifier.bin', import.meta.url).href;
+
+function free(obj) {
+  try {
+    obj?.free();
+  } catch {
+    /* already freed */
+  }
+}
+
+export class MetricsRunner {
+  /** `post(msg)`: to the page. */
+  constructor(post) {
+    this.post = post;
+    this.classifierBytes = null;
+    this.obj = null; // the wasm Metrics
+    this.session = null; // the session `obj` belongs to (null: not built yet)
+    this.problem = null; // why there are no metrics for this session
+    this.real = null; // real digits measured like samples
+    this.lastAt = 0;
+    this.lastMs = 0;
+    this.stepsSince = 0;
+  }
+
+  /** Fetch the classifier's weights (`fetchBytes(url, what)`); a failure is reported later. */
+  async loadClassifier(fetchBytes) {
+    try {
+      this.classifierBytes = await fetchBytes(CLASSIFIER_URL, 'the digit classifier');
+    } catch (e) {
+      this.classifierBytes = null;
+      this.problem = errorText(e);
+    }
+  }
+
+  /** The trainer changed to `next`: the old session's Metrics goes. */
+  forget(next) {
+    if (this.session && this.session !== next) {
+      free(this.obj);
+      this.obj = null;
+      this.session = null;
+      this.problem = null;
+      this.real = null;
+    }
+    this.stepsSince = 0;
+    this.lastAt = 0;
+  }
+
+  trained(steps) {
+    this.stepsSince += steps;
+  }
+
+  /** Steps were trained since the last measurement. */
+  stale() {
+    return this.stepsSince > 0;
+  }
+
+  /** Time to measure while training: every `every` steps, at most a fifth of the time. */
+  due(every, session) {
+    if (!every || this.stepsSince < every) return false;
+    if (this.session === session && !this.obj) return false; // unavailable for this session
+    return performance.now() - this.lastAt > 4 * this.lastMs;
+  }
+
+  /** Build the Metrics for `session` if needed; false (and a message to the page) if impossible. */
+  async ensure(wasm, session, n) {
+    if (this.session === session) return this.obj != null;
+    this.session = session;
+    this.obj = null;
+    this.real = null;
+    if (!this.classifierBytes) {
+      this.problem = this.problem || 'the digit classifier is not loaded';
+    } else {
+      try {
+        this.obj = await wasm.Metrics.create(this.classifierBytes, session, 500);
+        this.problem = null;
+      } catch (e) {
+        if (isFatal(e)) throw e;
+        this.problem = errorText(e);
+      }
+    }
+    if (!this.obj) {
+      this.post({ type: 'metrics', unavailable: `No sample metrics: ${this.problem}.` });
+      return false;
+    }
+    this.real = JSON.parse(await this.obj.measureReal(session, n));
+    return true;
+  }
+
+  /**
+   * Fréchet distance, class histogram and diversity of `n` final samples per sampler in `specs`
+   * ([trainer, name, spec]). `current()` is the worker's session now: a pass whose session was
+   * replaced is dropped. `giveWay()`: true when the pass should stop (Play pressed during a
+   * pass started while paused, so the first step never waits for more than one sampler).
+   */
+  async measure({ wasm, session, specs, n, seed, current, giveWay = () => false }) {
+    const t0 = performance.now();
+    this.post({ type: 'metricsBusy', n });
+    if (!(await this.ensure(wasm, session, n))) return;
+    const samplers = {};
+    for (const [t, name, spec] of specs) {
+      if (giveWay()) {
+        this.post({ type: 'metricsSkipped' });
+        return;
+      }
+      samplers[name] = JSON.parse(await this.obj.measure(t, spec, n, seed));
+      if (current() !== session) return;
+    }
+    this.lastMs = performance.now() - t0;
+    this.lastAt = performance.now();
+    this.stepsSince = 0;
+    this.post({
+      type: 'metrics',
+      step: session.currentStep,
+      n,
+      seed,
+      ms: this.lastMs,
+      samplers,
+      real: this.real,
+      reference: JSON.parse(this.obj.reference()),
+    });
+  }
+}
