@@ -16,8 +16,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
 fi
 
-# Rust: the wasm target and the formatter and linter. (wasm-bindgen's generator is not installed: scripts/bindgen is an in-repo
-# tool built from this repository's Cargo.lock, so no third-party lockfile has to resolve.)
+# Rust: the wasm target and the formatter and linter. (wasm-bindgen's generator is not installed:
+# scripts/bindgen is an in-repo tool built from this repository's Cargo.lock, so no third-party
+# lockfile has to resolve.)
 rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
 # rustfmt and clippy: the test command checks formatting and lints.
 for component in rustfmt clippy; do
