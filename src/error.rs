@@ -58,3 +58,15 @@ impl From<DataError> for Error {
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// A whole file, or an `Error::Io` naming it (native only: the browser has no file system).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn read_file(path: &std::path::Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| Error::Io(format!("cannot read {}: {e}", path.display())))
+}
+
+/// Write a whole file, or an `Error::Io` naming it.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    std::fs::write(path, bytes).map_err(|e| Error::Io(format!("cannot write {}: {e}", path.display())))
+}

@@ -164,7 +164,7 @@ mod native {
     use crate::data::Dataset;
     use std::path::{Path, PathBuf};
 
-    use crate::error::{Error, Result};
+    use crate::error::{Error, Result, read_file, write_file};
     use crate::metrics::Classifier;
     use crate::metrics::{Reference, SampleMetrics, mean_rms_to, spread_per_level};
     use crate::sampler::display_levels;
@@ -281,12 +281,13 @@ mod native {
 
     /// Save trained models as checkpoints (`checkpoint_path`), for `load_blocking`.
     pub fn save_blocking(dir: &Path, scenario: &Scenario, trained: &[Trained]) -> Result<Vec<PathBuf>> {
-        std::fs::create_dir_all(dir).map_err(|e| Error::Io(format!("{}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::Io(format!("cannot create {}: {e}", dir.display())))?;
         let mut paths = Vec::new();
         for (i, t) in trained.iter().enumerate() {
             let path = checkpoint_path(dir, scenario, i);
             let bytes = crate::checkpoint::export_blocking(&t.trainer)?;
-            std::fs::write(&path, bytes).map_err(|e| Error::Io(format!("{}: {e}", path.display())))?;
+            write_file(&path, &bytes)?;
             paths.push(path);
         }
         Ok(paths)
@@ -306,7 +307,7 @@ mod native {
         let mut trained = Vec::new();
         for (i, config) in scenario.models.iter().enumerate() {
             let path = checkpoint_path(dir, scenario, i);
-            let bytes = std::fs::read(&path).map_err(|e| Error::Io(format!("{}: {e}", path.display())))?;
+            let bytes = read_file(&path)?;
             let trainer = crate::checkpoint::import(&bytes, data, device, None)?;
             if trainer.config != *config || trainer.step() != steps {
                 return Err(Error::Checkpoint(format!(

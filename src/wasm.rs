@@ -46,6 +46,11 @@ thread_local! {
     static WEBGPU: RefCell<Option<Device>> = const { RefCell::new(None) };
 }
 
+/// A value as a JSON string for the page (plain data: serialising it does not fail in practice).
+fn to_json(value: &impl serde::Serialize) -> Result<String, JsValue> {
+    serde_json::to_string(value).map_err(|e| js_err(Error::Config(format!("not serialisable: {e}"))))
+}
+
 /// A core error as a JS `Error` whose `kind` field is `Error::kind()` (config, data, checkpoint,
 /// diverged, backend, io): the worker switches on the kind, never on the message text.
 fn js_err(e: impl Into<Error>) -> JsValue {
@@ -395,11 +400,7 @@ impl Metrics {
         let kind = SamplerKind::parse(&sampler).map_err(js_err)?;
         let chain = trainer.inner.borrow().sample(kind, n as usize, seed as u64, &[0]).map_err(js_err)?;
         let pixels = chain.read().await.map_err(js_err)?;
-        let m =
-            metrics::SampleMetrics::measure_async(&self.classifier, &pixels, &self.reference, &self.device)
-                .await
-                .map_err(js_err)?;
-        serde_json::to_string(&m).map_err(|e| js_err(Error::Config(format!("metrics not serialisable: {e}"))))
+        self.measure_pixels(&pixels).await
     }
 
     /// `n` real training digits (never in the reference) measured like a sample set.
@@ -411,11 +412,18 @@ impl Metrics {
             let k = (n as usize).min(train.n);
             train.pixels[..k * train.image_len()].to_vec()
         };
+        self.measure_pixels(&pixels).await
+    }
+}
+
+impl Metrics {
+    /// The sample metrics of `pixels` (final images) against the reference, as JSON.
+    async fn measure_pixels(&self, pixels: &[f32]) -> Result<String, JsValue> {
         let m =
-            metrics::SampleMetrics::measure_async(&self.classifier, &pixels, &self.reference, &self.device)
+            metrics::SampleMetrics::measure_async(&self.classifier, pixels, &self.reference, &self.device)
                 .await
                 .map_err(js_err)?;
-        serde_json::to_string(&m).map_err(|e| js_err(Error::Config(format!("metrics not serialisable: {e}"))))
+        to_json(&m)
     }
 }
 
@@ -424,7 +432,7 @@ impl Metrics {
 #[wasm_bindgen(js_name = scenario)]
 pub fn scenario(name: &str) -> Result<String, JsValue> {
     let sc = crate::scenario::by_name(name).map_err(js_err)?;
-    serde_json::to_string(&sc).map_err(|e| js_err(Error::Config(format!("scenario not serialisable: {e}"))))
+    to_json(&sc)
 }
 
 /// The quiz scenarios (name, title, caption, models, panels, ...) as JSON, for the page's presets.

@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use denoise_lab::backend::{self, BackendKind};
 use denoise_lab::checkpoint;
 use denoise_lab::data::Dataset;
+use denoise_lab::error::{read_file, write_file};
 use denoise_lab::metrics::classifier::{
     CLASSES, ClassifierMeta, ClassifierTrainConfig, FEATURES, train_classifier,
 };
@@ -192,15 +193,6 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-}
-
-/// A whole file, or an `Error::Io` naming it.
-fn read_file(path: &std::path::Path) -> Result<Vec<u8>, Error> {
-    std::fs::read(path).map_err(|e| Error::Io(format!("cannot read {}: {e}", path.display())))
-}
-
-fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<(), Error> {
-    std::fs::write(path, bytes).map_err(|e| Error::Io(format!("cannot write {}: {e}", path.display())))
 }
 
 fn load_data(args: &DataArgs) -> Result<Dataset, Error> {
