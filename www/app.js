@@ -447,9 +447,7 @@ const handlers = {
     $('panel-metrics').classList.remove('busy');
     $('metrics-status').textContent = `Measurement postponed while training (every ${view.me || '–'} steps, on pause, or “Measure now”).`;
   },
-  paused: (msg) => {
-    lab.pausedStep = msg.step; // the worker's loop has stopped and drawn this step
-  },
+  paused: (msg) => training.paused(msg.step),
   stopped: (msg) => {
     training.stopped();
     banner('stopped', 'info', `Paused at step ${msg.step}: the end of this scenario's training budget. Press Play to keep training.`);

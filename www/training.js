@@ -69,6 +69,14 @@ export class Training {
     this.wantPlaying = false;
     this.post({ type: 'pause' });
     this.setPlaying(false);
+  }
+
+  /**
+   * The worker's loop has stopped and drawn `step`. A frame in flight when Pause arrived may have
+   * trained past the step shown at the click, so the autosave is asked for here, not at the click.
+   */
+  paused(step) {
+    this.lab.pausedStep = step;
     this.requestAutosave();
   }
 
