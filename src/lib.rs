@@ -16,6 +16,7 @@ pub mod rng;
 pub mod sampler;
 pub mod scenario;
 pub mod schedule;
+pub mod session;
 pub mod train;
 
 #[cfg(not(target_arch = "wasm32"))]

@@ -3,12 +3,17 @@
 //! Nothing here blocks: WebGPU is initialised with `init_async` before the first tensor op, and
 //! every readback is async and batched (`flush` reads all queued steps' statistics at once,
 //! `sample` reads a whole chain at once). Calls must not overlap: the worker serialises them.
+//!
+//! One marshalling style: plain data crosses as JS objects made by serde (`to_js`, `from_js`),
+//! pixels as `Float32Array`s, errors as JS `Error`s with a `kind` (`js_err`). The bridge converts;
+//! the core computes.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
 use burn::prelude::Device;
-use js_sys::{Float32Array, Object, Reflect, Uint8Array, Uint32Array};
+use js_sys::{Float32Array, Reflect, Uint8Array};
+use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
 use crate::backend;
@@ -18,7 +23,8 @@ use crate::error::Error;
 use crate::metrics;
 use crate::model::ModelKind;
 use crate::sampler::{Chain, SamplerKind, display_levels};
-use crate::train::{TrainConfig, Trainer};
+use crate::session;
+use crate::train::{StepStats, TrainConfig};
 
 unsafe extern "C" {
     /// The static constructors wasm-ld synthesises (here: `inventory` registrations in cubecl's
@@ -46,11 +52,6 @@ thread_local! {
     static WEBGPU: RefCell<Option<Device>> = const { RefCell::new(None) };
 }
 
-/// A value as a JSON string for the page (plain data: serialising it does not fail in practice).
-fn to_json(value: &impl serde::Serialize) -> Result<String, JsValue> {
-    serde_json::to_string(value).map_err(|e| js_err(Error::Config(format!("not serialisable: {e}"))))
-}
-
 /// A core error as a JS `Error` whose `kind` field is `Error::kind()` (config, data, checkpoint,
 /// diverged, backend, io): the worker switches on the kind, never on the message text.
 fn js_err(e: impl Into<Error>) -> JsValue {
@@ -59,6 +60,18 @@ fn js_err(e: impl Into<Error>) -> JsValue {
     // Setting a property on a fresh Error object cannot fail.
     let _ = Reflect::set(&js, &JsValue::from_str("kind"), &JsValue::from_str(e.kind()));
     js.into()
+}
+
+/// Plain data as a JS object (maps as objects, `None` as `null`).
+fn to_js(value: &impl Serialize) -> Result<JsValue, JsValue> {
+    let ser =
+        serde_wasm_bindgen::Serializer::new().serialize_missing_as_null(true).serialize_maps_as_objects(true);
+    value.serialize(&ser).map_err(|e| js_err(Error::Config(format!("not representable in JS: {e}"))))
+}
+
+/// Plain data from a JS object; a value of the wrong shape is an error of kind "config".
+fn from_js<T: serde::de::DeserializeOwned>(value: JsValue, what: &str) -> Result<T, JsValue> {
+    serde_wasm_bindgen::from_value(value).map_err(|e| js_err(Error::Config(format!("bad {what}: {e}"))))
 }
 
 async fn device_for(backend_name: &str) -> Result<Device, JsValue> {
@@ -76,34 +89,43 @@ async fn device_for(backend_name: &str) -> Result<Device, JsValue> {
     }
 }
 
-fn set(obj: &Object, key: &str, value: impl Into<JsValue>) {
-    let _ = Reflect::set(obj, &JsValue::from_str(key), &value.into());
+#[derive(Serialize)]
+struct DataShape {
+    n: usize,
+    h: usize,
+    w: usize,
 }
 
-/// Parse IDX bytes into a dataset (exposed so the page can validate a file before using it).
+/// Parse IDX bytes into a dataset (exposed so the page can validate a file before using it):
+/// `{n, h, w}`.
 #[wasm_bindgen(js_name = parseDataset)]
 pub fn parse_dataset(images: &[u8], labels: Option<Vec<u8>>) -> Result<JsValue, JsValue> {
     let d = Dataset::from_idx(images, labels.as_deref()).map_err(js_err)?;
-    let obj = Object::new();
-    set(&obj, "n", d.n as u32);
-    set(&obj, "h", d.h as u32);
-    set(&obj, "w", d.w as u32);
-    Ok(obj.into())
+    to_js(&DataShape { n: d.n, h: d.h, w: d.w })
 }
 
-/// Checkpoint metadata as JSON (model, L, step, and the saved loss history `[{step, loss, kl,
-/// nll}]` so the page can redraw the loss curve of a resumed run), without building anything.
+#[derive(Serialize)]
+struct CheckpointInfo<'a> {
+    config: &'a TrainConfig,
+    step: u64,
+    height: usize,
+    width: usize,
+    history: &'a [StepStats],
+}
+
+/// Checkpoint metadata `{config, step, height, width, history}` (the saved loss history
+/// `[{step, loss, kl, nll}]`, so the page can redraw the loss curve of a resumed run), without
+/// building anything.
 #[wasm_bindgen(js_name = checkpointInfo)]
-pub fn checkpoint_info(bytes: &[u8]) -> Result<String, JsValue> {
+pub fn checkpoint_info(bytes: &[u8]) -> Result<JsValue, JsValue> {
     let meta = checkpoint::read_meta(bytes).map_err(js_err)?;
-    let v = serde_json::json!({
-        "config": meta.config,
-        "step": meta.step,
-        "height": meta.height,
-        "width": meta.width,
-        "history": meta.history,
-    });
-    Ok(v.to_string())
+    to_js(&CheckpointInfo {
+        config: &meta.config,
+        step: meta.step,
+        height: meta.height,
+        width: meta.width,
+        history: &meta.history,
+    })
 }
 
 /// Default `a` for L levels (a^L = 0.01), for the page's controls.
@@ -112,58 +134,120 @@ pub fn default_a(levels: u32) -> f64 {
     crate::Schedule::default_a(levels as usize)
 }
 
-/// The JS `Trainer` class: `Trainer.create(config, images, labels, backend)` (async: WebGPU
-/// initialises asynchronously), `step(n)`, `flush()`, `sample(...)`, `lossHistory()`,
-/// `export()`, and `Trainer.fromCheckpoint(bytes, ...)` (import).
-#[wasm_bindgen(js_name = Trainer)]
+/// The JS `Session` class: a run of one or more models (`crate::session::Session`; a scenario's
+/// comparison trains two). `Session.create(configs, images, labels, backend)` (async: WebGPU
+/// initialises asynchronously), `step(n)`, `flush()`, `sample(...)`, `export()`, and
+/// `Session.fromCheckpoint(bytes, ...)` (import).
+#[wasm_bindgen]
 pub struct Session {
-    inner: Rc<RefCell<Trainer>>,
+    inner: Rc<RefCell<session::Session>>,
     data: Rc<Dataset>,
     backend: String,
 }
 
-/// Read a chain back (one async read) and package it for the page.
-async fn chain_to_js(chain: Chain, h: usize, w: usize, mean_image: &[f32]) -> Result<JsValue, JsValue> {
-    let obj = Object::new();
-    let n = chain.batch;
-    let levels: Vec<u32> = chain.levels.iter().map(|&l| l as u32).collect();
-    let pixels = chain.read().await.map_err(js_err)?;
-    // Per-level diversity, so the page can show how the spread grows along the chain.
-    let dim = h * w;
-    let diversity: Vec<f32> =
-        metrics::spread_per_level(&pixels, n, dim).into_iter().map(|d| d as f32).collect();
-    let last = &pixels[(levels.len() - 1) * n * dim..];
-    set(&obj, "levels", Uint32Array::from(&levels[..]));
-    set(&obj, "n", n as u32);
-    set(&obj, "h", h as u32);
-    set(&obj, "w", w as u32);
-    set(&obj, "pixels", Float32Array::from(&pixels[..]));
-    set(&obj, "diversity", Float32Array::from(&diversity[..]));
-    if mean_image.len() == dim {
-        set(&obj, "rmsToMean", metrics::mean_rms_to(last, mean_image));
-    }
-    Ok(obj.into())
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ChainMeta {
+    levels: Vec<usize>,
+    n: usize,
+    h: usize,
+    w: usize,
+    /// Mean pairwise distance per kept level: how the spread grows along the chain.
+    diversity: Vec<f64>,
+    /// Mean RMS distance of the final images to the mean training image (sample chains only).
+    rms_to_mean: Option<f64>,
 }
 
-#[wasm_bindgen(js_class = Trainer)]
+/// Read a chain back (one async read): `{levels, n, h, w, diversity, rmsToMean, pixels}` with
+/// `pixels` a level-major `Float32Array`.
+async fn chain_to_js(
+    chain: Chain,
+    h: usize,
+    w: usize,
+    mean_image: Option<&[f32]>,
+) -> Result<JsValue, JsValue> {
+    let n = chain.batch;
+    let levels = chain.levels.clone();
+    let pixels = chain.read().await.map_err(js_err)?;
+    let dim = h * w;
+    let last = &pixels[(levels.len() - 1) * n * dim..];
+    let meta = ChainMeta {
+        diversity: metrics::spread_per_level(&pixels, n, dim),
+        rms_to_mean: mean_image.map(|m| metrics::mean_rms_to(last, m)),
+        levels,
+        n,
+        h,
+        w,
+    };
+    let obj = to_js(&meta)?;
+    // Setting a property on a fresh object cannot fail.
+    let _ = Reflect::set(&obj, &JsValue::from_str("pixels"), &Float32Array::from(&pixels[..]));
+    Ok(obj)
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Info<'a> {
+    /// The main model's configuration.
+    config: &'a TrainConfig,
+    /// Every model's configuration, main first.
+    models: Vec<&'a TrainConfig>,
+    a: f64,
+    levels: usize,
+    step: u64,
+    height: usize,
+    width: usize,
+    n_data: usize,
+    n_held_out: usize,
+    backend: &'a str,
+}
+
+#[derive(Serialize)]
+struct ModelSteps<'a> {
+    model: &'static str,
+    steps: &'a [StepStats],
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Flushed<'a> {
+    step: u64,
+    /// The main model's flushed steps.
+    steps: &'a [StepStats],
+    /// The main model's running loss per level (index l - 1).
+    level_loss: &'a [Option<f64>],
+    /// The compared models' flushed steps.
+    others: Vec<ModelSteps<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Memory {
+    allocations: Option<u64>,
+    bytes_in_use: Option<u64>,
+    bytes_reserved: Option<u64>,
+    wasm_bytes: Option<u32>,
+}
+
+#[wasm_bindgen]
 impl Session {
-    /// Build a trainer. `config_json`: a `TrainConfig` (missing fields take defaults);
-    /// `images`/`labels`: IDX bytes (gzipped or not); `backend`: "webgpu" or "cpu".
+    /// Build a run. `configs`: an array of `TrainConfig` objects (missing fields take defaults),
+    /// the main model first; `images`/`labels`: IDX bytes (gzipped or not); `backend`: "webgpu"
+    /// or "cpu".
     pub async fn create(
-        config_json: String,
+        configs: JsValue,
         images: Vec<u8>,
         labels: Option<Vec<u8>>,
         backend: String,
     ) -> Result<Session, JsValue> {
-        let config: TrainConfig = serde_json::from_str(&config_json)
-            .map_err(|e| js_err(Error::Config(format!("bad configuration: {e}"))))?;
+        let configs: Vec<TrainConfig> = from_js(configs, "configuration")?;
         let data = Dataset::from_idx(&images, labels.as_deref()).map_err(js_err)?;
         let device = device_for(&backend).await?;
-        let trainer = Trainer::new(config, &data, &device).map_err(js_err)?;
-        Ok(Session { inner: Rc::new(RefCell::new(trainer)), data: Rc::new(data), backend })
+        let run = session::Session::new(&configs, &data, &device).map_err(js_err)?;
+        Ok(Session { inner: Rc::new(RefCell::new(run)), data: Rc::new(data), backend })
     }
 
-    /// Rebuild a session from checkpoint bytes. With `expect_model`/`expect_levels` set, a
+    /// Rebuild a one-model run from checkpoint bytes. With `expect_model`/`expect_levels` set, a
     /// checkpoint for another model or L is refused with a message saying so.
     #[wasm_bindgen(js_name = fromCheckpoint)]
     pub async fn from_checkpoint(
@@ -181,7 +265,11 @@ impl Session {
         };
         let device = device_for(&backend).await?;
         let trainer = checkpoint::import(&bytes, &data, &device, expect).map_err(js_err)?;
-        Ok(Session { inner: Rc::new(RefCell::new(trainer)), data: Rc::new(data), backend })
+        Ok(Session {
+            inner: Rc::new(RefCell::new(session::Session::single(trainer))),
+            data: Rc::new(data),
+            backend,
+        })
     }
 
     /// "webgpu" or "cpu".
@@ -196,147 +284,163 @@ impl Session {
         self.inner.borrow().step() as f64
     }
 
-    /// "denoiser" or "cvae".
+    /// The main model: "denoiser" or "cvae".
     #[wasm_bindgen(getter)]
     pub fn model(&self) -> String {
-        self.inner.borrow().config.kind.name().to_string()
+        self.inner.borrow().main().config.kind.name().to_string()
     }
 
-    /// Configuration, schedule and sizes as JSON.
-    pub fn info(&self) -> String {
-        let t = self.inner.borrow();
-        serde_json::json!({
-            "config": t.config,
-            "a": t.schedule.a,
-            "levels": t.schedule.levels,
-            "step": t.step(),
-            "height": t.height,
-            "width": t.width,
-            "nData": self.data.n,
-            "nHeldOut": t.held_out().n,
-            "backend": self.backend,
+    /// The samplers this run can show (names, main model's first).
+    #[wasm_bindgen(getter)]
+    pub fn samplers(&self) -> Vec<String> {
+        self.inner.borrow().samplers().into_iter().map(String::from).collect()
+    }
+
+    /// `{config, models, a, levels, step, height, width, nData, nHeldOut, backend}`.
+    pub fn info(&self) -> Result<JsValue, JsValue> {
+        let run = self.inner.borrow();
+        let t = run.main();
+        to_js(&Info {
+            config: &t.config,
+            models: run.models().iter().map(|m| &m.config).collect(),
+            a: t.schedule.a,
+            levels: t.schedule.levels,
+            step: t.step(),
+            height: t.height,
+            width: t.width,
+            n_data: self.data.n,
+            n_held_out: t.held_out().n,
+            backend: &self.backend,
         })
-        .to_string()
     }
 
-    /// Memory as JSON, for the soak benchmark and the page's status line: the device allocator's
-    /// live allocations and bytes (burn's memory-pool usage: GPU buffers on WebGPU; null on the
-    /// CPU backend, which has no pool) and the wasm linear memory in bytes.
-    pub fn memory(&self) -> String {
-        let usage = self.inner.borrow().device().memory_pool_usage();
+    /// `{allocations, bytesInUse, bytesReserved, wasmBytes}`, for the soak benchmark and the
+    /// page's status line: the device allocator's live allocations and bytes (burn's memory-pool
+    /// usage: GPU buffers on WebGPU; null on the CPU backend, which has no pool) and the wasm
+    /// linear memory in bytes.
+    pub fn memory(&self) -> Result<JsValue, JsValue> {
+        let usage = self.inner.borrow().main().device().memory_pool_usage();
         let wasm_bytes = wasm_bindgen::memory()
             .dyn_into::<js_sys::WebAssembly::Memory>()
             .ok()
             .and_then(|m| m.buffer().dyn_into::<js_sys::ArrayBuffer>().ok())
             .map(|b| b.byte_length());
-        serde_json::json!({
-            "allocations": usage.map(|u| u.number_allocs),
-            "bytesInUse": usage.map(|u| u.bytes_in_use),
-            "bytesReserved": usage.map(|u| u.bytes_reserved),
-            "wasmBytes": wasm_bytes,
+        to_js(&Memory {
+            allocations: usage.as_ref().map(|u| u.number_allocs),
+            bytes_in_use: usage.as_ref().map(|u| u.bytes_in_use),
+            bytes_reserved: usage.as_ref().map(|u| u.bytes_reserved),
+            wasm_bytes,
         })
-        .to_string()
     }
 
-    /// Queue `n` training steps (no readback: `flush` reads their statistics).
+    /// Queue `n` training steps of every model (no readback: `flush` reads their statistics).
     pub fn step(&self, n: u32) {
         self.inner.borrow_mut().train_steps(n as usize);
     }
 
-    /// Every flushed step's statistics so far, as JSON `[{step, loss, kl, nll}, ...]` (restored
+    /// The main model's flushed step statistics so far, `[{step, loss, kl, nll}, ...]` (restored
     /// from a checkpoint too).
     #[wasm_bindgen(js_name = lossHistory)]
-    pub fn loss_history(&self) -> String {
-        serde_json::to_string(&self.inner.borrow().history).unwrap_or_else(|_| "[]".into())
+    pub fn loss_history(&self) -> Result<JsValue, JsValue> {
+        to_js(&self.inner.borrow().main().history)
     }
 
+    /// The learning rate of every model.
     #[wasm_bindgen(js_name = setLearningRate)]
     pub fn set_learning_rate(&self, lr: f64) -> Result<(), JsValue> {
         self.inner.borrow_mut().set_lr(lr).map_err(js_err)
     }
 
-    /// Read the queued steps' statistics (one readback). JSON: {step, steps: [{step, loss, kl,
-    /// nll}], levelLoss: [...]}. Rejects with a clear message if training diverged (the last
-    /// good weights are then restored).
+    /// Read the queued steps' statistics (one readback per model): `{step, steps: [{step, loss,
+    /// kl, nll}], levelLoss: [...], others: [{model, steps}]}`. Rejects with kind "diverged" if
+    /// training diverged (the last good weights are then restored).
     // The borrow is held across the await: safe only because www/worker.js sends every call
     // into the wasm through `serial()`, one at a time (a second call during this one would
     // panic on the RefCell). The bridge should not rely on its caller for this; see README.
     #[allow(clippy::await_holding_refcell_ref)]
-    pub async fn flush(&self) -> Result<String, JsValue> {
+    pub async fn flush(&self) -> Result<JsValue, JsValue> {
         let inner = self.inner.clone();
-        let mut t = inner.borrow_mut();
-        let report = t.flush().await.map_err(js_err)?;
-        Ok(serde_json::json!({
-            "step": t.step(),
-            "steps": report.steps,
-            "levelLoss": t.level_loss,
+        let mut run = inner.borrow_mut();
+        let reports = run.flush().await.map_err(js_err)?;
+        let main = run.main();
+        to_js(&Flushed {
+            step: main.step(),
+            steps: &reports[0].steps,
+            level_loss: &main.level_loss,
+            others: run
+                .models()
+                .iter()
+                .zip(&reports)
+                .skip(1)
+                .map(|(t, r)| ModelSteps { model: t.config.kind.name(), steps: &r.steps })
+                .collect(),
         })
-        .to_string())
     }
 
     /// Sample `n` chains with a sampler ("deterministic", "stochastic[:sigma]", "ddim",
-    /// "cvae[:noisy]"), from z_L drawn with `seed`, keeping at most `columns` levels.
-    /// Returns {levels, n, h, w, pixels (level-major), diversity (per level), rmsToMean}.
+    /// "cvae[:noisy]") on the model it applies to, from z_L drawn with `seed`, keeping at most
+    /// `columns` levels. See `chain_to_js` for what it returns.
     pub async fn sample(&self, sampler: String, n: u32, seed: u32, columns: u32) -> Result<JsValue, JsValue> {
         let kind = SamplerKind::parse(&sampler).map_err(js_err)?;
         let (chain, h, w, mean) = {
-            let t = self.inner.borrow();
+            let run = self.inner.borrow();
+            let t = run.model_for(kind).map_err(js_err)?;
             let keep = display_levels(t.schedule.levels, columns as usize);
             let chain = t.sample(kind, n as usize, seed as u64, &keep).map_err(js_err)?;
             (chain, t.height, t.width, t.mean_image().to_vec())
         };
-        chain_to_js(chain, h, w, &mean).await
+        chain_to_js(chain, h, w, Some(&mean)).await
     }
 
     /// The forward process on held-out digits: y = z_0, ..., z_L (at most `columns` levels).
     #[wasm_bindgen(js_name = forwardProcess)]
     pub async fn forward_process(&self, n: u32, seed: u32, columns: u32) -> Result<JsValue, JsValue> {
         let (chain, h, w) = {
-            let t = self.inner.borrow();
+            let run = self.inner.borrow();
+            let t = run.main();
             let mut keep = display_levels(t.schedule.levels, columns as usize);
             keep.reverse();
             (t.forward_process(n as usize, seed as u64, &keep), t.height, t.width)
         };
-        chain_to_js(chain, h, w, &[]).await
+        chain_to_js(chain, h, w, None).await
     }
 
     /// The mean training image (quiz (a): what yhat(z_L, L) converges to).
     #[wasm_bindgen(js_name = meanImage)]
     pub fn mean_image(&self) -> Float32Array {
-        Float32Array::from(self.inner.borrow().mean_image())
+        Float32Array::from(self.inner.borrow().main().mean_image())
     }
 
     /// Mean pairwise distance of `n` held-out real digits: the diversity samplers compare with.
     #[wasm_bindgen(js_name = realDiversity)]
     pub fn real_diversity(&self, n: u32) -> f64 {
-        let t = self.inner.borrow();
-        let held = t.held_out();
+        let run = self.inner.borrow();
+        let held = run.main().held_out();
         let n = (n as usize).min(held.n);
         metrics::mean_pairwise_distance(&held.pixels[..n * held.image_len()], held.image_len())
     }
 
-    /// Checkpoint bytes (one async readback of every weight and optimizer moment).
-    // The borrow is held across the await: safe only because www/worker.js sends every call
-    // into the wasm through `serial()`, one at a time (a second call during this one would
-    // panic on the RefCell). The bridge should not rely on its caller for this; see README.
+    /// The main model's checkpoint bytes (one async readback of every weight and optimizer
+    /// moment).
+    // The borrow is held across the await: see `flush`.
     #[allow(clippy::await_holding_refcell_ref)]
     pub async fn export(&self) -> Result<Uint8Array, JsValue> {
         let inner = self.inner.clone();
-        let t = inner.borrow();
-        let bytes = checkpoint::export(&t).await.map_err(js_err)?;
+        let run = inner.borrow();
+        let bytes = checkpoint::export(run.main()).await.map_err(js_err)?;
         Ok(Uint8Array::from(&bytes[..]))
     }
 }
 
-/// The JS `Metrics` class: the digit classifier and the statistics of held-out real
-/// digits, so the page can measure any sample set while training. One instance serves every
-/// trainer of the worker (scenario 4 trains two).
+/// The JS `Metrics` class: the digit classifier and the statistics of held-out real digits, so
+/// the page can measure any sample set while training. One instance serves a session (all of its
+/// models: they share the data).
 ///
-/// `Metrics.create(classifierBytes, trainer, referenceN)` loads the weights on the trainer's
-/// device and embeds `referenceN` of its held-out digits (async, one read). `measure(trainer,
-/// sampler, n, seed)` samples `n` final images and returns their `SampleMetrics` as JSON;
-/// `measureReal(trainer, n)` does the same for `n` real training digits (the floor of each
-/// figure at this sample size); `reference()` gives the held-out set's own figures.
+/// `Metrics.create(classifierBytes, session, referenceN)` loads the weights on the session's
+/// device and embeds `referenceN` of its held-out digits (async, one read). `measure(session,
+/// sampler, n, seed)` samples `n` final images and returns their `SampleMetrics`;
+/// `measureReal(session, n)` does the same for `n` real training digits (the floor of each figure
+/// at this sample size); `reference()` gives the held-out set's own figures.
 #[wasm_bindgen]
 pub struct Metrics {
     classifier: crate::metrics::Classifier,
@@ -346,16 +450,26 @@ pub struct Metrics {
     device: Device,
 }
 
+#[derive(Serialize)]
+struct ReferenceFigures<'a> {
+    n: usize,
+    histogram: &'a [usize],
+    entropy_nats: f64,
+    diversity: f64,
+    classifier_accuracy: f64,
+}
+
 #[wasm_bindgen]
 impl Metrics {
     pub async fn create(
         classifier_bytes: Vec<u8>,
-        trainer: &Session,
+        session: &Session,
         reference_n: u32,
     ) -> Result<Metrics, JsValue> {
         // Copy only the reference digits out of the borrow (it must not live across an await).
         let (device, reference_px) = {
-            let t = trainer.inner.borrow();
+            let run = session.inner.borrow();
+            let t = run.main();
             let held = t.held_out();
             let side = crate::metrics::classifier::SIDE;
             if held.h != side || held.w != side {
@@ -374,41 +488,41 @@ impl Metrics {
         Ok(Metrics { classifier, reference, accuracy: meta.held_out_accuracy, device })
     }
 
-    /// The reference (held-out real digits) figures as JSON: {n, histogram, entropy_nats,
-    /// diversity, classifier_accuracy}.
-    pub fn reference(&self) -> String {
+    /// The reference (held-out real digits) figures: `{n, histogram, entropy_nats, diversity,
+    /// classifier_accuracy}`.
+    pub fn reference(&self) -> Result<JsValue, JsValue> {
         let r = &self.reference;
-        serde_json::json!({
-            "n": r.n,
-            "histogram": r.histogram,
-            "entropy_nats": r.entropy_nats,
-            "diversity": r.diversity,
-            "classifier_accuracy": self.accuracy,
+        to_js(&ReferenceFigures {
+            n: r.n,
+            histogram: &r.histogram,
+            entropy_nats: r.entropy_nats,
+            diversity: r.diversity,
+            classifier_accuracy: self.accuracy,
         })
-        .to_string()
     }
 
-    /// Sample `n` final images with `sampler` from `trainer` (z_L drawn with `seed`) and measure
-    /// them: JSON `SampleMetrics` {n, frechet, histogram, entropy_nats, diversity}.
+    /// Sample `n` final images with `sampler` from the session's model it applies to (z_L drawn
+    /// with `seed`) and measure them: `SampleMetrics` {n, frechet, histogram, entropy_nats,
+    /// diversity}.
     pub async fn measure(
         &self,
-        trainer: &Session,
+        session: &Session,
         sampler: String,
         n: u32,
         seed: u32,
-    ) -> Result<String, JsValue> {
+    ) -> Result<JsValue, JsValue> {
         let kind = SamplerKind::parse(&sampler).map_err(js_err)?;
-        let chain = trainer.inner.borrow().sample(kind, n as usize, seed as u64, &[0]).map_err(js_err)?;
+        let chain = session.inner.borrow().sample(kind, n as usize, seed as u64, &[0]).map_err(js_err)?;
         let pixels = chain.read().await.map_err(js_err)?;
         self.measure_pixels(&pixels).await
     }
 
     /// `n` real training digits (never in the reference) measured like a sample set.
     #[wasm_bindgen(js_name = measureReal)]
-    pub async fn measure_real(&self, trainer: &Session, n: u32) -> Result<String, JsValue> {
+    pub async fn measure_real(&self, session: &Session, n: u32) -> Result<JsValue, JsValue> {
         let pixels = {
-            let t = trainer.inner.borrow();
-            let (train, _) = t.config.split(&trainer.data);
+            let run = session.inner.borrow();
+            let (train, _) = run.main().config.split(&session.data);
             let k = (n as usize).min(train.n);
             train.pixels[..k * train.image_len()].to_vec()
         };
@@ -417,26 +531,26 @@ impl Metrics {
 }
 
 impl Metrics {
-    /// The sample metrics of `pixels` (final images) against the reference, as JSON.
-    async fn measure_pixels(&self, pixels: &[f32]) -> Result<String, JsValue> {
+    /// The sample metrics of `pixels` (final images) against the reference.
+    async fn measure_pixels(&self, pixels: &[f32]) -> Result<JsValue, JsValue> {
         let m =
             metrics::SampleMetrics::measure_async(&self.classifier, pixels, &self.reference, &self.device)
                 .await
                 .map_err(js_err)?;
-        to_json(&m)
+        to_js(&m)
     }
 }
 
-/// One quiz scenario by name or number (1..4, any letter case) as JSON; an error of kind "config"
-/// naming the known ones otherwise.
+/// One quiz scenario by name or number (1..4, any letter case); an error of kind "config" naming
+/// the known ones otherwise.
 #[wasm_bindgen(js_name = scenario)]
-pub fn scenario(name: &str) -> Result<String, JsValue> {
+pub fn scenario(name: &str) -> Result<JsValue, JsValue> {
     let sc = crate::scenario::by_name(name).map_err(js_err)?;
-    to_json(&sc)
+    to_js(&sc)
 }
 
-/// The quiz scenarios (name, title, caption, models, panels, ...) as JSON, for the page's presets.
+/// The quiz scenarios (name, title, caption, models, panels, ...), for the page's presets.
 #[wasm_bindgen(js_name = scenarios)]
-pub fn scenarios() -> String {
-    serde_json::to_string(&crate::scenario::all()).unwrap_or_else(|_| "[]".into())
+pub fn scenarios() -> Result<JsValue, JsValue> {
+    to_js(&crate::scenario::all())
 }

@@ -20,6 +20,9 @@ export const ctl = {
   sigmaMode: $('ctl-sigma-mode'),
   sigma: $('ctl-sigma'),
 };
+/** Settings whose change restarts training. */
+const STRUCTURAL = ['model', 'L', 'a', 'k', 'channels', 'batch', 'seed'];
+
 export const btn = { play: $('play'), step: $('step'), reset: $('reset'), resample: $('resample'), export: $('export') };
 
 // The inputs' ranges are the core's (src/limits.rs through www/limits.js).
@@ -74,6 +77,52 @@ export function setEnabled(on) {
   $('import-label').setAttribute('aria-disabled', String(!on));
   $('data-load-files').disabled = !on;
   $('data-load-url').disabled = !on;
+}
+
+/**
+ * Wire the settings and the transport to the controller: `on.setting(key, value)` for a setting
+ * that restarts training (`a` is null when the default value is typed back or "default" pressed),
+ * `on.learningRate(lr)`, `on.sigma(sigma | null)` (null: the posterior's), and `on.play()`,
+ * `on.step()`, `on.reset()`, `on.resample()`, `on.export()`, `on.measure()` for the buttons. A field
+ * that does not parse shows its problem and calls nothing.
+ */
+export function wireControls(on) {
+  for (const key of STRUCTURAL) {
+    ctl[key].addEventListener('change', () => {
+      const r = readControl(key);
+      if (!r.ok) return;
+      const typedDefault = key === 'a' && Math.abs(r.value - defaultA(Number(ctl.L.value))) < 5e-7;
+      on.setting(key, typedDefault ? null : r.value);
+    });
+  }
+  $('a-default').addEventListener('click', () => on.setting('a', null));
+  ctl.lr.addEventListener('change', () => {
+    const r = readControl('lr');
+    if (r.ok) on.learningRate(r.value);
+  });
+  const sigmaChanged = () => {
+    if (ctl.sigmaMode.value === 'posterior') {
+      ctl.sigma.classList.remove('invalid');
+      on.sigma(null);
+      return;
+    }
+    if (ctl.sigma.value === '') ctl.sigma.value = '0.5';
+    const r = readControl('sigma');
+    if (r.ok) on.sigma(r.value);
+  };
+  ctl.sigmaMode.addEventListener('change', sigmaChanged);
+  ctl.sigma.addEventListener('change', sigmaChanged);
+  for (const name of ['play', 'step', 'reset', 'resample', 'export']) btn[name].addEventListener('click', () => on[name]());
+  $('measure').addEventListener('click', () => on.measure());
+  $('copy-link').addEventListener('click', async () => {
+    const url = location.href;
+    try {
+      await navigator.clipboard.writeText(url);
+      banner('link', 'info', `Link copied: <code>${escapeHtml(url)}</code>`);
+    } catch {
+      banner('link', 'info', `Link to this setup: <code>${escapeHtml(url)}</code>`);
+    }
+  });
 }
 
 export function showPlaying(playing, ready) {

@@ -88,13 +88,13 @@ export class MetricsRunner {
       this.post({ type: 'metrics', unavailable: `No sample metrics: ${this.problem}.` });
       return false;
     }
-    this.real = JSON.parse(await this.obj.measureReal(session, n));
+    this.real = await this.obj.measureReal(session, n);
     return true;
   }
 
   /**
    * Fréchet distance, class histogram and diversity of `n` final samples per sampler in `specs`
-   * ([trainer, name, spec]). `current()` is the worker's session now: a pass whose session was
+   * ([name, spec]; the session runs each on the model it applies to). `current()` is the worker's session now: a pass whose session was
    * replaced is dropped. `giveWay()`: true when the pass should stop (Play pressed during a
    * pass started while paused, so the first step never waits for more than one sampler).
    */
@@ -103,12 +103,12 @@ export class MetricsRunner {
     this.post({ type: 'metricsBusy', n });
     if (!(await this.ensure(wasm, session, n))) return;
     const samplers = {};
-    for (const [t, name, spec] of specs) {
+    for (const [name, spec] of specs) {
       if (giveWay()) {
         this.post({ type: 'metricsSkipped' });
         return;
       }
-      samplers[name] = JSON.parse(await this.obj.measure(t, spec, n, seed));
+      samplers[name] = await this.obj.measure(session, spec, n, seed);
       if (current() !== session) return;
     }
     this.lastMs = performance.now() - t0;
@@ -122,7 +122,7 @@ export class MetricsRunner {
       ms: this.lastMs,
       samplers,
       real: this.real,
-      reference: JSON.parse(this.obj.reference()),
+      reference: this.obj.reference(),
     });
   }
 }

@@ -36,34 +36,34 @@ const kindOf = async (promise) => {
   assert.fail('expected the call to be refused');
 };
 
-const config = (extra = {}) => JSON.stringify({ model: 'denoiser', levels: 4, batch: 4, base_channels: 4, held_out: 50, ...extra });
+const config = (extra = {}) => [{ model: 'denoiser', levels: 4, batch: 4, base_channels: 4, held_out: 50, ...extra }];
 
 test('a bad configuration is kind "config"', async () => {
-  assert.equal(await kindOf(wasm.Trainer.create(config({ levels: 0 }), images, null, 'cpu')), 'config');
-  assert.equal(await kindOf(wasm.Trainer.create('{not json', images, null, 'cpu')), 'config');
-  assert.equal(await kindOf(wasm.Trainer.create(config(), images, null, 'tpu')), 'config');
+  assert.equal(await kindOf(wasm.Session.create(config({ levels: 0 }), images, null, 'cpu')), 'config');
+  assert.equal(await kindOf(wasm.Session.create([{ levels: 'many' }], images, null, 'cpu')), 'config');
+  assert.equal(await kindOf(wasm.Session.create(config(), images, null, 'tpu')), 'config');
 });
 
 test('a bad IDX file is kind "data"', async () => {
   const bad = Buffer.from([0, 0, 8, 7, 0, 0, 0, 5, 1, 2, 3]);
-  assert.equal(await kindOf(wasm.Trainer.create(config(), bad, null, 'cpu')), 'data');
+  assert.equal(await kindOf(wasm.Session.create(config(), bad, null, 'cpu')), 'data');
 });
 
 test('a damaged checkpoint is kind "checkpoint", a good one loads', async () => {
-  const session = await wasm.Trainer.create(config(), images, null, 'cpu');
+  const session = await wasm.Session.create(config(), images, null, 'cpu');
   session.step(2);
   await session.flush();
   const bytes = await session.export();
-  const again = await wasm.Trainer.fromCheckpoint(bytes, images, null, 'cpu', null, null);
+  const again = await wasm.Session.fromCheckpoint(bytes, images, null, 'cpu', null, null);
   assert.ok(again, 'an intact checkpoint loads');
   const damaged = Uint8Array.from(bytes);
   for (let i = damaged.length >> 1; i < (damaged.length >> 1) + 16; i++) damaged[i] ^= 0xff;
-  assert.equal(await kindOf(wasm.Trainer.fromCheckpoint(damaged, images, null, 'cpu', null, null)), 'checkpoint');
-  assert.equal(await kindOf(wasm.Trainer.fromCheckpoint(bytes, images, null, 'cpu', 'cvae', 4)), 'checkpoint');
+  assert.equal(await kindOf(wasm.Session.fromCheckpoint(damaged, images, null, 'cpu', null, null)), 'checkpoint');
+  assert.equal(await kindOf(wasm.Session.fromCheckpoint(bytes, images, null, 'cpu', 'cvae', 4)), 'checkpoint');
 });
 
 test('a diverging run is kind "diverged"', async () => {
-  const session = await wasm.Trainer.create(config({ lr: 100, clip_norm: 0 }), images, null, 'cpu');
+  const session = await wasm.Session.create(config({ lr: 100, clip_norm: 0 }), images, null, 'cpu');
   let kind = null;
   for (let i = 0; i < 20 && kind === null; i++) {
     session.step(3);
@@ -74,4 +74,35 @@ test('a diverging run is kind "diverged"', async () => {
     }
   }
   assert.equal(kind, 'diverged');
+});
+
+test('a session of two models routes each sampler to its model and reports both, as plain objects', async () => {
+  const cvae = { model: 'cvae', levels: 4, batch: 4, base_channels: 4, held_out: 50 };
+  const session = await wasm.Session.create([...config(), cvae], images, null, 'cpu');
+  assert.deepEqual(session.samplers, ['deterministic', 'stochastic', 'ddim', 'cvae']);
+  const info = session.info();
+  assert.deepEqual(info.models.map((m) => m.model), ['denoiser', 'cvae']);
+  assert.equal(info.config.model, 'denoiser');
+  session.step(2);
+  const report = await session.flush();
+  assert.equal(report.step, 2);
+  assert.equal(report.steps.length, 2);
+  assert.equal(report.others.length, 1);
+  assert.equal(report.others[0].model, 'cvae');
+  assert.equal(report.others[0].steps.length, 2);
+  assert.ok(report.others[0].steps[0].kl >= 0, 'the CVAE reports its KL term');
+  assert.equal(report.levelLoss.length, 4);
+  const chain = await session.sample('cvae', 3, 1, 5);
+  assert.ok(chain.pixels instanceof Float32Array);
+  assert.equal(chain.pixels.length, chain.levels.length * 3 * 28 * 28);
+  assert.equal(typeof chain.rmsToMean, 'number');
+  // A one-model run has no CVAE sampler: refused as a configuration error.
+  const single = await wasm.Session.create(config(), images, null, 'cpu');
+  assert.equal(await kindOf(single.sample('cvae', 1, 1, 2)), 'config');
+  // Only the main model is exported; it reopens as a one-model run.
+  const reopened = await wasm.Session.fromCheckpoint(await session.export(), images, null, 'cpu', null, null);
+  assert.deepEqual(reopened.samplers, ['deterministic', 'stochastic', 'ddim']);
+  assert.equal(reopened.currentStep, 2);
+  assert.equal(wasm.checkpointInfo(await session.export()).step, 2);
+  assert.equal(wasm.scenario('4').models.length, 2);
 });

@@ -1,0 +1,39 @@
+// The test and automation handle, `window.denoiseLab`: what the page shows, as data. Tests and
+// benchmarks read it (and wait on its counters) instead of scraping the page; the controller
+// (www/app.js) and www/training.js keep it current.
+
+/** The handle for the page's settings `cfg`/`view`; `post(msg)` sends to the worker (test hooks). */
+export function createLab({ cfg, view, post }) {
+  return {
+    ready: false, // a session is ready for commands
+    playing: false,
+    backend: null, // 'webgpu' | 'cpu'
+    adapter: null, // the WebGPU adapter's info
+    cpuAdapter: false, // the adapter runs on the CPU (SwiftShader, lavapipe, ...)
+    fallbackReason: null, // why the CPU backend is used, if it is
+    step: 0,
+    losses: [], // every flushed step's loss, in order (this session)
+    info: null, // the session's configuration, schedule and sizes (the worker's `ready`)
+    samplesStep: -1, // the training step the shown samples were drawn at
+    samplesVersion: 0, // counts drawings
+    readyVersion: 0, // counts sessions
+    warmupMs: null,
+    msPerStep: null,
+    stepsPerSec: null,
+    errors: [],
+    warnings: [],
+    lastExport: null, // {name, size, step} of the last download
+    autosaves: 0,
+    resumed: null,
+    frames: [], // [{k, ms}] per training frame of this session (k steps in ms)
+    times: {}, // performance.now() of milestones: ready, firstStep, firstSamples
+    companionModel: null, // the side-by-side model of a scenario
+    companionLoss: null, // its last loss
+    scenario: null, // the scenario that runs now
+    pausedStep: null, // the step the worker's loop stopped at (null while it runs)
+    memory: null, // [{step, allocations, bytesInUse, ...}] at each drawing (the soak benchmark)
+    config: cfg,
+    view,
+    debugLoseDevice: () => post({ type: 'debugLoseDevice' }), // test hook (WebGPU only)
+  };
+}

@@ -1,0 +1,211 @@
+// The page's handlers of the worker's messages (www/worker.js lists them): what each one changes
+// in the page. `app` is the controller (www/app.js): its state, views and actions.
+
+import { banner, clearBanner, errorBanner } from './banners.js';
+import { setEnabled, showConfig } from './controls.js';
+import { downloadFile } from './files.js';
+import { escapeHtml, fmtMs } from './format.js';
+import { renderMetrics } from './metrics-panel.js';
+import { buildScenarioButtons, markScenario, showScenarioCaption } from './scenario-panel.js';
+import { showBackend, showCompanionLoss, showProgress } from './stats.js';
+
+const $ = (id) => document.getElementById(id);
+
+/** `{[type]: (msg) => void}` for the controller `app` (`app.training` may be set later). */
+export function workerHandlers(app) {
+  const { cfg, view, lab, run, panels, charts } = app;
+  const { writeUrl, rebuildForModel, buildPanels, panelsKey, leaveScenario, startScenario, sendImport, lightActions, switchToCpu, startOver } = app;
+
+  function onScenario(msg) {
+    const sc = msg.scenario;
+    view.scenario = sc.name;
+    view.show = msg.show;
+    view.stop = msg.stopAt;
+    lab.scenario = sc.name;
+    showScenarioCaption(sc);
+    markScenario(sc.name);
+    writeUrl();
+  }
+
+
+  function onReady(msg) {
+    lab.ready = true;
+    lab.readyVersion++;
+    lab.info = msg.info;
+    lab.step = msg.info.step;
+    lab.losses = [];
+    lab.frames = [];
+    lab.times.ready ??= performance.now();
+    $('loading').hidden = true;
+    // The session's configuration wins (a resumed or imported checkpoint may differ).
+    const c = msg.info.config;
+    const modelChanged = c.model !== cfg.model;
+    Object.assign(cfg, { model: c.model, L: c.levels, a: c.a ?? null, batch: c.batch, seed: c.seed, channels: c.base_channels, k: c.latent_dim });
+    if (msg.imported || view.scenario) cfg.lr = c.lr;
+    lab.companionModel = msg.info.models[1]?.model ?? null; // a scenario's compared model
+    if (!view.scenario) lab.scenario = null;
+    showConfig(cfg);
+    writeUrl();
+    if (modelChanged || !charts.loss) rebuildForModel();
+    else if (panels.key !== panelsKey()) buildPanels();
+    else if (charts.levelCount !== cfg.L) charts.rebuildLevels(cfg.L, view.embed);
+    panels.setReference({ meanImage: msg.meanImage, realDiversity: msg.realDiversity, h: msg.info.height, w: msg.info.width });
+    $('stat-step').textContent = String(lab.step);
+    setEnabled(true);
+    app.training.setPlaying(app.training.wantPlaying);
+    // A new session: its own loss curve (a resumed or imported run brings its saved history).
+    charts.clearLoss();
+    const restored = msg.resumed || msg.imported;
+    if (restored && restored.history && restored.history.length) charts.pushLoss(restored.history);
+    if (msg.resumed) {
+      lab.resumed = msg.resumed;
+      banner('resumed', 'info', `Resumed from step ${msg.resumed.step} (autosaved in this browser).`, {
+        actions: [{ label: 'Start over', onClick: () => (clearBanner('resumed'), startOver()) }],
+      });
+      app.training.resumedAt(msg.resumed.step);
+    }
+    if (msg.imported) {
+      banner('imported', 'info', `Imported checkpoint${msg.imported.name ? ` “${escapeHtml(msg.imported.name)}”` : ''} at step ${msg.imported.step}.`);
+    }
+    if (msg.data) $('data-status').textContent = `Data: ${msg.data.name} — ${msg.data.n} images of ${msg.data.h}×${msg.data.w}.`;
+    clearBanner('crash');
+    if (app.training.wantPlaying) app.training.post({ type: 'play' });
+  }
+
+  function onProgress(msg) {
+    lab.step = msg.step;
+    lab.times.firstStep ??= performance.now();
+    lab.frames.push({ k: msg.stepsPerFrame, ms: msg.frameMs });
+    for (const p of msg.steps) lab.losses.push(p.loss);
+    charts.pushLoss(msg.steps);
+    if (msg.levelLoss) charts.setLevelLoss(msg.levelLoss);
+    lab.warmupMs = msg.warmupMs;
+    lab.msPerStep = msg.msPerStep;
+    lab.stepsPerSec = msg.stepsPerSec;
+    showProgress(msg, { loss: msg.steps.length ? charts.smoothedLoss() : null, batch: cfg.batch });
+    if (msg.companion && msg.companion.steps.length) {
+      lab.companionLoss = msg.companion.steps.at(-1).loss;
+      showCompanionLoss(msg.companion.model, lab.companionLoss);
+    }
+  }
+
+  function onSamples(msg) {
+    if (msg.memory) {
+      // Device allocations and wasm memory at each drawing (the soak benchmark reads these).
+      lab.memory ??= [];
+      lab.memory.push({ step: msg.step, ...msg.memory });
+      if (lab.memory.length > 10000) lab.memory.splice(0, lab.memory.length - 10000);
+    }
+    panels.render(msg);
+    charts.showDiversity(panels.chains, panels.realDiversity);
+    lab.samplesStep = msg.step;
+    lab.samplesVersion++;
+    lab.times.firstSamples ??= performance.now();
+    $('speed-sample').textContent = fmtMs(msg.ms);
+  }
+
+  function onExported(msg) {
+    if (msg.reason === 'autosave') {
+      app.training.autosaved(msg);
+      return;
+    }
+    const name = `denoise-lab-${msg.config.model}-L${msg.config.levels}-step${msg.step}.ckpt`;
+    lab.lastExport = { name, size: msg.bytes.byteLength, step: msg.step };
+    downloadFile(msg.bytes, name);
+    banner('exported', 'info', `Exported ${escapeHtml(name)} (${(msg.bytes.byteLength / 1024).toFixed(0)} KiB).`);
+  }
+
+  function onError(msg) {
+    if (msg.kind === 'data') run.pendingData = null;
+    errorBanner(msg.kind === 'import' ? 'import' : msg.kind === 'data' ? 'data' : `err-${msg.kind}`, msg.message);
+    if ((msg.kind === 'config' || msg.kind === 'import' || msg.kind === 'data') && lab.info) {
+      // The previous session is still there.
+      lab.ready = true;
+      setEnabled(true);
+      app.training.setPlaying(false);
+      $('loading').hidden = true;
+    }
+    if (msg.kind === 'init') $('loading').textContent = `Could not start: ${msg.message}`;
+  }
+
+  function onImportMismatch(msg) {
+    const m = msg.meta.config;
+    const adopt = () => {
+      clearBanner('import');
+      if (run.pendingImport) sendImport(run.pendingImport.bytes, run.pendingImport.name, true);
+    };
+    banner('import', 'warn', `This checkpoint is for the <b>${escapeHtml(m.model)}</b> with <b>L = ${m.levels}</b> (step ${msg.meta.step}); the page is set to the ${escapeHtml(msg.current.model)} with L = ${msg.current.levels}.`, {
+      actions: [{ label: `Switch to ${m.model}, L = ${m.levels}`, onClick: adopt }],
+    });
+  }
+
+  /** One handler per message type from the worker. */
+  return {
+    hello: () => {},
+    status: (msg) => {
+      $('loading').textContent = msg.text;
+      if (!lab.backend) $('stat-backend').textContent = 'starting…';
+    },
+    backend: (msg) => {
+      Object.assign(lab, { backend: msg.backend, adapter: msg.adapter, cpuAdapter: msg.cpuAdapter, fallbackReason: msg.reason });
+      showBackend(msg, { lightActions, onCpuBackend: switchToCpu });
+    },
+    ready: onReady,
+    progress: onProgress,
+    samples: onSamples,
+    scenarios: (msg) => {
+      const onFree = () => {
+        if (!view.scenario) return;
+        leaveScenario();
+        writeUrl();
+        app.training.restart();
+      };
+      buildScenarioButtons(msg.list, { onPick: startScenario, onFree });
+      // view.scenario is the preset's name once the worker has applied it (the 'scenario' message).
+      markScenario(view.scenario);
+    },
+    scenario: onScenario,
+    metricsBusy: (msg) => {
+      $('metrics-status').textContent = `Measuring ${msg.n} samples per sampler…`;
+      $('panel-metrics').classList.add('busy');
+    },
+    metrics: (msg) => renderMetrics(msg, lab),
+    metricsSkipped: () => {
+      $('panel-metrics').classList.remove('busy');
+      $('metrics-status').textContent = `Measurement postponed while training (every ${view.me || '–'} steps, on pause, or “Measure now”).`;
+    },
+    paused: (msg) => app.training.paused(msg.step),
+    stopped: (msg) => {
+      app.training.stopped();
+      banner('stopped', 'info', `Paused at step ${msg.step}: the end of this scenario's training budget. Press Play to keep app.training.`);
+    },
+    exported: onExported,
+    diverged: (msg) => {
+      app.training.stopped();
+      errorBanner('diverged', `${msg.message.charAt(0).toUpperCase()}${msg.message.slice(1)} (step ${msg.step}). Training is paused: lower the learning rate, then press Play.`);
+    },
+    trainError: (msg) => {
+      app.training.stopped();
+      errorBanner('train', `Training stopped: ${msg.message}`);
+    },
+    importMismatch: onImportMismatch,
+    dataLoaded: (msg) => {
+      run.customData = run.pendingData;
+      run.pendingData = null;
+      clearBanner('data');
+      banner('data', 'info', `Now training on ${escapeHtml(msg.name)}: ${msg.n} images of ${msg.h}×${msg.w}${msg.labels ? ' with labels' : ''}.`);
+      charts.clearLoss();
+    },
+    error: onError,
+    warning: (msg) => {
+      lab.warnings.push(msg.message);
+      banner(`w-${lab.warnings.length}`, 'warn', escapeHtml(msg.message));
+    },
+    gpuError: (msg) => {
+      lab.warnings.push(msg.message);
+      console.warn('WebGPU error:', msg.message);
+    },
+    deviceLost: (msg) => app.training.crashed(`the GPU device was lost (${msg.reason}${msg.message ? `: ${msg.message}` : ''})`),
+    fatal: (msg) => app.training.crashed(msg.message),
+  };
+}

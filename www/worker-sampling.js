@@ -1,0 +1,54 @@
+// Drawing in the worker: one pass over every sampler shown (and the forward process), posted to
+// the page as `samples`, and when the next pass is due while training.
+
+/** [name, spec] of the samplers shown: the run's (the core's rule), filtered, with the display's sigma. */
+export function samplerSpecs(session, display) {
+  const shown = (name) => !display.show || !display.show.length || display.show.includes(name);
+  return session.samplers.filter(shown).map((name) => [name, name === 'stochastic' && display.sigma != null ? `stochastic:${display.sigma}` : name]);
+}
+
+export class SampleRunner {
+  /** `post(msg, transfer)`: to the page. */
+  constructor(post) {
+    this.post = post;
+    this.reset();
+  }
+
+  reset() {
+    this.lastAt = 0;
+    this.lastMs = 0;
+    this.stepsSince = 0;
+  }
+
+  trained(steps) {
+    this.stepsSince += steps;
+  }
+
+  /** Due while training: every `display.sampleEvery` steps, else every ~1.5 s but at most half the time. */
+  due(display) {
+    if (this.stepsSince === 0) return false;
+    if (display.sampleEvery) return this.stepsSince >= display.sampleEvery;
+    return performance.now() - this.lastAt > Math.max(1500, this.lastMs);
+  }
+
+  /** Sample every shown sampler of `session` (and the forward process if `withForward`). */
+  async draw(session, display, withForward) {
+    const t0 = performance.now();
+    const chains = {};
+    const transfer = [];
+    for (const [name, spec] of samplerSpecs(session, display)) {
+      chains[name] = await session.sample(spec, display.samples, display.seed, display.columns);
+      transfer.push(chains[name].pixels.buffer);
+    }
+    let forward = null;
+    if (withForward) {
+      forward = await session.forwardProcess(display.forwardRows, display.seed, display.columns);
+      transfer.push(forward.pixels.buffer);
+    }
+    this.lastMs = performance.now() - t0;
+    this.lastAt = performance.now();
+    this.stepsSince = 0;
+    const memory = session.memory();
+    this.post({ type: 'samples', step: session.currentStep, seed: display.seed, chains, forward, ms: this.lastMs, memory }, transfer);
+  }
+}

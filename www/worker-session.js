@@ -1,0 +1,49 @@
+// Sessions in the worker: a run of one or more models (the core's `Session`) created on the
+// backend this worker uses, or rebuilt from checkpoint bytes. WebGPU that fails to start a session
+// hands over to the CPU backend once, and the page is told.
+
+import { errorKind, errorText, isFatal } from './errors.js';
+
+export class Sessions {
+  /** `backend`: 'webgpu' | 'cpu' (the probe's verdict); `post(msg)`: to the page. */
+  constructor(wasm, backend, post) {
+    this.wasm = wasm;
+    this.backend = backend;
+    this.post = post;
+  }
+
+  /** A fresh run of `configs` (TrainConfigs, main model first) on `data`. */
+  async create(configs, data) {
+    if (this.backend === 'webgpu') {
+      try {
+        return await this.wasm.Session.create(configs, data.images, data.labels, 'webgpu');
+      } catch (e) {
+        if (isFatal(e)) throw e;
+        if (errorKind(e) === 'config' || errorKind(e) === 'data') throw e; // not WebGPU's fault
+        this.backend = 'cpu';
+        this.post({ type: 'backend', backend: 'cpu', reason: `WebGPU failed to start: ${errorText(e)}`, adapter: null, cpuAdapter: false });
+      }
+    }
+    return await this.wasm.Session.create(configs, data.images, data.labels, 'cpu');
+  }
+
+  /** A one-model run from checkpoint bytes; `expect` ({model, levels}) refuses any other. */
+  open(bytes, data, expect = null) {
+    return this.wasm.Session.fromCheckpoint(bytes, data.images, data.labels, this.backend, expect?.model ?? null, expect?.levels ?? null);
+  }
+
+  /** A checkpoint's metadata ({config, step, history, ...}); throws kind "checkpoint" if unusable. */
+  info(bytes) {
+    return this.wasm.checkpointInfo(bytes);
+  }
+
+  /** The loss history saved in a checkpoint (to redraw the curve of a resumed run). */
+  savedHistory(bytes) {
+    try {
+      const h = this.info(bytes).history;
+      return Array.isArray(h) ? h : [];
+    } catch {
+      return [];
+    }
+  }
+}
