@@ -7,6 +7,7 @@ pub mod backend;
 pub mod checkpoint;
 pub mod data;
 pub mod error;
+pub mod ideal;
 pub mod limits;
 pub mod metrics;
 pub mod model;

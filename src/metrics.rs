@@ -3,16 +3,19 @@
 //!
 //! Submodules: [`classifier`] (the digit classifier whose features and predictions the figures
 //! use), [`frechet`] (Fréchet distance between feature sets), [`classes`] (class histogram and
-//! entropy from logits), [`summary`] (all of them for one sample set, with the classifier).
+//! entropy from logits), [`memorisation`] (distance to the nearest training image), [`summary`]
+//! (all of them for one sample set, with the classifier).
 
 pub mod classes;
 pub mod classifier;
 pub mod frechet;
+pub mod memorisation;
 pub mod summary;
 
 pub use classes::{class_histogram, entropy_nats, predicted_classes};
 pub use classifier::Classifier;
 pub use frechet::{FeatureStats, frechet_distance};
+pub use memorisation::Memorisation;
 pub use summary::{Reference, SampleMetrics};
 
 /// Root-mean-square distance between two images of the same size.

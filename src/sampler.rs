@@ -4,11 +4,15 @@
 //! 2. stochastic: z_{l-1} = m(z_l, yhat) + sigma * delta, sigma = sqrt(v) by default
 //! 3. DDIM (eta = 0): deterministic, but keeps the noise direction epshat
 //! 4. the progressive CVAE: z_{l-1} = z_Phi(eps, z_l, l) + sigma_Phi * delta, eps ~ N(0, I)
+//! 5. exact: the true reverse conditional p(z_{l-1} | z_l) of the training set (src/ideal.rs)
+//!
+//! 1-3 need a denoiser yhat(z_l, l): the trained network or the universal one, Φ* (src/ideal.rs).
 
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::ideal::Universal;
 use crate::limits;
 use crate::model::{LEVEL_FEATURES, Model, ModelKind, level_features};
 use crate::rng::SplitMix64;
@@ -25,6 +29,8 @@ pub enum SamplerKind {
     Ddim,
     /// Ancestral sampling through the CVAE steps; `noise_free_last` uses the mean at l = 1.
     Cvae { noise_free_last: bool },
+    /// Ancestral sampling through the true reverse conditional (the universal model only).
+    Exact,
 }
 
 impl SamplerKind {
@@ -34,6 +40,7 @@ impl SamplerKind {
         match model {
             ModelKind::Denoiser => &["deterministic", "stochastic", "ddim"],
             ModelKind::Cvae => &["cvae"],
+            ModelKind::Universal => &["deterministic", "stochastic", "ddim", "exact"],
         }
     }
 
@@ -47,10 +54,11 @@ impl SamplerKind {
             SamplerKind::Stochastic { .. } => "stochastic",
             SamplerKind::Ddim => "ddim",
             SamplerKind::Cvae { .. } => "cvae",
+            SamplerKind::Exact => "exact",
         }
     }
 
-    /// Parse "deterministic", "stochastic", "stochastic:0.5", "ddim", "cvae", "cvae:noisy".
+    /// Parse "deterministic", "stochastic", "stochastic:0.5", "ddim", "cvae", "cvae:noisy", "exact".
     pub fn parse(s: &str) -> Result<Self> {
         let (name, arg) = s.split_once(':').map_or((s, None), |(a, b)| (a, Some(b)));
         match (name.to_ascii_lowercase().as_str(), arg) {
@@ -65,8 +73,9 @@ impl SamplerKind {
             ("ddim", None) => Ok(SamplerKind::Ddim),
             ("cvae", None) => Ok(SamplerKind::Cvae { noise_free_last: true }),
             ("cvae", Some("noisy")) => Ok(SamplerKind::Cvae { noise_free_last: false }),
+            ("exact" | "true", None) => Ok(SamplerKind::Exact),
             _ => Err(Error::Config(format!(
-                "unknown sampler '{s}' (deterministic, stochastic[:sigma], ddim, cvae[:noisy])"
+                "unknown sampler '{s}' (deterministic, stochastic[:sigma], ddim, cvae[:noisy], exact)"
             ))),
         }
     }
@@ -85,6 +94,19 @@ impl Noise {
     pub fn normal<const D: usize>(&mut self, shape: [usize; D], device: &Device) -> Tensor<D> {
         let n: usize = shape.iter().product();
         let v: Vec<f32> = (0..n).map(|_| self.0.normal() as f32).collect();
+        Tensor::from_data(TensorData::new(v, shape), device)
+    }
+
+    /// Standard Gumbel noise −ln(−ln u), u uniform in (0, 1): argmax(logits + it) draws from
+    /// softmax(logits) (the exact sampler's choice of training image).
+    pub fn gumbel(&mut self, shape: [usize; 2], device: &Device) -> Tensor<2> {
+        let v: Vec<f32> = (0..shape[0] * shape[1])
+            .map(|_| {
+                // Never exactly 0 or 1, so both logarithms stay finite.
+                let u = self.0.next_f64().clamp(f64::EPSILON, 1.0 - f64::EPSILON);
+                -(-u.ln()).ln() as f32
+            })
+            .collect();
         Tensor::from_data(TensorData::new(v, shape), device)
     }
 }
@@ -137,21 +159,38 @@ fn features(level: usize, batch: usize, max_level: usize, device: &Device) -> Te
     Tensor::from_data(TensorData::new(f, [batch, LEVEL_FEATURES]), device)
 }
 
-/// Runs `kind` from `z_top` (= z_L) down to z_0. `model` must be a plain (non-autodiff) module.
+/// What a sampler runs on: a trained model (plain, non-autodiff) or the universal denoiser Φ*.
+#[derive(Clone, Copy)]
+pub enum Decoder<'a> {
+    Trained(&'a Model),
+    Universal(&'a Universal),
+}
+
+impl Decoder<'_> {
+    pub fn kind(&self) -> ModelKind {
+        match self {
+            Decoder::Trained(m) => m.kind(),
+            Decoder::Universal(_) => ModelKind::Universal,
+        }
+    }
+}
+
+/// Runs `kind` on `decoder` from `z_top` (= z_L) down to z_0, keeping the levels in `keep`.
 pub fn run(
-    model: &Model,
+    decoder: Decoder,
     schedule: &Schedule,
     kind: SamplerKind,
     z_top: Tensor<4>,
     keep: &[usize],
     noise: &mut Noise,
 ) -> Result<Chain> {
-    if !kind.applies_to(model.kind()) {
+    let model_kind = decoder.kind();
+    if !kind.applies_to(model_kind) {
         return Err(Error::Config(format!(
             "sampler '{}' does not apply to the {} model (its samplers: {})",
             kind.name(),
-            model.kind().name(),
-            SamplerKind::names_for(model.kind()).join(", ")
+            model_kind.name(),
+            SamplerKind::names_for(model_kind).join(", ")
         )));
     }
     let dims = z_top.dims();
@@ -164,32 +203,42 @@ pub fn run(
         kept.push((big_l, z.clone()));
     }
     for l in (1..=big_l).rev() {
-        let feats = features(l, batch, big_l, &device);
-        z = match (model, kind) {
-            (Model::Denoiser(m), SamplerKind::Deterministic) => m.forward(z, feats),
-            (Model::Denoiser(m), SamplerKind::Stochastic { sigma }) => {
-                let yhat = m.forward(z.clone(), feats);
+        // yhat(z_l, l) of the trained denoiser or of Φ* (samplers 1-3).
+        let denoise = |z: Tensor<4>| match decoder {
+            Decoder::Trained(Model::Denoiser(m)) => m.forward(z, features(l, batch, big_l, &device)),
+            Decoder::Universal(u) => u.yhat(z, l),
+            Decoder::Trained(other) => unreachable!("the {} model has no denoiser", other.kind().name()),
+        };
+        z = match (decoder, kind) {
+            (_, SamplerKind::Deterministic) => denoise(z),
+            (_, SamplerKind::Stochastic { sigma }) => {
+                let yhat = denoise(z.clone());
                 let p = schedule.posterior(l);
                 let mean = yhat * p.coef_y + z * p.coef_z;
                 let sigma = sigma.unwrap_or(p.var.sqrt());
                 if l > 1 && sigma > 0.0 { mean + noise.normal(dims, &device) * sigma } else { mean }
             }
-            (Model::Denoiser(m), SamplerKind::Ddim) => {
-                let yhat = m.forward(z.clone(), feats);
+            (_, SamplerKind::Ddim) => {
+                let yhat = denoise(z.clone());
                 let (s_l, n_l) = (schedule.signal(l), schedule.noise_std(l));
                 let (s_prev, n_prev) = (schedule.signal(l - 1), schedule.noise_std(l - 1));
                 let epshat = (z - yhat.clone() * s_l) / n_l;
                 yhat * s_prev + epshat * n_prev
             }
-            (Model::Cvae(m), SamplerKind::Cvae { noise_free_last }) => {
+            (Decoder::Trained(Model::Cvae(m)), SamplerKind::Cvae { noise_free_last }) => {
                 let eps = noise.normal([batch, m.latent_dim()], &device);
                 let delta = (!(noise_free_last && l == 1)).then(|| noise.normal(dims, &device));
-                m.sample_step(z, feats, eps, delta)
+                m.sample_step(z, features(l, batch, big_l, &device), eps, delta)
             }
-            (model, kind) => unreachable!(
+            (Decoder::Universal(u), SamplerKind::Exact) => {
+                let gumbel = noise.gumbel([batch, u.len()], &device);
+                let delta = (l > 1).then(|| noise.normal(dims, &device));
+                u.exact_step(z, l, gumbel, delta)
+            }
+            (decoder, kind) => unreachable!(
                 "names_for lists sampler '{}' for the {} model but run has no case for it",
                 kind.name(),
-                model.kind().name()
+                decoder.kind().name()
             ),
         };
         if keeps(keep, l - 1) {
@@ -250,13 +299,19 @@ mod tests {
     fn the_samplers_of_each_model_run_and_no_others() {
         let device = crate::backend::cpu();
         let schedule = Schedule::new(0.5, 2).unwrap();
-        for kind in [ModelKind::Denoiser, ModelKind::Cvae] {
-            let arch = crate::model::ArchConfig { kind, base_channels: 4, cond_dim: 8, latent_dim: 2 };
-            let model = arch.init(&device);
-            for name in ["deterministic", "stochastic", "ddim", "cvae"] {
+        let images = crate::data::Dataset { n: 3, h: 8, w: 8, pixels: vec![0.5; 3 * 64], labels: None };
+        let universal = Universal::new(&images, schedule, &device).unwrap();
+        let models: Vec<Model> = [ModelKind::Denoiser, ModelKind::Cvae]
+            .map(|kind| crate::model::ArchConfig { kind, base_channels: 4, cond_dim: 8, latent_dim: 2 }.init(&device))
+            .into();
+        let decoders =
+            models.iter().map(Decoder::Trained).chain([Decoder::Universal(&universal)]).collect::<Vec<_>>();
+        for decoder in decoders {
+            let kind = decoder.kind();
+            for name in ["deterministic", "stochastic", "ddim", "cvae", "exact"] {
                 let sampler = SamplerKind::parse(name).unwrap();
                 let z = Tensor::<4>::zeros([1, 1, 8, 8], &device);
-                let r = run(&model, &schedule, sampler, z, &[0], &mut Noise::new(1));
+                let r = run(decoder, &schedule, sampler, z, &[0], &mut Noise::new(1));
                 let listed = SamplerKind::names_for(kind).contains(&name);
                 assert_eq!(r.is_ok(), listed, "{name} on the {}", kind.name());
                 assert_eq!(sampler.applies_to(kind), listed);

@@ -20,16 +20,19 @@ pub struct Panel {
     /// Index into `Scenario::models`.
     pub model: usize,
     pub sampler: SamplerKind,
+    /// How a session names this sampler on that model (`session::spec`), e.g. "universal/exact".
+    pub spec: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Scenario {
-    /// Short name for URLs and the CLI: collapse, imperfect, noise, few-levels.
+    /// Short name for URLs and the CLI: collapse, imperfect, noise, few-levels, perfect, memorisation.
     pub name: String,
     pub title: String,
     /// What to look for (shown under the pictures).
     pub caption: String,
-    /// The models to train; every model gets the same budget, `steps` steps of `batch` images.
+    /// The models: the first is trained (and shown as the run's); every trained model gets the
+    /// same budget, `steps` steps of `batch` images; a universal one (Φ*) is computed.
     pub models: Vec<TrainConfig>,
     pub steps: usize,
     /// How the models' budgets compare (scenario 4: "same steps").
@@ -62,11 +65,28 @@ pub const MANY_LEVELS: usize = 40;
 /// Levels of scenario 4 (docs/math.md: few levels, 2..8).
 pub const FEW_LEVELS: usize = 4;
 
-/// The four scenarios, in quiz order.
+/// Φ* for the same training images as `trained` (same split seed and held-out count).
+fn universal_like(trained: &TrainConfig) -> TrainConfig {
+    TrainConfig { kind: ModelKind::Universal, ..trained.clone() }
+}
+
+/// The scenarios, in quiz order, then the ones about the ideal objects.
 pub fn all() -> Vec<Scenario> {
+    let mut all = presets();
+    for sc in &mut all {
+        for p in &mut sc.panels {
+            p.spec = crate::session::spec(sc.models[p.model].kind, p.sampler);
+        }
+    }
+    all
+}
+
+fn presets() -> Vec<Scenario> {
     let det = SamplerKind::Deterministic;
     let sto = SamplerKind::Stochastic { sigma: None };
-    let panel = |label: &str, model: usize, sampler| Panel { label: label.into(), model, sampler };
+    let panel = |label: &str, model: usize, sampler| Panel { label: label.into(), model, sampler, spec: String::new() };
+    let collapse_model = small(ModelKind::Denoiser, MANY_LEVELS);
+    let few_denoiser = small(ModelKind::Denoiser, FEW_LEVELS);
     vec![
         Scenario {
             name: "collapse".into(),
@@ -76,7 +96,7 @@ pub fn all() -> Vec<Scenario> {
                       Every z_L ends up at (almost) the same image: compare the samples with the mean image, and the \
                       class entropy and diversity with those of real digits."
                 .into(),
-            models: vec![small(ModelKind::Denoiser, MANY_LEVELS)],
+            models: vec![collapse_model.clone()],
             steps: 600,
             budget: "one model".into(),
             panels: vec![panel("eq. (2)", 0, det)],
@@ -106,7 +126,7 @@ pub fn all() -> Vec<Scenario> {
                       direction epshat. Both give varied digits of every class (high entropy, diversity near that of \
                       real digits), where eq. (2) collapses."
                 .into(),
-            models: vec![small(ModelKind::Denoiser, MANY_LEVELS)],
+            models: vec![collapse_model.clone()],
             steps: 600,
             budget: "one model".into(),
             panels: vec![panel("stochastic", 0, sto), panel("DDIM", 0, SamplerKind::Ddim), panel("eq. (2)", 0, det)],
@@ -122,12 +142,42 @@ pub fn all() -> Vec<Scenario> {
                       samples: a lower Fréchet distance to real digits. Both are trained for the same number of steps \
                       with the same batch size."
                 .into(),
-            models: vec![small(ModelKind::Denoiser, FEW_LEVELS), small(ModelKind::Cvae, FEW_LEVELS)],
+            models: vec![few_denoiser.clone(), small(ModelKind::Cvae, FEW_LEVELS), universal_like(&few_denoiser)],
             steps: 600,
-            budget: "same number of steps and batch size for both models".into(),
+            budget: "same number of steps and batch size for both trained models".into(),
             panels: vec![
                 panel("Gaussian step (stochastic)", 0, sto),
                 panel("CVAE step", 1, SamplerKind::Cvae { noise_free_last: true }),
+                panel("Gaussian step with Φ*", 2, sto),
+                panel("true conditional", 2, SamplerKind::Exact),
+            ],
+            show_mean_image: false,
+            chain_spread: false,
+        },
+        Scenario {
+            name: "perfect".into(),
+            title: "What a perfect denoiser does".into(),
+            caption: "Quiz problem 1 (a, b) with the ideal denoiser Φ*, computed exactly from the training images:                       Φ*(z_L, L) is the mean training image (up to the signal a^L left in z_L), so eq. (2) lands on                       (nearly) the same image from every z_L. The trained network beside it is not universal: its                       chains keep some spread (problem 1 (c))."
+                .into(),
+            models: vec![collapse_model.clone(), universal_like(&collapse_model)],
+            steps: 600,
+            budget: "one trained model; Φ* needs no training".into(),
+            panels: vec![panel("eq. (2) with Φ*", 1, det), panel("eq. (2), trained", 0, det)],
+            show_mean_image: true,
+            chain_spread: true,
+        },
+        Scenario {
+            name: "memorisation".into(),
+            title: "Memorisation vs generalisation".into(),
+            caption: "Φ* is the best possible denoiser of the training set, and with noise in the sampler (or the exact                       reverse step) it reproduces training images: their distance to the nearest training image is                       near 0. The trained network makes new digits, as far from the training set as held-out real                       digits are."
+                .into(),
+            models: vec![collapse_model.clone(), universal_like(&collapse_model)],
+            steps: 600,
+            budget: "one trained model; Φ* needs no training".into(),
+            panels: vec![
+                panel("stochastic, trained", 0, sto),
+                panel("stochastic with Φ*", 1, sto),
+                panel("true conditional", 1, SamplerKind::Exact),
             ],
             show_mean_image: false,
             chain_spread: false,
@@ -140,7 +190,7 @@ pub fn names() -> Vec<String> {
     all().into_iter().map(|s| s.name).collect()
 }
 
-/// A scenario by name (also accepts its number, 1..4).
+/// A scenario by name (also accepts its number, 1..).
 pub fn by_name(name: &str) -> Result<Scenario> {
     let all = all();
     let idx = match name.parse::<usize>() {
@@ -165,9 +215,11 @@ mod native {
     use std::path::{Path, PathBuf};
 
     use crate::error::{Error, Result, read_file, write_file};
+    use crate::ideal::Universal;
     use crate::metrics::Classifier;
-    use crate::metrics::{Reference, SampleMetrics, mean_rms_to, spread_per_level};
+    use crate::metrics::{Memorisation, Reference, SampleMetrics, mean_rms_to, spread_per_level};
     use crate::sampler::display_levels;
+    use crate::session::Member;
     use crate::train::Trainer;
 
     /// How to run a scenario natively.
@@ -213,31 +265,39 @@ mod native {
         pub panels: Vec<PanelReport>,
     }
 
-    /// The yardsticks of a trainer's samples: the Fréchet reference (`reference` of its held-out
-    /// digits) and `samples` real training digits measured like a sample set (the floor of each
-    /// figure at that sample size). Also returns those real digits.
+    /// The yardsticks of a model's samples: the Fréchet reference (`reference` of its held-out
+    /// digits), `samples` real training digits measured like a sample set (the floor of each
+    /// figure at that sample size) and the training images on the device for the memorisation
+    /// figure. The real digits' memorisation figure is that of `samples` held-out digits, which
+    /// are not in the training set (training digits would be at distance 0). Also returns the
+    /// training digits.
     pub fn real_baseline_blocking(
-        t: &Trainer,
+        m: &Member,
         data: &Dataset,
         classifier: &Classifier,
         reference: usize,
         samples: usize,
         device: &Device,
-    ) -> Result<(Reference, SampleMetrics, Dataset)> {
-        let dim = t.height * t.width;
-        let held = t.held_out();
+    ) -> Result<(Reference, SampleMetrics, Dataset, Universal)> {
+        let (h, w) = m.size();
+        let dim = h * w;
+        let held = m.held_out();
         let r = reference.min(held.n);
         let reference = Reference::compute_blocking(classifier, &held.pixels[..r * dim], device)?;
-        let (train_part, _) = t.config.split(data);
+        let (train_part, _) = m.config().split(data);
+        let training = Universal::new(&train_part, m.config().schedule()?, device)?;
         let k = samples.min(train_part.n);
-        let real =
+        let mut real =
             SampleMetrics::measure_blocking(classifier, &train_part.pixels[..k * dim], &reference, device)?;
-        Ok((reference, real, train_part))
+        let k_held = samples.min(held.n);
+        real.memorisation = Some(Memorisation::measure_blocking(&training, &held.pixels[..k_held * dim])?);
+        Ok((reference, real, train_part, training))
     }
 
-    /// One of a scenario's models after training (or loaded from a checkpoint of that training).
+    /// One of a scenario's models after training (or loaded from a checkpoint of that training;
+    /// Φ* is computed).
     pub struct Trained {
-        pub trainer: Trainer,
+        pub model: Member,
         /// Seconds the training took (0 when loaded).
         pub seconds: f64,
         /// Last flushed training loss (NaN when loaded).
@@ -255,6 +315,11 @@ mod native {
         let steps = steps.unwrap_or(scenario.steps);
         let mut trained = Vec::new();
         for config in &scenario.models {
+            if !config.kind.trained() {
+                let model = Member::new(config, data, device)?;
+                trained.push(Trained { model, seconds: 0.0, last_loss: f32::NAN });
+                continue;
+            }
             let mut trainer = Trainer::new(config.clone(), data, device)?;
             log(&format!(
                 "training {} (L = {}, {} channels) for {steps} steps",
@@ -269,7 +334,11 @@ mod native {
                     last_loss = s.loss;
                 }
             })?;
-            trained.push(Trained { trainer, seconds: start.elapsed().as_secs_f64(), last_loss });
+            trained.push(Trained {
+                model: Member::Trained(trainer),
+                seconds: start.elapsed().as_secs_f64(),
+                last_loss,
+            });
         }
         Ok(trained)
     }
@@ -279,14 +348,16 @@ mod native {
         dir.join(format!("{}-{index}-{}.ckpt", scenario.name, scenario.models[index].kind.name()))
     }
 
-    /// Save trained models as checkpoints (`checkpoint_path`), for `load_blocking`.
+    /// Save trained models as checkpoints (`checkpoint_path`), for `load_blocking` (Φ* is not
+    /// saved: it is computed again from the data).
     pub fn save_blocking(dir: &Path, scenario: &Scenario, trained: &[Trained]) -> Result<Vec<PathBuf>> {
         std::fs::create_dir_all(dir)
             .map_err(|e| Error::Io(format!("cannot create {}: {e}", dir.display())))?;
         let mut paths = Vec::new();
         for (i, t) in trained.iter().enumerate() {
+            let Some(trainer) = t.model.trainer() else { continue };
             let path = checkpoint_path(dir, scenario, i);
-            let bytes = crate::checkpoint::export_blocking(&t.trainer)?;
+            let bytes = crate::checkpoint::export_blocking(trainer)?;
             write_file(&path, &bytes)?;
             paths.push(path);
         }
@@ -306,6 +377,10 @@ mod native {
         let steps = steps.unwrap_or(scenario.steps) as u64;
         let mut trained = Vec::new();
         for (i, config) in scenario.models.iter().enumerate() {
+            if !config.kind.trained() {
+                trained.push(Trained { model: Member::new(config, data, device)?, seconds: 0.0, last_loss: f32::NAN });
+                continue;
+            }
             let path = checkpoint_path(dir, scenario, i);
             let bytes = read_file(&path)?;
             let trainer = crate::checkpoint::import(&bytes, data, device, None)?;
@@ -321,7 +396,7 @@ mod native {
                     dir.display()
                 )));
             }
-            trained.push(Trained { trainer, seconds: 0.0, last_loss: f32::NAN });
+            trained.push(Trained { model: Member::Trained(trainer), seconds: 0.0, last_loss: f32::NAN });
         }
         Ok(trained)
     }
@@ -336,15 +411,17 @@ mod native {
         options: &RunOptions,
         mut log: impl FnMut(&str),
     ) -> Result<ScenarioReport> {
-        let trainers: Vec<&Trainer> = trained.iter().map(|t| &t.trainer).collect();
+        let models: Vec<&Member> = trained.iter().map(|t| &t.model).collect();
         let training = trained
             .iter()
-            .map(|t| (t.trainer.config.kind.name().to_string(), t.seconds, t.last_loss))
+            .filter(|t| t.model.kind().trained())
+            .map(|t| (t.model.kind().name().to_string(), t.seconds, t.last_loss))
             .collect();
-        let steps = trainers[0].step() as usize;
-        let first = trainers[0];
-        let dim = first.height * first.width;
-        let (reference, real, train_part) =
+        let steps = models[0].step() as usize;
+        let first = models[0];
+        let (h, w) = first.size();
+        let dim = h * w;
+        let (reference, real, train_part, training_images) =
             real_baseline_blocking(first, data, classifier, options.reference, options.samples, device)?;
         let pairs = (real.n / 2).max(1);
         let real_rms_pair = (0..pairs)
@@ -354,15 +431,16 @@ mod native {
 
         let mut panels = Vec::new();
         for p in &scenario.panels {
-            let t = trainers[p.model];
+            let t = models[p.model];
             log(&format!("sampling {} x {}", options.samples, p.label));
-            let keep = if scenario.chain_spread { display_levels(t.schedule.levels, 11) } else { vec![0] };
+            let keep = if scenario.chain_spread { display_levels(t.levels(), 11) } else { vec![0] };
             let chain = t.sample(p.sampler, options.samples, options.seed, &keep)?;
             let levels = chain.levels.clone();
             let px = chain.read_blocking()?;
             let n = options.samples;
             let final_px = &px[(levels.len() - 1) * n * dim..];
-            let metrics = SampleMetrics::measure_blocking(classifier, final_px, &reference, device)?;
+            let mut metrics = SampleMetrics::measure_blocking(classifier, final_px, &reference, device)?;
+            metrics.memorisation = Some(Memorisation::measure_blocking(&training_images, final_px)?);
             let chain_spread = if scenario.chain_spread {
                 levels.iter().copied().zip(spread_per_level(&px, n, dim)).collect()
             } else {

@@ -8,41 +8,161 @@
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
+use crate::ideal::UniversalModel;
+use crate::model::ModelKind;
 use crate::sampler::{Chain, SamplerKind};
 use crate::train::{FlushReport, TrainConfig, Trainer};
 use burn::prelude::Device;
 
+/// One model of a run: trained, or the universal denoiser Φ* of the same training images.
+pub enum Member {
+    Trained(Trainer),
+    Universal(UniversalModel),
+}
+
+impl Member {
+    /// A trained model for a trainable configuration, Φ* for `model: universal`.
+    pub fn new(config: &TrainConfig, data: &Dataset, device: &Device) -> Result<Self> {
+        Ok(match config.kind {
+            ModelKind::Universal => Member::Universal(UniversalModel::new(config.clone(), data, device)?),
+            _ => Member::Trained(Trainer::new(config.clone(), data, device)?),
+        })
+    }
+
+    pub fn config(&self) -> &TrainConfig {
+        match self {
+            Member::Trained(t) => &t.config,
+            Member::Universal(u) => &u.config,
+        }
+    }
+
+    pub fn kind(&self) -> ModelKind {
+        self.config().kind
+    }
+
+    pub fn trainer(&self) -> Option<&Trainer> {
+        match self {
+            Member::Trained(t) => Some(t),
+            Member::Universal(_) => None,
+        }
+    }
+
+    pub fn mean_image(&self) -> &[f32] {
+        match self {
+            Member::Trained(t) => t.mean_image(),
+            Member::Universal(u) => u.mean_image(),
+        }
+    }
+
+    pub fn held_out(&self) -> &Dataset {
+        match self {
+            Member::Trained(t) => t.held_out(),
+            Member::Universal(u) => u.held_out(),
+        }
+    }
+
+    /// (height, width) of the images.
+    pub fn size(&self) -> (usize, usize) {
+        match self {
+            Member::Trained(t) => (t.height, t.width),
+            Member::Universal(u) => (u.universal.height, u.universal.width),
+        }
+    }
+
+    pub fn levels(&self) -> usize {
+        match self {
+            Member::Trained(t) => t.schedule.levels,
+            Member::Universal(u) => u.universal.schedule.levels,
+        }
+    }
+
+    pub fn device(&self) -> Device {
+        match self {
+            Member::Trained(t) => t.device(),
+            Member::Universal(u) => u.device(),
+        }
+    }
+
+    /// Steps trained (0 for Φ*, which is not trained).
+    pub fn step(&self) -> u64 {
+        self.trainer().map_or(0, Trainer::step)
+    }
+
+    /// A sampler's chain from z_L ~ N(0, I) drawn with `seed`, keeping the levels in `keep`.
+    pub fn sample(&self, kind: SamplerKind, n: usize, seed: u64, keep: &[usize]) -> Result<Chain> {
+        match self {
+            Member::Trained(t) => t.sample(kind, n, seed, keep),
+            Member::Universal(u) => u.sample(kind, n, seed, keep),
+        }
+    }
+}
+
+/// A sampler as the page and the CLI name it: `[model/]sampler[:argument]`, e.g. "ddim",
+/// "stochastic:0.5", "universal/deterministic". Without a model, the sampler runs on the first
+/// model of the run it applies to.
+pub fn parse_spec(spec: &str) -> Result<(Option<ModelKind>, SamplerKind)> {
+    match spec.split_once('/') {
+        Some((model, sampler)) => Ok((Some(model.parse()?), SamplerKind::parse(sampler)?)),
+        None => Ok((None, SamplerKind::parse(spec)?)),
+    }
+}
+
+/// The spec of `sampler` on a model of kind `model` (the inverse of `parse_spec`): a trained
+/// model's samplers by name, Φ*'s as "universal/name" (its samplers share names with the
+/// denoiser's).
+pub fn spec(model: ModelKind, sampler: SamplerKind) -> String {
+    if model.trained() { sampler.name().to_string() } else { format!("{}/{}", model.name(), sampler.name()) }
+}
+
 pub struct Session {
-    /// `models[0]` is the main model; never empty.
-    models: Vec<Trainer>,
+    /// `members[0]` is the main model, always a trained one.
+    members: Vec<Member>,
 }
 
 impl Session {
-    /// One model per configuration, all on `data` and `device`.
+    /// One model per configuration, all on `data` and `device`; the first must be trainable.
     pub fn new(configs: &[TrainConfig], data: &Dataset, device: &Device) -> Result<Self> {
-        if configs.is_empty() {
-            return Err(Error::Config("a run needs at least one model".into()));
+        match configs.first() {
+            None => return Err(Error::Config("a run needs at least one model".into())),
+            Some(c) if !c.kind.trained() => {
+                return Err(Error::Config(format!(
+                    "a run's first model is the one trained, exported and resumed: not the {} model",
+                    c.kind.name()
+                )));
+            }
+            Some(_) => {}
         }
-        let models = configs.iter().map(|c| Trainer::new(c.clone(), data, device)).collect::<Result<_>>()?;
-        Ok(Self { models })
+        let members = configs.iter().map(|c| Member::new(c, data, device)).collect::<Result<_>>()?;
+        Ok(Self { members })
     }
 
     /// A run of one model (an imported or resumed checkpoint).
     pub fn single(trainer: Trainer) -> Self {
-        Self { models: vec![trainer] }
+        Self { members: vec![Member::Trained(trainer)] }
     }
 
     pub fn main(&self) -> &Trainer {
-        &self.models[0]
-    }
-
-    pub fn main_mut(&mut self) -> &mut Trainer {
-        &mut self.models[0]
+        match &self.members[0] {
+            Member::Trained(t) => t,
+            Member::Universal(_) => unreachable!("Session::new refuses a universal main model"),
+        }
     }
 
     /// The main model first, then the models it is compared with.
-    pub fn models(&self) -> &[Trainer] {
-        &self.models
+    pub fn members(&self) -> &[Member] {
+        &self.members
+    }
+
+    /// The trained models, main first.
+    pub fn trainers(&self) -> impl Iterator<Item = &Trainer> {
+        self.members.iter().filter_map(Member::trainer)
+    }
+
+    fn trainers_mut(&mut self) -> impl Iterator<Item = &mut Trainer> {
+        self.members.iter_mut().filter_map(|m| match m {
+            Member::Trained(t) => Some(t),
+            Member::Universal(_) => None,
+        })
     }
 
     /// The main model's step (the others train in lockstep with it).
@@ -50,18 +170,18 @@ impl Session {
         self.main().step()
     }
 
-    /// Queue `n` steps of every model (no readback).
+    /// Queue `n` steps of every trained model (no readback).
     pub fn train_steps(&mut self, n: usize) {
-        for t in &mut self.models {
+        for t in self.trainers_mut() {
             t.train_steps(n);
         }
     }
 
-    /// Read every model's queued statistics: one report per model, main first. A diverged model
-    /// is an error (its last good weights are restored, see `Trainer::flush`).
+    /// Read every trained model's queued statistics: one report per trained model, main first. A
+    /// diverged model is an error (its last good weights are restored, see `Trainer::flush`).
     pub async fn flush(&mut self) -> Result<Vec<FlushReport>> {
-        let mut reports = Vec::with_capacity(self.models.len());
-        for t in &mut self.models {
+        let mut reports = Vec::new();
+        for t in self.trainers_mut() {
             reports.push(t.flush().await?);
         }
         Ok(reports)
@@ -70,41 +190,48 @@ impl Session {
     /// The same, blocking (native only).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn flush_blocking(&mut self) -> Result<Vec<FlushReport>> {
-        self.models.iter_mut().map(|t| t.flush_blocking()).collect()
+        self.trainers_mut().map(|t| t.flush_blocking()).collect()
     }
 
-    /// The learning rate of every model.
+    /// The learning rate of every trained model.
     pub fn set_lr(&mut self, lr: f64) -> Result<()> {
-        self.models.iter_mut().try_for_each(|t| t.set_lr(lr))
+        self.trainers_mut().try_for_each(|t| t.set_lr(lr))
     }
 
-    /// The names of the samplers this run can show, in order (main model's first), each once.
-    pub fn samplers(&self) -> Vec<&'static str> {
-        let mut names = Vec::new();
-        for t in &self.models {
-            for &name in SamplerKind::names_for(t.config.kind) {
-                if !names.contains(&name) {
-                    names.push(name);
+    /// The samplers this run can show, as specs (see `parse_spec`), main model's first: a trained
+    /// model's by name, Φ*'s as "universal/name" (its samplers share names with the denoiser's).
+    pub fn samplers(&self) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        for m in &self.members {
+            for &name in SamplerKind::names_for(m.kind()) {
+                let spec = spec(m.kind(), SamplerKind::parse(name).expect("names_for lists parseable names"));
+                if !names.contains(&spec) {
+                    names.push(spec);
                 }
             }
         }
         names
     }
 
-    /// The model a sampler runs on: the first it applies to.
-    pub fn model_for(&self, kind: SamplerKind) -> Result<&Trainer> {
-        self.models.iter().find(|t| kind.applies_to(t.config.kind)).ok_or_else(|| {
-            Error::Config(format!(
-                "no model of this run can use the {} sampler (it has: {})",
-                kind.name(),
-                self.samplers().join(", ")
-            ))
-        })
+    /// The model a sampler runs on: `model` if given, else the first the sampler applies to.
+    pub fn member_for(&self, model: Option<ModelKind>, kind: SamplerKind) -> Result<&Member> {
+        self.members
+            .iter()
+            .find(|m| model.is_none_or(|k| m.kind() == k) && kind.applies_to(m.kind()))
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "no model of this run can use the {}{} sampler (it has: {})",
+                    model.map_or(String::new(), |k| format!("{}/", k.name())),
+                    kind.name(),
+                    self.samplers().join(", ")
+                ))
+            })
     }
 
-    /// Run a sampler on its model (see `Trainer::sample`).
-    pub fn sample(&self, kind: SamplerKind, n: usize, seed: u64, keep: &[usize]) -> Result<Chain> {
-        self.model_for(kind)?.sample(kind, n, seed, keep)
+    /// Run a sampler spec (see `parse_spec`) on its model (see `Member::sample`).
+    pub fn sample(&self, spec: &str, n: usize, seed: u64, keep: &[usize]) -> Result<Chain> {
+        let (model, kind) = parse_spec(spec)?;
+        self.member_for(model, kind)?.sample(kind, n, seed, keep)
     }
 }
 
@@ -125,20 +252,43 @@ mod tests {
             Session::new(&[tiny(ModelKind::Denoiser), tiny(ModelKind::Cvae)], &data, &device).unwrap();
         assert_eq!(s.samplers(), ["deterministic", "stochastic", "ddim", "cvae"]);
         let cvae = SamplerKind::parse("cvae").unwrap();
-        assert_eq!(s.model_for(cvae).unwrap().config.kind, ModelKind::Cvae);
-        assert_eq!(s.model_for(SamplerKind::Ddim).unwrap().config.kind, ModelKind::Denoiser);
+        assert_eq!(s.member_for(None, cvae).unwrap().kind(), ModelKind::Cvae);
+        assert_eq!(s.member_for(None, SamplerKind::Ddim).unwrap().kind(), ModelKind::Denoiser);
 
         // Both models train in lockstep and report separately.
         s.train_steps(2);
         let reports = s.flush_blocking().unwrap();
         assert_eq!(reports.len(), 2);
         assert!(reports.iter().all(|r| r.steps.len() == 2));
-        assert_eq!(s.models()[1].step(), 2);
+        assert_eq!(s.members()[1].step(), 2);
         assert_eq!(s.step(), 2);
 
+        // Φ* beside the denoiser: its samplers are addressed with its name; it is not trained.
+        let mut s =
+            Session::new(&[tiny(ModelKind::Denoiser), tiny(ModelKind::Universal)], &data, &device).unwrap();
+        assert_eq!(
+            s.samplers(),
+            [
+                "deterministic",
+                "stochastic",
+                "ddim",
+                "universal/deterministic",
+                "universal/stochastic",
+                "universal/ddim",
+                "universal/exact"
+            ]
+        );
+        assert_eq!(s.member_for(None, SamplerKind::Deterministic).unwrap().kind(), ModelKind::Denoiser);
+        assert_eq!(s.member_for(None, SamplerKind::Exact).unwrap().kind(), ModelKind::Universal);
+        s.train_steps(1);
+        assert_eq!(s.flush_blocking().unwrap().len(), 1, "only the trained model reports");
+        let chain = s.sample("universal/exact", 2, 1, &[3, 0]).unwrap();
+        assert_eq!(chain.levels, [3, 0]);
+
         let single = Session::new(&[tiny(ModelKind::Denoiser)], &data, &device).unwrap();
-        let err = single.sample(cvae, 2, 1, &[0]).err().expect("the denoiser has no CVAE sampler");
+        let err = single.sample("cvae", 2, 1, &[0]).err().expect("the denoiser has no CVAE sampler");
         assert_eq!(err.kind(), "config");
         assert!(Session::new(&[], &data, &device).is_err());
+        assert!(Session::new(&[tiny(ModelKind::Universal)], &data, &device).is_err(), "Φ* cannot be the main model");
     }
 }

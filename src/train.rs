@@ -501,7 +501,7 @@ impl Trainer {
         let valid = self.model.valid();
         let mut noise = Noise::new(seed);
         let z_top = noise.normal([n, 1, self.height, self.width], &self.device());
-        sampler::run(&valid, &self.schedule, kind, z_top, keep, &mut noise)
+        sampler::run(sampler::Decoder::Trained(&valid), &self.schedule, kind, z_top, keep, &mut noise)
     }
 
     /// The forward (encoding) process for the first `n` held-out digits: y, z_1, ..., z_L.

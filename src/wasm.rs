@@ -22,7 +22,7 @@ use crate::data::Dataset;
 use crate::error::Error;
 use crate::metrics;
 use crate::model::ModelKind;
-use crate::sampler::{Chain, SamplerKind, display_levels};
+use crate::sampler::{Chain, display_levels};
 use crate::session;
 use crate::train::{StepStats, TrainConfig};
 
@@ -293,7 +293,7 @@ impl Session {
     /// The samplers this run can show (names, main model's first).
     #[wasm_bindgen(getter)]
     pub fn samplers(&self) -> Vec<String> {
-        self.inner.borrow().samplers().into_iter().map(String::from).collect()
+        self.inner.borrow().samplers()
     }
 
     /// `{config, models, a, levels, step, height, width, nData, nHeldOut, backend}`.
@@ -302,7 +302,7 @@ impl Session {
         let t = run.main();
         to_js(&Info {
             config: &t.config,
-            models: run.models().iter().map(|m| &m.config).collect(),
+            models: run.members().iter().map(|m| m.config()).collect(),
             a: t.schedule.a,
             levels: t.schedule.levels,
             step: t.step(),
@@ -368,8 +368,7 @@ impl Session {
             steps: &reports[0].steps,
             level_loss: &main.level_loss,
             others: run
-                .models()
-                .iter()
+                .trainers()
                 .zip(&reports)
                 .skip(1)
                 .map(|(t, r)| ModelSteps { model: t.config.kind.name(), steps: &r.steps })
@@ -377,17 +376,18 @@ impl Session {
         })
     }
 
-    /// Sample `n` chains with a sampler ("deterministic", "stochastic[:sigma]", "ddim",
-    /// "cvae[:noisy]") on the model it applies to, from z_L drawn with `seed`, keeping at most
-    /// `columns` levels. See `chain_to_js` for what it returns.
-    pub async fn sample(&self, sampler: String, n: u32, seed: u32, columns: u32) -> Result<JsValue, JsValue> {
-        let kind = SamplerKind::parse(&sampler).map_err(js_err)?;
-        let (chain, h, w, mean) = {
+    /// Sample `n` chains with a sampler spec (`[model/]sampler[:arg]`: "deterministic",
+    /// "stochastic:0.5", "ddim", "cvae", "universal/exact", ...; see `session::parse_spec`) on its
+    /// model, from z_L drawn with `seed`, keeping at most `columns` levels. See `chain_to_js` for
+    /// what it returns.
+    pub async fn sample(&self, spec: String, n: u32, seed: u32, columns: u32) -> Result<JsValue, JsValue> {
+        let (chain, (h, w), mean) = {
             let run = self.inner.borrow();
-            let t = run.model_for(kind).map_err(js_err)?;
-            let keep = display_levels(t.schedule.levels, columns as usize);
-            let chain = t.sample(kind, n as usize, seed as u64, &keep).map_err(js_err)?;
-            (chain, t.height, t.width, t.mean_image().to_vec())
+            let (model, kind) = session::parse_spec(&spec).map_err(js_err)?;
+            let m = run.member_for(model, kind).map_err(js_err)?;
+            let keep = display_levels(m.levels(), columns as usize);
+            let chain = m.sample(kind, n as usize, seed as u64, &keep).map_err(js_err)?;
+            (chain, m.size(), m.mean_image().to_vec())
         };
         chain_to_js(chain, h, w, Some(&mean)).await
     }
@@ -501,18 +501,10 @@ impl Metrics {
         })
     }
 
-    /// Sample `n` final images with `sampler` from the session's model it applies to (z_L drawn
-    /// with `seed`) and measure them: `SampleMetrics` {n, frechet, histogram, entropy_nats,
-    /// diversity}.
-    pub async fn measure(
-        &self,
-        session: &Session,
-        sampler: String,
-        n: u32,
-        seed: u32,
-    ) -> Result<JsValue, JsValue> {
-        let kind = SamplerKind::parse(&sampler).map_err(js_err)?;
-        let chain = session.inner.borrow().sample(kind, n as usize, seed as u64, &[0]).map_err(js_err)?;
+    /// Sample `n` final images with a sampler spec (see `Session.sample`; z_L drawn with `seed`)
+    /// and measure them: `SampleMetrics` {n, frechet, histogram, entropy_nats, diversity}.
+    pub async fn measure(&self, session: &Session, spec: String, n: u32, seed: u32) -> Result<JsValue, JsValue> {
+        let chain = session.inner.borrow().sample(&spec, n as usize, seed as u64, &[0]).map_err(js_err)?;
         let pixels = chain.read().await.map_err(js_err)?;
         self.measure_pixels(&pixels).await
     }

@@ -13,10 +13,11 @@ use denoise_lab::error::{read_file, write_file};
 use denoise_lab::metrics::classifier::{
     CLASSES, ClassifierMeta, ClassifierTrainConfig, FEATURES, train_classifier,
 };
-use denoise_lab::metrics::{self, Classifier, SampleMetrics};
+use denoise_lab::metrics::{self, Classifier, Memorisation, SampleMetrics};
 use denoise_lab::model::ModelKind;
 use denoise_lab::sampler::{SamplerKind, display_levels};
 use denoise_lab::scenario;
+use denoise_lab::session::Member;
 use denoise_lab::train::{TrainConfig, Trainer};
 use denoise_lab::{Error, image};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -43,6 +44,37 @@ struct DataArgs {
     /// cpu (alias ndarray, flex) or wgpu.
     #[arg(long, default_value = "cpu")]
     backend: String,
+}
+
+/// What to sample from: a trained checkpoint, or the universal denoiser Φ* of the training set.
+#[derive(Args, Clone)]
+struct ModelArgs {
+    /// A checkpoint written by `train`.
+    #[arg(long, short, required_unless_present = "universal", conflicts_with = "universal")]
+    checkpoint: Option<PathBuf>,
+    /// The universal denoiser Φ*: the exact minimiser of the training loss on the training
+    /// images (computed, not trained), with `-L` and `--a`.
+    #[arg(long)]
+    universal: bool,
+    /// Levels L of Φ*.
+    #[arg(long, short = 'L', default_value_t = 100, requires = "universal")]
+    levels: usize,
+    /// Per-step signal factor a of Φ* (default: a^L = 0.01).
+    #[arg(long, requires = "universal")]
+    a: Option<f64>,
+}
+
+impl ModelArgs {
+    fn open(&self, data: &Dataset, device: &Device) -> Result<Member, Error> {
+        match &self.checkpoint {
+            Some(path) => Ok(Member::Trained(checkpoint::import(&read_file(path)?, data, device, None)?)),
+            None => {
+                let config =
+                    TrainConfig { kind: ModelKind::Universal, levels: self.levels, a: self.a, ..TrainConfig::default() };
+                Member::new(&config, data, device)
+            }
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -84,9 +116,9 @@ enum Command {
     Sample {
         #[command(flatten)]
         data: DataArgs,
-        #[arg(long, short)]
-        checkpoint: PathBuf,
-        /// deterministic (quiz eq. 2), stochastic[:sigma], ddim, cvae[:noisy]
+        #[command(flatten)]
+        model: ModelArgs,
+        /// deterministic (quiz eq. 2), stochastic[:sigma], ddim, cvae[:noisy], exact (Φ* only)
         #[arg(long, default_value = "ddim")]
         sampler: String,
         #[arg(long, short, default_value_t = 8)]
@@ -104,10 +136,10 @@ enum Command {
     Eval {
         #[command(flatten)]
         data: DataArgs,
-        #[arg(long, short)]
-        checkpoint: PathBuf,
-        /// deterministic (quiz eq. 2), stochastic[:sigma], ddim, cvae[:noisy]; default: ddim for
-        /// a denoiser, cvae for a CVAE. Several: comma-separated.
+        #[command(flatten)]
+        model: ModelArgs,
+        /// deterministic (quiz eq. 2), stochastic[:sigma], ddim, cvae[:noisy], exact (Φ* only);
+        /// default: every sampler of the model. Several: comma-separated.
         #[arg(long)]
         sampler: Option<String>,
         #[arg(long, short, default_value_t = 256)]
@@ -239,20 +271,32 @@ fn load_classifier(path: Option<&PathBuf>, device: &Device) -> Result<Classifier
 
 fn print_metrics_header() {
     println!(
-        "{:<28} {:>9} {:>12} {:>10}  class histogram 0..9",
-        "samples", "Fréchet", "entropy/nat", "diversity"
+        "{:<28} {:>9} {:>12} {:>10} {:>8} {:>7}  class histogram 0..9",
+        "samples", "Fréchet", "entropy/nat", "diversity", "NN rms", "copies"
     );
 }
 
 fn print_metrics_row(label: &str, m: &SampleMetrics) {
     let hist: Vec<String> = m.histogram.iter().map(|c| c.to_string()).collect();
+    let (nn, copies) = m.memorisation.as_ref().map_or(("–".to_string(), "–".to_string()), |mem| {
+        (format!("{:.3}", mem.median_nn_rms), format!("{:.0}%", 100.0 * mem.copies))
+    });
     println!(
-        "{:<28} {:>9.2} {:>12.3} {:>10.2}  [{}]",
+        "{:<28} {:>9.2} {:>12.3} {:>10.2} {:>8} {:>7}  [{}]",
         label,
         m.frechet,
         m.entropy_nats,
         m.diversity,
+        nn,
+        copies,
         hist.join(" ")
+    );
+}
+
+fn print_memorisation_note() {
+    println!(
+        "NN rms: median RMS distance to the nearest training image (real digits: held-out ones); copies: share within {} of one",
+        metrics::memorisation::COPY_RMS
     );
 }
 
@@ -265,7 +309,7 @@ fn run(cli: Cli) -> Result<(), Error> {
                 for (name, l) in denoise_lab::limits::all() {
                     println!("{name:<14} {} ({})", l.describe(), l.label);
                 }
-                for m in [ModelKind::Denoiser, ModelKind::Cvae] {
+                for m in [ModelKind::Denoiser, ModelKind::Cvae, ModelKind::Universal] {
                     println!("samplers of the {}: {}", m.name(), SamplerKind::names_for(m).join(", "));
                 }
             }
@@ -323,20 +367,19 @@ fn run(cli: Cli) -> Result<(), Error> {
             write_file(&out, &bytes)?;
             eprintln!("saved {} ({} KiB)", out.display(), bytes.len() / 1024);
         }
-        Command::Sample { data, checkpoint: path, sampler, n, seed, columns, out } => {
+        Command::Sample { data, model, sampler, n, seed, columns, out } => {
             let dataset = load_data(&data)?;
             let device = backend::device(data.backend.parse::<BackendKind>()?)?;
-            let bytes = read_file(&path)?;
-            let trainer = checkpoint::import(&bytes, &dataset, &device, None)?;
+            let model = model.open(&dataset, &device)?;
             let kind = SamplerKind::parse(&sampler)?;
-            let keep = display_levels(trainer.schedule.levels, columns);
+            let keep = display_levels(model.levels(), columns);
             let pb = ProgressBar::new_spinner();
-            pb.set_message(format!("sampling {} levels", trainer.schedule.levels));
-            let chain = trainer.sample(kind, n, seed, &keep)?;
+            pb.set_message(format!("sampling {} levels", model.levels()));
+            let chain = model.sample(kind, n, seed, &keep)?;
             let levels = chain.levels.clone();
             let pixels = chain.read_blocking()?;
             pb.finish_and_clear();
-            let (h, w) = (trainer.height, trainer.width);
+            let (h, w) = model.size();
             let file = std::fs::File::create(&out)
                 .map_err(|e| Error::Io(format!("cannot write {}: {e}", out.display())))?;
             image::write_grid(std::io::BufWriter::new(file), &pixels, levels.len(), n, h, w, 2)?;
@@ -348,20 +391,19 @@ fn run(cli: Cli) -> Result<(), Error> {
                 metrics::mean_pairwise_distance(last, h * w)
             );
         }
-        Command::Eval { data, checkpoint: path, sampler, n, seed, reference, classifier } => {
+        Command::Eval { data, model, sampler, n, seed, reference, classifier } => {
             let dataset = load_data(&data)?;
             let device = backend::device(data.backend.parse::<BackendKind>()?)?;
-            let bytes = read_file(&path)?;
-            let trainer = checkpoint::import(&bytes, &dataset, &device, None)?;
+            let model = model.open(&dataset, &device)?;
             let classifier = load_classifier(classifier.as_ref(), &device)?;
-            let samplers = sampler.unwrap_or_else(|| SamplerKind::names_for(trainer.config.kind).join(","));
-            let (reference, real, _) =
-                scenario::real_baseline_blocking(&trainer, &dataset, &classifier, reference, n, &device)?;
+            let samplers = sampler.unwrap_or_else(|| SamplerKind::names_for(model.kind()).join(","));
+            let (reference, real, _, training) =
+                scenario::real_baseline_blocking(&model, &dataset, &classifier, reference, n, &device)?;
             println!(
                 "{} with L = {}, step {}; {} samples (seed {}) against {} held-out digits",
-                trainer.config.kind.name(),
-                trainer.schedule.levels,
-                trainer.step(),
+                model.kind().name(),
+                model.levels(),
+                model.step(),
                 n,
                 seed,
                 reference.n
@@ -369,11 +411,13 @@ fn run(cli: Cli) -> Result<(), Error> {
             print_metrics_header();
             for name in samplers.split(',') {
                 let kind = SamplerKind::parse(name.trim())?;
-                let px = trainer.sample(kind, n, seed, &[0])?.read_blocking()?;
-                let m = SampleMetrics::measure_blocking(&classifier, &px, &reference, &device)?;
+                let px = model.sample(kind, n, seed, &[0])?.read_blocking()?;
+                let mut m = SampleMetrics::measure_blocking(&classifier, &px, &reference, &device)?;
+                m.memorisation = Some(Memorisation::measure_blocking(&training, &px)?);
                 print_metrics_row(name.trim(), &m);
             }
             print_metrics_row(&format!("real digits ({})", real.n), &real);
+            print_memorisation_note();
         }
         Command::Scenario { name, data, steps, n, seed, json, save, load } => {
             if name == "list" {
@@ -408,6 +452,7 @@ fn run(cli: Cli) -> Result<(), Error> {
                 print_metrics_row(&p.label, &p.metrics);
             }
             print_metrics_row(&format!("real digits ({})", report.real.n), &report.real);
+            print_memorisation_note();
             if sc.show_mean_image {
                 for p in &report.panels {
                     println!(

@@ -40,6 +40,9 @@ pub struct SampleMetrics {
     pub entropy_nats: f64,
     /// Mean pairwise L2 distance of the (first 256) images, in pixel units of [-1, 1].
     pub diversity: f64,
+    /// Distance to the nearest training image, when the training images were at hand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memorisation: Option<super::Memorisation>,
 }
 
 fn diversity(images: &[f32]) -> f64 {
@@ -82,6 +85,7 @@ impl SampleMetrics {
             entropy_nats: entropy_nats(&histogram),
             histogram,
             diversity: diversity(images),
+            memorisation: None,
         }
     }
 

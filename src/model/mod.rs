@@ -1,4 +1,5 @@
 //! The two trainable models: the denoiser of Problem 1 and the progressive CVAE step of Problem 2.
+//! (The third kind, the universal denoiser Φ*, has no network: src/ideal.rs.)
 
 pub mod cvae;
 pub mod denoiser;
@@ -16,6 +17,8 @@ pub use unet::{LEVEL_FEATURES, level_features};
 pub enum ModelKind {
     Denoiser,
     Cvae,
+    /// Φ*, the universal denoiser of the training set (src/ideal.rs): computed, never trained.
+    Universal,
 }
 
 impl std::str::FromStr for ModelKind {
@@ -24,7 +27,8 @@ impl std::str::FromStr for ModelKind {
         match s.to_ascii_lowercase().as_str() {
             "denoiser" | "diffusion" => Ok(ModelKind::Denoiser),
             "cvae" | "vae" => Ok(ModelKind::Cvae),
-            other => Err(crate::Error::Config(format!("unknown model '{other}' (use denoiser or cvae)"))),
+            "universal" | "ideal" | "phi*" => Ok(ModelKind::Universal),
+            other => Err(crate::Error::Config(format!("unknown model '{other}' (use denoiser, cvae or universal)"))),
         }
     }
 }
@@ -34,7 +38,13 @@ impl ModelKind {
         match self {
             ModelKind::Denoiser => "denoiser",
             ModelKind::Cvae => "cvae",
+            ModelKind::Universal => "universal",
         }
+    }
+
+    /// Whether the model has weights to train (the universal denoiser has none).
+    pub fn trained(self) -> bool {
+        self != ModelKind::Universal
     }
 }
 
@@ -56,6 +66,12 @@ impl Default for ArchConfig {
 
 impl ArchConfig {
     pub fn validate(&self) -> crate::error::Result<()> {
+        if !self.kind.trained() {
+            return Err(crate::Error::Config(format!(
+                "the {} model has no network: it is computed from the training set, not trained or loaded",
+                self.kind.name()
+            )));
+        }
         crate::limits::BASE_CHANNELS.check(self.base_channels as f64)?;
         crate::limits::COND_DIM.check(self.cond_dim as f64)?;
         crate::limits::LATENT_DIM.check(self.latent_dim as f64)
@@ -67,6 +83,7 @@ impl ArchConfig {
             ModelKind::Cvae => {
                 Model::Cvae(Cvae::new(self.base_channels, self.cond_dim, self.latent_dim, device))
             }
+            ModelKind::Universal => unreachable!("validate() refuses a network for the universal model"),
         }
     }
 }
