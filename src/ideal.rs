@@ -86,7 +86,13 @@ impl Universal {
     /// per row, by the Gumbel-max trick on the device (the argmax of the logits plus `gumbel`,
     /// [B, N] standard Gumbel noise, see `Noise::gumbel`), then N(m(z_ℓ, y_i), v_ℓ I) with `delta`
     /// ~ N(0, I) (None: the mean).
-    pub fn exact_step(&self, z: Tensor<4>, level: usize, gumbel: Tensor<2>, delta: Option<Tensor<4>>) -> Tensor<4> {
+    pub fn exact_step(
+        &self,
+        z: Tensor<4>,
+        level: usize,
+        gumbel: Tensor<2>,
+        delta: Option<Tensor<4>>,
+    ) -> Tensor<4> {
         let dims = z.dims();
         let batch = dims[0];
         let flat = z.clone().reshape([batch, self.height * self.width]);
@@ -182,14 +188,18 @@ mod tests {
         let mut rng = SplitMix64::new(9);
         let z: Vec<f32> = (0..b * h * w).map(|_| rng.normal() as f32).collect();
         for level in [1, 3, 5] {
-            let got = read(u.yhat(Tensor::from_data(TensorData::new(z.clone(), [b, 1, h, w]), &device), level));
+            let got =
+                read(u.yhat(Tensor::from_data(TensorData::new(z.clone(), [b, 1, h, w]), &device), level));
             let (s, var) = (schedule.signal(level), schedule.noise_std(level).powi(2));
             for r in 0..b {
                 let zr = &z[r * h * w..(r + 1) * h * w];
                 let logw: Vec<f64> = (0..n)
                     .map(|i| {
-                        let d2: f64 =
-                            zr.iter().zip(data.image(i)).map(|(&z, &y)| (z as f64 - s * y as f64).powi(2)).sum();
+                        let d2: f64 = zr
+                            .iter()
+                            .zip(data.image(i))
+                            .map(|(&z, &y)| (z as f64 - s * y as f64).powi(2))
+                            .sum();
                         -d2 / (2.0 * var)
                     })
                     .collect();

@@ -13,7 +13,7 @@ pub fn limits_js() -> String {
         .into_iter()
         .map(|(k, l)| (k.to_string(), serde_json::to_value(l).expect("plain numbers and strings")))
         .collect();
-    let samplers: serde_json::Map<String, serde_json::Value> = [ModelKind::Denoiser, ModelKind::Cvae]
+    let samplers: serde_json::Map<String, serde_json::Value> = ModelKind::ALL
         .into_iter()
         .map(|m| (m.name().to_string(), serde_json::json!(SamplerKind::names_for(m))))
         .collect();

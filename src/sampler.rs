@@ -302,7 +302,9 @@ mod tests {
         let images = crate::data::Dataset { n: 3, h: 8, w: 8, pixels: vec![0.5; 3 * 64], labels: None };
         let universal = Universal::new(&images, schedule, &device).unwrap();
         let models: Vec<Model> = [ModelKind::Denoiser, ModelKind::Cvae]
-            .map(|kind| crate::model::ArchConfig { kind, base_channels: 4, cond_dim: 8, latent_dim: 2 }.init(&device))
+            .map(|kind| {
+                crate::model::ArchConfig { kind, base_channels: 4, cond_dim: 8, latent_dim: 2 }.init(&device)
+            })
             .into();
         let decoders =
             models.iter().map(Decoder::Trained).chain([Decoder::Universal(&universal)]).collect::<Vec<_>>();

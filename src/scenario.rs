@@ -84,7 +84,12 @@ pub fn all() -> Vec<Scenario> {
 fn presets() -> Vec<Scenario> {
     let det = SamplerKind::Deterministic;
     let sto = SamplerKind::Stochastic { sigma: None };
-    let panel = |label: &str, model: usize, sampler| Panel { label: label.into(), model, sampler, spec: String::new() };
+    let panel = |label: &str, model: usize, sampler| Panel {
+        label: label.into(),
+        model,
+        sampler,
+        spec: String::new(),
+    };
     let collapse_model = small(ModelKind::Denoiser, MANY_LEVELS);
     let few_denoiser = small(ModelKind::Denoiser, FEW_LEVELS);
     vec![
@@ -335,7 +340,7 @@ mod native {
                 }
             })?;
             trained.push(Trained {
-                model: Member::Trained(trainer),
+                model: Member::Trained(Box::new(trainer)),
                 seconds: start.elapsed().as_secs_f64(),
                 last_loss,
             });
@@ -378,7 +383,11 @@ mod native {
         let mut trained = Vec::new();
         for (i, config) in scenario.models.iter().enumerate() {
             if !config.kind.trained() {
-                trained.push(Trained { model: Member::new(config, data, device)?, seconds: 0.0, last_loss: f32::NAN });
+                trained.push(Trained {
+                    model: Member::new(config, data, device)?,
+                    seconds: 0.0,
+                    last_loss: f32::NAN,
+                });
                 continue;
             }
             let path = checkpoint_path(dir, scenario, i);
@@ -396,7 +405,11 @@ mod native {
                     dir.display()
                 )));
             }
-            trained.push(Trained { model: Member::Trained(trainer), seconds: 0.0, last_loss: f32::NAN });
+            trained.push(Trained {
+                model: Member::Trained(Box::new(trainer)),
+                seconds: 0.0,
+                last_loss: f32::NAN,
+            });
         }
         Ok(trained)
     }

@@ -16,7 +16,9 @@ use burn::prelude::Device;
 
 /// One model of a run: trained, or the universal denoiser Φ* of the same training images.
 pub enum Member {
-    Trained(Trainer),
+    /// Boxed: a trainer is large (weights, optimiser state, two snapshots) and a run's members
+    /// are few.
+    Trained(Box<Trainer>),
     Universal(UniversalModel),
 }
 
@@ -25,7 +27,7 @@ impl Member {
     pub fn new(config: &TrainConfig, data: &Dataset, device: &Device) -> Result<Self> {
         Ok(match config.kind {
             ModelKind::Universal => Member::Universal(UniversalModel::new(config.clone(), data, device)?),
-            _ => Member::Trained(Trainer::new(config.clone(), data, device)?),
+            _ => Member::Trained(Box::new(Trainer::new(config.clone(), data, device)?)),
         })
     }
 
@@ -42,7 +44,7 @@ impl Member {
 
     pub fn trainer(&self) -> Option<&Trainer> {
         match self {
-            Member::Trained(t) => Some(t),
+            Member::Trained(t) => Some(t.as_ref()),
             Member::Universal(_) => None,
         }
     }
@@ -138,7 +140,17 @@ impl Session {
 
     /// A run of one model (an imported or resumed checkpoint).
     pub fn single(trainer: Trainer) -> Self {
-        Self { members: vec![Member::Trained(trainer)] }
+        Self { members: vec![Member::Trained(Box::new(trainer))] }
+    }
+
+    /// A resumed main model with models to show beside it (`alongside`, e.g. Φ* of its data).
+    pub fn resumed(trainer: Trainer, alongside: &[TrainConfig], data: &Dataset) -> Result<Self> {
+        let device = trainer.device();
+        let mut run = Self::single(trainer);
+        for c in alongside {
+            run.members.push(Member::new(c, data, &device)?);
+        }
+        Ok(run)
     }
 
     pub fn main(&self) -> &Trainer {
@@ -160,7 +172,7 @@ impl Session {
 
     fn trainers_mut(&mut self) -> impl Iterator<Item = &mut Trainer> {
         self.members.iter_mut().filter_map(|m| match m {
-            Member::Trained(t) => Some(t),
+            Member::Trained(t) => Some(t.as_mut()),
             Member::Universal(_) => None,
         })
     }
@@ -289,6 +301,9 @@ mod tests {
         let err = single.sample("cvae", 2, 1, &[0]).err().expect("the denoiser has no CVAE sampler");
         assert_eq!(err.kind(), "config");
         assert!(Session::new(&[], &data, &device).is_err());
-        assert!(Session::new(&[tiny(ModelKind::Universal)], &data, &device).is_err(), "Φ* cannot be the main model");
+        assert!(
+            Session::new(&[tiny(ModelKind::Universal)], &data, &device).is_err(),
+            "Φ* cannot be the main model"
+        );
     }
 }

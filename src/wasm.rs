@@ -20,7 +20,8 @@ use crate::backend;
 use crate::checkpoint;
 use crate::data::Dataset;
 use crate::error::Error;
-use crate::metrics;
+use crate::ideal::Universal;
+use crate::metrics::{self, Memorisation};
 use crate::model::ModelKind;
 use crate::sampler::{Chain, display_levels};
 use crate::session;
@@ -192,6 +193,8 @@ struct Info<'a> {
     config: &'a TrainConfig,
     /// Every model's configuration, main first.
     models: Vec<&'a TrainConfig>,
+    /// The sampler specs the run can show (`Session::samplers`).
+    samplers: Vec<String>,
     a: f64,
     levels: usize,
     step: u64,
@@ -247,8 +250,10 @@ impl Session {
         Ok(Session { inner: Rc::new(RefCell::new(run)), data: Rc::new(data), backend })
     }
 
-    /// Rebuild a one-model run from checkpoint bytes. With `expect_model`/`expect_levels` set, a
-    /// checkpoint for another model or L is refused with a message saying so.
+    /// Rebuild a run from checkpoint bytes (its main model), with the models of `alongside` (an
+    /// array of `TrainConfig`s, e.g. Φ*; null for none) beside it. With `expect_model`/
+    /// `expect_levels` set, a checkpoint for another model or L is refused with a message saying
+    /// so.
     #[wasm_bindgen(js_name = fromCheckpoint)]
     pub async fn from_checkpoint(
         bytes: Vec<u8>,
@@ -257,7 +262,13 @@ impl Session {
         backend: String,
         expect_model: Option<String>,
         expect_levels: Option<u32>,
+        alongside: JsValue,
     ) -> Result<Session, JsValue> {
+        let alongside: Vec<TrainConfig> = if alongside.is_null() || alongside.is_undefined() {
+            Vec::new()
+        } else {
+            from_js(alongside, "configuration")?
+        };
         let data = Dataset::from_idx(&images, labels.as_deref()).map_err(js_err)?;
         let expect = match (expect_model, expect_levels) {
             (Some(m), Some(l)) => Some((m.parse::<ModelKind>().map_err(js_err)?, l as usize)),
@@ -265,11 +276,8 @@ impl Session {
         };
         let device = device_for(&backend).await?;
         let trainer = checkpoint::import(&bytes, &data, &device, expect).map_err(js_err)?;
-        Ok(Session {
-            inner: Rc::new(RefCell::new(session::Session::single(trainer))),
-            data: Rc::new(data),
-            backend,
-        })
+        let run = session::Session::resumed(trainer, &alongside, &data).map_err(js_err)?;
+        Ok(Session { inner: Rc::new(RefCell::new(run)), data: Rc::new(data), backend })
     }
 
     /// "webgpu" or "cpu".
@@ -296,13 +304,14 @@ impl Session {
         self.inner.borrow().samplers()
     }
 
-    /// `{config, models, a, levels, step, height, width, nData, nHeldOut, backend}`.
+    /// `{config, models, samplers, a, levels, step, height, width, nData, nHeldOut, backend}`.
     pub fn info(&self) -> Result<JsValue, JsValue> {
         let run = self.inner.borrow();
         let t = run.main();
         to_js(&Info {
             config: &t.config,
             models: run.members().iter().map(|m| m.config()).collect(),
+            samplers: run.samplers(),
             a: t.schedule.a,
             levels: t.schedule.levels,
             step: t.step(),
@@ -445,6 +454,8 @@ impl Session {
 pub struct Metrics {
     classifier: crate::metrics::Classifier,
     reference: metrics::Reference,
+    /// The session's training images on the device, for the memorisation figure.
+    training: Universal,
     /// Held-out accuracy recorded in the classifier file when it was trained.
     accuracy: f64,
     device: Device,
@@ -467,9 +478,11 @@ impl Metrics {
         reference_n: u32,
     ) -> Result<Metrics, JsValue> {
         // Copy only the reference digits out of the borrow (it must not live across an await).
-        let (device, reference_px) = {
+        let (device, reference_px, training) = {
             let run = session.inner.borrow();
             let t = run.main();
+            let (train, _) = t.config.split(&session.data);
+            let training = Universal::new(&train, t.schedule, &t.device()).map_err(js_err)?;
             let held = t.held_out();
             let side = crate::metrics::classifier::SIDE;
             if held.h != side || held.w != side {
@@ -479,13 +492,13 @@ impl Metrics {
                 ))));
             }
             let r = (reference_n as usize).min(held.n);
-            (t.device(), held.pixels[..r * held.image_len()].to_vec())
+            (t.device(), held.pixels[..r * held.image_len()].to_vec(), training)
         };
         let (classifier, meta) =
             crate::metrics::Classifier::from_bytes_with_meta(&classifier_bytes, &device).map_err(js_err)?;
         let reference =
             metrics::Reference::compute_async(&classifier, &reference_px, &device).await.map_err(js_err)?;
-        Ok(Metrics { classifier, reference, accuracy: meta.held_out_accuracy, device })
+        Ok(Metrics { classifier, reference, training, accuracy: meta.held_out_accuracy, device })
     }
 
     /// The reference (held-out real digits) figures: `{n, histogram, entropy_nats, diversity,
@@ -503,33 +516,51 @@ impl Metrics {
 
     /// Sample `n` final images with a sampler spec (see `Session.sample`; z_L drawn with `seed`)
     /// and measure them: `SampleMetrics` {n, frechet, histogram, entropy_nats, diversity}.
-    pub async fn measure(&self, session: &Session, spec: String, n: u32, seed: u32) -> Result<JsValue, JsValue> {
+    pub async fn measure(
+        &self,
+        session: &Session,
+        spec: String,
+        n: u32,
+        seed: u32,
+    ) -> Result<JsValue, JsValue> {
         let chain = session.inner.borrow().sample(&spec, n as usize, seed as u64, &[0]).map_err(js_err)?;
         let pixels = chain.read().await.map_err(js_err)?;
         self.measure_pixels(&pixels).await
     }
 
-    /// `n` real training digits (never in the reference) measured like a sample set.
+    /// `n` real training digits (never in the reference) measured like a sample set; their
+    /// memorisation figure is that of `n` held-out digits (training digits are their own nearest
+    /// training images).
     #[wasm_bindgen(js_name = measureReal)]
     pub async fn measure_real(&self, session: &Session, n: u32) -> Result<JsValue, JsValue> {
-        let pixels = {
+        let (pixels, held) = {
             let run = session.inner.borrow();
-            let (train, _) = run.main().config.split(&session.data);
-            let k = (n as usize).min(train.n);
-            train.pixels[..k * train.image_len()].to_vec()
+            let (train, held) = run.main().config.split(&session.data);
+            let (k, k_held) = ((n as usize).min(train.n), (n as usize).min(held.n));
+            (
+                train.pixels[..k * train.image_len()].to_vec(),
+                held.pixels[..k_held * held.image_len()].to_vec(),
+            )
         };
-        self.measure_pixels(&pixels).await
+        let mut m = self.sample_metrics(&pixels).await?;
+        m.memorisation = Some(Memorisation::measure_async(&self.training, &held).await.map_err(js_err)?);
+        to_js(&m)
     }
 }
 
 impl Metrics {
-    /// The sample metrics of `pixels` (final images) against the reference.
+    /// The sample metrics of `pixels` (final images) against the reference, with the
+    /// memorisation figure.
     async fn measure_pixels(&self, pixels: &[f32]) -> Result<JsValue, JsValue> {
-        let m =
-            metrics::SampleMetrics::measure_async(&self.classifier, pixels, &self.reference, &self.device)
-                .await
-                .map_err(js_err)?;
+        let mut m = self.sample_metrics(pixels).await?;
+        m.memorisation = Some(Memorisation::measure_async(&self.training, pixels).await.map_err(js_err)?);
         to_js(&m)
+    }
+
+    async fn sample_metrics(&self, pixels: &[f32]) -> Result<metrics::SampleMetrics, JsValue> {
+        metrics::SampleMetrics::measure_async(&self.classifier, pixels, &self.reference, &self.device)
+            .await
+            .map_err(js_err)
     }
 }
 

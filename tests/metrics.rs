@@ -169,8 +169,9 @@ fn scenario_1_eq2_collapses_in_entropy_and_diversity() {
         label: "stochastic".into(),
         model: 0,
         sampler: SamplerKind::Stochastic { sigma: None },
+        spec: "stochastic".into(),
     });
-    sc.panels.push(Panel { label: "DDIM".into(), model: 0, sampler: SamplerKind::Ddim });
+    sc.panels.push(Panel { label: "DDIM".into(), model: 0, sampler: SamplerKind::Ddim, spec: "ddim".into() });
     let options = RunOptions { steps: None, samples: 96, seed: 11, reference: 500 };
     let data = Dataset::bundled();
     let trained = fixture(&sc, &data);
@@ -221,9 +222,10 @@ fn scenario_4_cvae_beats_the_gaussian_step_at_four_levels() {
     let device = backend::cpu();
     let c = Classifier::bundled(&device);
     let sc = scenario::by_name("few-levels").unwrap();
-    assert_eq!(sc.models.len(), 2);
+    assert_eq!(sc.models.len(), 3);
     assert_eq!(sc.models[0].kind, ModelKind::Denoiser);
     assert_eq!(sc.models[1].kind, ModelKind::Cvae);
+    assert_eq!(sc.models[2].kind, ModelKind::Universal, "Φ* of the same training images");
     assert!(sc.models.iter().all(|m| m.levels == 4 && m.batch == sc.models[0].batch));
     let options = RunOptions { steps: None, samples: 128, seed: 11, reference: 500 };
     let data = Dataset::bundled();

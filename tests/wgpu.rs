@@ -76,3 +76,35 @@ fn wgpu_matches_the_cpu_backend() {
         assert!(px.iter().all(|v| v.is_finite()));
     }
 }
+
+/// The universal denoiser Φ* (one matrix product and a softmax over the training images) gives
+/// the same ŷ on wgpu as on the CPU, and its exact sampler runs there.
+#[test]
+fn universal_denoiser_on_wgpu_matches_the_cpu_backend() {
+    use burn::prelude::{Tensor, TensorData};
+    use denoise_lab::ideal::Universal;
+    use denoise_lab::schedule::Schedule;
+
+    let gpu = wgpu_device();
+    let cpu = backend::cpu();
+    let data = Dataset::bundled().take(&(0..2000).collect::<Vec<_>>());
+    let schedule = Schedule::from_options(None, 10).unwrap();
+    let (u_cpu, u_gpu) =
+        (Universal::new(&data, schedule, &cpu).unwrap(), Universal::new(&data, schedule, &gpu).unwrap());
+    let mut rng = denoise_lab::rng::SplitMix64::new(5);
+    let z: Vec<f32> = (0..4 * 784).map(|_| rng.normal() as f32).collect();
+    for level in [1, 5, 10] {
+        let on = |u: &Universal, d| {
+            let z = Tensor::<4>::from_data(TensorData::new(z.clone(), [4, 1, 28, 28]), d);
+            u.yhat(z, level).into_data().try_to_vec::<f32>().unwrap()
+        };
+        let (a, b) = (on(&u_cpu, &cpu), on(&u_gpu, &gpu));
+        let diff = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+        eprintln!("Φ* at level {level}: largest |cpu - wgpu| {diff:.2e}");
+        assert!(diff < 1e-3, "level {level}: {diff}");
+    }
+    let config = TrainConfig { kind: ModelKind::Universal, levels: 4, ..TrainConfig::default() };
+    let m = denoise_lab::ideal::UniversalModel::new(config, &data, &gpu).unwrap();
+    let px = m.sample(SamplerKind::Exact, 4, 3, &[0]).unwrap().read_blocking().unwrap();
+    assert!(px.iter().all(|v| v.is_finite()));
+}

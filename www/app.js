@@ -8,7 +8,6 @@ import { Charts } from './charts.js';
 import { showConfig, wireControls } from './controls.js';
 import { wireFiles } from './files.js';
 import { escapeHtml } from './format.js';
-import { SAMPLERS_BY_MODEL } from './limits.js';
 import { clearMetrics } from './metrics-panel.js';
 import { SamplePanels } from './sample-panels.js';
 import { activeSamplers } from './samplers.js';
@@ -67,14 +66,14 @@ function writeUrl() {
 /** Panels and charts for the current model (and a scenario's side-by-side model). */
 function rebuildForModel() {
   buildPanels();
-  charts.rebuild({ model: cfg.model, levels: cfg.L, samplers: SAMPLERS_BY_MODEL[cfg.model], compact: view.embed });
+  charts.rebuild({ model: cfg.model, levels: cfg.L, samplers: shownSamplers(), compact: view.embed });
   $('loss-caption').innerHTML =
     cfg.model === 'cvae'
       ? 'KL(q(ε | z<sub>ℓ−1</sub>, z<sub>ℓ</sub>) ‖ N(0, I)) − ln p(z<sub>ℓ−1</sub> | ε, z<sub>ℓ</sub>) per image: total, KL and NLL (smoothed; thin: every step). The NLL of a continuous density can go below 0.'
       : 'E ‖y − ŷ(z<sub>ℓ</sub>, ℓ)‖² per image, ℓ uniform in 1…L (thin: every step; thick: smoothed).';
 }
 
-const shownSamplers = () => activeSamplers(cfg.model, lab.companionModel, view.show);
+const shownSamplers = () => activeSamplers(cfg.model, lab.info?.samplers, view.show);
 const showOtherModel = () => view.controls && !lab.companionModel;
 
 const panelsKey = () => shownSamplers().join(',') + (showOtherModel() ? '+' : '');
@@ -95,6 +94,7 @@ function buildPanels() {
       training.restart();
     },
   });
+  if (charts.loss) charts.rebuildDiversity(shownSamplers(), view.embed);
 }
 
 /** Reset: discard this run's autosave and train afresh with the same settings. */
@@ -228,8 +228,8 @@ const app = { cfg, view, lab, run, panels, charts, writeUrl, rebuildForModel, bu
 const handlers = workerHandlers(app);
 
 const training = new Training(lab, handlers, {
-  init: () => ({ config: trainConfig(cfg), display: displaySettings(), forceCpu: view.backend === 'cpu', scenario: view.scenario, data: run.customData }),
-  reset: (checkpoint) => ({ type: 'reset', config: trainConfig(cfg), display: displaySettings(), checkpoint, scenario: view.scenario }),
+  init: () => ({ config: trainConfig(cfg), ideal: cfg.ideal, display: displaySettings(), forceCpu: view.backend === 'cpu', scenario: view.scenario, data: run.customData }),
+  reset: (checkpoint) => ({ type: 'reset', config: trainConfig(cfg), ideal: cfg.ideal, display: displaySettings(), checkpoint, scenario: view.scenario }),
   saveKey,
   autosaving: () => !view.scenario, // scenario runs are short presets (maybe two models): not autosaved
   resuming: () => view.resume && !view.scenario,

@@ -4,7 +4,7 @@
 
 import uPlot from '../vendor/uPlot.esm.js';
 import { fmt } from './format.js';
-import { SAMPLER_COLORS } from './samplers.js';
+import { SAMPLER_COLORS, samplerLabel } from './samplers.js';
 
 const EMA = 0.95;
 const MAX_POINTS = 4000;
@@ -19,7 +19,6 @@ function axisStyle() {
   return { stroke: '#555', grid: { stroke: '#eee', width: 1 }, ticks: { stroke: '#ddd', width: 1 }, font: '11px system-ui, sans-serif' };
 }
 
-const chartLabel = (n) => (n === 'deterministic' ? 'eq. (2)' : n);
 
 export class Charts {
   constructor() {
@@ -73,10 +72,15 @@ export class Charts {
       $('chart-loss'),
     );
     this.rebuildLevels(levels, compact);
+    this.rebuildDiversity(samplers, compact);
+  }
 
+  /** The diversity-along-the-chain chart for the sampler specs shown. */
+  rebuildDiversity(samplers, compact) {
+    const height = compact ? 160 : 220;
     this.diversity?.destroy();
     const dseries = [{ label: 'level' }];
-    for (const n of samplers) dseries.push({ label: chartLabel(n), stroke: SAMPLER_COLORS[n], width: 2, points: { show: true, size: 5 } });
+    for (const n of samplers) dseries.push({ label: samplerLabel(n), stroke: SAMPLER_COLORS[n], width: 2, points: { show: true, size: 5 } });
     dseries.push({ label: 'real digits', stroke: SAMPLER_COLORS.real, width: 1.5, dash: [6, 4], points: { show: false } });
     this.diversity = new uPlot(
       {
@@ -174,7 +178,7 @@ export class Charts {
     const maxV = Math.max(realDiversity || 0, ...names.map((n) => chains[n]?.diversity.at(-1) || 0), 1e-6);
     const row = (label, color, v) =>
       `<div class="bar-row"><span class="bar-label"><span class="swatch" style="background:${color}"></span>${label}</span><span class="bar"><span style="width:${((100 * (v || 0)) / maxV).toFixed(1)}%;background:${color}"></span></span><span class="bar-value">${fmt(v)}</span></div>`;
-    let html = names.map((n) => row(`${chartLabel(n)} z<sub>0</sub>`, SAMPLER_COLORS[n], chains[n]?.diversity.at(-1))).join('');
+    let html = names.map((n) => row(`${samplerLabel(n)} z<sub>0</sub>`, SAMPLER_COLORS[n], chains[n]?.diversity.at(-1))).join('');
     html += row('real digits', SAMPLER_COLORS.real, realDiversity);
     $('diversity-bars').innerHTML = html;
   }

@@ -19,6 +19,7 @@ export const ctl = {
   seed: $('ctl-seed'),
   sigmaMode: $('ctl-sigma-mode'),
   sigma: $('ctl-sigma'),
+  ideal: $('ctl-ideal'),
 };
 /** Settings whose change restarts training. */
 const STRUCTURAL = ['model', 'L', 'a', 'k', 'channels', 'batch', 'seed'];
@@ -49,6 +50,9 @@ export function showConfig(cfg) {
   ctl.sigma.disabled = cfg.sigma === null || cfg.model !== 'denoiser';
   ctl.sigmaMode.disabled = cfg.model !== 'denoiser';
   ctl.sigma.value = cfg.sigma === null ? '' : cfg.sigma;
+  ctl.ideal.checked = cfg.ideal;
+  ctl.ideal.disabled = cfg.model !== 'denoiser';
+  $('ideal-field').classList.toggle('muted', cfg.model !== 'denoiser');
 }
 
 /** The edited field's value by the URL's rules, or a warning banner naming the problem. */
@@ -81,7 +85,8 @@ export function setEnabled(on) {
 
 /**
  * Wire the settings and the transport to the controller: `on.setting(key, value)` for a setting
- * that restarts training (`a` is null when the default value is typed back or "default" pressed),
+ * that restarts the run (`a` is null when the default value is typed back or "default" pressed;
+ * `ideal`: Φ* shown beside the network),
  * `on.learningRate(lr)`, `on.sigma(sigma | null)` (null: the posterior's), and `on.play()`,
  * `on.step()`, `on.reset()`, `on.resample()`, `on.export()`, `on.measure()` for the buttons. A field
  * that does not parse shows its problem and calls nothing.
@@ -111,6 +116,7 @@ export function wireControls(on) {
     if (r.ok) on.sigma(r.value);
   };
   ctl.sigmaMode.addEventListener('change', sigmaChanged);
+  ctl.ideal.addEventListener('change', () => on.setting('ideal', ctl.ideal.checked));
   ctl.sigma.addEventListener('change', sigmaChanged);
   for (const name of ['play', 'step', 'reset', 'resample', 'export']) btn[name].addEventListener('click', () => on[name]());
   $('measure').addEventListener('click', () => on.measure());

@@ -84,6 +84,12 @@ export const SAMPLERS_BY_MODEL = {
     "deterministic",
     "stochastic",
     "ddim"
+  ],
+  "universal": [
+    "deterministic",
+    "stochastic",
+    "ddim",
+    "exact"
   ]
 };
 

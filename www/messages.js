@@ -99,6 +99,7 @@ export function workerHandlers(app) {
     panels.render(msg);
     charts.showDiversity(panels.chains, panels.realDiversity);
     lab.samplesStep = msg.step;
+    lab.finalDiversity = Object.fromEntries(Object.entries(msg.chains).map(([spec, c]) => [spec, c.diversity.at(-1)]));
     lab.samplesVersion++;
     lab.times.firstSamples ??= performance.now();
     $('speed-sample').textContent = fmtMs(msg.ms);

@@ -1,5 +1,6 @@
 // "What are the samples?": the metrics table (Fréchet distance, class entropy, diversity, the
-// class histogram drawn) for every sampler and for real digits, as the worker measured them.
+// distance to the nearest training image and the share of copies, the class histogram drawn) for
+// every sampler and for real digits, as the worker measured them.
 
 import { fmt, fmtMs, escapeHtml } from './format.js';
 import { SAMPLER_COLORS, samplerLabel } from './samplers.js';
@@ -67,10 +68,12 @@ export function renderMetrics(msg, lab) {
       <td class="num frechet">${fmt(m.frechet, 3)}</td>
       <td class="num entropy">${fmt(m.entropy_nats, 3)}</td>
       <td class="num diversity">${fmt(m.diversity, 3)}</td>
+      <td class="num nearest">${m.memorisation ? fmt(m.memorisation.median_nn_rms, 3) : '–'}</td>
+      <td class="num copies">${m.memorisation ? `${Math.round(100 * m.memorisation.copies)}%` : '–'}</td>
       <td><canvas class="hist" aria-label="class histogram of ${escapeHtml(name)}"></canvas></td>`;
     tbody.append(tr);
     drawHistogram(tr.querySelector('canvas'), m.histogram, color);
   }
   const acc = msg.reference.classifier_accuracy;
-  $('metrics-status').textContent = `Measured at step ${msg.step}: ${msg.n} samples per sampler (noise seed ${msg.seed}) against ${msg.reference.n} held-out real digits, in ${fmtMs(msg.ms)}. Classifier: ${acc ? `${(100 * acc).toFixed(1)}% on held-out digits` : 'bundled'}. Real digits: ${msg.real.n} training digits measured the same way (the best a sampler can do at this sample size).`;
+  $('metrics-status').textContent = `Measured at step ${msg.step}: ${msg.n} samples per sampler (noise seed ${msg.seed}) against ${msg.reference.n} held-out real digits, in ${fmtMs(msg.ms)}. Classifier: ${acc ? `${(100 * acc).toFixed(1)}% on held-out digits` : 'bundled'}. Real digits: ${msg.real.n} training digits measured the same way (the best a sampler can do at this sample size); their distance to the nearest training image is that of held-out digits, which are not in the training set.`;
 }

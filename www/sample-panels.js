@@ -4,7 +4,7 @@
 
 import { fmt } from './format.js';
 import { ChainGrid, drawImage } from './grid.js';
-import { SAMPLERS, SAMPLER_COLORS } from './samplers.js';
+import { SAMPLER_COLORS, describe, domId } from './samplers.js';
 
 const $ = (id) => document.getElementById(id);
 const SCALE = 2;
@@ -39,20 +39,21 @@ export class SamplePanels {
     this.key = active.join(',') + (other ? '+' : '');
     const host = $('sampler-panels');
     host.replaceChildren();
-    for (const name of Object.keys(SAMPLERS)) delete this.grids[name];
+    for (const name of Object.keys(this.grids)) if (name !== 'forward' && name !== 'meanFinal') delete this.grids[name];
     for (const name of active) {
-      const s = SAMPLERS[name];
+      const s = describe(name);
+      const id = domId(name);
       const sec = document.createElement('section');
       sec.className = 'panel sampler';
-      sec.id = `panel-${name}`;
+      sec.id = `panel-${id}`;
       sec.dataset.sampler = name;
       sec.innerHTML = `
       <h2><span class="swatch" style="background:${SAMPLER_COLORS[name]}"></span>${s.title} <span class="formula">${s.formula}</span></h2>
       <div class="body">
-        <div class="chain" id="grid-${name}"></div>
+        <div class="chain" id="grid-${id}"></div>
         <div class="side">
           <p class="caption">${s.caption}</p>
-          <p class="sampler-metrics" id="metrics-${name}">–</p>
+          <p class="sampler-metrics" id="metrics-${id}">–</p>
         </div>
       </div>`;
       host.append(sec);
@@ -71,7 +72,7 @@ export class SamplePanels {
       sec.querySelector('button').addEventListener('click', () => onSwitch(model === 'cvae' ? 'denoiser' : 'cvae'));
       host.append(sec);
     }
-    $('panel-mean').hidden = !active.includes('deterministic');
+    $('panel-mean').hidden = !active.includes('deterministic') && !active.includes('universal/deterministic');
   }
 
   /** The session's reference images: the mean training image and real digits' diversity. */
@@ -97,10 +98,11 @@ export class SamplePanels {
       const parts = [`diversity of z<sub>0</sub>: <b>${fmt(div)}</b>${real}`];
       if (chain.rmsToMean != null) parts.push(`RMS to the mean image: <b>${fmt(chain.rmsToMean)}</b>`);
       parts.push(`<span class="muted">drawn at step ${msg.step}, noise seed ${msg.seed}</span>`);
-      $(`metrics-${name}`).innerHTML = parts.map((p) => `<span>${p}</span>`).join('');
+      $(`metrics-${domId(name)}`).innerHTML = parts.map((p) => `<span>${p}</span>`).join('');
     }
     if (msg.forward) this.grids.forward.draw(msg.forward);
-    if (msg.chains.deterministic) this.grids.meanFinal.draw(msg.chains.deterministic, { onlyLast: true });
+    const eq2 = msg.chains.deterministic || msg.chains['universal/deterministic'];
+    if (eq2) this.grids.meanFinal.draw(eq2, { onlyLast: true });
     this.renderMeanTable();
   }
 
@@ -109,7 +111,7 @@ export class SamplePanels {
     const rows = [];
     for (const [name, chain] of Object.entries(this.chains || {})) {
       if (chain.rmsToMean == null) continue;
-      rows.push(`<tr><td><span class="swatch" style="background:${SAMPLER_COLORS[name]}"></span>${SAMPLERS[name].title.split(':')[0]} samples</td><td>${fmt(chain.rmsToMean)}</td></tr>`);
+      rows.push(`<tr><td><span class="swatch" style="background:${SAMPLER_COLORS[name]}"></span>${describe(name).title.split(':')[0]} samples</td><td>${fmt(chain.rmsToMean)}</td></tr>`);
     }
     const f = this.forward;
     if (f && this.meanImage) {

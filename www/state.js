@@ -5,8 +5,11 @@
 
 import { LIMITS, SAMPLERS_BY_MODEL, DEFAULT_FINAL_SIGNAL } from './limits.js';
 
-export const MODELS = Object.keys(SAMPLERS_BY_MODEL);
-export const SAMPLER_NAMES = [...new Set(Object.values(SAMPLERS_BY_MODEL).flat())];
+// Sampler specs as the core names them (src/session.rs `spec`): a trained model's samplers by
+// name, the universal denoiser Φ*'s as "universal/name".
+export const SAMPLER_NAMES = [
+  ...new Set([...SAMPLERS_BY_MODEL.denoiser, ...SAMPLERS_BY_MODEL.cvae, ...SAMPLERS_BY_MODEL.universal.map((n) => `universal/${n}`)]),
+];
 
 /** The default a for L levels: a^L = DEFAULT_FINAL_SIGNAL (the core's Schedule::default_a). */
 export const defaultA = (L) => Math.pow(DEFAULT_FINAL_SIGNAL, 1 / Math.max(1, L));
@@ -55,7 +58,7 @@ const oneOf = (spellings) => (s) => {
 function scenarioName(s) {
   const v = s.trim().toLowerCase();
   if (v === '' || v === 'none') return null;
-  if (!/^([1-9]|[a-z][a-z0-9-]*)$/.test(v)) throw new Error('must be a scenario name (collapse, imperfect, noise, few-levels) or 1…4');
+  if (!/^([1-9]|[a-z][a-z0-9-]*)$/.test(v)) throw new Error('must be a scenario name (collapse, imperfect, noise, few-levels, perfect, memorisation) or its number');
   return v;
 }
 
@@ -88,6 +91,7 @@ export const PARAMS = [
   { name: 'batch', group: 'cfg', field: 'batch', default: 64, parse: inLimit(LIMITS.batch) },
   { name: 'seed', group: 'cfg', field: 'seed', default: 1, parse: inLimit(LIMITS.seed) },
   { name: 'channels', group: 'cfg', field: 'base_channels', default: 32, parse: inLimit(LIMITS.base_channels) },
+  { name: 'ideal', group: 'cfg', default: false, parse: flag }, // show Φ*, the universal denoiser, beside a trained denoiser
   { name: 'controls', group: 'view', default: true, parse: flag },
   { name: 'embed', group: 'view', default: false, parse: flag },
   { name: 'autoplay', group: 'view', default: false, parse: flag },

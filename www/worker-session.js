@@ -27,9 +27,12 @@ export class Sessions {
     return await this.wasm.Session.create(configs, data.images, data.labels, 'cpu');
   }
 
-  /** A one-model run from checkpoint bytes; `expect` ({model, levels}) refuses any other. */
-  open(bytes, data, expect = null) {
-    return this.wasm.Session.fromCheckpoint(bytes, data.images, data.labels, this.backend, expect?.model ?? null, expect?.levels ?? null);
+  /**
+   * A run from checkpoint bytes of its main model, with the models of `alongside` (TrainConfigs,
+   * e.g. Φ*) beside it; `expect` ({model, levels}) refuses a checkpoint of any other.
+   */
+  open(bytes, data, expect = null, alongside = []) {
+    return this.wasm.Session.fromCheckpoint(bytes, data.images, data.labels, this.backend, expect?.model ?? null, expect?.levels ?? null, alongside);
   }
 
   /** A checkpoint's metadata ({config, step, history, ...}); throws kind "checkpoint" if unusable. */

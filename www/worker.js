@@ -6,9 +6,10 @@
 // RefCell, so calls must never overlap (an export arriving mid-flush waits for the flush).
 //
 // Messages in (from www/training.js and www/app.js):
-//   init {config, display, forceCpu, scenario?, data?, checkpoint?, autoplay?}   start
+//   init {config, ideal, display, forceCpu, scenario?, data?, checkpoint?, autoplay?}   start
 //   play / pause / step {n}                          the training loop
-//   reset {config, display, scenario?, checkpoint?}  a new run (resumed from `checkpoint` if given)
+//   reset {config, ideal, display, scenario?, checkpoint?}   a new run (resumed from `checkpoint` if given)
+// `ideal`: Φ*, the universal denoiser of the same training images, beside a trained denoiser.
 //   display {display, resample}                      samples/columns/seed/sigma of the sample grids
 //   lr {lr}                                          change the learning rate in place
 //   export {reason}                                  the main model's checkpoint bytes -> `exported`
@@ -36,7 +37,7 @@ let wasm = null; // the imported module
 let sessions = null; // creates sessions on this worker's backend
 let session = null; // the run: its main model first
 let data = null; // {images, labels, name, n, h, w}
-let configs = null; // the run's TrainConfigs, main model first (a scenario may compare two)
+let configs = null; // the run's TrainConfigs, main model first (a scenario may compare several)
 let display = { samples: 6, columns: 11, seed: 1, sigma: null, forwardRows: 4, show: null, metricsN: 100, metricsEvery: 200, stopAt: null, sampleEvery: null };
 let cpuAdapter = false;
 let currentStep = 0;
@@ -80,6 +81,11 @@ watchDevices({
   },
   onError: (message) => post({ type: 'gpuError', message }),
 });
+
+/** The models of a free-play run: `main`, and Φ* beside a denoiser when `ideal`. */
+function freePlay(main, ideal) {
+  return ideal && main.model === 'denoiser' ? [main, { ...main, model: 'universal' }] : [main];
+}
 
 /** Samples per sampler for the metrics: fewer on the CPU (fallback or an emulated adapter) unless the URL says how many. */
 function metricsN() {
@@ -211,18 +217,17 @@ function applyScenario(name) {
     return false;
   }
   configs = sc.models;
-  display.show = [...new Set(sc.panels.map((p) => p.sampler.kind))];
+  display.show = [...new Set(sc.panels.map((p) => p.spec))];
   display.stopAt = sc.steps;
   post({ type: 'scenario', scenario: sc, show: display.show, stopAt: sc.steps });
   return true;
 }
 
-/** Resume from checkpoint bytes (the main model of `configs` only); null, with a warning, if impossible. */
+/** Resume `configs` from checkpoint bytes of its main model; null, with a warning, if impossible. */
 async function resume(bytes) {
-  const [main] = configs;
+  const [main, ...alongside] = configs;
   try {
-    const s = await sessions.open(bytes, data, { model: main.model, levels: main.levels });
-    configs = [main];
+    const s = await sessions.open(bytes, data, { model: main.model, levels: main.levels }, alongside);
     if (main.lr) s.setLearningRate(main.lr);
     return s;
   } catch (e) {
@@ -233,7 +238,7 @@ async function resume(bytes) {
 }
 
 async function init(msg) {
-  configs = [msg.config];
+  configs = freePlay(msg.config, msg.ideal);
   display = { ...display, ...(msg.display || {}) };
   post({ type: 'status', text: 'Loading the WebAssembly core…' });
   wasm = await import(PKG);
@@ -266,7 +271,7 @@ async function init(msg) {
 async function reset(msg) {
   if (msg.display) display = { ...display, ...msg.display };
   const before = configs;
-  configs = [msg.config];
+  configs = freePlay(msg.config, msg.ideal);
   if (msg.scenario) applyScenario(msg.scenario);
   if (msg.checkpoint) {
     const resumed = await resume(msg.checkpoint);
@@ -304,17 +309,18 @@ async function doImport(msg) {
     post({ type: 'importMismatch', meta, current: { model: cur.model, levels: cur.levels } });
     return;
   }
+  // The imported model, with Φ* beside it if it was shown (not a scenario's other models).
+  const alongside = configs.slice(1).filter((c) => c.model === 'universal' && meta.config.model === 'denoiser');
   let next;
   try {
-    next = await sessions.open(msg.bytes, data, msg.adopt ? meta.config : cur);
+    next = await sessions.open(msg.bytes, data, msg.adopt ? meta.config : cur, alongside.map((c) => ({ ...meta.config, model: c.model })));
   } catch (e) {
     if (isFatal(e)) throw e;
     post({ type: 'error', kind: 'import', message: `Could not import the checkpoint: ${errorText(e)}` });
     return;
   }
-  // An imported run has one model.
   replaceSession(next);
-  configs = [session.info().config];
+  configs = session.info().models;
   await postReady({ imported: { step: session.currentStep, name: msg.name || null, history: meta.history || [] } });
 }
 

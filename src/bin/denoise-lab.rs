@@ -67,10 +67,16 @@ struct ModelArgs {
 impl ModelArgs {
     fn open(&self, data: &Dataset, device: &Device) -> Result<Member, Error> {
         match &self.checkpoint {
-            Some(path) => Ok(Member::Trained(checkpoint::import(&read_file(path)?, data, device, None)?)),
+            Some(path) => {
+                Ok(Member::Trained(Box::new(checkpoint::import(&read_file(path)?, data, device, None)?)))
+            }
             None => {
-                let config =
-                    TrainConfig { kind: ModelKind::Universal, levels: self.levels, a: self.a, ..TrainConfig::default() };
+                let config = TrainConfig {
+                    kind: ModelKind::Universal,
+                    levels: self.levels,
+                    a: self.a,
+                    ..TrainConfig::default()
+                };
                 Member::new(&config, data, device)
             }
         }
@@ -309,7 +315,7 @@ fn run(cli: Cli) -> Result<(), Error> {
                 for (name, l) in denoise_lab::limits::all() {
                     println!("{name:<14} {} ({})", l.describe(), l.label);
                 }
-                for m in [ModelKind::Denoiser, ModelKind::Cvae, ModelKind::Universal] {
+                for m in ModelKind::ALL {
                     println!("samplers of the {}: {}", m.name(), SamplerKind::names_for(m).join(", "));
                 }
             }

@@ -28,12 +28,17 @@ impl std::str::FromStr for ModelKind {
             "denoiser" | "diffusion" => Ok(ModelKind::Denoiser),
             "cvae" | "vae" => Ok(ModelKind::Cvae),
             "universal" | "ideal" | "phi*" => Ok(ModelKind::Universal),
-            other => Err(crate::Error::Config(format!("unknown model '{other}' (use denoiser, cvae or universal)"))),
+            other => Err(crate::Error::Config(format!(
+                "unknown model '{other}' (use denoiser, cvae or universal)"
+            ))),
         }
     }
 }
 
 impl ModelKind {
+    /// Every kind, in the order the page and the CLI list them.
+    pub const ALL: [ModelKind; 3] = [ModelKind::Denoiser, ModelKind::Cvae, ModelKind::Universal];
+
     pub fn name(self) -> &'static str {
         match self {
             ModelKind::Denoiser => "denoiser",

@@ -89,7 +89,7 @@ test('the metrics panel shows numbers for every sampler and real digits, histogr
 test('a scenario preset sets up its models, samplers, caption and URL; Free play leaves it', async () => {
   await page.waitForSelector('#scenario-buttons button[data-scenario="few-levels"]');
   const titles = await page.$$eval('#scenario-buttons button.scenario', (bs) => bs.map((b) => b.textContent.trim()));
-  assert.equal(titles.length, 5, `four scenarios and free play: ${titles}`);
+  assert.equal(titles.length, 7, `six scenarios and free play: ${titles}`);
   const version = await lab(page, 'lab.readyVersion');
   await page.click('#scenario-buttons button[data-scenario="few-levels"]');
   await waitReady(page, { version: version + 1 });
@@ -98,13 +98,23 @@ test('a scenario preset sets up its models, samplers, caption and URL; Free play
   assert.equal(await page.inputValue('#ctl-model'), 'denoiser');
   assert.match(await page.textContent('#scenario-caption'), /Quiz problem 2/);
   assert.equal(await lab(page, 'lab.companionModel'), 'cvae', 'the CVAE trains alongside');
-  // Only the scenario's samplers: the Gaussian step (stochastic) and the CVAE step.
+  assert.deepEqual(await lab(page, 'lab.info.models.map((m) => m.model)'), ['denoiser', 'cvae', 'universal']);
+  // Only the scenario's samplers: the Gaussian step (stochastic), the CVAE step, and with Φ* the
+  // Gaussian step and the true reverse conditional.
   const panels = await page.$$eval('#sampler-panels section.sampler', (s) => s.map((e) => e.dataset.sampler));
-  assert.deepEqual(panels, ['stochastic', 'cvae']);
+  assert.deepEqual(panels, ['stochastic', 'cvae', 'universal/stochastic', 'universal/exact']);
   await page.waitForFunction(() => {
     const m = window.denoiseLab.metrics;
-    return m && m.samplers && m.samplers.cvae && m.samplers.stochastic;
+    return m && m.samplers && m.samplers.cvae && m.samplers.stochastic && m.samplers['universal/exact'];
   }, null, { timeout: 240000, polling: 250 });
+  // Without any network error, the Gaussian step at L = 4 blurs (far from real digits, no training
+  // image reproduced); the true reverse conditional gives training digits. (24 samples: the
+  // Fréchet distances of so few are biased upwards, their ratio is what counts.)
+  const ideal = await lab(page, 'lab.metrics.samplers');
+  const [gauss, exact] = [ideal['universal/stochastic'], ideal['universal/exact']];
+  console.log(`# L = 4: Gaussian step with Φ* Fréchet ${gauss.frechet.toFixed(1)}, copies ${gauss.memorisation.copies}; true conditional ${exact.frechet.toFixed(1)}, copies ${exact.memorisation.copies}`);
+  assert.ok(gauss.frechet > 2 * exact.frechet, JSON.stringify(ideal));
+  assert.ok(exact.memorisation.copies >= 0.75 && gauss.memorisation.copies <= 0.25, JSON.stringify(ideal));
   await assertHistogramDrawn('cvae');
   // One step trains both models (the second model's loss shows up).
   await page.click('#step');
@@ -117,5 +127,27 @@ test('a scenario preset sets up its models, samplers, caption and URL; Free play
   assert.doesNotMatch(page.url(), /scenario=/);
   assert.equal(await page.isVisible('#scenario-caption'), false);
   assert.equal(await lab(page, 'lab.companionModel'), null);
+  assert.deepEqual(consoleErrors, [], 'no console errors');
+});
+
+test('"What a perfect denoiser does": with Φ*, eq. (2) ends on one image; its samples are training images', async () => {
+  const version = await lab(page, 'lab.readyVersion');
+  await page.click('#scenario-buttons button[data-scenario="perfect"]');
+  await waitReady(page, { version: version + 1 });
+  const panels = await page.$$eval('#sampler-panels section.sampler', (s) => s.map((e) => e.dataset.sampler));
+  assert.deepEqual(panels, ['universal/deterministic', 'deterministic']);
+  await page.waitForFunction(() => window.denoiseLab.finalDiversity && 'universal/deterministic' in window.denoiseLab.finalDiversity, null, { timeout: 120000, polling: 250 });
+  const d = await lab(page, 'lab.finalDiversity');
+  const real = await lab(page, 'lab.metrics?.real?.diversity ?? null');
+  console.log(`# final diversity: eq. (2) with Φ* ${d['universal/deterministic'].toFixed(3)}, untrained network ${d.deterministic.toFixed(3)}`);
+  assert.ok(d['universal/deterministic'] < 0.5, `quiz (b): every chain ends on the same image (diversity ${d['universal/deterministic']})`);
+  assert.notEqual(await canvasPixels(page, '#grid-universal-deterministic canvas'), null);
+  // The memorisation columns: eq. (2) with Φ* ends on a training image; held-out real digits are far.
+  await page.waitForFunction(() => window.denoiseLab.metrics?.samplers?.['universal/deterministic'], null, { timeout: 240000, polling: 250 });
+  const m = await lab(page, 'lab.metrics');
+  console.log(`# nearest training image: eq. (2) with Φ* ${m.samplers['universal/deterministic'].memorisation.median_nn_rms.toFixed(3)}, held-out digits ${m.real.memorisation.median_nn_rms.toFixed(3)}; real diversity ${real}`);
+  assert.ok(m.samplers['universal/deterministic'].memorisation.median_nn_rms < 0.1 * m.real.memorisation.median_nn_rms);
+  const copies = await page.textContent('#metrics-table tr[data-sampler="universal/deterministic"] .copies');
+  assert.match(copies, /^\d+%$/);
   assert.deepEqual(consoleErrors, [], 'no console errors');
 });

@@ -104,5 +104,29 @@ test('a session of two models routes each sampler to its model and reports both,
   assert.deepEqual(reopened.samplers, ['deterministic', 'stochastic', 'ddim']);
   assert.equal(reopened.currentStep, 2);
   assert.equal(wasm.checkpointInfo(await session.export()).step, 2);
-  assert.equal(wasm.scenario('4').models.length, 2);
+  assert.equal(wasm.scenario('4').models.length, 3, 'the denoiser, the CVAE and Φ*');
+});
+
+test('Φ* beside a trained denoiser: its samplers by spec, kept on resume, and the memorisation figure', async () => {
+  const [main] = config();
+  const universal = { ...main, model: 'universal' };
+  const session = await wasm.Session.create([main, universal], images, null, 'cpu');
+  assert.deepEqual(session.samplers, ['deterministic', 'stochastic', 'ddim', 'universal/deterministic', 'universal/stochastic', 'universal/ddim', 'universal/exact']);
+  assert.deepEqual(session.info().samplers, session.samplers);
+  session.step(1);
+  const report = await session.flush();
+  assert.equal(report.others.length, 0, 'Φ* is not trained');
+  const exact = await session.sample('universal/exact', 4, 2, 3);
+  assert.equal(exact.pixels.length, exact.levels.length * 4 * 784);
+  assert.equal(await kindOf(wasm.Session.create([universal], images, null, 'cpu')), 'config', 'Φ* cannot be the main model');
+  // A resumed run keeps Φ* beside it.
+  const resumed = await wasm.Session.fromCheckpoint(await session.export(), images, null, 'cpu', 'denoiser', 4, [universal]);
+  assert.ok(resumed.samplers.includes('universal/exact'));
+  // Φ*'s noisy samples are training images; held-out digits are not.
+  const classifier = new Uint8Array(fs.readFileSync(path.join(ROOT, 'www', 'data', 'classifier.bin')));
+  const metrics = await wasm.Metrics.create(classifier, resumed, 40);
+  const copies = await metrics.measure(resumed, 'universal/exact', 8, 1);
+  const real = await metrics.measureReal(resumed, 8);
+  assert.ok(copies.memorisation.copies >= 0.75, `the exact reverse step copies training images: ${JSON.stringify(copies.memorisation)}`);
+  assert.ok(real.memorisation.median_nn_rms > 5 * copies.memorisation.median_nn_rms, `held-out digits are not copies: ${JSON.stringify(real.memorisation)}`);
 });

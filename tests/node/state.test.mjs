@@ -60,7 +60,11 @@ test('the ranges are the core\'s (www/limits.js, generated from src/limits.rs)',
   // Every configuration parameter with a core field maps to a core limit or a model name.
   const fields = PARAMS.filter((p) => p.field).map((p) => p.field);
   for (const f of fields) assert.ok(f === 'model' || f in LIMITS, `${f} has a limit in the core`);
-  assert.deepEqual(Object.keys(SAMPLERS_BY_MODEL).sort(), ['cvae', 'denoiser']);
+  assert.deepEqual(Object.keys(SAMPLERS_BY_MODEL).sort(), ['cvae', 'denoiser', 'universal']);
+  // Φ*'s samplers are shown by spec ("universal/exact"); a bare "exact" is not a trained model's.
+  assert.deepEqual(parseValue('show', 'ddim,universal/exact'), ['ddim', 'universal/exact']);
+  assert.throws(() => parseValue('show', 'exact'), /must list samplers/);
+  assert.equal(parseValue('ideal', '1'), true);
 });
 
 test('an embed defaults to smaller grids unless the URL says otherwise', () => {
