@@ -31,10 +31,15 @@ pub fn cpu() -> Device {
     Device::flex()
 }
 
-/// Initialise the native wgpu runtime (synchronously: native only).
+/// The native wgpu device (synchronously: native only). The runtime can be registered once per
+/// process, so the first call initialises it and later calls (other threads too) share it.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn wgpu() -> Result<Device> {
-    Device::wgpu_options().init().map_err(|e| Error::Backend(format!("no wgpu adapter: {e}")))
+    static WGPU: std::sync::OnceLock<Result<Device>> = std::sync::OnceLock::new();
+    WGPU.get_or_init(|| {
+        Device::wgpu_options().init().map_err(|e| Error::Backend(format!("no wgpu adapter: {e}")))
+    })
+    .clone()
 }
 
 /// Initialise the browser's WebGPU runtime. Must be awaited before the first tensor op: a lazy

@@ -16,17 +16,19 @@ use burn::prelude::Device;
 
 /// One model of a run: trained, or the universal denoiser Φ* of the same training images.
 pub enum Member {
-    /// Boxed: a trainer is large (weights, optimiser state, two snapshots) and a run's members
-    /// are few.
+    /// Both boxed: each holds a model's tensors and settings (kilobytes of descriptors), and a
+    /// run's members are few.
     Trained(Box<Trainer>),
-    Universal(UniversalModel),
+    Universal(Box<UniversalModel>),
 }
 
 impl Member {
     /// A trained model for a trainable configuration, Φ* for `model: universal`.
     pub fn new(config: &TrainConfig, data: &Dataset, device: &Device) -> Result<Self> {
         Ok(match config.kind {
-            ModelKind::Universal => Member::Universal(UniversalModel::new(config.clone(), data, device)?),
+            ModelKind::Universal => {
+                Member::Universal(Box::new(UniversalModel::new(config.clone(), data, device)?))
+            }
             _ => Member::Trained(Box::new(Trainer::new(config.clone(), data, device)?)),
         })
     }
