@@ -184,6 +184,23 @@ pub fn run(
     keep: &[usize],
     noise: &mut Noise,
 ) -> Result<Chain> {
+    run_from(decoder, schedule, kind, z_top, schedule.levels, keep, noise)
+}
+
+/// Runs `kind` on `decoder` from `z_start` at level `start` (1..=L) down to z_0, keeping the
+/// levels in `keep`.
+pub fn run_from(
+    decoder: Decoder,
+    schedule: &Schedule,
+    kind: SamplerKind,
+    z_start: Tensor<4>,
+    start: usize,
+    keep: &[usize],
+    noise: &mut Noise,
+) -> Result<Chain> {
+    if start == 0 || start > schedule.levels {
+        return Err(Error::Config(format!("a chain starts at a level from 1 to {}, not {start}", schedule.levels)));
+    }
     let model_kind = decoder.kind();
     if !kind.applies_to(model_kind) {
         return Err(Error::Config(format!(
@@ -193,16 +210,16 @@ pub fn run(
             SamplerKind::names_for(model_kind).join(", ")
         )));
     }
-    let dims = z_top.dims();
+    let dims = z_start.dims();
     let batch = dims[0];
-    let device = z_top.device();
+    let device = z_start.device();
     let big_l = schedule.levels;
     let mut kept = Vec::new();
-    let mut z = z_top;
-    if keeps(keep, big_l) {
-        kept.push((big_l, z.clone()));
+    let mut z = z_start;
+    if keeps(keep, start) {
+        kept.push((start, z.clone()));
     }
-    for l in (1..=big_l).rev() {
+    for l in (1..=start).rev() {
         // yhat(z_l, l) of the trained denoiser or of Φ* (samplers 1-3).
         let denoise = |z: Tensor<4>| match decoder {
             Decoder::Trained(Model::Denoiser(m)) => m.forward(z, features(l, batch, big_l, &device)),

@@ -10,9 +10,10 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::ideal::UniversalModel;
 use crate::model::ModelKind;
-use crate::sampler::{Chain, SamplerKind};
+use crate::sampler::{self, Chain, Decoder, Noise, SamplerKind};
+use crate::schedule::Schedule;
 use crate::train::{FlushReport, TrainConfig, Trainer};
-use burn::prelude::Device;
+use burn::prelude::*;
 
 /// One model of a run: trained, or the universal denoiser Φ* of the same training images.
 pub enum Member {
@@ -97,6 +98,44 @@ impl Member {
         match self {
             Member::Trained(t) => t.sample(kind, n, seed, keep),
             Member::Universal(u) => u.sample(kind, n, seed, keep),
+        }
+    }
+
+    /// One z_ℓ, many draws (quiz problem 2): a single z at `level` — z_L ~ N(0, I) at the top,
+    /// else the forward process of one held-out digit — repeated `draws` times, then `kind` from
+    /// there to z_0 with fresh noise per draw. Keeps z_ℓ, z_{ℓ−1} and z_0. The same `seed` gives
+    /// the same z_ℓ to every sampler and model of a run, so their draws compare.
+    pub fn draws(&self, kind: SamplerKind, level: usize, seed: u64, draws: usize) -> Result<Chain> {
+        let schedule = self.schedule();
+        if level == 0 || level > schedule.levels {
+            return Err(Error::Config(format!("the level must be from 1 to {}, not {level}", schedule.levels)));
+        }
+        let (h, w) = self.size();
+        let device = self.device();
+        let mut noise = Noise::new(seed);
+        let z = if level == schedule.levels {
+            noise.normal([1, 1, h, w], &device)
+        } else {
+            let held = self.held_out();
+            let y = held.image((seed as usize) % held.n).to_vec();
+            let y = Tensor::<4>::from_data(TensorData::new(y, [1, 1, h, w]), &device);
+            schedule.q_sample(y, noise.normal([1, 1, h, w], &device), &[level])
+        };
+        let z = z.repeat_dim(0, draws.max(1));
+        let mut keep = vec![level, level - 1, 0];
+        keep.dedup();
+        match self {
+            Member::Trained(t) => t.sample_from(kind, z, level, &keep, &mut noise),
+            Member::Universal(u) => {
+                sampler::run_from(Decoder::Universal(&u.universal), &schedule, kind, z, level, &keep, &mut noise)
+            }
+        }
+    }
+
+    pub fn schedule(&self) -> Schedule {
+        match self {
+            Member::Trained(t) => t.schedule,
+            Member::Universal(u) => u.universal.schedule,
         }
     }
 }
@@ -246,6 +285,12 @@ impl Session {
     pub fn sample(&self, spec: &str, n: usize, seed: u64, keep: &[usize]) -> Result<Chain> {
         let (model, kind) = parse_spec(spec)?;
         self.member_for(model, kind)?.sample(kind, n, seed, keep)
+    }
+
+    /// One z_ℓ, many draws with a sampler spec (see `Member::draws`).
+    pub fn draws(&self, spec: &str, level: usize, seed: u64, draws: usize) -> Result<Chain> {
+        let (model, kind) = parse_spec(spec)?;
+        self.member_for(model, kind)?.draws(kind, level, seed, draws)
     }
 }
 

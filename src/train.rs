@@ -498,10 +498,22 @@ impl Trainer {
 
     /// Run one sampler from z_L ~ N(0, I) (drawn from `seed`) and keep the listed levels.
     pub fn sample(&self, kind: SamplerKind, n: usize, seed: u64, keep: &[usize]) -> Result<Chain> {
-        let valid = self.model.valid();
         let mut noise = Noise::new(seed);
         let z_top = noise.normal([n, 1, self.height, self.width], &self.device());
-        sampler::run(sampler::Decoder::Trained(&valid), &self.schedule, kind, z_top, keep, &mut noise)
+        self.sample_from(kind, z_top, self.schedule.levels, keep, &mut noise)
+    }
+
+    /// Run one sampler from `z` at level `start` down to z_0 and keep the listed levels.
+    pub fn sample_from(
+        &self,
+        kind: SamplerKind,
+        z: Tensor<4>,
+        start: usize,
+        keep: &[usize],
+        noise: &mut Noise,
+    ) -> Result<Chain> {
+        let valid = self.model.valid();
+        sampler::run_from(sampler::Decoder::Trained(&valid), &self.schedule, kind, z, start, keep, noise)
     }
 
     /// The forward (encoding) process for the first `n` held-out digits: y, z_1, ..., z_L.

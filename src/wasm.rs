@@ -401,6 +401,19 @@ impl Session {
         chain_to_js(chain, h, w, Some(&mean)).await
     }
 
+    /// One z_ℓ, many draws (quiz problem 2): `draws` chains with a sampler spec from one z at
+    /// `level` (z_L ~ N(0, I) at the top, else a held-out digit's forward process, chosen by
+    /// `seed`), keeping z_ℓ, z_{ℓ−1} and z_0. See `chain_to_js` for what it returns.
+    pub async fn draws(&self, spec: String, level: u32, seed: u32, draws: u32) -> Result<JsValue, JsValue> {
+        let (chain, (h, w)) = {
+            let run = self.inner.borrow();
+            let (model, kind) = session::parse_spec(&spec).map_err(js_err)?;
+            let m = run.member_for(model, kind).map_err(js_err)?;
+            (m.draws(kind, level as usize, seed as u64, draws as usize).map_err(js_err)?, m.size())
+        };
+        chain_to_js(chain, h, w, None).await
+    }
+
     /// The forward process on held-out digits: y = z_0, ..., z_L (at most `columns` levels).
     #[wasm_bindgen(js_name = forwardProcess)]
     pub async fn forward_process(&self, n: u32, seed: u32, columns: u32) -> Result<JsValue, JsValue> {
@@ -526,6 +539,12 @@ impl Metrics {
         let chain = session.inner.borrow().sample(&spec, n as usize, seed as u64, &[0]).map_err(js_err)?;
         let pixels = chain.read().await.map_err(js_err)?;
         self.measure_pixels(&pixels).await
+    }
+
+    /// The classifier's class counts (digits 0..9) of `pixels` (flattened 28x28 images).
+    pub async fn classes(&self, pixels: Vec<f32>) -> Result<Vec<u32>, JsValue> {
+        let e = self.classifier.features_async(&pixels, &self.device).await.map_err(js_err)?;
+        Ok(metrics::classes::histogram_of(&e.predictions(), 10).into_iter().map(|c| c as u32).collect())
     }
 
     /// `n` real training digits (never in the reference) measured like a sample set; their

@@ -10,6 +10,7 @@ import { wireFiles } from './files.js';
 import { escapeHtml } from './format.js';
 import { clearMetrics } from './metrics-panel.js';
 import { SamplePanels } from './sample-panels.js';
+import { DrawsPanel } from './draws-panel.js';
 import { activeSamplers } from './samplers.js';
 import { markScenario, showScenarioCaption } from './scenario-panel.js';
 import { parseQuery, toQuery, trainConfig } from './state.js';
@@ -39,6 +40,7 @@ const run = {
 };
 
 const panels = new SamplePanels();
+const draws = new DrawsPanel();
 const charts = new Charts();
 const dataName = () => (run.customData ? run.customData.name : 'bundled');
 const saveKey = (config = trainConfig(cfg)) => autosaveKey(config, dataName());
@@ -224,7 +226,7 @@ function switchToCpu() {
 
 // ---- messages from the worker (www/messages.js) --------------------------------------------------
 
-const app = { cfg, view, lab, run, panels, charts, writeUrl, rebuildForModel, buildPanels, panelsKey, leaveScenario, startScenario, sendImport, lightActions, switchToCpu, startOver, training: null };
+const app = { cfg, view, lab, run, panels, charts, draws, writeUrl, rebuildForModel, buildPanels, panelsKey, leaveScenario, startScenario, sendImport, lightActions, switchToCpu, startOver, training: null };
 const handlers = workerHandlers(app);
 
 const training = new Training(lab, handlers, {
@@ -237,6 +239,7 @@ const training = new Training(lab, handlers, {
     rebuildForModel();
     charts.clearLoss();
     panels.clear();
+    draws.hide();
     clearMetrics(lab);
   },
   clearLoss: () => charts.clearLoss(),

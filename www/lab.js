@@ -16,6 +16,7 @@ export function createLab({ cfg, view, post }) {
     info: null, // the session's configuration, schedule and sizes (the worker's `ready`)
     samplesStep: -1, // the training step the shown samples were drawn at
     samplesVersion: 0, // counts drawings
+    draws: null, // problem 2's view: {level, step, classes: {spec: classes reached}}
     finalDiversity: null, // {spec: mean pairwise distance of the drawn z_0} at the last drawing
     readyVersion: 0, // counts sessions
     warmupMs: null,

@@ -13,7 +13,7 @@ const $ = (id) => document.getElementById(id);
 
 /** `{[type]: (msg) => void}` for the controller `app` (`app.training` may be set later). */
 export function workerHandlers(app) {
-  const { cfg, view, lab, run, panels, charts } = app;
+  const { cfg, view, lab, run, panels, charts, draws } = app;
   const { writeUrl, rebuildForModel, buildPanels, panelsKey, leaveScenario, startScenario, sendImport, lightActions, switchToCpu, startOver } = app;
 
   function onScenario(msg) {
@@ -154,6 +154,10 @@ export function workerHandlers(app) {
     ready: onReady,
     progress: onProgress,
     samples: onSamples,
+    draws: (msg) => {
+      draws.render(msg);
+      lab.draws = { level: msg.level, step: msg.step, classes: Object.fromEntries(msg.items.map((i) => [i.spec, i.classes])) };
+    },
     scenarios: (msg) => {
       const onFree = () => {
         if (!view.scenario) return;

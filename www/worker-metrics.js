@@ -51,6 +51,12 @@ export class MetricsRunner {
     this.lastAt = 0;
   }
 
+  /** Class counts of `pixels` with this session's classifier, or null when there is none yet. */
+  async classify(wasm, session, pixels) {
+    if (this.session !== session || !this.obj) return null;
+    return Array.from(await this.obj.classes(pixels));
+  }
+
   trained(steps) {
     this.stepsSince += steps;
   }

@@ -52,3 +52,30 @@ export class SampleRunner {
     this.post({ type: 'samples', step: session.currentStep, seed: display.seed, chains, forward, ms: this.lastMs, memory }, transfer);
   }
 }
+
+/** The samplers compared in the "one step, many draws" view (quiz problem 2), those the run has. */
+const DRAWS_SPECS = ['universal/exact', 'universal/stochastic', 'stochastic', 'cvae'];
+const DRAWS = 8;
+
+/**
+ * Quiz problem 2's view: from one z_ℓ (a held-out digit's forward process at `display.drawsLevel`,
+ * default 2), DRAWS draws of z_{ℓ−1} and their ends z_0 with each sampler compared, and how many
+ * classes the ends reach (`classify(pixels)` -> class counts, or null without a classifier).
+ * Posted as `draws`; only for a run with the true reverse conditional and few levels.
+ */
+export async function drawsPass(session, display, classify, post) {
+  const info = session.info();
+  if (!session.samplers.includes('universal/exact') || info.levels > 8) return;
+  const level = Math.min(display.drawsLevel ?? 2, info.levels);
+  const items = [];
+  const transfer = [];
+  for (const spec of DRAWS_SPECS.filter((s) => session.samplers.includes(s))) {
+    const chain = await session.draws(spec, level, display.seed, DRAWS);
+    const dim = chain.h * chain.w;
+    const ends = chain.pixels.slice((chain.levels.length - 1) * DRAWS * dim);
+    const counts = await classify(ends);
+    items.push({ spec, chain, classes: counts ? counts.filter((c) => c > 0).length : null });
+    transfer.push(chain.pixels.buffer);
+  }
+  post({ type: 'draws', level, draws: DRAWS, step: session.currentStep, items }, transfer);
+}

@@ -23,7 +23,7 @@ import { errorKind, errorText, isFatal } from './errors.js';
 import { FrameTimer } from './frame-timer.js';
 import { gpuDevice, probeWebGpu, watchDevices } from './worker-gpu.js';
 import { MetricsRunner } from './worker-metrics.js';
-import { SampleRunner, samplerSpecs } from './worker-sampling.js';
+import { SampleRunner, drawsPass, samplerSpecs } from './worker-sampling.js';
 import { Sessions } from './worker-session.js';
 import { dataset, fetchBytes, loadBundled } from './worker-data.js';
 
@@ -110,14 +110,22 @@ function replaceSession(next) {
   metrics.forget(next);
 }
 
+/** Every grid: the samplers' chains (and the forward process), then problem 2's draws view. */
+async function drawAll(withForward) {
+  await drawing.draw(session, display, withForward);
+  await drawsPass(session, display, (px) => metrics.classify(wasm, session, px), post);
+}
+
 /** Tell the page what runs now, then draw and measure it. */
 async function postReady(extra = {}) {
   const info = session.info();
   const mean = session.meanImage();
   const realDiversity = session.realDiversity(Math.min(200, info.nHeldOut || 200));
   post({ type: 'ready', info, meanImage: mean, realDiversity, data: { name: data.name, n: data.n, h: data.h, w: data.w }, ...extra }, [mean.buffer]);
-  await drawing.draw(session, display, true);
+  await drawAll(true);
   await measureAll({ interruptible: true });
+  // The classifier is ready now: the draws view can count classes.
+  await drawsPass(session, display, (px) => metrics.classify(wasm, session, px), post);
 }
 
 /** One measuring pass over every sampler shown (see MetricsRunner.measure). */
@@ -181,7 +189,7 @@ async function loop() {
         post({ type: 'stopped', step: currentStep });
         break;
       }
-      if (playing && drawing.due(display)) await serial(() => drawing.draw(session, display, false));
+      if (playing && drawing.due(display)) await serial(() => drawAll(false));
       if (playing && metrics.due(display.metricsEvery, session)) await serial(() => measureAll());
       // Let messages (pause, export, ...) in between frames.
       await new Promise((r) => setTimeout(r, 0));
@@ -194,7 +202,7 @@ async function loop() {
     looping = false;
   }
   // Paused: show samples (and metrics) of the final weights.
-  if (!dead && session && drawing.stepsSince > 0) await guard('sample', () => drawing.draw(session, display, false));
+  if (!dead && session && drawing.stepsSince > 0) await guard('sample', () => drawAll(false));
   // The loop has stopped and the final weights are drawn (a frame in flight when Pause arrived
   // has finished): the page may now read the step, export or compare samples.
   if (!dead && session) post({ type: 'paused', step: currentStep });
@@ -372,7 +380,7 @@ const handlers = {
   },
   step: (msg) =>
     guard('step', async () => {
-      if (session && (await trainFrame(msg.n || 1))) await drawing.draw(session, display, false);
+      if (session && (await trainFrame(msg.n || 1))) await drawAll(false);
     }),
   reset: (msg) => {
     playing = false;
@@ -380,7 +388,7 @@ const handlers = {
   },
   display: (msg) => {
     display = { ...display, ...(msg.display || {}) };
-    if (msg.resample && session) guard('sample', () => drawing.draw(session, display, true));
+    if (msg.resample && session) guard('sample', () => drawAll(true));
   },
   lr: (msg) =>
     guard('learning rate', async () => {

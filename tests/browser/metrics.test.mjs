@@ -3,7 +3,8 @@
 // (one click) sets up its models, samplers, caption and URL.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, openPage, waitReady, assertCpuBackend, train, canvasPixels, lab, SMALL_CPU } from './helpers.mjs';
+import { PNG } from 'pngjs';
+import { launch, openPage, waitReady, assertCpuBackend, train, canvasPixels, lab, artifact, pixelStats, SMALL_CPU } from './helpers.mjs';
 
 let env;
 let page;
@@ -32,6 +33,52 @@ async function metricsTable() {
       ]),
     ),
   );
+}
+
+/** Mean absolute difference between the rows of a grid's last column (the draws' ends z_0). */
+function endsSpread(px, rows, cols) {
+  const cw = px.width / cols;
+  const ch = px.height / rows;
+  const cell = (r) => {
+    const out = [];
+    for (let y = 0; y < ch - 2; y++) for (let x = 0; x < cw - 2; x++) out.push(px.data[4 * ((r * ch + y) * px.width + (cols - 1) * cw + x)]);
+    return out;
+  };
+  const cells = Array.from({ length: rows }, (_, r) => cell(r));
+  let s = 0;
+  let pairs = 0;
+  for (let i = 0; i < rows; i++) {
+    for (let j = i + 1; j < rows; j++) {
+      s += cells[i].reduce((acc, v, k) => acc + Math.abs(v - cells[j][k]), 0) / cells[i].length;
+      pairs++;
+    }
+  }
+  return s / pairs;
+}
+
+/**
+ * Problem 2's "one step, many draws" view, read from its screenshot and canvases: the four
+ * samplers side by side, each drawn; the true conditional's draws end on different digits, the
+ * Gaussian step's (at Φ*'s mean) are blurs that differ less.
+ */
+async function checkDrawsView() {
+  await page.waitForFunction(() => window.denoiseLab.draws?.classes?.['universal/exact'] != null, null, { timeout: 120000, polling: 250 });
+  const figs = await page.$$eval('#draws-grids figure', (fs) => fs.map((f) => f.dataset.sampler));
+  assert.deepEqual(figs, ['universal/exact', 'universal/stochastic', 'stochastic', 'cvae']);
+  const shot = PNG.sync.read(await page.locator('#panel-draws').screenshot({ path: artifact('problem2-draws.png') }));
+  const st = pixelStats({ width: shot.width, height: shot.height, data: shot.data });
+  assert.ok(st.distinct > 50 && st.max - st.min > 150, `the draws view is drawn: ${JSON.stringify(st)}`);
+  const d = await lab(page, 'lab.draws');
+  const levels = d.level === 1 ? 2 : 3;
+  const spread = {};
+  for (const spec of figs) {
+    const px = await canvasPixels(page, `#draws-grids figure[data-sampler="${spec}"] canvas`);
+    spread[spec] = endsSpread(px, 8, levels);
+  }
+  const text = await page.textContent('#draws-grids');
+  console.log(`# one z_${d.level}, 8 draws: classes reached ${JSON.stringify(d.classes)}; spread of the ends ${JSON.stringify(Object.fromEntries(Object.entries(spread).map(([k, v]) => [k, v.toFixed(1)])))}`);
+  assert.match(text, /8 draws end in \d+ class/);
+  assert.ok(spread['universal/exact'] > 1.2 * spread['universal/stochastic'], `the true step is multimodal, the Gaussian step is not: ${JSON.stringify(spread)}`);
 }
 
 /** A histogram canvas is drawn: white background and bars in the row's colour (its swatch). */
@@ -115,6 +162,7 @@ test('a scenario preset sets up its models, samplers, caption and URL; Free play
   console.log(`# L = 4: Gaussian step with Φ* Fréchet ${gauss.frechet.toFixed(1)}, copies ${gauss.memorisation.copies}; true conditional ${exact.frechet.toFixed(1)}, copies ${exact.memorisation.copies}`);
   assert.ok(gauss.frechet > 2 * exact.frechet, JSON.stringify(ideal));
   assert.ok(exact.memorisation.copies >= 0.75 && gauss.memorisation.copies <= 0.25, JSON.stringify(ideal));
+  await checkDrawsView();
   await assertHistogramDrawn('cvae');
   // One step trains both models (the second model's loss shows up).
   await page.click('#step');
