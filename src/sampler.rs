@@ -199,7 +199,10 @@ pub fn run_from(
     noise: &mut Noise,
 ) -> Result<Chain> {
     if start == 0 || start > schedule.levels {
-        return Err(Error::Config(format!("a chain starts at a level from 1 to {}, not {start}", schedule.levels)));
+        return Err(Error::Config(format!(
+            "a chain starts at a level from 1 to {}, not {start}",
+            schedule.levels
+        )));
     }
     let model_kind = decoder.kind();
     if !kind.applies_to(model_kind) {

@@ -108,7 +108,10 @@ impl Member {
     pub fn draws(&self, kind: SamplerKind, level: usize, seed: u64, draws: usize) -> Result<Chain> {
         let schedule = self.schedule();
         if level == 0 || level > schedule.levels {
-            return Err(Error::Config(format!("the level must be from 1 to {}, not {level}", schedule.levels)));
+            return Err(Error::Config(format!(
+                "the level must be from 1 to {}, not {level}",
+                schedule.levels
+            )));
         }
         let (h, w) = self.size();
         let device = self.device();
@@ -126,9 +129,15 @@ impl Member {
         keep.dedup();
         match self {
             Member::Trained(t) => t.sample_from(kind, z, level, &keep, &mut noise),
-            Member::Universal(u) => {
-                sampler::run_from(Decoder::Universal(&u.universal), &schedule, kind, z, level, &keep, &mut noise)
-            }
+            Member::Universal(u) => sampler::run_from(
+                Decoder::Universal(&u.universal),
+                &schedule,
+                kind,
+                z,
+                level,
+                &keep,
+                &mut noise,
+            ),
         }
     }
 

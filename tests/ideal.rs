@@ -178,9 +178,15 @@ fn one_noisy_z_many_draws_the_true_step_is_multimodal_the_gaussian_step_is_not()
                 mean_pairwise_distance(&gauss, DIM)
             );
             assert!(me.copies > 0.9, "the true step's draws are training digits: {me:?}");
-            assert!(mg.median_nn_rms > 10.0 * me.median_nn_rms.max(0.005), "the Gaussian step's are blurred: {mg:?}");
+            assert!(
+                mg.median_nn_rms > 10.0 * me.median_nn_rms.max(0.005),
+                "the Gaussian step's are blurred: {mg:?}"
+            );
             if level == 1 {
-                assert!(mean_pairwise_distance(&gauss, DIM) < 1e-3, "at l = 1 the Gaussian step has no variance");
+                assert!(
+                    mean_pairwise_distance(&gauss, DIM) < 1e-3,
+                    "at l = 1 the Gaussian step has no variance"
+                );
             }
             exact_classes += ce;
             gauss_classes += cg;
@@ -188,5 +194,7 @@ fn one_noisy_z_many_draws_the_true_step_is_multimodal_the_gaussian_step_is_not()
     }
     // Reported, not asserted: a blur is classified almost at random, so the class count alone does
     // not separate the two (the spread and the distance to the training digits do).
-    eprintln!("classes reached over 3 seeds and 2 levels: exact {exact_classes}, Gaussian step {gauss_classes}");
+    eprintln!(
+        "classes reached over 3 seeds and 2 levels: exact {exact_classes}, Gaussian step {gauss_classes}"
+    );
 }
