@@ -162,7 +162,12 @@ fn presets() -> Vec<Scenario> {
         Scenario {
             name: "perfect".into(),
             title: "What a perfect denoiser does".into(),
-            caption: "Quiz problem 1 (a, b) with the ideal denoiser Φ*, computed exactly from the training images:                       Φ*(z_L, L) is the mean training image (up to the signal a^L left in z_L), so eq. (2) lands on                       (nearly) the same image from every z_L. The trained network beside it is not universal: its                       chains keep some spread (problem 1 (c))."
+            caption: "Quiz problem 1 (a, b) with the ideal denoiser Φ*, computed exactly from the training images: \
+                      Φ*(z_L, L) is the mean training image (up to the signal a^L left in z_L), so eq. (2)'s first \
+                      step lands next to it from every z_L, and every chain ends on the same image: a training \
+                      digit, since Φ* knows nothing else (its distance to the nearest training image is 0). The \
+                      trained network beside it collapses too, onto an image of its own; scenario 'imperfect' shows \
+                      a network far enough from universal to keep some spread (problem 1 (c))."
                 .into(),
             models: vec![collapse_model.clone(), universal_like(&collapse_model)],
             steps: 600,

@@ -37,5 +37,6 @@ export function createLab({ cfg, view, post }) {
     config: cfg,
     view,
     debugLoseDevice: () => post({ type: 'debugLoseDevice' }), // test hook (WebGPU only)
+    command: (msg) => post(msg), // benchmark hook: a message to the worker, e.g. {type: 'step', n: 11}
   };
 }

@@ -1,0 +1,103 @@
+#!/usr/bin/env node
+// GPU commands per training step and per sampled U-Net forward (not a test): the figure that
+// transfers from this GPU-less machine to a laptop, where each dispatch costs ~25-70 µs.
+//
+//   bash scripts/build-web.sh
+//   node bench/gpu-count.mjs [--config "L=10&batch=16&channels=8"] [--models denoiser,cvae] [--json out.json]
+//
+// Inside the page's worker it wraps GPUComputePassEncoder.dispatchWorkgroups, GPUQueue.submit,
+// GPUDevice.createBindGroup, GPUDevice.createComputePipeline(Async) and GPUQueue.writeBuffer and
+// counts calls. One Step (1 training step, then the grids are drawn) and one Step of 11 steps
+// (the same drawing) give: per training step = (count(11) - count(1)) / 10; drawing = count(1) -
+// per step; per forward = drawing / (forwards in one drawing: L per denoiser sampler shown, L per
+// CVAE sampler). New pipelines counted over the second Step show whether kernels keep compiling.
+
+import fs from 'node:fs';
+import { launch, waitReady } from '../tests/browser/helpers.mjs';
+
+function args() {
+  const o = { config: 'L=10&batch=16&channels=8&rows=4&cols=6', models: ['denoiser', 'cvae'], json: null };
+  const a = process.argv.slice(2);
+  for (let i = 0; i < a.length; i++) {
+    const v = () => a[++i];
+    if (a[i] === '--config') o.config = v();
+    else if (a[i] === '--models') o.models = v().split(',');
+    else if (a[i] === '--json') o.json = v();
+    else throw new Error(`unknown argument ${a[i]}`);
+  }
+  return o;
+}
+
+/** Runs in the worker: wrap the WebGPU entry points and count their calls. */
+function instrument() {
+  const counts = { dispatch: 0, submit: 0, bindGroup: 0, writeBuffer: 0, pipeline: 0 };
+  const wrap = (proto, name, key) => {
+    const orig = proto[name];
+    proto[name] = function (...args) {
+      counts[key]++;
+      return orig.apply(this, args);
+    };
+  };
+  wrap(GPUComputePassEncoder.prototype, 'dispatchWorkgroups', 'dispatch');
+  wrap(GPUQueue.prototype, 'submit', 'submit');
+  wrap(GPUDevice.prototype, 'createBindGroup', 'bindGroup');
+  wrap(GPUQueue.prototype, 'writeBuffer', 'writeBuffer');
+  wrap(GPUDevice.prototype, 'createComputePipeline', 'pipeline');
+  wrap(GPUDevice.prototype, 'createComputePipelineAsync', 'pipeline');
+  self.__gpuCounts = counts;
+}
+
+async function measure(model, opts) {
+  const env = await launch({ webgpu: true });
+  try {
+    const q = new URLSearchParams(opts.config);
+    q.set('model', model);
+    if (model === 'cvae') q.set('L', q.get('L') && Number(q.get('L')) <= 8 ? q.get('L') : '4');
+    q.set('resume', '0');
+    let worker = null;
+    const page = env.context.pages()[0] || (await env.context.newPage());
+    page.on('worker', (w) => {
+      worker = w;
+      w.evaluate(instrument).catch((e) => console.error(`could not instrument the worker: ${e.message}`));
+    });
+    await page.goto(`${env.url}?${q}`);
+    await waitReady(page, { timeout: 600000 });
+    await page.waitForFunction(() => window.denoiseLab.samplesVersion >= 1, null, { timeout: 600000 });
+    if (!worker) throw new Error('no worker seen');
+    if (!(await page.evaluate(() => window.denoiseLab.backend === 'webgpu'))) throw new Error('not on WebGPU');
+    const stepAndCount = async (n) => {
+      const v = await page.evaluate(() => window.denoiseLab.samplesVersion);
+      await worker.evaluate(() => Object.keys(self.__gpuCounts).forEach((k) => (self.__gpuCounts[k] = 0)));
+      await page.evaluate((k) => window.denoiseLab.command({ type: 'step', n: k }), n);
+      await page.waitForFunction((x) => window.denoiseLab.samplesVersion > x, v, { timeout: 600000, polling: 100 });
+      return worker.evaluate(() => ({ ...self.__gpuCounts }));
+    };
+    await stepAndCount(1); // warm-up: compile what the first steps need
+    const one = await stepAndCount(1);
+    const eleven = await stepAndCount(11);
+    const info = await page.evaluate(() => window.denoiseLab.info);
+    const shown = info.samplers.length;
+    const forwards = shown * info.levels;
+    const perStep = Object.fromEntries(Object.keys(one).map((k) => [k, (eleven[k] - one[k]) / 10]));
+    const drawing = Object.fromEntries(Object.keys(one).map((k) => [k, one[k] - perStep[k]]));
+    return { model, levels: info.levels, batch: info.config.batch, channels: info.config.base_channels, samplers: info.samplers, perStep, drawing, perForward: drawing.dispatch / forwards, newPipelinesOver11Steps: eleven.pipeline };
+  } finally {
+    await env.close();
+  }
+}
+
+const opts = args();
+const rows = [];
+for (const model of opts.models) {
+  process.stdout.write(`counting ${model}… `);
+  const r = await measure(model, opts);
+  rows.push(r);
+  console.log('done');
+}
+console.log(`\nconfig: ${opts.config}\n`);
+console.log('| model | L | batch | ch | dispatches/step | submits/step | bind groups/step | buffer writes/step | dispatches per sampled forward | new pipelines in 11 steps |');
+console.log('|---|---|---|---|---|---|---|---|---|---|');
+for (const r of rows) {
+  console.log(`| ${r.model} | ${r.levels} | ${r.batch} | ${r.channels} | ${r.perStep.dispatch} | ${r.perStep.submit} | ${r.perStep.bindGroup} | ${r.perStep.writeBuffer} | ${r.perForward.toFixed(0)} | ${r.newPipelinesOver11Steps} |`);
+}
+if (opts.json) fs.writeFileSync(opts.json, JSON.stringify({ config: opts.config, rows }, null, 2));
