@@ -52,7 +52,7 @@ export class MetricsRunner {
   }
 
   /** Class counts of `pixels` with this session's classifier, or null when there is none yet. */
-  async classify(wasm, session, pixels) {
+  async classify(session, pixels) {
     if (this.session !== session || !this.obj) return null;
     return Array.from(await this.obj.classes(pixels));
   }

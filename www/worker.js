@@ -113,7 +113,7 @@ function replaceSession(next) {
 /** Every grid: the samplers' chains (and the forward process), then problem 2's draws view. */
 async function drawAll(withForward) {
   await drawing.draw(session, display, withForward);
-  await drawsPass(session, display, (px) => metrics.classify(wasm, session, px), post);
+  await drawsPass(session, display, (px) => metrics.classify(session, px), post);
 }
 
 /** Tell the page what runs now, then draw and measure it. */
@@ -125,7 +125,7 @@ async function postReady(extra = {}) {
   await drawAll(true);
   await measureAll({ interruptible: true });
   // The classifier is ready now: the draws view can count classes.
-  await drawsPass(session, display, (px) => metrics.classify(wasm, session, px), post);
+  await drawsPass(session, display, (px) => metrics.classify(session, px), post);
 }
 
 /** One measuring pass over every sampler shown (see MetricsRunner.measure). */
