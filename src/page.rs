@@ -17,6 +17,17 @@ pub fn limits_js() -> String {
         .into_iter()
         .map(|m| (m.name().to_string(), serde_json::json!(SamplerKind::names_for(m))))
         .collect();
+    // Every sampler spec a run can show (`session::spec`: "ddim", "universal/exact", ...), once each.
+    let mut specs: Vec<String> = Vec::new();
+    for m in ModelKind::ALL {
+        for name in SamplerKind::names_for(m) {
+            let spec =
+                crate::session::spec(m, SamplerKind::parse(name).expect("names_for lists parseable names"));
+            if !specs.contains(&spec) {
+                specs.push(spec);
+            }
+        }
+    }
     let pretty = |v: &serde_json::Map<String, serde_json::Value>| {
         serde_json::to_string_pretty(v).expect("a JSON map always serialises")
     };
@@ -26,10 +37,13 @@ pub fn limits_js() -> String {
          export const LIMITS = {};\n\n\
          // The samplers that apply to each model, in the order they are shown.\n\
          export const SAMPLERS_BY_MODEL = {};\n\n\
+         // Every sampler spec a run can show ([model/]sampler: Φ*'s are \"universal/...\").\n\
+         export const SAMPLER_SPECS = {};\n\n\
          // The default a makes a^L equal to this (Schedule::default_a).\n\
          export const DEFAULT_FINAL_SIGNAL = {};\n",
         pretty(&limits),
         pretty(&samplers),
+        serde_json::to_string(&specs).expect("a list of strings always serialises"),
         crate::schedule::DEFAULT_FINAL_SIGNAL
     )
 }

@@ -93,5 +93,8 @@ export const SAMPLERS_BY_MODEL = {
   ]
 };
 
+// Every sampler spec a run can show ([model/]sampler: Φ*'s are "universal/...").
+export const SAMPLER_SPECS = ["deterministic","stochastic","ddim","cvae","universal/deterministic","universal/stochastic","universal/ddim","universal/exact"];
+
 // The default a makes a^L equal to this (Schedule::default_a).
 export const DEFAULT_FINAL_SIGNAL = 0.01;

@@ -3,13 +3,11 @@
 // Rust core (www/limits.js is generated from src/limits.rs), so the page, the worker, the CLI and
 // the core accept the same values.
 
-import { LIMITS, SAMPLERS_BY_MODEL, DEFAULT_FINAL_SIGNAL } from './limits.js';
+import { LIMITS, SAMPLER_SPECS, DEFAULT_FINAL_SIGNAL } from './limits.js';
 
 // Sampler specs as the core names them (src/session.rs `spec`): a trained model's samplers by
 // name, the universal denoiser Φ*'s as "universal/name".
-export const SAMPLER_NAMES = [
-  ...new Set([...SAMPLERS_BY_MODEL.denoiser, ...SAMPLERS_BY_MODEL.cvae, ...SAMPLERS_BY_MODEL.universal.map((n) => `universal/${n}`)]),
-];
+export const SAMPLER_NAMES = SAMPLER_SPECS;
 
 /** The default a for L levels: a^L = DEFAULT_FINAL_SIGNAL (the core's Schedule::default_a). */
 export const defaultA = (L) => Math.pow(DEFAULT_FINAL_SIGNAL, 1 / Math.max(1, L));
