@@ -83,3 +83,25 @@ test('the default a follows L, and bad URL values give a message and the default
   assert.deepEqual(errors, []);
   await page.close();
 });
+
+test('the Φ* checkbox puts the universal denoiser beside the network, in the URL too, and takes it away', async () => {
+  const { page, consoleErrors } = await openPage(env.context, env.url, 'backend=cpu&L=10&channels=4&batch=8&rows=4&cols=6&resume=0');
+  await waitReady(page);
+  const shown = () => page.$$eval('#sampler-panels section.sampler', (s) => s.map((e) => e.dataset.sampler));
+  assert.deepEqual(await shown(), ['deterministic', 'stochastic', 'ddim']);
+  const v = await lab(page, 'lab.readyVersion');
+  await page.check('#ctl-ideal');
+  await waitReady(page, { version: v + 1 });
+  assert.match(page.url(), /ideal=1/);
+  assert.deepEqual(await lab(page, 'lab.info.models.map((m) => m.model)'), ['denoiser', 'universal']);
+  assert.deepEqual(await shown(), ['deterministic', 'stochastic', 'ddim', 'universal/deterministic', 'universal/stochastic', 'universal/ddim', 'universal/exact']);
+  await page.uncheck('#ctl-ideal');
+  await waitReady(page, { version: v + 2 });
+  assert.doesNotMatch(page.url(), /ideal=/);
+  assert.deepEqual(await shown(), ['deterministic', 'stochastic', 'ddim']);
+  // The CVAE has no Φ*: the box is disabled there.
+  await page.selectOption('#ctl-model', 'cvae');
+  await waitReady(page, { version: v + 3 });
+  assert.equal(await page.isDisabled('#ctl-ideal'), true);
+  assert.deepEqual(consoleErrors, [], 'no console errors');
+});
