@@ -42,7 +42,8 @@ export function workerHandlers(app) {
     const modelChanged = c.model !== cfg.model;
     Object.assign(cfg, { model: c.model, L: c.levels, a: c.a ?? null, batch: c.batch, seed: c.seed, channels: c.base_channels, k: c.latent_dim });
     if (msg.imported || view.scenario) cfg.lr = c.lr;
-    lab.companionModel = msg.info.models[1]?.model ?? null; // a scenario's compared model
+    // A scenario's compared trained model (Φ* beside the network is not one: it has no loss).
+    lab.companionModel = msg.info.models.slice(1).find((m) => m.model !== 'universal')?.model ?? null;
     if (!view.scenario) lab.scenario = null;
     showConfig(cfg);
     writeUrl();
