@@ -75,10 +75,7 @@ impl Member {
     }
 
     pub fn levels(&self) -> usize {
-        match self {
-            Member::Trained(t) => t.schedule.levels,
-            Member::Universal(u) => u.universal.schedule.levels,
-        }
+        self.schedule().levels
     }
 
     pub fn device(&self) -> Device {
