@@ -129,6 +129,11 @@ pub fn checkpoint_info(bytes: &[u8]) -> Result<JsValue, JsValue> {
     })
 }
 
+/// A run the page may start: a step's work within `limits::STEP_WORK` (kind "config" if not).
+fn page_sized(c: &TrainConfig) -> Result<(), JsValue> {
+    crate::limits::STEP_WORK.check(crate::limits::step_work(c.batch, c.base_channels)).map_err(js_err)
+}
+
 /// Default `a` for L levels (a^L = 0.01), for the page's controls.
 #[wasm_bindgen(js_name = defaultA)]
 pub fn default_a(levels: u32) -> f64 {
@@ -244,6 +249,9 @@ impl Session {
         backend: String,
     ) -> Result<Session, JsValue> {
         let configs: Vec<TrainConfig> = from_js(configs, "configuration")?;
+        for c in &configs {
+            page_sized(c)?;
+        }
         let data = Dataset::from_idx(&images, labels.as_deref()).map_err(js_err)?;
         let device = device_for(&backend).await?;
         let run = session::Session::new(&configs, &data, &device).map_err(js_err)?;
@@ -274,6 +282,7 @@ impl Session {
             (Some(m), Some(l)) => Some((m.parse::<ModelKind>().map_err(js_err)?, l as usize)),
             _ => None,
         };
+        page_sized(&checkpoint::read_meta(&bytes).map_err(js_err)?.config)?;
         let device = device_for(&backend).await?;
         let trainer = checkpoint::import(&bytes, &data, &device, expect).map_err(js_err)?;
         let run = session::Session::resumed(trainer, &alongside, &data).map_err(js_err)?;

@@ -37,6 +37,7 @@ export class SamplePanels {
    */
   build(active, { model, levels, other, onSwitch }) {
     this.key = active.join(',') + (other ? '+' : '');
+    this.chains = null;
     const host = $('sampler-panels');
     host.replaceChildren();
     for (const name of Object.keys(this.grids)) if (name !== 'forward' && name !== 'meanFinal') delete this.grids[name];
@@ -86,9 +87,12 @@ export class SamplePanels {
     this.chains = null;
   }
 
-  /** Draw a `samples` message from the worker (every sampler's chains, maybe the forward process). */
+  /**
+   * Draw a `samples` message from the worker: some samplers' chains and maybe the forward process
+   * (a pass posts each grid as it is drawn, so the chains shown are merged).
+   */
   render(msg) {
-    this.chains = msg.chains;
+    this.chains = { ...this.chains, ...msg.chains };
     if (msg.forward) this.forward = msg.forward;
     for (const [name, chain] of Object.entries(msg.chains)) {
       if (!this.grids[name]) continue;
@@ -102,6 +106,7 @@ export class SamplePanels {
     }
     if (msg.forward) this.grids.forward.draw(msg.forward);
     const eq2 = msg.chains.deterministic || msg.chains['universal/deterministic'];
+    if (!Object.keys(msg.chains).length && !msg.forward) return;
     if (eq2) this.grids.meanFinal.draw(eq2, { onlyLast: true });
     this.renderMeanTable();
   }

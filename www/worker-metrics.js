@@ -66,11 +66,10 @@ export class MetricsRunner {
     return this.stepsSince > 0;
   }
 
-  /** Time to measure while training: every `every` steps, at most a fifth of the time. */
+  /** Time to measure while training: every `every` steps (the worker also keeps training's share of time, www/time-share.js). */
   due(every, session) {
     if (!every || this.stepsSince < every) return false;
-    if (this.session === session && !this.obj) return false; // unavailable for this session
-    return performance.now() - this.lastAt > 4 * this.lastMs;
+    return !(this.session === session && !this.obj); // unavailable for this session
   }
 
   /** Build the Metrics for `session` if needed; false (and a message to the page) if impossible. */
