@@ -134,6 +134,7 @@ impl UniversalModel {
         }
         let schedule = config.schedule()?;
         limits::SEED.check(config.seed as f64)?;
+        config.check_data(data)?;
         let (train, held_out) = config.split(data);
         let universal = Universal::new(&train, schedule, device)?;
         Ok(Self { mean_image: train.mean_image(), config, universal, held_out, device: device.clone() })

@@ -57,6 +57,9 @@ impl Default for TrainConfig {
     }
 }
 
+/// The fewest images a run accepts (`TrainConfig::check_data`).
+pub const MIN_IMAGES: usize = 10;
+
 impl TrainConfig {
     pub fn arch(&self) -> ArchConfig {
         ArchConfig {
@@ -65,6 +68,19 @@ impl TrainConfig {
             cond_dim: self.cond_dim,
             latent_dim: self.latent_dim,
         }
+    }
+
+    /// `Ok` if `data` has enough images for a run: training batches, and held-out images (the
+    /// forward process and the metrics compare with them). A 4-image file is refused here
+    /// rather than failing later, on the page at every restart.
+    pub fn check_data(&self, data: &Dataset) -> Result<()> {
+        if data.n < MIN_IMAGES {
+            return Err(Error::Config(format!(
+                "the data has {} images; a run needs at least {MIN_IMAGES} (some are held out to compare samples with)",
+                data.n
+            )));
+        }
+        Ok(())
     }
 
     /// The training part and the held-out part of `data` (at most a fifth held out, chosen by
@@ -171,6 +187,7 @@ impl Trainer {
     /// training runs on its autodiff wrapper.
     pub fn new(config: TrainConfig, data: &Dataset, device: &Device) -> Result<Self> {
         config.validate()?;
+        config.check_data(data)?;
         let (train, held_out) = config.split(data);
         if train.n < config.batch.min(8) {
             return Err(Error::Config(format!("only {} training images: too few", train.n)));
@@ -237,6 +254,7 @@ impl Trainer {
         history: Vec<StepStats>,
     ) -> Result<Self> {
         config.validate()?;
+        config.check_data(data)?;
         let (train, held_out) = config.split(data);
         let plain = device.clone().inner();
         plain.seed(config.seed ^ step);

@@ -287,6 +287,7 @@ const training = new Training(lab, handlers, {
     ...(lightActions().actions || []),
   ],
   toCpu: () => switchToCpu(),
+  resumeOther: () => training.restart({ discard: true, fromSave: true }),
 });
 app.training = training;
 

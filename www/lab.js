@@ -21,6 +21,7 @@ export function createLab({ cfg, view, post }) {
     readyVersion: 0, // counts sessions
     run: null, // the worker's number of the session shown
     restarts: 0, // restarts that reached the worker (a superseded one does not)
+    saveConflict: null, // {theirs, ours}: steps when another tab's save was not overwritten
     keptAside: null, // {step, kept}: an autosave that could not be resumed, put aside
     warmupMs: null,
     msPerStep: null,

@@ -12,6 +12,8 @@ import { showActivity } from './stats.js';
 
 const $ = (id) => document.getElementById(id);
 const AUTOSAVE_MS = 30000;
+/** This page load, in its saves: another tab's save of the same settings is not silently overwritten. */
+const TAB = Math.random().toString(36).slice(2);
 
 export class Training {
   /**
@@ -26,6 +28,7 @@ export class Training {
    *   isCurrent(config): whether an exported config is the page's current one
    *   waysOut(): banner actions after repeated crashes (lighter settings, the CPU backend)
    *   toCpu(): continue on the CPU backend (after repeated lost devices)
+   *   resumeOther(): continue from the current settings' save (another tab's)
    */
   constructor(lab, handlers, hooks) {
     this.lab = lab;
@@ -39,6 +42,7 @@ export class Training {
     this.discardedRun = null; // the run Reset discarded: its autosaves in flight are dropped
     this.keeping = Promise.resolve(); // an unusable save being put aside before any new save
     this.deviceLosses = 0;
+    this.overwrite = new Set(); // keys whose other tab's save the user chose to overwrite
     this.client = new WorkerClient(handlers, (reason) => this.crashed(reason));
     setInterval(() => {
       if (this.wantPlaying && Date.now() - this.lastSaveAt > AUTOSAVE_MS) {
@@ -143,8 +147,9 @@ export class Training {
    * its autosave unless `fresh`). Settings changed again before the save is read: only the newest
    * restart goes on, so a stale one never starts a session (or resumes a stale save).
    * `discard`: Reset: the run being left is dropped, and so are its autosaves still in flight.
+   * `fromSave`: continue from the current settings' save even where the URL says resume=0.
    */
-  async restart({ fresh = false, discard = false } = {}) {
+  async restart({ fresh = false, discard = false, fromSave = false } = {}) {
     if (!this.running) return;
     const lab = this.lab;
     const wasPlaying = this.wantPlaying;
@@ -158,7 +163,7 @@ export class Training {
     setEnabled(false);
     this.hooks.beforeRestart();
     showActivity('start', 'Restarting…');
-    const saved = fresh || !this.hooks.resuming() ? null : await loadAutosave(this.hooks.saveKey());
+    const saved = fromSave || (!fresh && this.hooks.resuming()) ? await loadAutosave(this.hooks.saveKey()) : null;
     if (restart !== this.restarts) return; // settings changed again meanwhile: the newer restart goes on
     lab.restarts = restart;
     this.post(this.hooks.reset(saved ? saved.bytes : null));
@@ -220,9 +225,25 @@ export class Training {
     }
     if (msg.run != null && msg.run === this.discardedRun) return; // Reset: that run is gone
     await this.keeping;
+    const key = this.hooks.saveKey(msg.config);
     try {
+      if (!this.overwrite.has(key)) {
+        // Two tabs on the same settings: a save with more steps from another tab is not replaced
+        // without asking.
+        const other = await loadAutosave(key);
+        if (other && other.tab !== TAB && other.step > msg.step) {
+          this.lab.saveConflict = { theirs: other.step, ours: msg.step };
+          banner('save-conflict', 'warn', `<b>Another tab (or an earlier visit) saved these settings at step ${other.step}</b>; this tab is at step ${msg.step}, so its autosave did not replace that one.`, {
+            actions: [
+              { label: 'Save this tab’s run over it', onClick: () => (clearBanner('save-conflict'), this.overwrite.add(key), this.autosaved(msg)) },
+              { label: 'Continue from that save', onClick: () => (clearBanner('save-conflict'), this.hooks.resumeOther()) },
+            ],
+          });
+          return;
+        }
+      }
       requestPersistence();
-      await storeAutosave({ key: this.hooks.saveKey(msg.config), bytes: msg.bytes, step: msg.step, config: msg.config, savedAt: Date.now() });
+      await storeAutosave({ key, bytes: msg.bytes, step: msg.step, config: msg.config, savedAt: Date.now(), tab: TAB });
     } catch (e) {
       banner('autosave', 'warn', `Autosave failed: ${escapeHtml(e.message || e)}. Use “Export checkpoint” to keep your work.`);
       return;

@@ -99,3 +99,27 @@ test('settings changed twice quickly (L 10 → 11 → 10): one restart, which re
   assert.match(page.url(), /L=10/);
   assert.deepEqual(consoleErrors, []);
 });
+
+test('two tabs on the same settings: the one behind does not silently overwrite the other’s save', async () => {
+  const q = `${SMALL_CPU}&seed=34&me=0&resume=0`;
+  const a = await openPage(env.context, env.url, q);
+  await waitReady(a.page);
+  const ahead = await train(a.page, 6);
+  await autosavedAt(a.page, ahead);
+  // A second tab on the same settings, fresh (resume=0), saves fewer steps.
+  const pageB = await env.context.newPage();
+  pageB.setDefaultTimeout(120000);
+  await pageB.goto(`${env.url}?${q}`);
+  await waitReady(pageB);
+  const behind = await train(pageB, 2);
+  assert.ok(behind < ahead);
+  await pageB.waitForSelector('.banner[data-id="save-conflict"]');
+  assert.deepEqual(await lab(pageB, 'lab.saveConflict'), { theirs: ahead, ours: behind });
+  assert.equal(await inPage(pageB, (store, key) => store.loadAutosave(key).then((e) => e.step)), ahead, 'the save with more steps is kept');
+  // Asked, the user continues from the other tab's save.
+  const v = await lab(pageB, 'lab.readyVersion');
+  await pageB.click('.banner[data-id="save-conflict"] button:has-text("Continue from that save")');
+  await waitReady(pageB, { version: v + 1 });
+  assert.equal(await lab(pageB, 'lab.step'), ahead, 'continued from the other tab’s save');
+  await pageB.close();
+});
