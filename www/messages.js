@@ -51,7 +51,8 @@ export function workerHandlers(app) {
     if (modelChanged || !charts.loss) rebuildForModel();
     else if (panels.key !== panelsKey()) buildPanels();
     else if (charts.levelCount !== cfg.L) charts.rebuildLevels(cfg.L, view.embed);
-    panels.setReference({ meanImage: msg.meanImage, realDiversity: msg.realDiversity, h: msg.info.height, w: msg.info.width });
+    panels.setReference({ meanImage: msg.meanImage, realDiversity: msg.realDiversity, h: msg.info.height, w: msg.info.width, digits: msg.data?.digits !== false });
+    lab.dataDigits = msg.data?.digits !== false;
     $('stat-step').textContent = String(lab.step);
     setEnabled(true);
     app.training.setPlaying(app.training.wantPlaying);
@@ -105,7 +106,7 @@ export function workerHandlers(app) {
       if (lab.memory.length > 10000) lab.memory.splice(0, lab.memory.length - 10000);
     }
     if (msg.incomplete) return; // stopped for an export: the next pass draws the rest
-    charts.showDiversity(panels.chains, panels.realDiversity);
+    charts.showDiversity(panels.chains, panels.realDiversity, panels.realName);
     lab.samplesStep = msg.step;
     lab.finalDiversity = Object.fromEntries(Object.entries(panels.chains || {}).map(([spec, c]) => [spec, c.diversity.at(-1)]));
     lab.samplesVersion++;

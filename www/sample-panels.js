@@ -77,7 +77,8 @@ export class SamplePanels {
   }
 
   /** The session's reference images: the mean training image and real digits' diversity. */
-  setReference({ meanImage, realDiversity, h, w }) {
+  setReference({ meanImage, realDiversity, h, w, digits = true }) {
+    this.realName = digits ? 'real digits' : 'real images';
     this.meanImage = meanImage;
     this.realDiversity = realDiversity;
     drawImage($('mean-canvas'), meanImage, h, w);
@@ -98,7 +99,7 @@ export class SamplePanels {
       if (!this.grids[name]) continue;
       this.grids[name].draw(chain);
       const div = chain.diversity[chain.diversity.length - 1];
-      const real = this.realDiversity != null ? ` <span class="muted">(real digits ${fmt(this.realDiversity)})</span>` : '';
+      const real = this.realDiversity != null ? ` <span class="muted">(${this.realName} ${fmt(this.realDiversity)})</span>` : '';
       const parts = [`diversity of z<sub>0</sub>: <b>${fmt(div)}</b>${real}`];
       if (chain.rmsToMean != null) parts.push(`RMS to the mean image: <b>${fmt(chain.rmsToMean)}</b>`);
       parts.push(`<span class="muted">drawn at step ${msg.step}, noise seed ${msg.seed}</span>`);
@@ -126,7 +127,7 @@ export class SamplePanels {
       if (li >= 0 && this.meanImage.length === dim) {
         let s = 0;
         for (let i = 0; i < f.n; i++) s += rms(f.pixels, this.meanImage, (li * f.n + i) * dim, dim);
-        rows.push(`<tr class="ref"><td><span class="swatch" style="background:${SAMPLER_COLORS.real}"></span>real digits (for scale)</td><td>${fmt(s / f.n)}</td></tr>`);
+        rows.push(`<tr class="ref"><td><span class="swatch" style="background:${SAMPLER_COLORS.real}"></span>${this.realName} (for scale)</td><td>${fmt(s / f.n)}</td></tr>`);
       }
     }
     tbody.innerHTML = rows.join('');

@@ -103,7 +103,7 @@ export class MetricsRunner {
    * replaced is dropped. `giveWay()`: true when the pass should stop (Play pressed during a
    * pass started while paused, so the first step never waits for more than one sampler).
    */
-  async measure({ wasm, session, specs, n, seed, current, giveWay = () => false }) {
+  async measure({ wasm, session, specs, n, seed, digits, current, giveWay = () => false }) {
     const t0 = performance.now();
     this.post({ type: 'metricsBusy', n });
     if (!(await this.ensure(wasm, session, n))) return;
@@ -125,6 +125,7 @@ export class MetricsRunner {
       n,
       seed,
       ms: this.lastMs,
+      digits, // false: the data is not the bundled digits, so the classifier's figures do not apply
       samplers,
       real: this.real,
       reference: this.obj.reference(),

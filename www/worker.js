@@ -136,7 +136,7 @@ async function postReady(extra = {}) {
   const info = session.info();
   const mean = session.meanImage();
   const realDiversity = session.realDiversity(Math.min(200, info.nHeldOut || 200));
-  post({ type: 'ready', run, info, meanImage: mean, realDiversity, data: { name: data.name, n: data.n, h: data.h, w: data.w }, ...extra }, [mean.buffer]);
+  post({ type: 'ready', run, info, meanImage: mean, realDiversity, data: { name: data.name, n: data.n, h: data.h, w: data.w, digits: data.digits }, ...extra }, [mean.buffer]);
   post({ type: 'status', key: 'draw', text: `Drawing the samples of the ${info.step ? `model at step ${info.step}` : 'untrained model'}…` });
   await drawAll(true, { yieldToPlay: true });
   post({ type: 'status', key: 'draw', text: null });
@@ -154,6 +154,7 @@ function measureAll({ interruptible = false } = {}) {
     specs: samplerSpecs(session, display),
     n: metricsN(),
     seed: display.seed,
+    digits: data.digits,
     current: () => session,
     giveWay: () => interruptible && playing,
   });
