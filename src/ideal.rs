@@ -153,6 +153,19 @@ impl UniversalModel {
         self.device.clone()
     }
 
+    /// Several samplers from the same z_L (as `Trainer::sample_together` does).
+    pub fn sample_together(
+        &self,
+        kinds: &[SamplerKind],
+        n: usize,
+        seed: u64,
+        keep: &[usize],
+    ) -> Result<Vec<Chain>> {
+        let u = &self.universal;
+        let size = (u.height, u.width);
+        sampler::run_together(Decoder::Universal(u), &u.schedule, kinds, n, seed, size, &self.device, keep)
+    }
+
     /// Run a sampler from z_L ~ N(0, I) drawn with `seed` (as `Trainer::sample` does).
     pub fn sample(&self, kind: SamplerKind, n: usize, seed: u64, keep: &[usize]) -> Result<Chain> {
         let u = &self.universal;

@@ -521,6 +521,29 @@ impl Trainer {
         self.sample_from(kind, z_top, self.schedule.levels, keep, &mut noise)
     }
 
+    /// Several samplers from the same z_L (drawn with `seed`), those of the denoiser sharing one
+    /// forward per level (`sampler::run_together`).
+    pub fn sample_together(
+        &self,
+        kinds: &[SamplerKind],
+        n: usize,
+        seed: u64,
+        keep: &[usize],
+    ) -> Result<Vec<Chain>> {
+        let valid = self.model.valid();
+        let size = (self.height, self.width);
+        sampler::run_together(
+            sampler::Decoder::Trained(&valid),
+            &self.schedule,
+            kinds,
+            n,
+            seed,
+            size,
+            &self.device(),
+            keep,
+        )
+    }
+
     /// Run one sampler from `z` at level `start` down to z_0 and keep the listed levels.
     pub fn sample_from(
         &self,

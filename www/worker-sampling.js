@@ -1,10 +1,17 @@
 // Drawing in the worker: one pass over every sampler shown (and the forward process), posted to
 // the page as `samples`, and when the next pass is due while training.
 
+const shownIn = (display) => (name) => !display.show || !display.show.length || display.show.includes(name);
+const withSigma = (display) => (name) => [name, name === 'stochastic' && display.sigma != null ? `stochastic:${display.sigma}` : name];
+
 /** [name, spec] of the samplers shown: the run's (the core's rule), filtered, with the display's sigma. */
 export function samplerSpecs(session, display) {
-  const shown = (name) => !display.show || !display.show.length || display.show.includes(name);
-  return session.samplers.filter(shown).map((name) => [name, name === 'stochastic' && display.sigma != null ? `stochastic:${display.sigma}` : name]);
+  return session.samplers.filter(shownIn(display)).map(withSigma(display));
+}
+
+/** The same by the model they run on (the core's `samplerGroups`): each group is sampled together. */
+function samplerGroups(session, display) {
+  return session.samplerGroups.map((g) => g.filter(shownIn(display)).map(withSigma(display))).filter((g) => g.length);
 }
 
 export class SampleRunner {
@@ -33,9 +40,11 @@ export class SampleRunner {
 
   /**
    * Sample every shown sampler of `session` (and first the forward process if `withForward`),
-   * posting each grid as soon as it is drawn (`samples` with `partial: true`), then a closing
-   * `samples` message with the pass's time. `giveWay()`: stop between samplers (an export or the
-   * page being hidden is waiting); the pass then counts as not done.
+   * posting the grids of each model as soon as they are drawn (`samples` with `partial: true`),
+   * then a closing `samples` message with the pass's time. The samplers of one model are drawn
+   * together (`sampleMany`: one forward per level for all of them, one readback). `giveWay()`:
+   * stop between models (an export or the page being hidden is waiting); the pass then counts as
+   * not done.
    */
   async draw(session, display, withForward, giveWay = () => false) {
     const t0 = performance.now();
@@ -46,13 +55,14 @@ export class SampleRunner {
       this.post({ type: 'samples', partial: true, step, seed, chains: {}, forward }, [forward.pixels.buffer]);
     }
     let incomplete = false;
-    for (const [name, spec] of samplerSpecs(session, display)) {
+    for (const group of samplerGroups(session, display)) {
       if (giveWay()) {
         incomplete = true;
         break;
       }
-      const chain = await session.sample(spec, display.samples, seed, display.columns);
-      this.post({ type: 'samples', partial: true, step, seed, chains: { [name]: chain } }, [chain.pixels.buffer]);
+      const bySpec = await session.sampleMany(group.map(([, spec]) => spec), display.samples, seed, display.columns);
+      const chains = Object.fromEntries(group.map(([name, spec]) => [name, bySpec[spec]]));
+      this.post({ type: 'samples', partial: true, step, seed, chains }, Object.values(chains).map((c) => c.pixels.buffer));
     }
     const ms = performance.now() - t0;
     if (!incomplete) {
