@@ -243,15 +243,20 @@ function lightActions() {
   if (cfg.channels <= LIGHT.channels && cfg.batch <= LIGHT.batch) return { dismissible: true };
   const label = `Use lighter settings (${LIGHT.channels} channels, batch ${LIGHT.batch})`;
   const onClick = () => {
-    cfg.channels = Math.min(cfg.channels, LIGHT.channels);
-    cfg.batch = Math.min(cfg.batch, LIGHT.batch);
-    showConfig(cfg);
-    writeUrl();
+    lighten();
     clearBanner('cpu-adapter');
     clearBanner('backend');
     training.restart();
   };
   return { dismissible: true, actions: [{ label, onClick }] };
+}
+
+/** The settings at most LIGHT (shown and in the URL; the caller restarts). */
+function lighten() {
+  cfg.channels = Math.min(cfg.channels, LIGHT.channels);
+  cfg.batch = Math.min(cfg.batch, LIGHT.batch);
+  showConfig(cfg);
+  writeUrl();
 }
 
 /** Continue on burn's CPU backend (`backend=cpu` in the URL). */
@@ -283,8 +288,13 @@ const training = new Training(lab, handlers, {
   clearLoss: () => charts.clearLoss(),
   isCurrent: (config) => config.model === cfg.model && config.levels === cfg.L,
   waysOut: () => [
-    ...(view.backend === 'cpu' ? [] : [{ label: 'Train on the CPU backend', onClick: () => (clearBanner('crash'), switchToCpu()) }]),
-    ...(lightActions().actions || []),
+    { label: 'Start without the autosave (it is kept aside)', onClick: () => training.restartWorker({ resume: false }) },
+    ...(view.backend === 'cpu'
+      ? []
+      : [{ label: 'Train on the CPU backend', onClick: () => ((view.backend = 'cpu'), writeUrl(), training.restartWorker()) }]),
+    ...(cfg.channels <= LIGHT.channels && cfg.batch <= LIGHT.batch
+      ? []
+      : [{ label: `Lighter settings (${LIGHT.channels} channels, batch ${LIGHT.batch})`, onClick: () => (lighten(), training.restartWorker()) }]),
   ],
   toCpu: () => switchToCpu(),
   resumeOther: () => training.restart({ discard: true, fromSave: true }),

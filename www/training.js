@@ -130,9 +130,8 @@ export class Training {
     }
     if (this.crashTimes.length > 2) {
       this.client.stop();
-      const fresh = { label: 'Start without the autosave', onClick: () => (clearBanner('crash'), (this.crashTimes = []), this.start({ autoplay: false })) };
       errorBanner('crash', `Training stopped: ${reason}. It failed repeatedly, so it was not restarted. Your autosave is kept.`, {
-        actions: [fresh, ...this.hooks.waysOut()],
+        actions: this.hooks.waysOut(),
       });
       return;
     }
@@ -140,6 +139,20 @@ export class Training {
     errorBanner('crash', `Training stopped: ${reason}. Restarting ${saved ? `from the last autosave (step ${saved.step})` : 'from scratch'}…`);
     this.hooks.clearLoss();
     this.start({ resumeBytes: saved ? saved.bytes : null, autoplay: wasPlaying });
+  }
+
+  /**
+   * A new worker after the crashes stopped (a way out chosen in the banner), for the current
+   * settings: resumed from their autosave, or, with `resume: false`, fresh, the save being kept
+   * aside first so the fresh run cannot overwrite it.
+   */
+  async restartWorker({ resume = true } = {}) {
+    clearBanner('crash');
+    this.crashTimes = [];
+    const saved = await loadAutosave(this.hooks.saveKey());
+    if (!resume && saved) await keepAside(saved).catch(() => {});
+    this.hooks.clearLoss();
+    this.start({ resumeBytes: resume && saved ? saved.bytes : null, autoplay: false });
   }
 
   /**

@@ -17,6 +17,7 @@
 //   loadData {images, labels, name}                  validate IDX bytes and restart on them
 //   measure                                          sample metrics now -> `metrics`
 //   debugLoseDevice                                  destroy the GPUDevice (tests the lost-device path)
+//   debugCrash                                       report a fatal error, as a wasm trap does (tests the crash path)
 // Messages out: see `post(...)` calls; every one has a `type`.
 
 import { errorKind, errorText, isFatal } from './errors.js';
@@ -437,6 +438,7 @@ const handlers = {
     guard('data', () => loadData(msg));
   },
   measure: () => guard('metrics', () => measureAll()),
+  debugCrash: () => fatal('test', new Error('a simulated crash (debugCrash)')),
   debugLoseDevice: () => {
     if (gpuDevice()) gpuDevice().destroy();
     else post({ type: 'warning', message: 'No GPU device to lose (CPU backend).' });
