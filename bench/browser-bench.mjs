@@ -2,7 +2,8 @@
 // Browser benchmark (not a test): opens the BUILT page (dist/) in headless Chromium, trains N
 // steps and prints median ms/step and images/s for the denoiser and the CVAE, on the WebGPU
 // adapter (SwiftShader here, unless the machine has a GPU Chromium can use) and on the CPU
-// fallback; plus the wasm size (raw and gzipped) and the time to the first training step.
+// fallback; plus the wasm size (raw and gzipped), the times from page load to the first drawn grid
+// and to the first training step, and training's share of the worker's time while playing.
 //
 //   bash scripts/build-web.sh
 //   node bench/browser-bench.mjs [--steps 40] [--cpu-steps 10] [--config "L=100&batch=64"]
@@ -60,7 +61,7 @@ async function run(backend, model, opts) {
     await page.waitForFunction((n) => window.denoiseLab.step >= n || window.denoiseLab.errors.length, steps, { timeout: opts.timeout * 1000, polling: 250 });
     const r = await page.evaluate(() => {
       const l = window.denoiseLab;
-      return { step: l.step, frames: l.frames, warmupMs: l.warmupMs, times: l.times, origin: 0, backend: l.backend, adapter: l.adapter, info: l.info, errors: l.errors };
+      return { step: l.step, frames: l.frames, warmupMs: l.warmupMs, times: l.times, trainingShare: l.trainingShare, backend: l.backend, adapter: l.adapter, info: l.info, errors: l.errors };
     });
     await page.click('#play');
     if (r.errors.length) throw new Error(r.errors.join('; '));
@@ -81,6 +82,8 @@ async function run(backend, model, opts) {
       imagesPerSec: steadyMs > 0 ? (steadySteps * batch * 1000) / steadyMs : NaN,
       warmupMs: r.warmupMs,
       pageToFirstStepMs: r.times.firstStep,
+      pageToFirstGridMs: r.times.firstDrawn,
+      trainingShare: r.trainingShare,
       wallMs: Date.now() - t0,
     };
   } finally {
@@ -110,15 +113,15 @@ for (const backend of opts.backends) {
   }
 }
 
-console.log('\n| backend | adapter | model | L | batch | ch | median ms/step | images/s | first step (warm-up) | page load → first step |');
-console.log('|---|---|---|---|---|---|---|---|---|---|');
+console.log('\n| backend | adapter | model | L | batch | ch | median ms/step | images/s | first step (warm-up) | page load → first grid | page load → first step | training share |');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
   if (r.error) {
-    console.log(`| ${r.backend} | | ${r.model} | | | | failed: ${r.error} | | | |`);
+    console.log(`| ${r.backend} | | ${r.model} | | | | failed: ${r.error} | | | | | |`);
     continue;
   }
   console.log(
-    `| ${r.backend} | ${r.adapter} | ${r.model} | ${r.levels} | ${r.batch} | ${r.channels} | ${r.medianMsPerStep.toFixed(1)} | ${r.imagesPerSec.toFixed(0)} | ${(r.warmupMs / 1000).toFixed(2)} s | ${(r.pageToFirstStepMs / 1000).toFixed(2)} s |`,
+    `| ${r.backend} | ${r.adapter} | ${r.model} | ${r.levels} | ${r.batch} | ${r.channels} | ${r.medianMsPerStep.toFixed(1)} | ${r.imagesPerSec.toFixed(0)} | ${(r.warmupMs / 1000).toFixed(2)} s | ${(r.pageToFirstGridMs / 1000).toFixed(2)} s | ${(r.pageToFirstStepMs / 1000).toFixed(2)} s | ${r.trainingShare != null ? `${(100 * r.trainingShare).toFixed(0)}%` : '–'} |`,
   );
 }
 if (opts.json) fs.writeFileSync(opts.json, JSON.stringify({ wasmBytes: wasm.length, wasmGzipBytes: gz, config: opts.config, rows }, null, 2));

@@ -9,8 +9,8 @@
 // GPUDevice.createBindGroup, GPUDevice.createComputePipeline(Async) and GPUQueue.writeBuffer and
 // counts calls. One Step (1 training step, then the grids are drawn) and one Step of 11 steps
 // (the same drawing) give: per training step = (count(11) - count(1)) / 10; drawing = count(1) -
-// per step; per forward = drawing / (forwards in one drawing: L per denoiser sampler shown, L per
-// CVAE sampler). New pipelines counted over the second Step show whether kernels keep compiling.
+// per step; per sampled level = drawing / L (every sampler shown); per forward = drawing / (forwards
+// in one drawing: L per model, since a model's samplers are drawn together in one batch). New pipelines counted over the second Step show whether kernels keep compiling.
 
 import fs from 'node:fs';
 import { launch, waitReady } from '../tests/browser/helpers.mjs';
@@ -77,11 +77,11 @@ async function measure(model, opts) {
     const eleven = await stepAndCount(11);
     const again = await stepAndCount(11); // fused kernels compile on first use: does that settle?
     const info = await page.evaluate(() => window.denoiseLab.info);
-    const shown = info.samplers.length;
-    const forwards = shown * info.levels;
+    // The samplers of one model are drawn together (one forward per level for all of them).
+    const forwards = info.samplerGroups.length * info.levels;
     const perStep = Object.fromEntries(Object.keys(one).map((k) => [k, (eleven[k] - one[k]) / 10]));
     const drawing = Object.fromEntries(Object.keys(one).map((k) => [k, one[k] - perStep[k]]));
-    return { model, levels: info.levels, batch: info.config.batch, channels: info.config.base_channels, samplers: info.samplers, perStep, drawing, perForward: drawing.dispatch / forwards, newPipelinesOver11Steps: eleven.pipeline, newPipelinesOverNext11: again.pipeline };
+    return { model, levels: info.levels, batch: info.config.batch, channels: info.config.base_channels, samplers: info.samplers, perStep, drawing, perForward: drawing.dispatch / forwards, perLevel: drawing.dispatch / info.levels, newPipelinesOver11Steps: eleven.pipeline, newPipelinesOverNext11: again.pipeline };
   } finally {
     await env.close();
   }
@@ -96,9 +96,9 @@ for (const model of opts.models) {
   console.log('done');
 }
 console.log(`\nconfig: ${opts.config}\n`);
-console.log('| model | L | batch | ch | dispatches/step | submits/step | bind groups/step | buffer writes/step | dispatches per sampled forward | new pipelines in 11 steps, then 11 more |');
-console.log('|---|---|---|---|---|---|---|---|---|---|');
+console.log('| model | L | batch | ch | samplers | dispatches/step | submits/step | bind groups/step | buffer writes/step | dispatches per sampled level (all samplers) | per U-Net forward | new pipelines in 11 steps, then 11 more |');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
-  console.log(`| ${r.model} | ${r.levels} | ${r.batch} | ${r.channels} | ${r.perStep.dispatch} | ${r.perStep.submit} | ${r.perStep.bindGroup} | ${r.perStep.writeBuffer} | ${r.perForward.toFixed(0)} | ${r.newPipelinesOver11Steps}, ${r.newPipelinesOverNext11} |`);
+  console.log(`| ${r.model} | ${r.levels} | ${r.batch} | ${r.channels} | ${r.samplers.length} | ${r.perStep.dispatch} | ${r.perStep.submit} | ${r.perStep.bindGroup} | ${r.perStep.writeBuffer} | ${r.perLevel.toFixed(0)} | ${r.perForward.toFixed(0)} | ${r.newPipelinesOver11Steps}, ${r.newPipelinesOverNext11} |`);
 }
 if (opts.json) fs.writeFileSync(opts.json, JSON.stringify({ config: opts.config, rows }, null, 2));

@@ -134,6 +134,7 @@ impl UniversalModel {
         }
         let schedule = config.schedule()?;
         limits::SEED.check(config.seed as f64)?;
+        config.check_data(data)?;
         let (train, held_out) = config.split(data);
         let universal = Universal::new(&train, schedule, device)?;
         Ok(Self { mean_image: train.mean_image(), config, universal, held_out, device: device.clone() })
@@ -150,6 +151,19 @@ impl UniversalModel {
 
     pub fn device(&self) -> Device {
         self.device.clone()
+    }
+
+    /// Several samplers from the same z_L (as `Trainer::sample_together` does).
+    pub fn sample_together(
+        &self,
+        kinds: &[SamplerKind],
+        n: usize,
+        seed: u64,
+        keep: &[usize],
+    ) -> Result<Vec<Chain>> {
+        let u = &self.universal;
+        let size = (u.height, u.width);
+        sampler::run_together(Decoder::Universal(u), &u.schedule, kinds, n, seed, size, &self.device, keep)
     }
 
     /// Run a sampler from z_L ~ N(0, I) drawn with `seed` (as `Trainer::sample` does).

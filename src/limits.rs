@@ -69,6 +69,46 @@ pub const LATENT_DIM: Limit = Limit::int("latent size k", 1, 256);
 pub const SIGMA: Limit =
     Limit { label: "sigma", min: 0.0, max: 10.0, min_open: false, max_open: false, integer: false };
 
+/// A bound on a product of settings. Each field's range alone would let a shared link combine the
+/// largest of every one (batch 1024 with 128 channels needs gigabytes), so the page (the wasm
+/// bridge, its URL parser and its checkpoint import) also bounds the work they make together.
+/// The CLI does not: a native run may be as large as its machine allows.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct WorkLimit {
+    /// The product in words ("batch × channels²").
+    pub label: &'static str,
+    pub max: f64,
+}
+
+impl WorkLimit {
+    /// `Ok` up to the bound, else a configuration error naming the product.
+    pub fn check(&self, work: f64) -> Result<()> {
+        if work <= self.max {
+            Ok(())
+        } else {
+            Err(Error::Config(format!("{} is {work}, more than the page allows ({})", self.label, self.max)))
+        }
+    }
+}
+
+/// batch × base channels²: a training step's memory and time (the page's default, 64 × 32², is
+/// 65,536; this allows 16 times that, e.g. batch 256 with 64 channels).
+pub const STEP_WORK: WorkLimit = WorkLimit { label: "batch × channels²", max: 1_048_576.0 };
+/// L × rows: U-Net forwards of one sampler's grid (the default is 100 × 6).
+pub const DRAW_WORK: WorkLimit = WorkLimit { label: "L × rows", max: 4_000.0 };
+/// L × samples per sampler for the metrics (the default is 100 × 100).
+pub const METRICS_WORK: WorkLimit = WorkLimit { label: "L × samples for the metrics", max: 100_000.0 };
+
+/// The work of one training step, as `STEP_WORK` bounds it.
+pub fn step_work(batch: usize, base_channels: usize) -> f64 {
+    batch as f64 * (base_channels as f64).powi(2)
+}
+
+/// Every bound on a product, by the name `www/limits.js` uses.
+pub fn all_work() -> Vec<(&'static str, WorkLimit)> {
+    vec![("step", STEP_WORK), ("draw", DRAW_WORK), ("metrics", METRICS_WORK)]
+}
+
 /// Every limit by the name the page's URL and the core's JSON configuration use.
 pub fn all() -> Vec<(&'static str, Limit)> {
     vec![
@@ -97,5 +137,13 @@ mod tests {
         assert!(SEED.contains(u32::MAX as f64) && !SEED.contains(u32::MAX as f64 + 1.0));
         let e = BATCH.check(0.0).unwrap_err().to_string();
         assert!(e.contains("batch size must be a whole number from 1 to 1024, got 0"), "{e}");
+    }
+
+    #[test]
+    fn the_pages_bound_on_a_steps_work_allows_the_default_and_refuses_the_largest_fields() {
+        assert!(STEP_WORK.check(step_work(64, 32)).is_ok(), "the default");
+        assert!(STEP_WORK.check(step_work(256, 64)).is_ok(), "16 times the default");
+        let e = STEP_WORK.check(step_work(1024, 128)).unwrap_err().to_string();
+        assert!(e.contains("batch × channels² is 16777216, more than the page allows (1048576)"), "{e}");
     }
 }

@@ -7,6 +7,13 @@ use crate::limits;
 use crate::model::ModelKind;
 use crate::sampler::SamplerKind;
 
+/// The largest IDX file the page reads into the wasm: the most pixels the core accepts
+/// (`idx::MAX_TOTAL_PIXELS`), plus 1 MiB for headers and gzip's framing.
+pub const IDX_MAX_BYTES: usize = crate::data::idx::MAX_TOTAL_PIXELS + (1 << 20);
+/// The largest checkpoint the page reads: a run within `limits::STEP_WORK` at 128 channels with
+/// Adam's moments is far below this.
+pub const CHECKPOINT_MAX_BYTES: usize = 512 << 20;
+
 /// `www/limits.js`: the limits and the samplers of each model as an ES module.
 pub fn limits_js() -> String {
     let limits: serde_json::Map<String, serde_json::Value> = limits::all()
@@ -28,6 +35,10 @@ pub fn limits_js() -> String {
             }
         }
     }
+    let work: serde_json::Map<String, serde_json::Value> = limits::all_work()
+        .into_iter()
+        .map(|(k, l)| (k.to_string(), serde_json::to_value(l).expect("plain numbers and strings")))
+        .collect();
     let pretty = |v: &serde_json::Map<String, serde_json::Value>| {
         serde_json::to_string_pretty(v).expect("a JSON map always serialises")
     };
@@ -35,16 +46,26 @@ pub fn limits_js() -> String {
         "// Generated from src/limits.rs by `cargo run -- limits --js > www/limits.js`: do not edit.\n\
          // The ranges the core accepts, by configuration field.\n\
          export const LIMITS = {};\n\n\
+         // Bounds on products of settings (a step's, a grid's and the metrics' work) on the page.\n\
+         export const WORK_LIMITS = {};\n\n\
          // The samplers that apply to each model, in the order they are shown.\n\
          export const SAMPLERS_BY_MODEL = {};\n\n\
          // Every sampler spec a run can show ([model/]sampler: Φ*'s are \"universal/...\").\n\
          export const SAMPLER_SPECS = {};\n\n\
          // The default a makes a^L equal to this (Schedule::default_a).\n\
-         export const DEFAULT_FINAL_SIGNAL = {};\n",
+         export const DEFAULT_FINAL_SIGNAL = {};\n\n\
+         // What a file must start with, and its largest size, before the page copies it into the wasm.\n\
+         export const FILES = {};\n",
         pretty(&limits),
+        pretty(&work),
         pretty(&samplers),
         serde_json::to_string(&specs).expect("a list of strings always serialises"),
-        crate::schedule::DEFAULT_FINAL_SIGNAL
+        crate::schedule::DEFAULT_FINAL_SIGNAL,
+        serde_json::json!({
+            "checkpointMagic": crate::checkpoint::MAGIC,
+            "checkpointMaxBytes": CHECKPOINT_MAX_BYTES,
+            "idxMaxBytes": IDX_MAX_BYTES,
+        })
     )
 }
 

@@ -176,6 +176,124 @@ impl Decoder<'_> {
     }
 }
 
+/// yhat(z_l, l) of the trained denoiser or of Φ* for a batch of `batch` chains at level `l`.
+fn denoise(decoder: Decoder, z: Tensor<4>, l: usize, max_level: usize) -> Tensor<4> {
+    match decoder {
+        Decoder::Trained(Model::Denoiser(m)) => {
+            let batch = z.dims()[0];
+            let device = z.device();
+            m.forward(z, features(l, batch, max_level, &device))
+        }
+        Decoder::Universal(u) => u.yhat(z, l),
+        Decoder::Trained(other) => unreachable!("the {} model has no denoiser", other.kind().name()),
+    }
+}
+
+/// Whether `kind` steps from the denoiser's yhat(z_l, l) (samplers 1-3): several of those can
+/// share one forward per level (`run_together`).
+fn uses_denoiser(kind: SamplerKind) -> bool {
+    matches!(kind, SamplerKind::Deterministic | SamplerKind::Stochastic { .. } | SamplerKind::Ddim)
+}
+
+/// One step z_l -> z_{l-1} of a denoiser sampler (1-3), given yhat = yhat(z_l, l).
+fn denoiser_step(
+    kind: SamplerKind,
+    schedule: &Schedule,
+    l: usize,
+    z: Tensor<4>,
+    yhat: Tensor<4>,
+    noise: &mut Noise,
+) -> Tensor<4> {
+    match kind {
+        SamplerKind::Deterministic => yhat,
+        SamplerKind::Stochastic { sigma } => {
+            let p = schedule.posterior(l);
+            let dims = z.dims();
+            let device = z.device();
+            let mean = yhat * p.coef_y + z * p.coef_z;
+            let sigma = sigma.unwrap_or(p.var.sqrt());
+            if l > 1 && sigma > 0.0 { mean + noise.normal(dims, &device) * sigma } else { mean }
+        }
+        SamplerKind::Ddim => {
+            let (s_l, n_l) = (schedule.signal(l), schedule.noise_std(l));
+            let (s_prev, n_prev) = (schedule.signal(l - 1), schedule.noise_std(l - 1));
+            let epshat = (z - yhat.clone() * s_l) / n_l;
+            yhat * s_prev + epshat * n_prev
+        }
+        other => unreachable!("sampler '{}' does not step from a denoiser", other.name()),
+    }
+}
+
+/// `Ok` if `kind` applies to the decoder's model, else a configuration error listing its samplers.
+fn check_applies(decoder: Decoder, kind: SamplerKind) -> Result<()> {
+    let model_kind = decoder.kind();
+    if kind.applies_to(model_kind) {
+        Ok(())
+    } else {
+        Err(Error::Config(format!(
+            "sampler '{}' does not apply to the {} model (its samplers: {})",
+            kind.name(),
+            model_kind.name(),
+            SamplerKind::names_for(model_kind).join(", ")
+        )))
+    }
+}
+
+/// Several samplers on one decoder, each from z_L ~ N(0, I) drawn with `seed` (the same z_L for
+/// all) and with its own noise stream, so each chain is the one `run` gives for that seed. Those
+/// that step from the denoiser (1-3) run in lockstep: at each level one forward of the decoder on
+/// all their chains stacked (samplers × rows), instead of one forward per sampler, which is what
+/// a drawing pass costs on a GPU (README, speed). The others run on their own.
+#[allow(clippy::too_many_arguments)]
+pub fn run_together(
+    decoder: Decoder,
+    schedule: &Schedule,
+    kinds: &[SamplerKind],
+    n: usize,
+    seed: u64,
+    (h, w): (usize, usize),
+    device: &Device,
+    keep: &[usize],
+) -> Result<Vec<Chain>> {
+    for &kind in kinds {
+        check_applies(decoder, kind)?;
+    }
+    let dims = [n, 1, h, w];
+    let mut noises: Vec<Noise> = kinds.iter().map(|_| Noise::new(seed)).collect();
+    let tops: Vec<Tensor<4>> = noises.iter_mut().map(|noise| noise.normal(dims, device)).collect();
+    let mut out: Vec<Option<Chain>> = (0..kinds.len()).map(|_| None).collect();
+    let shared: Vec<usize> = (0..kinds.len()).filter(|&i| uses_denoiser(kinds[i])).collect();
+    for i in (0..kinds.len()).filter(|&i| !uses_denoiser(kinds[i])) {
+        out[i] = Some(run(decoder, schedule, kinds[i], tops[i].clone(), keep, &mut noises[i])?);
+    }
+    if !shared.is_empty() {
+        let big_l = schedule.levels;
+        let m = shared.len();
+        let mut z: Vec<Tensor<4>> = shared.iter().map(|&i| tops[i].clone()).collect();
+        let mut kept: Vec<Vec<(usize, Tensor<4>)>> = (0..m).map(|_| Vec::new()).collect();
+        if keeps(keep, big_l) {
+            for (k, zj) in kept.iter_mut().zip(&z) {
+                k.push((big_l, zj.clone()));
+            }
+        }
+        for l in (1..=big_l).rev() {
+            let stacked = if m == 1 { z[0].clone() } else { Tensor::cat(z.clone(), 0) };
+            let yhat = denoise(decoder, stacked, l, big_l);
+            for (j, &i) in shared.iter().enumerate() {
+                let yhat_j = if m == 1 { yhat.clone() } else { yhat.clone().narrow(0, j * n, n) };
+                z[j] = denoiser_step(kinds[i], schedule, l, z[j].clone(), yhat_j, &mut noises[i]);
+                if keeps(keep, l - 1) {
+                    kept[j].push((l - 1, z[j].clone()));
+                }
+            }
+        }
+        for (j, &i) in shared.iter().enumerate() {
+            out[i] = Some(Chain::from_kept(std::mem::take(&mut kept[j]), n));
+        }
+    }
+    Ok(out.into_iter().map(|c| c.expect("every sampler ran")).collect())
+}
+
 /// Runs `kind` on `decoder` from `z_top` (= z_L) down to z_0, keeping the levels in `keep`.
 pub fn run(
     decoder: Decoder,
@@ -205,15 +323,7 @@ pub fn run_from(
             schedule.levels
         )));
     }
-    let model_kind = decoder.kind();
-    if !kind.applies_to(model_kind) {
-        return Err(Error::Config(format!(
-            "sampler '{}' does not apply to the {} model (its samplers: {})",
-            kind.name(),
-            model_kind.name(),
-            SamplerKind::names_for(model_kind).join(", ")
-        )));
-    }
+    check_applies(decoder, kind)?;
     let dims = z_start.dims();
     let batch = dims[0];
     let device = z_start.device();
@@ -224,27 +334,10 @@ pub fn run_from(
         kept.push((start, z.clone()));
     }
     for l in (1..=start).rev() {
-        // yhat(z_l, l) of the trained denoiser or of Φ* (samplers 1-3).
-        let denoise = |z: Tensor<4>| match decoder {
-            Decoder::Trained(Model::Denoiser(m)) => m.forward(z, features(l, batch, big_l, &device)),
-            Decoder::Universal(u) => u.yhat(z, l),
-            Decoder::Trained(other) => unreachable!("the {} model has no denoiser", other.kind().name()),
-        };
         z = match (decoder, kind) {
-            (_, SamplerKind::Deterministic) => denoise(z),
-            (_, SamplerKind::Stochastic { sigma }) => {
-                let yhat = denoise(z.clone());
-                let p = schedule.posterior(l);
-                let mean = yhat * p.coef_y + z * p.coef_z;
-                let sigma = sigma.unwrap_or(p.var.sqrt());
-                if l > 1 && sigma > 0.0 { mean + noise.normal(dims, &device) * sigma } else { mean }
-            }
-            (_, SamplerKind::Ddim) => {
-                let yhat = denoise(z.clone());
-                let (s_l, n_l) = (schedule.signal(l), schedule.noise_std(l));
-                let (s_prev, n_prev) = (schedule.signal(l - 1), schedule.noise_std(l - 1));
-                let epshat = (z - yhat.clone() * s_l) / n_l;
-                yhat * s_prev + epshat * n_prev
+            (_, kind) if uses_denoiser(kind) => {
+                let yhat = denoise(decoder, z.clone(), l, big_l);
+                denoiser_step(kind, schedule, l, z, yhat, noise)
             }
             (Decoder::Trained(Model::Cvae(m)), SamplerKind::Cvae { noise_free_last }) => {
                 let eps = noise.normal([batch, m.latent_dim()], &device);
@@ -341,5 +434,54 @@ mod tests {
                 assert_eq!(sampler.applies_to(kind), listed);
             }
         }
+    }
+
+    /// Samplers run together (one forward per level for samplers 1-3) give the chains each gives
+    /// alone for the same seed: on a trained denoiser, and on Φ* with the exact sampler among them.
+    #[test]
+    fn samplers_run_together_give_the_chains_they_give_alone() {
+        let device = crate::backend::cpu();
+        let schedule = Schedule::new(0.6, 4).unwrap();
+        let mut rng = SplitMix64::new(5);
+        let pixels = (0..12 * 64).map(|_| (rng.next_f64() * 2.0 - 1.0) as f32).collect();
+        let images = crate::data::Dataset { n: 12, h: 8, w: 8, pixels, labels: None };
+        let universal = Universal::new(&images, schedule, &device).unwrap();
+        let denoiser = crate::model::ArchConfig {
+            kind: ModelKind::Denoiser,
+            base_channels: 4,
+            cond_dim: 8,
+            latent_dim: 2,
+        }
+        .init(&device);
+        let sto = SamplerKind::Stochastic { sigma: None };
+        let cases = [
+            (Decoder::Trained(&denoiser), vec![SamplerKind::Deterministic, sto, SamplerKind::Ddim]),
+            (Decoder::Universal(&universal), vec![SamplerKind::Exact, sto, SamplerKind::Deterministic]),
+        ];
+        let (n, seed, keep) = (3, 17, [4, 2, 0]);
+        for (decoder, kinds) in cases {
+            let together = run_together(decoder, &schedule, &kinds, n, seed, (8, 8), &device, &keep).unwrap();
+            for (kind, chain) in kinds.iter().zip(together) {
+                let mut noise = Noise::new(seed);
+                let z_top = noise.normal([n, 1, 8, 8], &device);
+                let alone = run(decoder, &schedule, *kind, z_top, &keep, &mut noise).unwrap();
+                assert_eq!(chain.levels, alone.levels);
+                let (a, b) = (chain.read_blocking().unwrap(), alone.read_blocking().unwrap());
+                let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+                assert!(worst < 1e-4, "{} on the {}: differs by {worst}", kind.name(), decoder.kind().name());
+            }
+        }
+        // A sampler that does not apply is refused before anything runs.
+        let bad = run_together(
+            Decoder::Trained(&denoiser),
+            &schedule,
+            &[SamplerKind::Exact],
+            1,
+            1,
+            (8, 8),
+            &device,
+            &[],
+        );
+        assert!(bad.is_err());
     }
 }

@@ -98,6 +98,21 @@ impl Member {
         }
     }
 
+    /// Several samplers' chains from the same z_L, in lockstep where they share the model's
+    /// denoiser (one forward per level for all of them).
+    pub fn sample_together(
+        &self,
+        kinds: &[SamplerKind],
+        n: usize,
+        seed: u64,
+        keep: &[usize],
+    ) -> Result<Vec<Chain>> {
+        match self {
+            Member::Trained(t) => t.sample_together(kinds, n, seed, keep),
+            Member::Universal(u) => u.sample_together(kinds, n, seed, keep),
+        }
+    }
+
     /// One z_ℓ, many draws (quiz problem 2): a single z at `level` — z_L ~ N(0, I) at the top,
     /// else the forward process of one held-out digit — repeated `draws` times, then `kind` from
     /// there to z_0 with fresh noise per draw. Keeps z_ℓ, z_{ℓ−1} and z_0. The same `seed` gives
@@ -260,16 +275,28 @@ impl Session {
     /// The samplers this run can show, as specs (see `parse_spec`), main model's first: a trained
     /// model's by name, Φ*'s as "universal/name" (its samplers share names with the denoiser's).
     pub fn samplers(&self) -> Vec<String> {
+        self.sampler_groups().concat()
+    }
+
+    /// `samplers()` by the model they run on: the specs a drawing pass can sample together
+    /// (`Member::sample_together`).
+    pub fn sampler_groups(&self) -> Vec<Vec<String>> {
         let mut names: Vec<String> = Vec::new();
+        let mut groups = Vec::new();
         for m in &self.members {
+            let mut group = Vec::new();
             for &name in SamplerKind::names_for(m.kind()) {
                 let spec = spec(m.kind(), SamplerKind::parse(name).expect("names_for lists parseable names"));
                 if !names.contains(&spec) {
-                    names.push(spec);
+                    names.push(spec.clone());
+                    group.push(spec);
                 }
             }
+            if !group.is_empty() {
+                groups.push(group);
+            }
         }
-        names
+        groups
     }
 
     /// The model a sampler runs on: `model` if given, else the first the sampler applies to.

@@ -58,6 +58,9 @@ impl Default for TrainConfig {
     }
 }
 
+/// The fewest images a run accepts (`TrainConfig::check_data`).
+pub const MIN_IMAGES: usize = 10;
+
 impl TrainConfig {
     pub fn arch(&self) -> ArchConfig {
         ArchConfig {
@@ -66,6 +69,19 @@ impl TrainConfig {
             cond_dim: self.cond_dim,
             latent_dim: self.latent_dim,
         }
+    }
+
+    /// `Ok` if `data` has enough images for a run: training batches, and held-out images (the
+    /// forward process and the metrics compare with them). A 4-image file is refused here
+    /// rather than failing later, on the page at every restart.
+    pub fn check_data(&self, data: &Dataset) -> Result<()> {
+        if data.n < MIN_IMAGES {
+            return Err(Error::Config(format!(
+                "the data has {} images; a run needs at least {MIN_IMAGES} (some are held out to compare samples with)",
+                data.n
+            )));
+        }
+        Ok(())
     }
 
     /// The training part and the held-out part of `data` (at most a fifth held out, chosen by
@@ -172,6 +188,7 @@ impl Trainer {
     /// training runs on its autodiff wrapper.
     pub fn new(config: TrainConfig, data: &Dataset, device: &Device) -> Result<Self> {
         config.validate()?;
+        config.check_data(data)?;
         let (train, held_out) = config.split(data);
         if train.n < config.batch.min(8) {
             return Err(Error::Config(format!("only {} training images: too few", train.n)));
@@ -238,6 +255,7 @@ impl Trainer {
         history: Vec<StepStats>,
     ) -> Result<Self> {
         config.validate()?;
+        config.check_data(data)?;
         let (train, held_out) = config.split(data);
         let plain = device.clone().inner();
         plain.seed(config.seed ^ step);
@@ -504,6 +522,29 @@ impl Trainer {
         let mut noise = Noise::new(seed);
         let z_top = noise.normal([n, 1, self.height, self.width], &self.device());
         self.sample_from(kind, z_top, self.schedule.levels, keep, &mut noise)
+    }
+
+    /// Several samplers from the same z_L (drawn with `seed`), those of the denoiser sharing one
+    /// forward per level (`sampler::run_together`).
+    pub fn sample_together(
+        &self,
+        kinds: &[SamplerKind],
+        n: usize,
+        seed: u64,
+        keep: &[usize],
+    ) -> Result<Vec<Chain>> {
+        let valid = self.model.valid();
+        let size = (self.height, self.width);
+        sampler::run_together(
+            sampler::Decoder::Trained(&valid),
+            &self.schedule,
+            kinds,
+            n,
+            seed,
+            size,
+            &self.device(),
+            keep,
+        )
     }
 
     /// Run one sampler from `z` at level `start` down to z_0 and keep the listed levels.

@@ -11,7 +11,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use burn::prelude::Device;
+use burn::prelude::{Device, Tensor};
 use js_sys::{Float32Array, Reflect, Uint8Array};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
@@ -23,7 +23,7 @@ use crate::error::Error;
 use crate::ideal::Universal;
 use crate::metrics::{self, Memorisation};
 use crate::model::ModelKind;
-use crate::sampler::{Chain, display_levels};
+use crate::sampler::{Chain, SamplerKind, display_levels};
 use crate::session;
 use crate::train::{StepStats, TrainConfig};
 
@@ -129,6 +129,11 @@ pub fn checkpoint_info(bytes: &[u8]) -> Result<JsValue, JsValue> {
     })
 }
 
+/// A run the page may start: a step's work within `limits::STEP_WORK` (kind "config" if not).
+fn page_sized(c: &TrainConfig) -> Result<(), JsValue> {
+    crate::limits::STEP_WORK.check(crate::limits::step_work(c.batch, c.base_channels)).map_err(js_err)
+}
+
 /// Default `a` for L levels (a^L = 0.01), for the page's controls.
 #[wasm_bindgen(js_name = defaultA)]
 pub fn default_a(levels: u32) -> f64 {
@@ -170,10 +175,22 @@ async fn chain_to_js(
     let n = chain.batch;
     let levels = chain.levels.clone();
     let pixels = chain.read().await.map_err(js_err)?;
+    chain_object(levels, n, h, w, &pixels, mean_image)
+}
+
+/// `{levels, n, h, w, diversity, rmsToMean, pixels}` of a chain read back (`pixels` level-major).
+fn chain_object(
+    levels: Vec<usize>,
+    n: usize,
+    h: usize,
+    w: usize,
+    pixels: &[f32],
+    mean_image: Option<&[f32]>,
+) -> Result<JsValue, JsValue> {
     let dim = h * w;
     let last = &pixels[(levels.len() - 1) * n * dim..];
     let meta = ChainMeta {
-        diversity: metrics::spread_per_level(&pixels, n, dim),
+        diversity: metrics::spread_per_level(pixels, n, dim),
         rms_to_mean: mean_image.map(|m| metrics::mean_rms_to(last, m)),
         levels,
         n,
@@ -182,7 +199,7 @@ async fn chain_to_js(
     };
     let obj = to_js(&meta)?;
     // Setting a property on a fresh object cannot fail.
-    let _ = Reflect::set(&obj, &JsValue::from_str("pixels"), &Float32Array::from(&pixels[..]));
+    let _ = Reflect::set(&obj, &JsValue::from_str("pixels"), &Float32Array::from(pixels));
     Ok(obj)
 }
 
@@ -195,6 +212,8 @@ struct Info<'a> {
     models: Vec<&'a TrainConfig>,
     /// The sampler specs the run can show (`Session::samplers`).
     samplers: Vec<String>,
+    /// The same by the model they run on (`Session::sampler_groups`): what `sampleMany` draws together.
+    sampler_groups: Vec<Vec<String>>,
     a: f64,
     levels: usize,
     step: u64,
@@ -244,6 +263,9 @@ impl Session {
         backend: String,
     ) -> Result<Session, JsValue> {
         let configs: Vec<TrainConfig> = from_js(configs, "configuration")?;
+        for c in &configs {
+            page_sized(c)?;
+        }
         let data = Dataset::from_idx(&images, labels.as_deref()).map_err(js_err)?;
         let device = device_for(&backend).await?;
         let run = session::Session::new(&configs, &data, &device).map_err(js_err)?;
@@ -274,6 +296,7 @@ impl Session {
             (Some(m), Some(l)) => Some((m.parse::<ModelKind>().map_err(js_err)?, l as usize)),
             _ => None,
         };
+        page_sized(&checkpoint::read_meta(&bytes).map_err(js_err)?.config)?;
         let device = device_for(&backend).await?;
         let trainer = checkpoint::import(&bytes, &data, &device, expect).map_err(js_err)?;
         let run = session::Session::resumed(trainer, &alongside, &data).map_err(js_err)?;
@@ -304,7 +327,13 @@ impl Session {
         self.inner.borrow().samplers()
     }
 
-    /// `{config, models, samplers, a, levels, step, height, width, nData, nHeldOut, backend}`.
+    /// `samplers` by the model they run on (arrays of specs): what `sampleMany` draws together.
+    #[wasm_bindgen(getter, js_name = samplerGroups)]
+    pub fn sampler_groups(&self) -> Result<JsValue, JsValue> {
+        to_js(&self.inner.borrow().sampler_groups())
+    }
+
+    /// `{config, models, samplers, samplerGroups, a, levels, step, height, width, nData, nHeldOut, backend}`.
     pub fn info(&self) -> Result<JsValue, JsValue> {
         let run = self.inner.borrow();
         let t = run.main();
@@ -312,6 +341,7 @@ impl Session {
             config: &t.config,
             models: run.members().iter().map(|m| m.config()).collect(),
             samplers: run.samplers(),
+            sampler_groups: run.sampler_groups(),
             a: t.schedule.a,
             levels: t.schedule.levels,
             step: t.step(),
@@ -399,6 +429,64 @@ impl Session {
             (chain, m.size(), m.mean_image().to_vec())
         };
         chain_to_js(chain, h, w, Some(&mean)).await
+    }
+
+    /// Several sampler specs at once, each from the same z_L (drawn with `seed`): the samplers of
+    /// one model that step from its denoiser run in lockstep, one forward per level for all of
+    /// them (`sampler::run_together`), and every chain is read back in one read. Returns an object
+    /// `{[spec]: chain}` (see `chain_to_js` for a chain).
+    #[wasm_bindgen(js_name = sampleMany)]
+    pub async fn sample_many(
+        &self,
+        specs: Vec<String>,
+        n: u32,
+        seed: u32,
+        columns: u32,
+    ) -> Result<JsValue, JsValue> {
+        let (images, parts, (h, w)) = {
+            let run = self.inner.borrow();
+            // The specs by model, in the order they were given within each model.
+            let mut groups: Vec<(usize, Vec<(usize, SamplerKind)>)> = Vec::new();
+            for (i, spec) in specs.iter().enumerate() {
+                let (model, kind) = session::parse_spec(spec).map_err(js_err)?;
+                let m = run.member_for(model, kind).map_err(js_err)?;
+                let at = run.members().iter().position(|x| std::ptr::eq(x, m)).expect("a member of this run");
+                match groups.iter_mut().find(|(g, _)| *g == at) {
+                    Some((_, list)) => list.push((i, kind)),
+                    None => groups.push((at, vec![(i, kind)])),
+                }
+            }
+            let mut images = Vec::new();
+            let mut parts = Vec::new(); // (spec index, levels, member index)
+            for (at, list) in groups {
+                let m = &run.members()[at];
+                let keep = display_levels(m.levels(), columns as usize);
+                let kinds: Vec<SamplerKind> = list.iter().map(|(_, k)| *k).collect();
+                let chains = m.sample_together(&kinds, n as usize, seed as u64, &keep).map_err(js_err)?;
+                for ((i, _), chain) in list.into_iter().zip(chains) {
+                    parts.push((i, chain.levels.clone(), at));
+                    images.push(chain.images);
+                }
+            }
+            (images, parts, run.members()[0].size())
+        };
+        let out = js_sys::Object::new();
+        if images.is_empty() {
+            return Ok(out.into());
+        }
+        // One readback for every chain.
+        let all = Chain { levels: Vec::new(), batch: n as usize, images: Tensor::cat(images, 0) };
+        let pixels = all.read().await.map_err(js_err)?;
+        let run = self.inner.borrow();
+        let mut offset = 0;
+        for (i, levels, at) in parts {
+            let len = levels.len() * n as usize * h * w;
+            let mean = run.members()[at].mean_image().to_vec();
+            let chain = chain_object(levels, n as usize, h, w, &pixels[offset..offset + len], Some(&mean))?;
+            offset += len;
+            let _ = Reflect::set(&out, &JsValue::from_str(&specs[i]), &chain);
+        }
+        Ok(out.into())
     }
 
     /// One z_ℓ, many draws (quiz problem 2): `draws` chains with a sampler spec from one z at

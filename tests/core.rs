@@ -232,4 +232,15 @@ fn configuration_errors_are_clear() {
     assert!(bad(&|c| c.batch = 0).contains("batch"));
     assert!(bad(&|c| c.lr = f64::NAN).contains("learning rate"));
     assert!(bad(&|c| c.latent_dim = 0).contains("latent"));
+    // A 4-image file with batch 4: refused with a message, for the trained models and for Φ*,
+    // instead of a run with no held-out images (which failed later, at every restart on the page).
+    let four = Dataset { n: 4, h: 28, w: 28, pixels: data.pixels[..4 * 784].to_vec(), labels: None };
+    let refused = |e: denoise_lab::Error| {
+        let e = e.to_string();
+        assert!(e.contains("the data has 4 images; a run needs at least 10"), "{e}");
+    };
+    let c = TrainConfig { batch: 4, ..config(ModelKind::Denoiser, 10) };
+    refused(Trainer::new(c.clone(), &four, &backend::cpu()).err().expect("refused"));
+    let phi = TrainConfig { kind: ModelKind::Universal, ..c };
+    refused(denoise_lab::ideal::UniversalModel::new(phi, &four, &backend::cpu()).err().expect("refused"));
 }

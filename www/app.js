@@ -7,6 +7,7 @@ import { banner, clearBanner, errorBanner, logErrorsTo } from './banners.js';
 import { Charts } from './charts.js';
 import { showConfig, wireControls } from './controls.js';
 import { wireFiles } from './files.js';
+import { readChecked } from './file-checks.js';
 import { escapeHtml } from './format.js';
 import { clearMetrics } from './metrics-panel.js';
 import { SamplePanels } from './sample-panels.js';
@@ -17,6 +18,7 @@ import { parseQuery, toQuery, trainConfig } from './state.js';
 import { Training } from './training.js';
 import { createLab } from './lab.js';
 import { workerHandlers } from './messages.js';
+import { probeWebGpu } from './worker-gpu.js';
 
 const $ = (id) => document.getElementById(id);
 /** Settings that train at a few steps per second on a CPU (the full-size defaults need a GPU). */
@@ -37,6 +39,7 @@ const run = {
   customData: null, // {images, labels, name} when the user loaded their own IDX
   pendingData: null,
   pendingImport: null,
+  lightened: null, // {channels, batch} of the full size when the page started light on a CPU
 };
 
 const panels = new SamplePanels();
@@ -103,7 +106,7 @@ function buildPanels() {
 function startOver() {
   if (!training.running) return;
   deleteAutosave(saveKey());
-  training.restart({ fresh: true });
+  training.restart({ fresh: true, discard: true });
 }
 
 // ---- controls and transport -------------------------------------------------------------------
@@ -200,20 +203,60 @@ function leaveScenario() {
 
 // ---- backend and lighter settings ---------------------------------------------------------------
 
-/** A banner action that switches to LIGHT (only offered when the run is larger than that). */
+/**
+ * On a CPU (no WebGPU, an adapter that runs on the CPU, or backend=cpu) a free-play run whose URL
+ * sets no size starts with LIGHT: the full size trains at one step in several seconds there.
+ */
+async function startsLight() {
+  const q = new URLSearchParams(location.search);
+  if (view.scenario || !view.light || q.has('channels') || q.has('batch')) return false;
+  if (cfg.channels <= LIGHT.channels && cfg.batch <= LIGHT.batch) return false;
+  if (view.backend === 'cpu') return true;
+  const probe = await probeWebGpu(false);
+  return !probe.ok || !!probe.cpuAdapter;
+}
+
+/**
+ * The banner's words and action about the size of the run: back to the full size when the page
+ * started light, else a switch to LIGHT (offered when the run is larger than that).
+ */
 function lightActions() {
+  if (run.lightened) {
+    const full = run.lightened;
+    const onClick = () => {
+      run.lightened = null;
+      view.light = false; // kept in the URL (light=0): a reload stays at the full size
+      cfg.channels = full.channels;
+      cfg.batch = full.batch;
+      showConfig(cfg);
+      writeUrl();
+      clearBanner('cpu-adapter');
+      clearBanner('backend');
+      training.restart();
+    };
+    return {
+      dismissible: true,
+      note: `Started with lighter settings (${cfg.channels} channels, batch ${cfg.batch}) so that it trains at a few steps per second.`,
+      actions: [{ label: `Full size (${full.channels} channels, batch ${full.batch})`, onClick }],
+    };
+  }
   if (cfg.channels <= LIGHT.channels && cfg.batch <= LIGHT.batch) return { dismissible: true };
   const label = `Use lighter settings (${LIGHT.channels} channels, batch ${LIGHT.batch})`;
   const onClick = () => {
-    cfg.channels = Math.min(cfg.channels, LIGHT.channels);
-    cfg.batch = Math.min(cfg.batch, LIGHT.batch);
-    showConfig(cfg);
-    writeUrl();
+    lighten();
     clearBanner('cpu-adapter');
     clearBanner('backend');
     training.restart();
   };
   return { dismissible: true, actions: [{ label, onClick }] };
+}
+
+/** The settings at most LIGHT (shown and in the URL; the caller restarts). */
+function lighten() {
+  cfg.channels = Math.min(cfg.channels, LIGHT.channels);
+  cfg.batch = Math.min(cfg.batch, LIGHT.batch);
+  showConfig(cfg);
+  writeUrl();
 }
 
 /** Continue on burn's CPU backend (`backend=cpu` in the URL). */
@@ -244,6 +287,17 @@ const training = new Training(lab, handlers, {
   },
   clearLoss: () => charts.clearLoss(),
   isCurrent: (config) => config.model === cfg.model && config.levels === cfg.L,
+  waysOut: () => [
+    { label: 'Start without the autosave (it is kept aside)', onClick: () => training.restartWorker({ resume: false }) },
+    ...(view.backend === 'cpu'
+      ? []
+      : [{ label: 'Train on the CPU backend', onClick: () => ((view.backend = 'cpu'), writeUrl(), training.restartWorker()) }]),
+    ...(cfg.channels <= LIGHT.channels && cfg.batch <= LIGHT.batch
+      ? []
+      : [{ label: `Lighter settings (${LIGHT.channels} channels, batch ${LIGHT.batch})`, onClick: () => (lighten(), training.restartWorker()) }]),
+  ],
+  toCpu: () => switchToCpu(),
+  resumeOther: () => training.restart({ discard: true, fromSave: true }),
 });
 app.training = training;
 
@@ -262,9 +316,9 @@ wireFiles({
     if (!lab.ready) return;
     let bytes;
     try {
-      bytes = new Uint8Array(await file.arrayBuffer());
+      bytes = await readChecked(file, 'checkpoint');
     } catch (e) {
-      errorBanner('import', `Could not read ${file.name}: ${e.message}`);
+      errorBanner('import', `${file.name} is not a usable denoise-lab checkpoint: ${e.message}.`);
       return;
     }
     sendImport(bytes, file.name);
@@ -286,6 +340,14 @@ showConfig(cfg);
 writeUrl();
 rebuildForModel();
 (async () => {
+  if (await startsLight()) {
+    run.lightened = { channels: cfg.channels, batch: cfg.batch };
+    cfg.channels = LIGHT.channels;
+    cfg.batch = LIGHT.batch;
+    lab.lightened = true;
+    showConfig(cfg);
+    writeUrl();
+  }
   const saved = view.resume ? await loadAutosave(saveKey()) : null;
   training.start({ resumeBytes: saved ? saved.bytes : null, autoplay: view.autoplay });
 })();

@@ -9,8 +9,12 @@ let dbPromise = null;
 function openDb() {
   if (!('indexedDB' in self)) return Promise.reject(new Error('IndexedDB is not available'));
   dbPromise ??= new Promise((resolve, reject) => {
-    const req = indexedDB.open(DB_NAME, 1);
-    req.onupgradeneeded = () => req.result.createObjectStore(STORE, { keyPath: 'key' });
+    const req = indexedDB.open(DB_NAME, 2);
+    req.onupgradeneeded = (ev) => {
+      // Version 2 indexes the saves by date, so they can be listed without reading their bytes.
+      const store = ev.oldVersion < 1 ? req.result.createObjectStore(STORE, { keyPath: 'key' }) : req.transaction.objectStore(STORE);
+      if (!store.indexNames.contains('savedAt')) store.createIndex('savedAt', 'savedAt');
+    };
     req.onsuccess = () => resolve(req.result);
     req.onerror = () => reject(req.error);
     req.onblocked = () => reject(new Error('IndexedDB is blocked by another tab'));
@@ -45,15 +49,64 @@ export async function loadAutosave(key) {
     return null;
   }
 }
-/** Store `entry` ({key, bytes, step, config, savedAt}), keeping the newest few saves; throws on failure. */
-export async function storeAutosave(entry) {
+const KEEP_ASIDE = 2;
+const isKept = (key) => String(key).startsWith('kept:');
+
+/** Delete the oldest saves so that at most `keep` remain besides `except` (saves kept aside are counted apart). */
+async function prune(keep, except) {
   await idb('readwrite', async (s) => {
-    s.put(entry);
-    const all = await reqP(s.getAll());
-    all.sort((x, y) => y.savedAt - x.savedAt);
-    for (const old of all.slice(KEEP_AUTOSAVES)) s.delete(old.key);
+    const newestFirst = await keysByDate(s);
+    const runs = newestFirst.filter((k) => !isKept(k) && k !== except);
+    const kept = newestFirst.filter(isKept);
+    for (const old of [...runs.slice(keep), ...kept.slice(KEEP_ASIDE)]) s.delete(old);
   });
 }
+
+/**
+ * Store `entry` ({key, bytes, step, config, savedAt}), keeping the newest few saves. Old saves
+ * are pruned before the write (a full quota would otherwise block every later save); if the
+ * write still does not fit, every other run's save goes and it is tried once more. Throws on failure.
+ */
+export async function storeAutosave(entry) {
+  await prune(KEEP_AUTOSAVES - 1, entry.key);
+  try {
+    await idb('readwrite', (s) => s.put(entry));
+  } catch (e) {
+    if (e?.name !== 'QuotaExceededError') throw e;
+    await prune(0, entry.key);
+    await idb('readwrite', (s) => s.put(entry));
+  }
+}
+
+/** Keep `entry` aside under its own key (an unusable save a fresh run must not overwrite). */
+export async function keepAside(entry) {
+  await idb('readwrite', (s) => s.put({ ...entry, key: `kept:${entry.key}:${entry.savedAt}`, keptAt: Date.now() }));
+}
+
+/** The keys of every save, newest first, read from the date index (no bytes are loaded). */
+function keysByDate(store) {
+  return new Promise((resolve, reject) => {
+    const keys = [];
+    const req = store.index('savedAt').openKeyCursor(null, 'prev');
+    req.onsuccess = () => {
+      const c = req.result;
+      if (!c) return resolve(keys);
+      keys.push(c.primaryKey);
+      c.continue();
+    };
+    req.onerror = () => reject(req.error);
+  });
+}
+
+/** The keys of every save, newest first (saves kept aside start with "kept:"). */
+export async function listAutosaves() {
+  try {
+    return await idb('readonly', (s) => keysByDate(s));
+  } catch {
+    return [];
+  }
+}
+
 export function deleteAutosave(key) {
-  idb('readwrite', (s) => s.delete(key)).catch(() => {});
+  return idb('readwrite', (s) => s.delete(key)).catch(() => {});
 }

@@ -160,7 +160,7 @@ export class Charts {
   }
 
   /** Diversity along the chains (per sampler) and of the final samples, beside real digits. */
-  showDiversity(chains, realDiversity) {
+  showDiversity(chains, realDiversity, realName = 'real digits') {
     if (!chains || !this.diversity) return;
     const names = this.diversityNames;
     const first = chains[names[0]];
@@ -179,7 +179,7 @@ export class Charts {
     const row = (label, color, v) =>
       `<div class="bar-row"><span class="bar-label"><span class="swatch" style="background:${color}"></span>${label}</span><span class="bar"><span style="width:${((100 * (v || 0)) / maxV).toFixed(1)}%;background:${color}"></span></span><span class="bar-value">${fmt(v)}</span></div>`;
     let html = names.map((n) => row(`${samplerLabel(n)} z<sub>0</sub>`, SAMPLER_COLORS[n], chains[n]?.diversity.at(-1))).join('');
-    html += row('real digits', SAMPLER_COLORS.real, realDiversity);
+    html += row(realName, SAMPLER_COLORS.real, realDiversity);
     $('diversity-bars').innerHTML = html;
   }
 }

@@ -3,8 +3,9 @@
 
 const $ = (id) => document.getElementById(id);
 
+import { readChecked } from './file-checks.js';
+
 const isIdx = (f) => /idx\d|ubyte/i.test(f.name);
-const bytesOf = async (file) => new Uint8Array(await file.arrayBuffer());
 
 /**
  * Wire the import and data controls and drag and drop.
@@ -12,6 +13,18 @@ const bytesOf = async (file) => new Uint8Array(await file.arrayBuffer());
  * `currentDataName()` for messages.
  */
 export function wireFiles({ onCheckpoint, onData, onError, currentDataName }) {
+  /** Images (and labels) checked (www/file-checks.js) before they are read into memory. */
+  const readBoth = async (images, labels) => {
+    let file = images;
+    try {
+      const ib = await readChecked(images, 'images');
+      file = labels;
+      const lb = labels ? await readChecked(labels, 'labels') : undefined;
+      onData(ib, lb, images.name);
+    } catch (e) {
+      onError('data', `Could not read ${file.name}: ${e.message}. Still using ${currentDataName()}.`);
+    }
+  };
   $('import-file').addEventListener('change', (ev) => {
     const f = ev.target.files[0];
     ev.target.value = '';
@@ -25,7 +38,7 @@ export function wireFiles({ onCheckpoint, onData, onError, currentDataName }) {
       onError('data', 'Choose an images file (IDX, e.g. train-images-idx3-ubyte or .gz) first.');
       return;
     }
-    onData(await bytesOf(fi), fl ? await bytesOf(fl) : undefined, fi.name);
+    readBoth(fi, fl);
   });
 
   $('data-load-url').addEventListener('click', async () => {
@@ -78,7 +91,7 @@ export function wireFiles({ onCheckpoint, onData, onError, currentDataName }) {
     }
     const img = files.find((f) => /idx3|images/i.test(f.name)) || files[0];
     const lbl = files.find((f) => f !== img && /idx1|labels/i.test(f.name));
-    onData(await bytesOf(img), lbl ? await bytesOf(lbl) : undefined, img.name);
+    readBoth(img, lbl);
   });
 }
 

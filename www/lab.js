@@ -19,16 +19,22 @@ export function createLab({ cfg, view, post }) {
     draws: null, // problem 2's view: {level, step, classes: {spec: classes reached}}
     finalDiversity: null, // {spec: mean pairwise distance of the drawn z_0} at the last drawing
     readyVersion: 0, // counts sessions
+    run: null, // the worker's number of the session shown
+    restarts: 0, // restarts that reached the worker (a superseded one does not)
+    saveConflict: null, // {theirs, ours}: steps when another tab's save was not overwritten
+    keptAside: null, // {step, kept}: an autosave that could not be resumed, put aside
     warmupMs: null,
     msPerStep: null,
     stepsPerSec: null,
+    trainingShare: null, // training's share of the worker's wall time while playing (www/time-share.js)
+    lightened: false, // started with lighter settings because training runs on a CPU
     errors: [],
     warnings: [],
     lastExport: null, // {name, size, step} of the last download
     autosaves: 0,
     resumed: null,
     frames: [], // [{k, ms}] per training frame of this session (k steps in ms)
-    times: {}, // performance.now() of milestones: ready, firstStep, firstSamples
+    times: {}, // performance.now() of milestones: ready, firstDrawn (a first grid), firstSamples (a whole pass), firstStep
     companionModel: null, // the side-by-side model of a scenario
     companionLoss: null, // its last loss
     scenario: null, // the scenario that runs now

@@ -75,6 +75,22 @@ export const LIMITS = {
   }
 };
 
+// Bounds on products of settings (a step's, a grid's and the metrics' work) on the page.
+export const WORK_LIMITS = {
+  "draw": {
+    "label": "L × rows",
+    "max": 4000.0
+  },
+  "metrics": {
+    "label": "L × samples for the metrics",
+    "max": 100000.0
+  },
+  "step": {
+    "label": "batch × channels²",
+    "max": 1048576.0
+  }
+};
+
 // The samplers that apply to each model, in the order they are shown.
 export const SAMPLERS_BY_MODEL = {
   "cvae": [
@@ -98,3 +114,6 @@ export const SAMPLER_SPECS = ["deterministic","stochastic","ddim","cvae","univer
 
 // The default a makes a^L equal to this (Schedule::default_a).
 export const DEFAULT_FINAL_SIGNAL = 0.01;
+
+// What a file must start with, and its largest size, before the page copies it into the wasm.
+export const FILES = {"checkpointMagic":[68,78,76,65,66,0,1,0],"checkpointMaxBytes":536870912,"idxMaxBytes":68157440};

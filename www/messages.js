@@ -7,7 +7,7 @@ import { downloadFile } from './files.js';
 import { escapeHtml, fmtMs } from './format.js';
 import { renderMetrics } from './metrics-panel.js';
 import { buildScenarioButtons, markScenario, showScenarioCaption } from './scenario-panel.js';
-import { showBackend, showCompanionLoss, showProgress } from './stats.js';
+import { endActivity, showActivity, showBackend, showCompanionLoss, showProgress, showStuck } from './stats.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -31,12 +31,13 @@ export function workerHandlers(app) {
   function onReady(msg) {
     lab.ready = true;
     lab.readyVersion++;
+    lab.run = msg.run;
     lab.info = msg.info;
     lab.step = msg.info.step;
     lab.losses = [];
     lab.frames = [];
     lab.times.ready ??= performance.now();
-    $('loading').hidden = true;
+    endActivity('start');
     // The session's configuration wins (a resumed or imported checkpoint may differ).
     const c = msg.info.config;
     const modelChanged = c.model !== cfg.model;
@@ -50,7 +51,8 @@ export function workerHandlers(app) {
     if (modelChanged || !charts.loss) rebuildForModel();
     else if (panels.key !== panelsKey()) buildPanels();
     else if (charts.levelCount !== cfg.L) charts.rebuildLevels(cfg.L, view.embed);
-    panels.setReference({ meanImage: msg.meanImage, realDiversity: msg.realDiversity, h: msg.info.height, w: msg.info.width });
+    panels.setReference({ meanImage: msg.meanImage, realDiversity: msg.realDiversity, h: msg.info.height, w: msg.info.width, digits: msg.data?.digits !== false });
+    lab.dataDigits = msg.data?.digits !== false;
     $('stat-step').textContent = String(lab.step);
     setEnabled(true);
     app.training.setPlaying(app.training.wantPlaying);
@@ -76,6 +78,7 @@ export function workerHandlers(app) {
   function onProgress(msg) {
     lab.step = msg.step;
     lab.times.firstStep ??= performance.now();
+    endActivity('step');
     lab.frames.push({ k: msg.stepsPerFrame, ms: msg.frameMs });
     for (const p of msg.steps) lab.losses.push(p.loss);
     charts.pushLoss(msg.steps);
@@ -83,6 +86,7 @@ export function workerHandlers(app) {
     lab.warmupMs = msg.warmupMs;
     lab.msPerStep = msg.msPerStep;
     lab.stepsPerSec = msg.stepsPerSec;
+    lab.trainingShare = msg.trainingShare;
     showProgress(msg, { loss: msg.steps.length ? charts.smoothedLoss() : null, batch: cfg.batch });
     if (msg.companion && msg.companion.steps.length) {
       lab.companionLoss = msg.companion.steps.at(-1).loss;
@@ -90,17 +94,21 @@ export function workerHandlers(app) {
     }
   }
 
+  /** A grid as soon as it is drawn (`partial`), then the pass's end (its time, memory). */
   function onSamples(msg) {
+    panels.render(msg);
+    lab.times.firstDrawn ??= performance.now();
+    if (msg.partial) return;
     if (msg.memory) {
       // Device allocations and wasm memory at each drawing (the soak benchmark reads these).
       lab.memory ??= [];
       lab.memory.push({ step: msg.step, ...msg.memory });
       if (lab.memory.length > 10000) lab.memory.splice(0, lab.memory.length - 10000);
     }
-    panels.render(msg);
-    charts.showDiversity(panels.chains, panels.realDiversity);
+    if (msg.incomplete) return; // stopped for an export: the next pass draws the rest
+    charts.showDiversity(panels.chains, panels.realDiversity, panels.realName);
     lab.samplesStep = msg.step;
-    lab.finalDiversity = Object.fromEntries(Object.entries(msg.chains).map(([spec, c]) => [spec, c.diversity.at(-1)]));
+    lab.finalDiversity = Object.fromEntries(Object.entries(panels.chains || {}).map(([spec, c]) => [spec, c.diversity.at(-1)]));
     lab.samplesVersion++;
     lab.times.firstSamples ??= performance.now();
     $('speed-sample').textContent = fmtMs(msg.ms);
@@ -125,9 +133,9 @@ export function workerHandlers(app) {
       lab.ready = true;
       setEnabled(true);
       app.training.setPlaying(false);
-      $('loading').hidden = true;
+      endActivity();
     }
-    if (msg.kind === 'init') $('loading').textContent = `Could not start: ${msg.message}`;
+    if (msg.kind === 'init') showStuck(`Could not start: ${msg.message}`);
   }
 
   function onImportMismatch(msg) {
@@ -145,7 +153,8 @@ export function workerHandlers(app) {
   return {
     hello: () => {},
     status: (msg) => {
-      $('loading').textContent = msg.text;
+      if (msg.text) showActivity(msg.key || 'start', msg.text);
+      else endActivity(msg.key);
       if (!lab.backend) $('stat-backend').textContent = 'starting…';
     },
     backend: (msg) => {
@@ -183,7 +192,7 @@ export function workerHandlers(app) {
     paused: (msg) => app.training.paused(msg.step),
     stopped: (msg) => {
       app.training.stopped();
-      banner('stopped', 'info', `Paused at step ${msg.step}: the end of this scenario's training budget. Press Play to keep app.training.`);
+      banner('stopped', 'info', `Paused at step ${msg.step}: the end of this scenario's training budget. Press Play to keep training.`);
     },
     exported: onExported,
     diverged: (msg) => {
@@ -211,7 +220,8 @@ export function workerHandlers(app) {
       lab.warnings.push(msg.message);
       console.warn('WebGPU error:', msg.message);
     },
-    deviceLost: (msg) => app.training.crashed(`the GPU device was lost (${msg.reason}${msg.message ? `: ${msg.message}` : ''})`),
+    deviceLost: (msg) => app.training.crashed(`the GPU device was lost (${msg.reason}${msg.message ? `: ${msg.message}` : ''})`, { deviceLost: true }),
+    resumeFailed: (msg) => app.training.resumeFailed(msg.reason),
     fatal: (msg) => app.training.crashed(msg.message),
   };
 }

@@ -41,6 +41,9 @@ function drawHistogram(canvas, counts, color) {
   ctx.stroke();
 }
 
+/** What the data's real images are called: "real digits" for the bundled MNIST. */
+export const realLabel = (digits) => (digits ? 'real digits' : 'real images');
+
 export function clearMetrics(lab) {
   $('metrics-table').querySelector('tbody').replaceChildren();
   $('metrics-status').textContent = 'Not measured yet.';
@@ -58,22 +61,30 @@ export function renderMetrics(msg, lab) {
   lab.metricsVersion = (lab.metricsVersion || 0) + 1;
   const tbody = $('metrics-table').querySelector('tbody');
   tbody.replaceChildren();
+  // On data other than the bundled digits, the digit classifier's figures (Fréchet distance of
+  // its features, class entropy and histogram) mean nothing: shown as not applicable.
+  const digits = msg.digits !== false;
+  const na = '<span class="muted" title="needs a classifier of this data: the bundled one knows MNIST digits only">n/a</span>';
   const rows = Object.entries(msg.samplers).map(([n, m]) => [samplerLabel(n), SAMPLER_COLORS[n], m, n]);
-  rows.push([`real digits`, SAMPLER_COLORS.real, msg.real, 'real']);
+  rows.push([realLabel(digits), SAMPLER_COLORS.real, msg.real, 'real']);
   for (const [name, color, m, key] of rows) {
     const tr = document.createElement('tr');
     tr.dataset.sampler = key;
     if (key === 'real') tr.className = 'ref';
     tr.innerHTML = `<td><span class="swatch" style="background:${color}"></span>${escapeHtml(name)}</td>
-      <td class="num frechet">${fmt(m.frechet, 3)}</td>
-      <td class="num entropy">${fmt(m.entropy_nats, 3)}</td>
+      <td class="num frechet">${digits ? fmt(m.frechet, 3) : na}</td>
+      <td class="num entropy">${digits ? fmt(m.entropy_nats, 3) : na}</td>
       <td class="num diversity">${fmt(m.diversity, 3)}</td>
       <td class="num nearest">${m.memorisation ? fmt(m.memorisation.median_nn_rms, 3) : '–'}</td>
       <td class="num copies">${m.memorisation ? `${Math.round(100 * m.memorisation.copies)}%` : '–'}</td>
-      <td><canvas class="hist" aria-label="class histogram of ${escapeHtml(name)}"></canvas></td>`;
+      <td>${digits ? `<canvas class="hist" aria-label="class histogram of ${escapeHtml(name)}"></canvas>` : na}</td>`;
     tbody.append(tr);
-    drawHistogram(tr.querySelector('canvas'), m.histogram, color);
+    if (digits) drawHistogram(tr.querySelector('canvas'), m.histogram, color);
   }
   const acc = msg.reference.classifier_accuracy;
+  if (!digits) {
+    $('metrics-status').textContent = `Measured at step ${msg.step}: ${msg.n} samples per sampler (noise seed ${msg.seed}), in ${fmtMs(msg.ms)}. This data is not the bundled MNIST digits, so the figures of the digit classifier (Fréchet distance, class entropy, histogram) do not apply; diversity and the distance to the nearest training image do. Real images: ${msg.real.n} training images measured the same way; their distance to the nearest training image is that of held-out images.`;
+    return;
+  }
   $('metrics-status').textContent = `Measured at step ${msg.step}: ${msg.n} samples per sampler (noise seed ${msg.seed}) against ${msg.reference.n} held-out real digits, in ${fmtMs(msg.ms)}. Classifier: ${acc ? `${(100 * acc).toFixed(1)}% on held-out digits` : 'bundled'}. Real digits: ${msg.real.n} training digits measured the same way (the best a sampler can do at this sample size); their distance to the nearest training image is that of held-out digits, which are not in the training set.`;
 }

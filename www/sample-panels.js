@@ -37,6 +37,7 @@ export class SamplePanels {
    */
   build(active, { model, levels, other, onSwitch }) {
     this.key = active.join(',') + (other ? '+' : '');
+    this.chains = null;
     const host = $('sampler-panels');
     host.replaceChildren();
     for (const name of Object.keys(this.grids)) if (name !== 'forward' && name !== 'meanFinal') delete this.grids[name];
@@ -76,7 +77,8 @@ export class SamplePanels {
   }
 
   /** The session's reference images: the mean training image and real digits' diversity. */
-  setReference({ meanImage, realDiversity, h, w }) {
+  setReference({ meanImage, realDiversity, h, w, digits = true }) {
+    this.realName = digits ? 'real digits' : 'real images';
     this.meanImage = meanImage;
     this.realDiversity = realDiversity;
     drawImage($('mean-canvas'), meanImage, h, w);
@@ -86,15 +88,18 @@ export class SamplePanels {
     this.chains = null;
   }
 
-  /** Draw a `samples` message from the worker (every sampler's chains, maybe the forward process). */
+  /**
+   * Draw a `samples` message from the worker: some samplers' chains and maybe the forward process
+   * (a pass posts each grid as it is drawn, so the chains shown are merged).
+   */
   render(msg) {
-    this.chains = msg.chains;
+    this.chains = { ...this.chains, ...msg.chains };
     if (msg.forward) this.forward = msg.forward;
     for (const [name, chain] of Object.entries(msg.chains)) {
       if (!this.grids[name]) continue;
       this.grids[name].draw(chain);
       const div = chain.diversity[chain.diversity.length - 1];
-      const real = this.realDiversity != null ? ` <span class="muted">(real digits ${fmt(this.realDiversity)})</span>` : '';
+      const real = this.realDiversity != null ? ` <span class="muted">(${this.realName} ${fmt(this.realDiversity)})</span>` : '';
       const parts = [`diversity of z<sub>0</sub>: <b>${fmt(div)}</b>${real}`];
       if (chain.rmsToMean != null) parts.push(`RMS to the mean image: <b>${fmt(chain.rmsToMean)}</b>`);
       parts.push(`<span class="muted">drawn at step ${msg.step}, noise seed ${msg.seed}</span>`);
@@ -102,6 +107,7 @@ export class SamplePanels {
     }
     if (msg.forward) this.grids.forward.draw(msg.forward);
     const eq2 = msg.chains.deterministic || msg.chains['universal/deterministic'];
+    if (!Object.keys(msg.chains).length && !msg.forward) return;
     if (eq2) this.grids.meanFinal.draw(eq2, { onlyLast: true });
     this.renderMeanTable();
   }
@@ -121,7 +127,7 @@ export class SamplePanels {
       if (li >= 0 && this.meanImage.length === dim) {
         let s = 0;
         for (let i = 0; i < f.n; i++) s += rms(f.pixels, this.meanImage, (li * f.n + i) * dim, dim);
-        rows.push(`<tr class="ref"><td><span class="swatch" style="background:${SAMPLER_COLORS.real}"></span>real digits (for scale)</td><td>${fmt(s / f.n)}</td></tr>`);
+        rows.push(`<tr class="ref"><td><span class="swatch" style="background:${SAMPLER_COLORS.real}"></span>${this.realName} (for scale)</td><td>${fmt(s / f.n)}</td></tr>`);
       }
     }
     tbody.innerHTML = rows.join('');

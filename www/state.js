@@ -3,7 +3,7 @@
 // Rust core (www/limits.js is generated from src/limits.rs), so the page, the worker, the CLI and
 // the core accept the same values.
 
-import { LIMITS, SAMPLER_SPECS, DEFAULT_FINAL_SIGNAL } from './limits.js';
+import { LIMITS, SAMPLER_SPECS, DEFAULT_FINAL_SIGNAL, WORK_LIMITS } from './limits.js';
 
 // Sampler specs as the core names them (src/session.rs `spec`): a trained model's samplers by
 // name, the universal denoiser Φ*'s as "universal/name".
@@ -94,6 +94,7 @@ export const PARAMS = [
   { name: 'embed', group: 'view', default: false, parse: flag },
   { name: 'autoplay', group: 'view', default: false, parse: flag },
   { name: 'resume', group: 'view', default: true, parse: flag },
+  { name: 'light', group: 'view', default: true, parse: flag }, // on a CPU, start with lighter settings unless the URL sets sizes (0: never)
   { name: 'backend', group: 'view', default: 'auto', parse: oneOf({ auto: ['auto', 'webgpu', 'gpu'], cpu: ['cpu'] }) },
   { name: 'rows', group: 'view', default: 6, parse: intIn(2, 16) }, // samples per grid
   { name: 'cols', group: 'view', default: 11, parse: intIn(2, 21) }, // levels shown
@@ -147,7 +148,35 @@ export function parseQuery(search) {
     if (!q.has('rows')) state.view.rows = 4;
     if (!q.has('cols')) state.view.cols = 9;
   }
+  boundWork(state, problems);
   return { ...state, problems };
+}
+
+/**
+ * The core's bounds on products of settings (WORK_LIMITS, from src/limits.rs): each field may be
+ * in its range while together they would exhaust memory (a shared link with the largest batch
+ * and channels). Over a bound, the sizes go back to their defaults (a step) or shrink to fit (a
+ * grid's rows, the metrics' samples), with a message in `problems`.
+ */
+function boundWork(state, problems) {
+  const { cfg, view } = state;
+  const over = (limit, work) => work > limit.max;
+  const step = cfg.batch * cfg.channels * cfg.channels;
+  if (over(WORK_LIMITS.step, step)) {
+    const [batch, channels] = [param('batch').default, param('channels').default];
+    problems.push(`${WORK_LIMITS.step.label} = ${step} is more than the page allows (${WORK_LIMITS.step.max}); using batch ${batch} and ${channels} channels`);
+    Object.assign(cfg, { batch, channels });
+  }
+  if (over(WORK_LIMITS.draw, cfg.L * view.rows)) {
+    const rows = Math.max(2, Math.floor(WORK_LIMITS.draw.max / cfg.L));
+    problems.push(`${WORK_LIMITS.draw.label} = ${cfg.L * view.rows} is more than the page allows (${WORK_LIMITS.draw.max}); using ${rows} rows`);
+    view.rows = rows;
+  }
+  if (over(WORK_LIMITS.metrics, cfg.L * view.mn)) {
+    const mn = Math.max(10, Math.floor(WORK_LIMITS.metrics.max / cfg.L));
+    problems.push(`${WORK_LIMITS.metrics.label} = ${cfg.L * view.mn} is more than the page allows (${WORK_LIMITS.metrics.max}); using ${mn} samples`);
+    view.mn = mn;
+  }
 }
 
 function writeDefault(p, v) {

@@ -27,6 +27,8 @@ export function showCompanionLoss(model, loss) {
   $('stat-companion-loss').textContent = fmt(loss);
 }
 
+const note = (acts) => (acts.note ? ` ${escapeHtml(acts.note)}` : '');
+
 /**
  * Which backend trains (`backend` from the worker). On the CPU, or on a WebGPU adapter that
  * runs on the CPU, a banner says so with `actions` (lighter settings, the CPU backend).
@@ -45,12 +47,51 @@ export function showBackend(msg, { lightActions, onCpuBackend }) {
       // (measured: README, "In the browser"), so offer it beside the lighter settings.
       const acts = lightActions();
       acts.actions = [...(acts.actions || []), { label: 'Train on the CPU backend instead', onClick: onCpuBackend }];
-      banner('cpu-adapter', 'warn', `<b>Your WebGPU adapter runs on the CPU</b> (${escapeHtml(adapterText)}): training works but is slow. A browser with GPU access trains much faster.`, acts);
+      banner('cpu-adapter', 'warn', `<b>Your WebGPU adapter runs on the CPU</b> (${escapeHtml(adapterText)}): training works but is slow. A browser with GPU access trains much faster.${note(acts)}`, acts);
     }
   } else {
     $('stat-backend').innerHTML = `<span class="badge cpu">CPU</span>`;
     $('speed-backend').textContent = 'CPU (WebAssembly, burn flex)';
     $('speed-adapter').textContent = 'none';
-    banner('backend', 'warn', `<b>WebGPU unavailable: training on the CPU (slower).</b> ${escapeHtml(msg.reason || '')}`, lightActions());
+    const acts = lightActions();
+    banner('backend', 'warn', `<b>WebGPU unavailable: training on the CPU (slower).</b> ${escapeHtml(msg.reason || '')}${note(acts)}`, acts);
   }
+}
+
+// ---- what the page is busy with -----------------------------------------------------------------
+
+let activity = null; // {key, text, since}
+let ticker = 0;
+
+function renderActivity() {
+  if (!activity) return;
+  const s = (performance.now() - activity.since) / 1000;
+  $('loading').textContent = s < 0.5 ? activity.text : `${activity.text} (${s.toFixed(1)} s)`;
+}
+
+/**
+ * Show what the page waits for (`text`, with the seconds elapsed, updated while it lasts) under
+ * `key` ('start', 'draw', 'step'): a newer activity replaces an older one.
+ */
+export function showActivity(key, text) {
+  activity = { key, text, since: performance.now() };
+  $('loading').hidden = false;
+  renderActivity();
+  ticker ||= setInterval(renderActivity, 200);
+}
+
+/** The activity `key` is over (another one shown since stays); with no key, whatever is shown. */
+export function endActivity(key = null) {
+  if (!activity || (key && activity.key !== key)) return;
+  activity = null;
+  clearInterval(ticker);
+  ticker = 0;
+  $('loading').hidden = true;
+}
+
+/** A message that stays (no timer): e.g. why the page could not start. */
+export function showStuck(text) {
+  endActivity();
+  $('loading').hidden = false;
+  $('loading').textContent = text;
 }

@@ -2,14 +2,18 @@
 // of settings, moved to the CPU backend), whether it should be playing (this is the one owner of
 // that state), and the autosaves that keep the run.
 
-import { loadAutosave, storeAutosave } from './autosave.js';
-import { banner, errorBanner } from './banners.js';
+import { keepAside, loadAutosave, storeAutosave } from './autosave.js';
+import { banner, clearBanner, errorBanner } from './banners.js';
 import { showPlaying, setEnabled } from './controls.js';
 import { ago, escapeHtml } from './format.js';
+import { downloadFile } from './files.js';
 import { WorkerClient } from './worker-client.js';
+import { showActivity } from './stats.js';
 
 const $ = (id) => document.getElementById(id);
 const AUTOSAVE_MS = 30000;
+/** This page load, in its saves: another tab's save of the same settings is not silently overwritten. */
+const TAB = Math.random().toString(36).slice(2);
 
 export class Training {
   /**
@@ -22,6 +26,9 @@ export class Training {
    *   clearLoss(): clear the loss curves (the same settings, restarted)
    *   resuming(): whether a restart continues from the autosave of the new settings
    *   isCurrent(config): whether an exported config is the page's current one
+   *   waysOut(): banner actions after repeated crashes (lighter settings, the CPU backend)
+   *   toCpu(): continue on the CPU backend (after repeated lost devices)
+   *   resumeOther(): continue from the current settings' save (another tab's)
    */
   constructor(lab, handlers, hooks) {
     this.lab = lab;
@@ -31,6 +38,11 @@ export class Training {
     this.switchingToCpu = false;
     this.lastSavedStep = -1;
     this.lastSaveAt = 0;
+    this.restarts = 0; // counts restarts: only the newest one continues after its await
+    this.discardedRun = null; // the run Reset discarded: its autosaves in flight are dropped
+    this.keeping = Promise.resolve(); // an unusable save being put aside before any new save
+    this.deviceLosses = 0;
+    this.overwrite = new Set(); // keys whose other tab's save the user chose to overwrite
     this.client = new WorkerClient(handlers, (reason) => this.crashed(reason));
     setInterval(() => {
       if (this.wantPlaying && Date.now() - this.lastSaveAt > AUTOSAVE_MS) {
@@ -60,6 +72,9 @@ export class Training {
 
   play() {
     this.lab.pausedStep = null;
+    if (this.lab.step === 0 && this.lab.times.firstStep == null) {
+      showActivity('step', this.lab.backend === 'webgpu' ? 'First training step: WebGPU compiles its shaders on first use…' : 'First training step…');
+    }
     this.wantPlaying = true;
     this.post({ type: 'play' });
     this.setPlaying(true);
@@ -97,16 +112,27 @@ export class Training {
     }
   }
 
-  /** The worker died (a wasm trap, a lost device): restart from the autosave, twice a minute at most. */
-  async crashed(reason) {
+  /**
+   * The worker died (a wasm trap, a lost device): restart from the autosave, twice a minute at
+   * most; then offer ways out instead. A second lost GPU device moves the run to the CPU backend.
+   */
+  async crashed(reason, { deviceLost = false } = {}) {
     const now = Date.now();
     this.crashTimes = this.crashTimes.filter((t) => now - t < 60000);
     this.crashTimes.push(now);
     const wasPlaying = this.wantPlaying;
     this.stopped();
+    if (deviceLost && ++this.deviceLosses >= 2 && this.lab.backend === 'webgpu') {
+      errorBanner('crash', `Training stopped: ${reason}. The GPU device was lost again, so training continues on the CPU backend from the last autosave.`);
+      this.crashTimes = [];
+      this.hooks.toCpu();
+      return;
+    }
     if (this.crashTimes.length > 2) {
-      errorBanner('crash', `Training stopped: ${reason}. It failed repeatedly, so it was not restarted. Reload the page to try again.`);
       this.client.stop();
+      errorBanner('crash', `Training stopped: ${reason}. It failed repeatedly, so it was not restarted. Your autosave is kept.`, {
+        actions: this.hooks.waysOut(),
+      });
       return;
     }
     const saved = await loadAutosave(this.hooks.saveKey());
@@ -115,21 +141,44 @@ export class Training {
     this.start({ resumeBytes: saved ? saved.bytes : null, autoplay: wasPlaying });
   }
 
-  /** New settings: save the run being left, then a session for the current settings (resumed from its autosave unless `fresh`). */
-  async restart({ fresh = false } = {}) {
+  /**
+   * A new worker after the crashes stopped (a way out chosen in the banner), for the current
+   * settings: resumed from their autosave, or, with `resume: false`, fresh, the save being kept
+   * aside first so the fresh run cannot overwrite it.
+   */
+  async restartWorker({ resume = true } = {}) {
+    clearBanner('crash');
+    this.crashTimes = [];
+    const saved = await loadAutosave(this.hooks.saveKey());
+    if (!resume && saved) await keepAside(saved).catch(() => {});
+    this.hooks.clearLoss();
+    this.start({ resumeBytes: resume && saved ? saved.bytes : null, autoplay: false });
+  }
+
+  /**
+   * New settings: save the run being left, then a session for the current settings (resumed from
+   * its autosave unless `fresh`). Settings changed again before the save is read: only the newest
+   * restart goes on, so a stale one never starts a session (or resumes a stale save).
+   * `discard`: Reset: the run being left is dropped, and so are its autosaves still in flight.
+   * `fromSave`: continue from the current settings' save even where the URL says resume=0.
+   */
+  async restart({ fresh = false, discard = false, fromSave = false } = {}) {
     if (!this.running) return;
     const lab = this.lab;
     const wasPlaying = this.wantPlaying;
+    const restart = ++this.restarts;
+    if (discard) this.discardedRun = lab.run;
     // The run being left is saved unless it was a scenario run (`lab.scenario`: what runs now,
     // where the settings may already name the next scenario).
-    if (lab.ready && lab.step > 0 && lab.step !== this.lastSavedStep && !lab.scenario) this.post({ type: 'export', reason: 'autosave' });
+    else if (lab.ready && lab.step > 0 && lab.step !== this.lastSavedStep && !lab.scenario) this.post({ type: 'export', reason: 'autosave' });
     this.post({ type: 'pause' });
     lab.ready = false;
     setEnabled(false);
     this.hooks.beforeRestart();
-    $('loading').hidden = false;
-    $('loading').textContent = 'Restarting…';
-    const saved = fresh || !this.hooks.resuming() ? null : await loadAutosave(this.hooks.saveKey());
+    showActivity('start', 'Restarting…');
+    const saved = fromSave || (!fresh && this.hooks.resuming()) ? await loadAutosave(this.hooks.saveKey()) : null;
+    if (restart !== this.restarts) return; // settings changed again meanwhile: the newer restart goes on
+    lab.restarts = restart;
     this.post(this.hooks.reset(saved ? saved.bytes : null));
     this.wantPlaying = wasPlaying;
   }
@@ -156,6 +205,30 @@ export class Training {
     this.lastSavedStep = step;
   }
 
+  /**
+   * The autosave of this configuration could not be resumed (`reason`): put it aside under its
+   * own key before the fresh run saves anything, and offer to download it.
+   */
+  resumeFailed(reason) {
+    const key = this.hooks.saveKey();
+    this.keeping = this.keeping.then(async () => {
+      const saved = await loadAutosave(key);
+      if (!saved) return;
+      let kept = false;
+      try {
+        await keepAside(saved);
+        kept = true;
+      } catch {
+        /* the download below still offers the bytes */
+      }
+      this.lab.keptAside = { step: saved.step, kept };
+      const name = `denoise-lab-${saved.config?.model ?? 'run'}-step${saved.step}-unresumable.ckpt`;
+      banner('resume-failed', 'warn', `<b>The autosaved run (step ${saved.step}) could not be resumed</b>: ${escapeHtml(reason)}. A fresh run started; the old save is ${kept ? 'kept aside in this browser' : 'still here'} and will not be overwritten.`, {
+        actions: [{ label: 'Download the old save', onClick: () => downloadFile(saved.bytes, name) }],
+      });
+    });
+  }
+
   /** Checkpoint bytes from the worker for an autosave (or the switch to the CPU backend). */
   async autosaved(msg) {
     if (this.switchingToCpu) {
@@ -163,8 +236,27 @@ export class Training {
       this.hooks.clearLoss();
       this.start({ resumeBytes: msg.bytes.slice(), autoplay: this.wantPlaying });
     }
+    if (msg.run != null && msg.run === this.discardedRun) return; // Reset: that run is gone
+    await this.keeping;
+    const key = this.hooks.saveKey(msg.config);
     try {
-      await storeAutosave({ key: this.hooks.saveKey(msg.config), bytes: msg.bytes, step: msg.step, config: msg.config, savedAt: Date.now() });
+      if (!this.overwrite.has(key)) {
+        // Two tabs on the same settings: a save with more steps from another tab is not replaced
+        // without asking.
+        const other = await loadAutosave(key);
+        if (other && other.tab !== TAB && other.step > msg.step) {
+          this.lab.saveConflict = { theirs: other.step, ours: msg.step };
+          banner('save-conflict', 'warn', `<b>Another tab (or an earlier visit) saved these settings at step ${other.step}</b>; this tab is at step ${msg.step}, so its autosave did not replace that one.`, {
+            actions: [
+              { label: 'Save this tab’s run over it', onClick: () => (clearBanner('save-conflict'), this.overwrite.add(key), this.autosaved(msg)) },
+              { label: 'Continue from that save', onClick: () => (clearBanner('save-conflict'), this.hooks.resumeOther()) },
+            ],
+          });
+          return;
+        }
+      }
+      requestPersistence();
+      await storeAutosave({ key, bytes: msg.bytes, step: msg.step, config: msg.config, savedAt: Date.now(), tab: TAB });
     } catch (e) {
       banner('autosave', 'warn', `Autosave failed: ${escapeHtml(e.message || e)}. Use “Export checkpoint” to keep your work.`);
       return;
@@ -176,4 +268,12 @@ export class Training {
       $('autosave-status').textContent = `Autosaved at step ${msg.step} (in this browser).`;
     }
   }
+}
+
+let persistenceAsked = false;
+/** Ask once that this site's storage (the autosaves) be kept under storage pressure. */
+function requestPersistence() {
+  if (persistenceAsked) return;
+  persistenceAsked = true;
+  navigator.storage?.persist?.().catch(() => {});
 }

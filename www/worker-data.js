@@ -22,11 +22,12 @@ export async function fetchBytes(url, what) {
 }
 
 /**
- * A data set the worker trains on: `{images, labels, name, n, h, w}`. `parseDataset` (the core)
+ * A data set the worker trains on: `{images, labels, name, digits, n, h, w}` (`digits`: the bundled
+ * MNIST digits, which the metrics' digit classifier was trained on; false for the user's data). `parseDataset` (the core)
  * checks the IDX bytes and gives the shape; it throws an error of kind "data" for a bad file.
  */
-export function dataset(wasm, { images, labels, name }) {
-  return { images, labels: labels || undefined, name, ...wasm.parseDataset(images, labels || undefined) };
+export function dataset(wasm, { images, labels, name, digits = false }) {
+  return { images, labels: labels || undefined, name, digits, ...wasm.parseDataset(images, labels || undefined) };
 }
 
 /** The bundled MNIST digits (the labels are optional: without them only the class metrics go). */
@@ -35,5 +36,6 @@ export async function loadBundled(wasm) {
     fetchBytes(BUNDLED.images, 'the bundled MNIST images'),
     fetchBytes(BUNDLED.labels, 'the bundled MNIST labels').catch(() => undefined),
   ]);
-  return dataset(wasm, { images, labels, name: BUNDLED.name });
+  // `digits`: the classifier-based metrics (trained on MNIST digits) mean something for this data.
+  return dataset(wasm, { images, labels, name: BUNDLED.name, digits: true });
 }

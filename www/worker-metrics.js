@@ -66,11 +66,10 @@ export class MetricsRunner {
     return this.stepsSince > 0;
   }
 
-  /** Time to measure while training: every `every` steps, at most a fifth of the time. */
+  /** Time to measure while training: every `every` steps (the worker also keeps training's share of time, www/time-share.js). */
   due(every, session) {
     if (!every || this.stepsSince < every) return false;
-    if (this.session === session && !this.obj) return false; // unavailable for this session
-    return performance.now() - this.lastAt > 4 * this.lastMs;
+    return !(this.session === session && !this.obj); // unavailable for this session
   }
 
   /** Build the Metrics for `session` if needed; false (and a message to the page) if impossible. */
@@ -104,7 +103,7 @@ export class MetricsRunner {
    * replaced is dropped. `giveWay()`: true when the pass should stop (Play pressed during a
    * pass started while paused, so the first step never waits for more than one sampler).
    */
-  async measure({ wasm, session, specs, n, seed, current, giveWay = () => false }) {
+  async measure({ wasm, session, specs, n, seed, digits, current, giveWay = () => false }) {
     const t0 = performance.now();
     this.post({ type: 'metricsBusy', n });
     if (!(await this.ensure(wasm, session, n))) return;
@@ -126,6 +125,7 @@ export class MetricsRunner {
       n,
       seed,
       ms: this.lastMs,
+      digits, // false: the data is not the bundled digits, so the classifier's figures do not apply
       samplers,
       real: this.real,
       reference: this.obj.reference(),

@@ -1,10 +1,17 @@
 // Drawing in the worker: one pass over every sampler shown (and the forward process), posted to
 // the page as `samples`, and when the next pass is due while training.
 
+const shownIn = (display) => (name) => !display.show || !display.show.length || display.show.includes(name);
+const withSigma = (display) => (name) => [name, name === 'stochastic' && display.sigma != null ? `stochastic:${display.sigma}` : name];
+
 /** [name, spec] of the samplers shown: the run's (the core's rule), filtered, with the display's sigma. */
 export function samplerSpecs(session, display) {
-  const shown = (name) => !display.show || !display.show.length || display.show.includes(name);
-  return session.samplers.filter(shown).map((name) => [name, name === 'stochastic' && display.sigma != null ? `stochastic:${display.sigma}` : name]);
+  return session.samplers.filter(shownIn(display)).map(withSigma(display));
+}
+
+/** The same by the model they run on (the core's `samplerGroups`): each group is sampled together. */
+function samplerGroups(session, display) {
+  return session.samplerGroups.map((g) => g.filter(shownIn(display)).map(withSigma(display))).filter((g) => g.length);
 }
 
 export class SampleRunner {
@@ -24,32 +31,47 @@ export class SampleRunner {
     this.stepsSince += steps;
   }
 
-  /** Due while training: every `display.sampleEvery` steps, else every ~1.5 s but at most half the time. */
+  /** Due while training: every `display.sampleEvery` steps, else at most every 1.5 s (the worker also keeps training's share of time, www/time-share.js). */
   due(display) {
     if (this.stepsSince === 0) return false;
     if (display.sampleEvery) return this.stepsSince >= display.sampleEvery;
-    return performance.now() - this.lastAt > Math.max(1500, this.lastMs);
+    return performance.now() - this.lastAt > 1500;
   }
 
-  /** Sample every shown sampler of `session` (and the forward process if `withForward`). */
-  async draw(session, display, withForward) {
+  /**
+   * Sample every shown sampler of `session` (and first the forward process if `withForward`),
+   * posting the grids of each model as soon as they are drawn (`samples` with `partial: true`),
+   * then a closing `samples` message with the pass's time. The samplers of one model are drawn
+   * together (`sampleMany`: one forward per level for all of them, one readback). `giveWay()`:
+   * stop between models (an export or the page being hidden is waiting); the pass then counts as
+   * not done.
+   */
+  async draw(session, display, withForward, giveWay = () => false) {
     const t0 = performance.now();
-    const chains = {};
-    const transfer = [];
-    for (const [name, spec] of samplerSpecs(session, display)) {
-      chains[name] = await session.sample(spec, display.samples, display.seed, display.columns);
-      transfer.push(chains[name].pixels.buffer);
-    }
-    let forward = null;
+    const step = session.currentStep;
+    const seed = display.seed;
     if (withForward) {
-      forward = await session.forwardProcess(display.forwardRows, display.seed, display.columns);
-      transfer.push(forward.pixels.buffer);
+      const forward = await session.forwardProcess(display.forwardRows, seed, display.columns);
+      this.post({ type: 'samples', partial: true, step, seed, chains: {}, forward }, [forward.pixels.buffer]);
     }
-    this.lastMs = performance.now() - t0;
-    this.lastAt = performance.now();
-    this.stepsSince = 0;
-    const memory = session.memory();
-    this.post({ type: 'samples', step: session.currentStep, seed: display.seed, chains, forward, ms: this.lastMs, memory }, transfer);
+    let incomplete = false;
+    for (const group of samplerGroups(session, display)) {
+      if (giveWay()) {
+        incomplete = true;
+        break;
+      }
+      const bySpec = await session.sampleMany(group.map(([, spec]) => spec), display.samples, seed, display.columns);
+      const chains = Object.fromEntries(group.map(([name, spec]) => [name, bySpec[spec]]));
+      this.post({ type: 'samples', partial: true, step, seed, chains }, Object.values(chains).map((c) => c.pixels.buffer));
+    }
+    const ms = performance.now() - t0;
+    if (!incomplete) {
+      this.lastMs = ms;
+      this.lastAt = performance.now();
+      this.stepsSince = 0;
+    }
+    this.post({ type: 'samples', partial: false, incomplete, step, seed, chains: {}, ms, memory: session.memory() });
+    return !incomplete;
   }
 }
 

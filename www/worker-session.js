@@ -1,6 +1,7 @@
 // Sessions in the worker: a run of one or more models (the core's `Session`) created on the
-// backend this worker uses, or rebuilt from checkpoint bytes. WebGPU that fails to start a session
-// hands over to the CPU backend once, and the page is told.
+// backend this worker uses, or rebuilt from checkpoint bytes. WebGPU that fails to start or to
+// reopen a session hands over to the CPU backend, and the page is told (a resume that fails only
+// on WebGPU must not leave a fresh run to overwrite the save).
 
 import { errorKind, errorText, isFatal } from './errors.js';
 
@@ -20,8 +21,7 @@ export class Sessions {
       } catch (e) {
         if (isFatal(e)) throw e;
         if (errorKind(e) === 'config' || errorKind(e) === 'data') throw e; // not WebGPU's fault
-        this.backend = 'cpu';
-        this.post({ type: 'backend', backend: 'cpu', reason: `WebGPU failed to start: ${errorText(e)}`, adapter: null, cpuAdapter: false });
+        this.toCpu(`WebGPU failed to start: ${errorText(e)}`);
       }
     }
     return await this.wasm.Session.create(configs, data.images, data.labels, 'cpu');
@@ -31,8 +31,24 @@ export class Sessions {
    * A run from checkpoint bytes of its main model, with the models of `alongside` (TrainConfigs,
    * e.g. Φ*) beside it; `expect` ({model, levels}) refuses a checkpoint of any other.
    */
-  open(bytes, data, expect = null, alongside = []) {
-    return this.wasm.Session.fromCheckpoint(bytes, data.images, data.labels, this.backend, expect?.model ?? null, expect?.levels ?? null, alongside);
+  async open(bytes, data, expect = null, alongside = []) {
+    const open = () => this.wasm.Session.fromCheckpoint(bytes, data.images, data.labels, this.backend, expect?.model ?? null, expect?.levels ?? null, alongside);
+    if (this.backend === 'webgpu') {
+      try {
+        return await open();
+      } catch (e) {
+        // The checkpoint's own fault (damaged, another model, too large) is not WebGPU's: no retry.
+        if (isFatal(e) || ['checkpoint', 'config', 'data'].includes(errorKind(e))) throw e;
+        this.toCpu(`WebGPU failed to open the run: ${errorText(e)}`);
+      }
+    }
+    return await open();
+  }
+
+  /** From now on the CPU backend, and the page is told why. */
+  toCpu(reason) {
+    this.backend = 'cpu';
+    this.post({ type: 'backend', backend: 'cpu', reason, adapter: null, cpuAdapter: false });
   }
 
   /** A checkpoint's metadata ({config, step, history, ...}); throws kind "checkpoint" if unusable. */

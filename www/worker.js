@@ -12,11 +12,12 @@
 // `ideal`: Φ*, the universal denoiser of the same training images, beside a trained denoiser.
 //   display {display, resample}                      samples/columns/seed/sigma of the sample grids
 //   lr {lr}                                          change the learning rate in place
-//   export {reason}                                  the main model's checkpoint bytes -> `exported`
+//   export {reason}                                  the main model's checkpoint bytes -> `exported` (with the `run` they come from)
 //   import {bytes, adopt, name}                      replace the run from a checkpoint
 //   loadData {images, labels, name}                  validate IDX bytes and restart on them
 //   measure                                          sample metrics now -> `metrics`
 //   debugLoseDevice                                  destroy the GPUDevice (tests the lost-device path)
+//   debugCrash                                       report a fatal error, as a wasm trap does (tests the crash path)
 // Messages out: see `post(...)` calls; every one has a `type`.
 
 import { errorKind, errorText, isFatal } from './errors.js';
@@ -25,6 +26,7 @@ import { gpuDevice, probeWebGpu, watchDevices } from './worker-gpu.js';
 import { MetricsRunner } from './worker-metrics.js';
 import { SampleRunner, drawsPass, samplerSpecs } from './worker-sampling.js';
 import { Sessions } from './worker-session.js';
+import { TimeShare } from './time-share.js';
 import { dataset, fetchBytes, loadBundled } from './worker-data.js';
 
 // Panics are reported with the JS stack (console_error_panic_hook): keep all of its frames.
@@ -44,11 +46,14 @@ let currentStep = 0;
 let playing = false;
 let looping = false;
 let dead = false; // a wasm trap or a lost device: the page restarts this worker
+let run = 0; // counts sessions: an export names the run it comes from
+let urgent = 0; // messages (export) waiting for the wasm: a drawing pass gives way to them
 
 const post = (msg, transfer = []) => self.postMessage(msg, transfer);
 const timer = new FrameTimer();
 const drawing = new SampleRunner(post);
 const metrics = new MetricsRunner(post);
+const share = new TimeShare();
 
 let queue = Promise.resolve();
 function serial(fn) {
@@ -104,16 +109,27 @@ function free(obj) {
 function replaceSession(next) {
   if (session && session !== next) free(session);
   session = next;
+  run++;
   currentStep = next ? next.currentStep : 0;
   timer.reset();
+  share.reset();
   drawing.reset();
   metrics.forget(next);
 }
 
-/** Every grid: the samplers' chains (and the forward process), then problem 2's draws view. */
-async function drawAll(withForward) {
-  await drawing.draw(session, display, withForward);
-  await drawsPass(session, display, (px) => metrics.classify(session, px), post);
+/**
+ * Every grid: the forward process (if `withForward`), the samplers' chains, then problem 2's
+ * draws view. Its time counts against training's share while playing, else only its cost. It
+ * stops between samplers for an export, and when `yieldToPlay` (a pass outside playing: at load,
+ * on pause) for Play, so the first steps never wait for a whole pass; the loop draws the rest.
+ */
+async function drawAll(withForward, { yieldToPlay = false } = {}) {
+  const t0 = performance.now();
+  const wasPlaying = playing;
+  const done = await drawing.draw(session, display, withForward, () => urgent > 0 || (yieldToPlay && playing && !wasPlaying));
+  if (done) await drawsPass(session, display, (px) => metrics.classify(session, px), post);
+  if (playing) share.record('draw', t0, performance.now());
+  else if (done) share.cost('draw', performance.now() - t0);
 }
 
 /** Tell the page what runs now, then draw and measure it. */
@@ -121,8 +137,10 @@ async function postReady(extra = {}) {
   const info = session.info();
   const mean = session.meanImage();
   const realDiversity = session.realDiversity(Math.min(200, info.nHeldOut || 200));
-  post({ type: 'ready', info, meanImage: mean, realDiversity, data: { name: data.name, n: data.n, h: data.h, w: data.w }, ...extra }, [mean.buffer]);
-  await drawAll(true);
+  post({ type: 'ready', run, info, meanImage: mean, realDiversity, data: { name: data.name, n: data.n, h: data.h, w: data.w, digits: data.digits }, ...extra }, [mean.buffer]);
+  post({ type: 'status', key: 'draw', text: `Drawing the samples of the ${info.step ? `model at step ${info.step}` : 'untrained model'}…` });
+  await drawAll(true, { yieldToPlay: true });
+  post({ type: 'status', key: 'draw', text: null });
   await measureAll({ interruptible: true });
   // The classifier is ready now: the draws view can count classes.
   await drawsPass(session, display, (px) => metrics.classify(session, px), post);
@@ -137,6 +155,7 @@ function measureAll({ interruptible = false } = {}) {
     specs: samplerSpecs(session, display),
     n: metricsN(),
     seed: display.seed,
+    digits: data.digits,
     current: () => session,
     giveWay: () => interruptible && playing,
   });
@@ -168,12 +187,13 @@ async function trainFrame(requested) {
   }
   const dt = performance.now() - t0;
   if (session !== s) return false;
+  share.record('train', t0, t0 + dt);
   const speed = timer.record(k, dt, report.step, performance.now());
   drawing.trained(k);
   metrics.trained(k);
   currentStep = report.step;
   const [other] = report.others;
-  post({ type: 'progress', companion: other || null, step: report.step, steps: report.steps, levelLoss: report.levelLoss, ...speed, stepsPerFrame: k, frameMs: dt });
+  post({ type: 'progress', companion: other || null, step: report.step, steps: report.steps, levelLoss: report.levelLoss, ...speed, stepsPerFrame: k, frameMs: dt, trainingShare: share.trainingShare(performance.now()) });
   return true;
 }
 
@@ -189,8 +209,15 @@ async function loop() {
         post({ type: 'stopped', step: currentStep });
         break;
       }
-      if (playing && drawing.due(display)) await serial(() => drawAll(false));
-      if (playing && metrics.due(display.metricsEvery, session)) await serial(() => measureAll());
+      // Drawing and measuring while playing: when due, and only while training keeps its share
+      // of the time (a fixed sampling interval, `se` in the URL, is kept as asked).
+      const now = performance.now();
+      if (playing && drawing.due(display) && (display.sampleEvery || share.allows('draw', now))) await serial(() => drawAll(false));
+      if (playing && metrics.due(display.metricsEvery, session) && share.allows('measure', performance.now())) {
+        const t0 = performance.now();
+        await serial(() => measureAll());
+        share.record('measure', t0, performance.now());
+      }
       // Let messages (pause, export, ...) in between frames.
       await new Promise((r) => setTimeout(r, 0));
     }
@@ -202,7 +229,7 @@ async function loop() {
     looping = false;
   }
   // Paused: show samples (and metrics) of the final weights.
-  if (!dead && session && drawing.stepsSince > 0) await guard('sample', () => drawAll(false));
+  if (!dead && session && drawing.stepsSince > 0) await guard('sample', () => drawAll(false, { yieldToPlay: true }));
   // The loop has stopped and the final weights are drawn (a frame in flight when Pause arrived
   // has finished): the page may now read the step, export or compare samples.
   if (!dead && session) post({ type: 'paused', step: currentStep });
@@ -240,7 +267,7 @@ async function resume(bytes) {
     return s;
   } catch (e) {
     if (isFatal(e)) throw e;
-    post({ type: 'warning', message: `Could not resume the autosaved run (${errorText(e)}); starting over.` });
+    post({ type: 'resumeFailed', reason: errorText(e) });
     return null;
   }
 }
@@ -359,7 +386,7 @@ async function doExport(msg) {
   if (!session) return;
   const bytes = await session.export();
   const info = session.info();
-  post({ type: 'exported', reason: msg.reason || 'user', bytes, step: info.step, config: info.config, backend: sessions.backend }, [bytes.buffer]);
+  post({ type: 'exported', run, reason: msg.reason || 'user', bytes, step: info.step, config: info.config, backend: sessions.backend }, [bytes.buffer]);
 }
 
 // --- messages from the page ---------------------------------------------------------------------
@@ -372,6 +399,7 @@ const handlers = {
     }),
   play: () => {
     if (!session || dead) return;
+    if (!looping) share.resume();
     playing = true;
     loop();
   },
@@ -395,7 +423,12 @@ const handlers = {
       session.setLearningRate(msg.lr);
       for (const c of configs) c.lr = msg.lr;
     }),
-  export: (msg) => guard('export', () => doExport(msg)),
+  export: (msg) => {
+    // A drawing pass under way stops at its next sampler so the export (an autosave when the
+    // page is hidden) does not wait for the whole pass.
+    urgent++;
+    guard('export', () => doExport(msg)).finally(() => urgent--);
+  },
   import: (msg) => {
     playing = false;
     guard('import', () => doImport(msg));
@@ -405,6 +438,7 @@ const handlers = {
     guard('data', () => loadData(msg));
   },
   measure: () => guard('metrics', () => measureAll()),
+  debugCrash: () => fatal('test', new Error('a simulated crash (debugCrash)')),
   debugLoseDevice: () => {
     if (gpuDevice()) gpuDevice().destroy();
     else post({ type: 'warning', message: 'No GPU device to lose (CPU backend).' });

@@ -78,3 +78,33 @@ test('tab hidden and shown again: saved when hidden, training and drawing carry 
   assert.deepEqual(consoleErrors, []);
   await page.close();
 });
+
+test('after repeated crashes the banner offers ways out; starting without the autosave keeps it aside', async () => {
+  const { page, consoleErrors } = await openPage(env.context, env.url, `${SMALL_CPU}&seed=51&me=0`);
+  await waitReady(page);
+  const step = await train(page, 3);
+  await page.waitForFunction((s) => document.getElementById('autosave-status').textContent.includes(`step ${s}`), step);
+  // Two crashes restart from the autosave; the third within a minute stops and asks.
+  for (let i = 0; i < 2; i++) {
+    const v = await lab(page, 'lab.readyVersion');
+    await page.evaluate(() => window.denoiseLab.command({ type: 'debugCrash' }));
+    await waitReady(page, { version: v + 1 });
+    assert.equal(await lab(page, 'lab.step'), step, `restarted from the autosave after crash ${i + 1}`);
+  }
+  await page.evaluate(() => window.denoiseLab.command({ type: 'debugCrash' }));
+  await page.waitForFunction(() => /failed repeatedly/.test(document.querySelector('.banner[data-id="crash"]')?.textContent || ''));
+  const buttons = await page.$$eval('.banner[data-id="crash"] .banner-actions button:not(.close)', (bs) => bs.map((b) => b.textContent));
+  assert.ok(buttons.some((b) => /Start without the autosave/.test(b)), `ways out: ${buttons}`);
+  assert.ok(!buttons.some((b) => /CPU backend/.test(b)), 'already on the CPU backend: not offered');
+  const v = await lab(page, 'lab.readyVersion');
+  await page.click('.banner[data-id="crash"] button:has-text("Start without the autosave")');
+  await waitReady(page, { version: v + 1 });
+  assert.equal(await lab(page, 'lab.step'), 0, 'a fresh run');
+  const kept = await page.evaluate(async () => (await import('/www/autosave.js')).listAutosaves());
+  assert.ok(kept.some((k) => k.startsWith('kept:')), `the old save is kept aside: ${JSON.stringify(kept)}`);
+  assert.ok((await train(page, 2)) >= 2, 'and it trains');
+  const errors = await lab(page, 'lab.errors');
+  assert.equal(errors.length, 3, 'one error banner per crash');
+  assert.deepEqual(consoleErrors, []);
+  await page.close();
+});

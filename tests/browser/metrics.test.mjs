@@ -3,6 +3,7 @@
 // (one click) sets up its models, samplers, caption and URL.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { PNG } from 'pngjs';
 import { launch, openPage, waitReady, assertCpuBackend, train, canvasPixels, lab, artifact, pixelStats, SMALL_CPU } from './helpers.mjs';
 
@@ -197,5 +198,29 @@ test('"What a perfect denoiser does": with Φ*, eq. (2) ends on one image; its s
   assert.ok(m.samplers['universal/deterministic'].memorisation.median_nn_rms < 0.1 * m.real.memorisation.median_nn_rms);
   const copies = await page.textContent('#metrics-table tr[data-sampler="universal/deterministic"] .copies');
   assert.match(copies, /^\d+%$/);
+  assert.deepEqual(consoleErrors, [], 'no console errors');
+});
+
+test('on other data the digit classifier’s figures are marked n/a and the reference row says "real images"', async () => {
+  // Leave the scenario, then load an IDX file the page does not know as the bundled digits.
+  const v = await lab(page, 'lab.readyVersion');
+  await page.click('#scenario-buttons button.free');
+  await waitReady(page, { version: v + 1 });
+  const mine = artifact('my-images-idx3-ubyte.gz');
+  fs.copyFileSync(new URL('../../www/data/mnist-10k-images-idx3-ubyte.gz', import.meta.url), mine);
+  const v2 = await lab(page, 'lab.readyVersion');
+  await page.click('summary:has-text("Train on other IDX data")');
+  await page.setInputFiles('#data-images', mine);
+  await page.click('#data-load-files');
+  await waitReady(page, { version: v2 + 1 });
+  assert.equal(await lab(page, 'lab.dataDigits'), false);
+  await page.click('#measure');
+  await page.waitForFunction(() => window.denoiseLab.metrics?.digits === false, null, { timeout: 240000, polling: 250 });
+  const real = await page.textContent('#metrics-table tr[data-sampler="real"] td');
+  assert.match(real, /real images/);
+  assert.equal(await page.textContent('#metrics-table tr[data-sampler="real"] .frechet'), 'n/a');
+  assert.equal(await page.textContent('#metrics-table tr[data-sampler="real"] .entropy'), 'n/a');
+  assert.match(await page.textContent('#metrics-table tr[data-sampler="real"] .diversity'), /^\d/, 'diversity still applies');
+  assert.match(await page.textContent('#metrics-status'), /not the bundled MNIST digits/);
   assert.deepEqual(consoleErrors, [], 'no console errors');
 });

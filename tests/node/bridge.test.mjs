@@ -130,3 +130,26 @@ test('Φ* beside a trained denoiser: its samplers by spec, kept on resume, and t
   assert.ok(copies.memorisation.copies >= 0.75, `the exact reverse step copies training images: ${JSON.stringify(copies.memorisation)}`);
   assert.ok(real.memorisation.median_nn_rms > 5 * copies.memorisation.median_nn_rms, `held-out digits are not copies: ${JSON.stringify(real.memorisation)}`);
 });
+
+test('sampleMany draws the samplers of each model together and gives the chains sample() gives', async () => {
+  const session = await wasm.Session.create([...config(), { ...config()[0], model: 'universal' }], images, null, 'cpu');
+  assert.deepEqual(session.samplerGroups, [
+    ['deterministic', 'stochastic', 'ddim'],
+    ['universal/deterministic', 'universal/stochastic', 'universal/ddim', 'universal/exact'],
+  ]);
+  assert.deepEqual(session.samplerGroups.flat(), session.samplers);
+  const specs = ['stochastic:0.5', 'ddim', 'deterministic', 'universal/exact', 'universal/stochastic'];
+  const many = await session.sampleMany(specs, 3, 7, 3);
+  assert.deepEqual(Object.keys(many), specs);
+  for (const spec of specs) {
+    const alone = await session.sample(spec, 3, 7, 3);
+    const m = many[spec];
+    assert.deepEqual(m.levels, alone.levels, spec);
+    assert.ok(m.pixels instanceof Float32Array && m.pixels.length === alone.pixels.length, spec);
+    let worst = 0;
+    for (let i = 0; i < m.pixels.length; i++) worst = Math.max(worst, Math.abs(m.pixels[i] - alone.pixels[i]));
+    assert.ok(worst < 1e-4, `${spec}: together and alone differ by ${worst}`);
+    assert.ok(Math.abs(m.diversity.at(-1) - alone.diversity.at(-1)) < 1e-3, spec);
+  }
+  assert.equal(await kindOf(session.sampleMany(['cvae'], 2, 1, 2)), 'config', 'a sampler no model of the run has');
+});

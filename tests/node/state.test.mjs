@@ -89,3 +89,22 @@ test('formatting', () => {
   assert.equal(ago(0, 90_000), '2 min ago');
   assert.equal(escapeHtml('<a href="x">&</a>'), '&lt;a href=&quot;x&quot;&gt;&amp;&lt;/a&gt;');
 });
+
+test('a link whose settings are each in range but together too much work is bounded (WORK_LIMITS)', () => {
+  // Each field is within its own range; together a step would need gigabytes.
+  const big = parseQuery('batch=1024&channels=128');
+  assert.equal(big.cfg.batch, 64);
+  assert.equal(big.cfg.channels, 32);
+  assert.match(big.problems.join(' '), /batch × channels² = 16777216 is more than the page allows \(1048576\); using batch 64 and 32 channels/);
+  // 16 times the default step is allowed.
+  assert.deepEqual(parseQuery('batch=256&channels=64').problems, []);
+  // A grid of 16 rows at L = 1000, and 1000 metric samples at L = 1000, shrink to fit.
+  const long = parseQuery('L=1000&rows=16&mn=1000');
+  assert.equal(long.cfg.L, 1000);
+  assert.equal(long.view.rows, 4);
+  assert.equal(long.view.mn, 100);
+  assert.equal(long.problems.length, 2, long.problems.join('\n'));
+  assert.match(long.problems[0], /L × rows = 16000 is more than the page allows \(4000\); using 4 rows/);
+  // The defaults are well inside every bound.
+  assert.deepEqual(parseQuery('').problems, []);
+});

@@ -1,0 +1,68 @@
+// The first minute on a machine without a GPU (issue 15): the page at its defaults (no sizes in
+// the URL) starts with lighter settings on the CPU backend and on a CPU WebGPU adapter
+// (SwiftShader), draws something at once, starts training soon after Play, and keeps training
+// at >= 75% of the wall time while playing. The figures are printed (bench/browser-bench.mjs
+// reports the same ones).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { launch, openPage, waitReady, lab } from './helpers.mjs';
+
+/** Load the default page, check the lighter start, press Play and measure the first minute. */
+async function firstMinute({ webgpu, playMs }) {
+  const env = await launch({ webgpu });
+  try {
+    const { page, consoleErrors } = await openPage(env.context, env.url, 'resume=0');
+    await page.waitForFunction(() => window.denoiseLab && window.denoiseLab.times.firstDrawn != null, null, { timeout: 60000, polling: 50 });
+    const firstDrawn = await lab(page, 'lab.times.firstDrawn');
+    await waitReady(page);
+    const backend = await lab(page, 'lab.backend');
+    assert.equal(await lab(page, 'lab.lightened'), true, 'started with lighter settings');
+    const url = new URL(page.url());
+    assert.equal(url.searchParams.get('channels'), '8', 'the lighter settings are in the URL');
+    assert.equal(url.searchParams.get('batch'), '16');
+    assert.equal(await lab(page, 'lab.info.config.base_channels'), 8, 'the session runs them');
+    const bannerId = backend === 'cpu' ? 'backend' : 'cpu-adapter';
+    const text = await page.textContent(`.banner[data-id="${bannerId}"]`);
+    assert.match(text, /Started with lighter settings \(8 channels, batch 16\)/);
+    assert.match(text, /Full size \(32 channels, batch 64\)/);
+
+    // Play (possibly while the untrained model's grids are still being drawn).
+    const pressed = await page.evaluate(() => performance.now());
+    await page.click('#play');
+    const activity = await page.textContent('#loading');
+    await page.waitForFunction(() => window.denoiseLab.times.firstStep != null, null, { timeout: 120000, polling: 50 });
+    const firstStep = (await lab(page, 'lab.times.firstStep')) - pressed;
+    const drawnBefore = await lab(page, 'lab.samplesVersion');
+    await page.waitForTimeout(playMs);
+    const share = await lab(page, 'lab.trainingShare');
+    const steps = await lab(page, 'lab.step');
+    const drawn = (await lab(page, 'lab.samplesVersion')) - drawnBefore;
+    await page.click('#play');
+    console.log(`first minute (${backend}${webgpu ? ', SwiftShader' : ''}): first grid drawn ${firstDrawn.toFixed(0)} ms after navigation, first step ${firstStep.toFixed(0)} ms after Play ("${activity}"), then ${steps} steps in ${playMs} ms with training ${(100 * share).toFixed(1)}% of the time, ${drawn} drawings`);
+
+    assert.ok(firstDrawn < 5000, `a first grid within 5 s of load (${firstDrawn.toFixed(0)} ms)`);
+    assert.ok(firstStep < 10000, `the first step within 10 s of Play (${firstStep.toFixed(0)} ms)`);
+    assert.ok(share >= 0.75, `training keeps >= 75% of the time (${share})`);
+    assert.ok(drawn >= 1, 'the grids were redrawn while playing');
+
+    // One click back to the full size.
+    const v = await lab(page, 'lab.readyVersion');
+    await page.click(`.banner[data-id="${bannerId}"] button:has-text("Full size")`);
+    await waitReady(page, { version: v + 1 });
+    assert.equal(await lab(page, 'lab.info.config.base_channels'), 32);
+    const full = new URL(page.url()).searchParams;
+    assert.equal(full.get('channels'), null, 'the full size is the default: not in the URL');
+    assert.equal(full.get('light'), '0', 'light=0: a reload keeps the full size');
+    assert.deepEqual(consoleErrors, []);
+  } finally {
+    await env.close();
+  }
+}
+
+test('without WebGPU: lighter settings, a grid at once, training soon and at >= 75% of the time', async () => {
+  await firstMinute({ webgpu: false, playMs: 30000 });
+});
+
+test('on a CPU WebGPU adapter (SwiftShader): the same', async () => {
+  await firstMinute({ webgpu: true, playMs: 45000 });
+});

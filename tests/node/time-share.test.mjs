@@ -1,0 +1,46 @@
+// The worker's sharing of time between training and drawing (www/time-share.js).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { TimeShare, TRAINING_SHARE } from '../../www/time-share.js';
+
+test('a pass of unknown cost may start; a known one waits until training keeps its share', () => {
+  const t = new TimeShare();
+  assert.equal(TRAINING_SHARE, 0.75);
+  assert.ok(t.allows('draw', 0), 'never drawn: allowed');
+  t.record('draw', 0, 3000); // a 3 s drawing
+  // Training from 3 s on: the next 3 s drawing needs train >= 0.75 * (wall + 3000).
+  let now = 3000;
+  while (!t.allows('draw', now)) {
+    t.record('train', now, now + 100);
+    now += 100;
+  }
+  const { train, wall } = t.totals(now);
+  assert.ok(train >= 0.75 * (wall + 3000), `${train} vs ${wall}`);
+  // train >= 0.75 * (train + 3000 drawn + 3000 to draw): 18 s of training first, not before.
+  assert.ok(train >= 18000 && train < 18100, `first redraw after ${train} ms of training`);
+  // Simulate a long run: drawing whenever allowed keeps training at >= 75% of wall time.
+  for (let i = 0; i < 2000; i++) {
+    if (t.allows('draw', now)) {
+      t.record('draw', now, now + 3000);
+      now += 3000;
+    }
+    t.record('train', now, now + 80);
+    now += 80;
+  }
+  const share = t.trainingShare(now);
+  assert.ok(share >= 0.74 && share < 0.9, `training share ${share}`);
+});
+
+test('a cheap pass is allowed often; paused time does not count against training', () => {
+  const t = new TimeShare();
+  t.cost('draw', 10); // drawn at load, not while playing
+  t.record('train', 0, 100);
+  assert.ok(t.allows('draw', 100));
+  // A long pause, then playing again.
+  t.resume();
+  assert.equal(t.trainingShare(60000), null, 'nothing trained since resuming');
+  t.record('train', 60000, 60100);
+  assert.ok(t.allows('draw', 60100), 'the paused minute is not in the window');
+  t.reset();
+  assert.ok(t.allows('draw', 0), 'a new run: the cost is unknown again');
+});

@@ -1,0 +1,67 @@
+// How the worker's time is shared while playing: training, and the passes that show it (drawing
+// the grids, measuring the samples). A pass starts only when, with its expected cost, training
+// still gets at least TRAINING_SHARE of the recent wall time; so a slow machine redraws less
+// often instead of training less. Pure: tested by `node --test tests/node/`.
+
+export const TRAINING_SHARE = 0.75;
+const WINDOW_MS = 60000;
+
+export class TimeShare {
+  constructor(share = TRAINING_SHARE) {
+    this.share = share;
+    this.reset();
+  }
+
+  /** A new run: nothing measured yet. */
+  reset() {
+    this.spans = []; // {start, end, kind}: 'train' or a pass ('draw', 'measure')
+    this.lastCost = {}; // kind -> ms of its last complete pass
+  }
+
+  /** Playing again after a pause: the paused time is not wall time of training (costs are kept). */
+  resume() {
+    this.spans = [];
+  }
+
+  /** A pass outside playing (at load, on pause): its cost is known, its time is not counted. */
+  cost(kind, ms) {
+    this.lastCost[kind] = ms;
+  }
+
+  /** Something ran from `start` to `end` (ms, one clock). */
+  record(kind, start, end) {
+    this.spans.push({ start, end, kind });
+    if (kind !== 'train') this.lastCost[kind] = end - start;
+    const cut = end - WINDOW_MS;
+    while (this.spans.length && this.spans[0].end < cut) this.spans.shift();
+  }
+
+  /** Training ms and wall ms over the window ending at `now` (wall: from the first span kept). */
+  totals(now) {
+    if (!this.spans.length) return { train: 0, other: 0, wall: 0 };
+    let train = 0;
+    let other = 0;
+    for (const s of this.spans) {
+      if (s.kind === 'train') train += s.end - s.start;
+      else other += s.end - s.start;
+    }
+    return { train, other, wall: now - this.spans[0].start };
+  }
+
+  /** The share of wall time spent training over the window (null before any training). */
+  trainingShare(now) {
+    const t = this.totals(now);
+    return t.wall > 0 && t.train > 0 ? t.train / t.wall : null;
+  }
+
+  /**
+   * Whether a pass of `kind` may start at `now`: yes if it never ran (its cost is unknown), else
+   * if training would keep its share of the window with the pass's last cost added to it.
+   */
+  allows(kind, now) {
+    const cost = this.lastCost[kind];
+    if (cost == null) return true;
+    const t = this.totals(now);
+    return t.train >= this.share * (t.wall + cost);
+  }
+}
