@@ -155,7 +155,7 @@ impl Cvae {
         // Reparameterisation: eps = mu + sigma * gamma.
         let gamma = mu.random_like(Distribution::Normal(0.0, 1.0));
         let eps = mu.clone() + (logvar.clone() * 0.5).exp() * gamma;
-        self.terms_given(z_prev, z_l, level_features, coefs, eps, mu, logvar)
+        self.terms_given(z_prev, z_l, level_features, coefs, eps, (mu, logvar))
     }
 
     fn terms_given(
@@ -165,8 +165,7 @@ impl Cvae {
         level_features: Tensor<2>,
         coefs: &StepCoefs,
         eps: Tensor<2>,
-        mu: Tensor<2>,
-        logvar: Tensor<2>,
+        (mu, logvar): (Tensor<2>, Tensor<2>),
     ) -> CvaeTerms {
         let kl = ((mu.powi_scalar(2) + logvar.clone().exp() - logvar - 1.0) * 0.5).sum_dim(1).flatten(0, 1);
         let mean = self.decode(eps, z_l, level_features, coefs);
@@ -189,7 +188,7 @@ impl Cvae {
         coefs: &StepCoefs,
     ) -> CvaeTerms {
         let (mu, logvar) = self.encode(z_prev.clone(), z_l.clone(), level_features.clone());
-        self.terms_given(z_prev, z_l, level_features, coefs, mu.clone(), mu, logvar)
+        self.terms_given(z_prev, z_l, level_features, coefs, mu.clone(), (mu, logvar))
     }
 
     /// One ancestral step given eps ~ N(0, I) [B, k]: z_{l-1} = z_Phi + sigma_Phi * delta, or the
