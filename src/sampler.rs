@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::ideal::Universal;
 use crate::limits;
+use crate::model::cvae::StepCoefs;
 use crate::model::{LEVEL_FEATURES, Model, ModelKind, level_features};
 use crate::rng::SplitMix64;
 use crate::schedule::Schedule;
@@ -341,7 +342,8 @@ pub fn run_from(
             (Decoder::Trained(Model::Cvae(m)), SamplerKind::Cvae { noise_free_last }) => {
                 let eps = noise.normal([batch, m.latent_dim()], &device);
                 let delta = (!(noise_free_last && l == 1)).then(|| noise.normal(dims, &device));
-                m.sample_step(z, features(l, batch, big_l, &device), eps, delta)
+                let coefs = StepCoefs::new(schedule, &vec![l; batch], &device);
+                m.sample_step(z, features(l, batch, big_l, &device), &coefs, eps, delta)
             }
             (Decoder::Universal(u), SamplerKind::Exact) => {
                 let gumbel = noise.gumbel([batch, u.len()], &device);

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::{BatchSampler, Dataset};
 use crate::error::{Error, Result};
 use crate::limits;
+use crate::model::cvae::StepCoefs;
 use crate::model::{ArchConfig, LEVEL_FEATURES, Model, ModelKind, level_features};
 use crate::optim::{Adam, AdamConfig};
 use crate::rng::SplitMix64;
@@ -324,7 +325,8 @@ impl Trainer {
                 let previous: Vec<usize> = levels.iter().map(|l| l - 1).collect();
                 let z_prev = s.q_sample(y.clone(), noise(&y), &previous);
                 let z_l = s.encode_step(z_prev.clone(), noise(&y));
-                let terms = m.terms(z_prev.autodiff(), z_l.autodiff(), feats.autodiff());
+                let coefs = StepCoefs::new(&s, &levels, &plain).autodiff();
+                let terms = m.terms(z_prev.autodiff(), z_l.autodiff(), feats.autodiff(), &coefs);
                 (terms.kl.clone() + terms.nll.clone(), Some(terms.kl), Some(terms.nll))
             }
         };
@@ -491,7 +493,8 @@ impl Trainer {
                 let z_l = s.encode_step(z_prev.clone(), e2);
                 // The encoder's own noise gamma is replaced by its mean (eps = eps_Psi) so the
                 // figure is deterministic: this is the loss without reparameterisation noise.
-                let t = m.terms_at_mean(z_prev, z_l, feats);
+                let coefs = StepCoefs::new(&s, &inputs.levels, &plain);
+                let t = m.terms_at_mean(z_prev, z_l, feats, &coefs);
                 let kl = t.kl.mean().reshape([1]);
                 let nll = t.nll.mean().reshape([1]);
                 Tensor::cat(vec![kl.clone() + nll.clone(), kl, nll], 0)

@@ -242,6 +242,9 @@ fn scenario_4_cvae_beats_the_gaussian_step_at_four_levels() {
         "entropy: {:.3} / {:.3}; diversity {:.2} / {:.2}",
         den.entropy_nats, cvae.entropy_nats, den.diversity, cvae.diversity
     );
+    // Measured on these fixtures: 1178 vs 1335 (ratio 0.88). Retrained with other seeds the
+    // structured CVAE step still wins but by a seed-dependent margin (0.82 and 0.94 for seeds 4
+    // and 5), so only the win itself is asserted (README, Open problems).
     assert!(cvae.frechet < den.frechet, "CVAE {} vs Gaussian step {}", cvae.frechet, den.frechet);
     assert!(
         r.real.frechet < cvae.frechet,

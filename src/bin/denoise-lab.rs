@@ -173,6 +173,10 @@ enum Command {
         n: usize,
         #[arg(long, default_value_t = 11)]
         seed: u64,
+        /// Train every model with this seed (TrainConfig.seed: initial weights, batches, levels,
+        /// train/held-out split) instead of the preset's.
+        #[arg(long)]
+        train_seed: Option<u64>,
         /// Print the report as JSON too.
         #[arg(long)]
         json: bool,
@@ -425,14 +429,19 @@ fn run(cli: Cli) -> Result<(), Error> {
             print_metrics_row(&format!("real digits ({})", real.n), &real);
             print_memorisation_note();
         }
-        Command::Scenario { name, data, steps, n, seed, json, save, load } => {
+        Command::Scenario { name, data, steps, n, seed, train_seed, json, save, load } => {
             if name == "list" {
                 for s in scenario::all() {
                     println!("{:<11} {} ({} steps)\n            {}", s.name, s.title, s.steps, s.caption);
                 }
                 return Ok(());
             }
-            let sc = scenario::by_name(&name)?;
+            let mut sc = scenario::by_name(&name)?;
+            if let Some(s) = train_seed {
+                for m in &mut sc.models {
+                    m.seed = s;
+                }
+            }
             let dataset = load_data(&data)?;
             let device = backend::device(data.backend.parse::<BackendKind>()?)?;
             let classifier = Classifier::bundled(&device);

@@ -1,8 +1,15 @@
 //! The progressive VAE step of docs/math.md (section 3, quiz Problem 2): a conditional Gaussian VAE for
 //! p(z_{l-1} | z_l, l) with a latent eps of dimension k and prior N(0, I).
 //!   encoder  eps     = eps_Psi(z_{l-1}, z_l, l) + sigma_Psi(..) (.) gamma
-//!   decoder  z_{l-1} = z_Phi(eps, z_l, l)       + sigma_Phi(..) (.) delta
+//!   decoder  z_{l-1} = z_Phi(eps, z_l, l)       + sigma_Phi(l) (.) delta
 //!   loss     KL(N(eps_Psi, sigma_Psi^2) || N(0, I)) - ln N(z_{l-1}; z_Phi, sigma_Phi^2)
+//!
+//! The decoder's mean is structured like the Gaussian step's: its U-Net guesses a clean image
+//! yhat_Phi(eps, z_l, l) and z_Phi = m(z_l, yhat_Phi) is the one-step posterior mean of
+//! src/schedule.rs. Its variance is fixed, sigma_Phi^2 = max(v_l, SIGMA_FLOOR^2): a learned
+//! per-pixel variance absorbed the multimodality of the step (the latent stayed unused and the
+//! samples were the blurry mean plus pixel noise), while with this one the latent must carry which
+//! digit the step goes to (docs/math.md, section 3).
 
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
@@ -12,10 +19,11 @@ use burn::tensor::activation::silu;
 use burn::tensor::module::adaptive_avg_pool2d;
 
 use super::unet::{CondEmbedding, UNet, UNetConfig};
+use crate::schedule::Schedule;
 
-/// log sigma is kept in a range where exp() and its gradient stay finite in f32.
-const LOG_SIGMA_MIN: f32 = -7.0;
-const LOG_SIGMA_MAX: f32 = 2.0;
+/// The smallest decoder standard deviation, in pixel units of [-1, 1]: the step to z_0 has
+/// v_1 = 0, where it bounds the NLL's weight on the image error at 1 / (2 SIGMA_FLOOR^2).
+pub const SIGMA_FLOOR: f64 = 0.1;
 const LOGVAR_MIN: f32 = -14.0;
 const LOGVAR_MAX: f32 = 6.0;
 /// The encoder pools to a fixed grid so any image size gives the same head.
@@ -32,6 +40,38 @@ pub struct Cvae {
     dec_embed: CondEmbedding,
     dec_latent: Linear,
     dec: UNet,
+}
+
+/// The decoder's per-image step coefficients for a batch with one level per image, each
+/// [B, 1, 1, 1]: z_Phi = coef_y * yhat + coef_z * z_l and ln sigma_Phi.
+#[derive(Clone, Debug)]
+pub struct StepCoefs {
+    coef_y: Tensor<4>,
+    coef_z: Tensor<4>,
+    log_sigma: Tensor<4>,
+}
+
+impl StepCoefs {
+    pub fn new(schedule: &Schedule, levels: &[usize], device: &Device) -> Self {
+        let per_image = |f: &dyn Fn(usize) -> f64| {
+            let v: Vec<f32> = levels.iter().map(|&l| f(l) as f32).collect();
+            Tensor::<4>::from_data(TensorData::new(v, [levels.len(), 1, 1, 1]), device)
+        };
+        Self {
+            coef_y: per_image(&|l| schedule.posterior(l).coef_y),
+            coef_z: per_image(&|l| schedule.posterior(l).coef_z),
+            log_sigma: per_image(&|l| 0.5 * schedule.posterior(l).var.max(SIGMA_FLOOR * SIGMA_FLOOR).ln()),
+        }
+    }
+
+    /// The same coefficients on the autodiff device (constants: no gradient flows to them).
+    pub fn autodiff(self) -> Self {
+        Self {
+            coef_y: self.coef_y.autodiff(),
+            coef_z: self.coef_z.autodiff(),
+            log_sigma: self.log_sigma.autodiff(),
+        }
+    }
 }
 
 /// What one training pass of the CVAE step gives, per sample ([B] each, in nats per image).
@@ -59,7 +99,7 @@ impl Cvae {
             enc_head: LinearConfig::new(2 * c * POOL * POOL, 2 * latent_dim).init(device),
             dec_embed: CondEmbedding::new(cond_dim, device),
             dec_latent: LinearConfig::new(latent_dim, cond_dim).init(device),
-            dec: UNetConfig::new(1, 2).with_base_channels(base_channels).with_cond_dim(cond_dim).init(device),
+            dec: UNetConfig::new(1, 1).with_base_channels(base_channels).with_cond_dim(cond_dim).init(device),
         }
     }
 
@@ -85,18 +125,17 @@ impl Cvae {
         (mu, logvar)
     }
 
-    /// Decoder: (z_Phi, ln sigma_Phi), each [B, 1, H, W].
+    /// Decoder mean z_Phi = m(z_l, yhat_Phi(eps, z_l, l)): [B, 1, H, W].
     pub fn decode(
         &self,
         eps: Tensor<2>,
         z_l: Tensor<4>,
         level_features: Tensor<2>,
-    ) -> (Tensor<4>, Tensor<4>) {
+        coefs: &StepCoefs,
+    ) -> Tensor<4> {
         let cond = self.dec_embed.forward(level_features) + self.dec_latent.forward(eps);
-        let out = self.dec.forward(z_l, cond);
-        let mean = out.clone().narrow(1, 0, 1);
-        let log_sigma = out.narrow(1, 1, 1).clamp(LOG_SIGMA_MIN, LOG_SIGMA_MAX);
-        (mean, log_sigma)
+        let yhat = self.dec.forward(z_l.clone(), cond);
+        yhat * coefs.coef_y.clone() + z_l * coefs.coef_z.clone()
     }
 
     /// The latent size k.
@@ -105,12 +144,18 @@ impl Cvae {
     }
 
     /// KL and NLL per sample for training pairs (z_{l-1}, z_l) at the given levels.
-    pub fn terms(&self, z_prev: Tensor<4>, z_l: Tensor<4>, level_features: Tensor<2>) -> CvaeTerms {
+    pub fn terms(
+        &self,
+        z_prev: Tensor<4>,
+        z_l: Tensor<4>,
+        level_features: Tensor<2>,
+        coefs: &StepCoefs,
+    ) -> CvaeTerms {
         let (mu, logvar) = self.encode(z_prev.clone(), z_l.clone(), level_features.clone());
         // Reparameterisation: eps = mu + sigma * gamma.
         let gamma = mu.random_like(Distribution::Normal(0.0, 1.0));
         let eps = mu.clone() + (logvar.clone() * 0.5).exp() * gamma;
-        self.terms_given(z_prev, z_l, level_features, eps, mu, logvar)
+        self.terms_given(z_prev, z_l, level_features, coefs, eps, (mu, logvar))
     }
 
     fn terms_given(
@@ -118,24 +163,32 @@ impl Cvae {
         z_prev: Tensor<4>,
         z_l: Tensor<4>,
         level_features: Tensor<2>,
+        coefs: &StepCoefs,
         eps: Tensor<2>,
-        mu: Tensor<2>,
-        logvar: Tensor<2>,
+        (mu, logvar): (Tensor<2>, Tensor<2>),
     ) -> CvaeTerms {
         let kl = ((mu.powi_scalar(2) + logvar.clone().exp() - logvar - 1.0) * 0.5).sum_dim(1).flatten(0, 1);
-        let (mean, log_sigma) = self.decode(eps, z_l, level_features);
+        let mean = self.decode(eps, z_l, level_features, coefs);
         let pixels = (z_prev.dims()[2] * z_prev.dims()[3]) as f64;
+        let log_sigma = coefs.log_sigma.clone();
         let sq = ((z_prev - mean) * (-log_sigma.clone()).exp()).powi_scalar(2) * 0.5;
-        let nll = (sq + log_sigma).sum_dims(&[1, 2, 3]).flatten::<1>(0, 3)
+        let nll = sq.sum_dims(&[1, 2, 3]).flatten::<1>(0, 3)
+            + log_sigma.flatten::<1>(0, 3) * pixels
             + 0.5 * (2.0 * std::f64::consts::PI).ln() * pixels;
         CvaeTerms { kl, nll }
     }
 
     /// The same terms with eps = eps_Psi (no reparameterisation noise): a deterministic figure
     /// for evaluation.
-    pub fn terms_at_mean(&self, z_prev: Tensor<4>, z_l: Tensor<4>, level_features: Tensor<2>) -> CvaeTerms {
+    pub fn terms_at_mean(
+        &self,
+        z_prev: Tensor<4>,
+        z_l: Tensor<4>,
+        level_features: Tensor<2>,
+        coefs: &StepCoefs,
+    ) -> CvaeTerms {
         let (mu, logvar) = self.encode(z_prev.clone(), z_l.clone(), level_features.clone());
-        self.terms_given(z_prev, z_l, level_features, mu.clone(), mu, logvar)
+        self.terms_given(z_prev, z_l, level_features, coefs, mu.clone(), (mu, logvar))
     }
 
     /// One ancestral step given eps ~ N(0, I) [B, k]: z_{l-1} = z_Phi + sigma_Phi * delta, or the
@@ -144,12 +197,13 @@ impl Cvae {
         &self,
         z_l: Tensor<4>,
         level_features: Tensor<2>,
+        coefs: &StepCoefs,
         eps: Tensor<2>,
         delta: Option<Tensor<4>>,
     ) -> Tensor<4> {
-        let (mean, log_sigma) = self.decode(eps, z_l, level_features);
+        let mean = self.decode(eps, z_l, level_features, coefs);
         match delta {
-            Some(delta) => mean + log_sigma.exp() * delta,
+            Some(delta) => mean + coefs.log_sigma.clone().exp() * delta,
             None => mean,
         }
     }
