@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
+use crate::model::{ArchConfig, Model};
 use crate::optim::{Adam, AdamConfig, Moments, NamedParams};
 use crate::train::{StepStats, TrainConfig, Trainer};
 
@@ -153,6 +154,33 @@ fn open(bytes: &[u8]) -> Result<(burn_pack::Reader, Meta)> {
     Ok((reader, meta))
 }
 
+/// The model of `arch` on `device` with the weights `tensors` (named by record path); burn's
+/// recorder checks every shape.
+fn build_model(tensors: Vec<burn_pack::Tensor>, arch: &ArchConfig, device: &Device) -> Result<Model> {
+    let pack = burn_pack::Writer::new(tensors).into_bytes().map_err(|e| Error::Checkpoint(e.to_string()))?;
+    let record = ModuleRecord::from_bytes(pack).map_err(|e| Error::Checkpoint(e.to_string()))?;
+    arch.init(device)
+        .try_load_record(record)
+        .map_err(|e| Error::Checkpoint(format!("weights do not fit the model: {e}")))
+}
+
+/// Only the model of a checkpoint, for inference on `device` (its plain, non-autodiff side),
+/// with the metadata: no data set and no optimizer state needed (e.g. to export the weights).
+pub fn load_model(bytes: &[u8], device: &Device) -> Result<(Model, Meta)> {
+    let (reader, meta) = open(bytes)?;
+    meta.config.validate()?;
+    let tensors = reader.into_tensors().map_err(|e| Error::Checkpoint(format!("unreadable tensors: {e}")))?;
+    let mut model_tensors = Vec::new();
+    for t in tensors {
+        let (name, dtype, shape, id, bytes) = t.into_parts().map_err(|e| Error::Checkpoint(e.to_string()))?;
+        if let Some(path) = name.strip_prefix("model/") {
+            model_tensors.push(burn_pack::Tensor::new(path.to_string(), dtype, shape, id, bytes));
+        }
+    }
+    let model = build_model(model_tensors, &meta.config.arch(), &device.clone().inner())?;
+    Ok((model, meta))
+}
+
 /// An Adam moment as a flat f32 tensor of `n` values, whatever shape, dtype or byte count the
 /// file claims (a damaged file must give an error here, not a panic in `Tensor::from_data`).
 fn moment_values(data: TensorData, n: usize, path: &str) -> Result<TensorData> {
@@ -216,17 +244,8 @@ pub fn import(
             return Err(Error::Checkpoint(format!("unexpected tensor '{name}'")));
         }
     }
-    let model_pack =
-        burn_pack::Writer::new(model_tensors).into_bytes().map_err(|e| Error::Checkpoint(e.to_string()))?;
-    let record = ModuleRecord::from_bytes(model_pack).map_err(|e| Error::Checkpoint(e.to_string()))?;
     let plain = device.clone().inner();
-    let ad = plain.clone().autodiff();
-    let model = meta
-        .config
-        .arch()
-        .init(&ad)
-        .try_load_record(record)
-        .map_err(|e| Error::Checkpoint(format!("weights do not fit the model: {e}")))?;
+    let model = build_model(model_tensors, &meta.config.arch(), &plain.clone().autodiff())?;
 
     let mut optim = Adam::new(AdamConfig {
         clip_norm: (meta.config.clip_norm > 0.0).then_some(meta.config.clip_norm),

@@ -65,8 +65,47 @@ pub fn read_file(path: &std::path::Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| Error::Io(format!("cannot read {}: {e}", path.display())))
 }
 
-/// Write a whole file, or an `Error::Io` naming it.
+/// Write a whole file atomically (see `write_atomic_with`), or an `Error::Io` naming it.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
-    std::fs::write(path, bytes).map_err(|e| Error::Io(format!("cannot write {}: {e}", path.display())))
+    write_atomic_with(path, |file| std::io::Write::write_all(file, bytes))
+}
+
+/// Write a file so that `path` holds either its old content or the whole new one, never a part:
+/// `write` fills a temporary file in the same directory, which is flushed to disk (fsync) and
+/// then renamed over `path` (a rename within one file system is atomic). If `write` fails, or
+/// the process dies before the rename, `path` is untouched; a failed write removes the
+/// temporary file.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn write_atomic_with(
+    path: &std::path::Path,
+    write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> Result<()> {
+    let io = |e: std::io::Error| Error::Io(format!("cannot write {}: {e}", path.display()));
+    let name = path.file_name().ok_or_else(|| io(std::io::Error::other("not a file name")))?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".tmp-{}", std::process::id()));
+    let tmp = dir.join(tmp_name);
+    let result = (|| {
+        let mut file = std::fs::File::create(&tmp)?;
+        write(&mut file)?;
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&tmp, path)?;
+        // The rename itself is durable once the directory is synced (best effort: not every
+        // platform can open a directory).
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.map_err(io)
 }

@@ -21,6 +21,8 @@ pub mod session;
 pub mod train;
 
 #[cfg(not(target_arch = "wasm32"))]
+pub mod export;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod image;
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;

@@ -1,7 +1,8 @@
 //! Native command line: train, sample (PNG grid), measure (eval, scenario), train the metrics'
 //! classifier, and benchmark, on the CPU or wgpu.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use burn::prelude::Device;
@@ -112,10 +113,34 @@ enum Command {
         /// Latent size k of the CVAE step.
         #[arg(long, default_value_t = 32)]
         latent: usize,
+        /// Clip the global gradient norm to this value (0: no clipping).
+        #[arg(long, default_value_t = 1.0)]
+        clip: f64,
         /// Continue from this checkpoint instead of starting fresh.
         #[arg(long)]
         resume: Option<PathBuf>,
+        /// The checkpoint, written at the end, every --checkpoint-every steps and every
+        /// --checkpoint-minutes minutes, on Ctrl-C (exit code 130) and, with the last good
+        /// weights, when training diverges. Always written atomically (a temporary file, then a
+        /// rename): a crash leaves the previous checkpoint whole.
         #[arg(long, short, default_value = "denoise-lab.ckpt")]
+        out: PathBuf,
+        /// Save the checkpoint every N steps (0: only at the end).
+        #[arg(long, default_value_t = 500)]
+        checkpoint_every: u64,
+        /// Save the checkpoint at least every M minutes of training (0: off).
+        #[arg(long, default_value_t = 10.0)]
+        checkpoint_minutes: f64,
+    },
+    /// Write a checkpoint's model for PyTorch: model.safetensors (state_dict names and layouts),
+    /// denoise_lab_model.py (the architecture and the samplers), config.json (L, a, sizes) and
+    /// check.safetensors (inputs and this model's outputs, for `python denoise_lab_model.py --check`).
+    ExportTorch {
+        /// A checkpoint written by `train` (or exported from the page).
+        #[arg(long, short)]
+        checkpoint: PathBuf,
+        /// The folder to write (created if needed).
+        #[arg(long, short)]
         out: PathBuf,
     },
     /// Draw samples from a checkpoint as a PNG grid (rows = samples, columns = levels z_L..z_0).
@@ -251,6 +276,98 @@ fn load_data(args: &DataArgs) -> Result<Dataset, Error> {
     }
 }
 
+/// Set by Ctrl-C (SIGINT): `train` finishes its current step, saves and exits with 130.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+fn install_ctrlc_handler() -> Result<(), Error> {
+    ctrlc::set_handler(|| {
+        if INTERRUPTED.swap(true, Ordering::SeqCst) {
+            // A second Ctrl-C: quit now. The checkpoint on disk stays whole (atomic writes).
+            eprintln!("\ninterrupted again: exiting without saving");
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupted: finishing the current step and saving (Ctrl-C again quits at once)");
+    })
+    .map_err(|e| Error::Io(format!("cannot install the Ctrl-C handler: {e}")))
+}
+
+/// When `train` saves its checkpoint besides the end.
+struct Saving {
+    /// Every this many steps (0: never).
+    steps: u64,
+    /// At least every this many minutes (0: never).
+    minutes: f64,
+}
+
+/// Why the training loop stopped.
+enum Stop {
+    Finished,
+    Interrupted,
+    /// Training diverged; the trainer holds the last good weights.
+    Diverged(Error),
+}
+
+/// Serialise the trainer and write it atomically to `out`.
+fn save(trainer: &Trainer, out: &Path) -> Result<(), Error> {
+    let bytes = checkpoint::export_blocking(trainer)?;
+    write_file(out, &bytes)?;
+    eprintln!("saved {} at step {} ({} KiB)", out.display(), trainer.step(), bytes.len() / 1024);
+    Ok(())
+}
+
+/// Train `steps` steps, one readback every 10 steps, saving to `out` as `every` says; stops early
+/// (after the step under way) on Ctrl-C or when the loss is no longer finite.
+fn train_saving(trainer: &mut Trainer, steps: usize, every: &Saving, out: &Path) -> Result<Stop, Error> {
+    const CHUNK: u64 = 10;
+    let pb = bar(steps as u64);
+    let first = trainer.step();
+    let end = first + steps as u64;
+    let (mut saved_step, mut saved_at) = (first, Instant::now());
+    while trainer.step() < end {
+        let step = trainer.step();
+        let mut n = CHUNK.min(end - step);
+        if every.steps > 0 {
+            n = n.min(every.steps - (step - saved_step) % every.steps);
+        }
+        for _ in 0..n {
+            if INTERRUPTED.load(Ordering::SeqCst) {
+                break;
+            }
+            trainer.train_steps(1);
+        }
+        let report = match trainer.flush_blocking() {
+            Ok(report) => report,
+            Err(e @ Error::Diverged { .. }) => {
+                pb.abandon();
+                return Ok(Stop::Diverged(e));
+            }
+            Err(e) => return Err(e),
+        };
+        pb.set_position(trainer.step() - first);
+        if let Some(last) = report.steps.last() {
+            let extra = if trainer.config.kind == ModelKind::Cvae {
+                format!(" (kl {:.2}, nll {:.2})", last.kl, last.nll)
+            } else {
+                String::new()
+            };
+            pb.set_message(format!("loss {:.4}{extra}", last.loss));
+        }
+        if INTERRUPTED.load(Ordering::SeqCst) {
+            pb.abandon();
+            return Ok(Stop::Interrupted);
+        }
+        let step = trainer.step();
+        let due_steps = every.steps > 0 && step - saved_step >= every.steps;
+        let due_time = every.minutes > 0.0 && saved_at.elapsed().as_secs_f64() >= 60.0 * every.minutes;
+        if (due_steps || due_time) && step < end {
+            pb.suspend(|| save(trainer, out))?;
+            (saved_step, saved_at) = (step, Instant::now());
+        }
+    }
+    pb.finish();
+    Ok(Stop::Finished)
+}
+
 fn bar(len: u64) -> ProgressBar {
     let pb = ProgressBar::new(len);
     pb.set_style(
@@ -324,7 +441,25 @@ fn run(cli: Cli) -> Result<(), Error> {
                 }
             }
         }
-        Command::Train { data, model, levels, a, steps, batch, lr, seed, channels, latent, resume, out } => {
+        Command::Train {
+            data,
+            model,
+            levels,
+            a,
+            steps,
+            batch,
+            lr,
+            seed,
+            channels,
+            latent,
+            clip,
+            resume,
+            out,
+            checkpoint_every,
+            checkpoint_minutes,
+        } => {
+            // First, so that a Ctrl-C from here on saves instead of killing the run.
+            install_ctrlc_handler()?;
             let dataset = load_data(&data)?;
             let device = backend::device(data.backend.parse::<BackendKind>()?)?;
             let mut trainer = match resume {
@@ -342,6 +477,7 @@ fn run(cli: Cli) -> Result<(), Error> {
                         seed,
                         base_channels: channels,
                         latent_dim: latent,
+                        clip_norm: clip,
                         ..TrainConfig::default()
                     };
                     Trainer::new(config, &dataset, &device)?
@@ -356,26 +492,47 @@ fn run(cli: Cli) -> Result<(), Error> {
                 trainer.height,
                 trainer.width
             );
-            let pb = bar(steps as u64);
             let start = Instant::now();
-            let first = trainer.step();
-            trainer.train_blocking(steps, 10, |t, report| {
-                pb.set_position(t.step() - first);
-                if let Some(last) = report.steps.last() {
-                    let extra = if t.config.kind == ModelKind::Cvae {
-                        format!(" (kl {:.2}, nll {:.2})", last.kl, last.nll)
-                    } else {
-                        String::new()
-                    };
-                    pb.set_message(format!("loss {:.4}{extra}", last.loss));
+            let every = Saving { steps: checkpoint_every, minutes: checkpoint_minutes };
+            match train_saving(&mut trainer, steps, &every, &out)? {
+                Stop::Finished => {
+                    let secs = start.elapsed().as_secs_f64();
+                    eprintln!(
+                        "{steps} steps in {secs:.1} s ({:.1} ms/step)",
+                        1000.0 * secs / steps.max(1) as f64
+                    );
+                    save(&trainer, &out)?;
                 }
-            })?;
-            pb.finish();
-            let secs = start.elapsed().as_secs_f64();
-            eprintln!("{steps} steps in {secs:.1} s ({:.1} ms/step)", 1000.0 * secs / steps.max(1) as f64);
-            let bytes = checkpoint::export_blocking(&trainer)?;
-            write_file(&out, &bytes)?;
-            eprintln!("saved {} ({} KiB)", out.display(), bytes.len() / 1024);
+                Stop::Interrupted => {
+                    save(&trainer, &out)?;
+                    eprintln!(
+                        "interrupted at step {}; continue with `denoise-lab train --resume {}`",
+                        trainer.step(),
+                        out.display()
+                    );
+                    std::process::exit(130);
+                }
+                Stop::Diverged(e) => {
+                    eprintln!("error: {e}");
+                    // The trainer went back to the last weights known good: keep those, and no
+                    // loss history past them.
+                    let step = trainer.step();
+                    trainer.history.retain(|s| s.step <= step);
+                    save(&trainer, &out)?;
+                    eprintln!(
+                        "the last good weights (step {step}) are saved; resume with `--resume {}` and a \
+                         lower --lr (or --clip 1)",
+                        out.display()
+                    );
+                    std::process::exit(1);
+                }
+            }
+        }
+        Command::ExportTorch { checkpoint, out } => {
+            let bytes = read_file(&checkpoint)?;
+            for path in denoise_lab::export::export_torch(&bytes, &out, &backend::cpu())? {
+                eprintln!("wrote {}", path.display());
+            }
         }
         Command::Sample { data, model, sampler, n, seed, columns, out } => {
             let dataset = load_data(&data)?;

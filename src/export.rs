@@ -1,0 +1,203 @@
+//! `denoise-lab export-torch`: a checkpoint's model for a PyTorch notebook. A folder with
+//!
+//! - `model.safetensors`: the weights with PyTorch `state_dict` names and layouts (convolution
+//!   weights [out, in, kh, kw] as burn's; linear weights [out, in], where burn stores [in, out]);
+//! - `denoise_lab_model.py`: the same architecture as a short PyTorch module with the samplers
+//!   (`src/export/denoise_lab_model.py`, copied as is);
+//! - `config.json`: the architecture, the schedule (L, a) and the image size;
+//! - `check.safetensors`: a few fixed inputs and this model's outputs on them, so the notebook
+//!   (and `scripts/test-torch-export.sh`) can check that PyTorch computes the same function.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use burn::prelude::*;
+use safetensors::{Dtype, tensor::TensorView};
+use serde::Serialize;
+
+use crate::checkpoint::{self, Meta};
+use crate::error::{Error, Result, write_file};
+use crate::model::{LEVEL_FEATURES, Model, ModelKind, level_features};
+use crate::optim::NamedParams;
+use crate::sampler::Noise;
+
+/// The PyTorch module file written beside the weights.
+pub const TORCH_MODULE: &str = include_str!("export/denoise_lab_model.py");
+pub const WEIGHTS_FILE: &str = "model.safetensors";
+pub const MODULE_FILE: &str = "denoise_lab_model.py";
+pub const CONFIG_FILE: &str = "config.json";
+pub const CHECK_FILE: &str = "check.safetensors";
+/// Images in the check file (levels spread over 1..=L).
+const CHECK_IMAGES: usize = 8;
+
+/// One tensor as PyTorch sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TorchTensor {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub values: Vec<f32>,
+}
+
+/// What the notebook needs besides the weights (`config.json`).
+#[derive(Clone, Debug, Serialize)]
+pub struct TorchConfig {
+    pub format: u32,
+    pub model: ModelKind,
+    pub levels: usize,
+    /// The per-step signal factor (resolved: never the default's `null`).
+    pub a: f64,
+    pub height: usize,
+    pub width: usize,
+    pub base_channels: usize,
+    pub cond_dim: usize,
+    pub latent_dim: usize,
+    pub level_features: usize,
+    /// The training step of the checkpoint.
+    pub step: u64,
+}
+
+impl TorchConfig {
+    pub fn of(meta: &Meta) -> Result<Self> {
+        let c = &meta.config;
+        Ok(Self {
+            format: 1,
+            model: c.kind,
+            levels: c.levels,
+            a: c.schedule()?.a,
+            height: meta.height,
+            width: meta.width,
+            base_channels: c.base_channels,
+            cond_dim: c.cond_dim,
+            latent_dim: c.latent_dim,
+            level_features: LEVEL_FEATURES,
+            step: meta.step,
+        })
+    }
+}
+
+/// The PyTorch name of a parameter from its burn record path: the same field names, without
+/// the model enum's variant (`Denoiser.unet.conv_in.weight` -> `unet.conv_in.weight`).
+pub fn torch_name(path: &str) -> &str {
+    match path.split_once('.') {
+        Some(("Denoiser" | "Cvae", rest)) => rest,
+        _ => path,
+    }
+}
+
+/// Every parameter of `model` with its PyTorch `state_dict` name, shape and values (one
+/// blocking readback). Rank-2 parameters are the `Linear` weights: transposed to [out, in].
+pub fn torch_tensors(model: &Model) -> Result<Vec<TorchTensor>> {
+    let params = NamedParams::of(model);
+    let values = read(Tensor::cat(params.entries.iter().map(|(_, _, v, _)| v.clone()).collect(), 0))?;
+    let mut offset = 0;
+    let mut out = Vec::with_capacity(params.entries.len());
+    for (path, _, _, shape) in params.entries {
+        let n: usize = shape.iter().product();
+        let flat = &values[offset..offset + n];
+        offset += n;
+        let (shape, values) = match shape[..] {
+            [rows, cols] => {
+                // burn's Linear weight is [in, out]: row-major [i][o] -> [o][i].
+                let t = (0..cols).flat_map(|o| (0..rows).map(move |i| flat[i * cols + o])).collect();
+                (vec![cols, rows], t)
+            }
+            _ => (shape, flat.to_vec()),
+        };
+        out.push(TorchTensor { name: torch_name(&path).to_string(), shape, values });
+    }
+    Ok(out)
+}
+
+fn read<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
+    t.try_into_data()
+        .map_err(|e| Error::Backend(format!("{e:?}")))?
+        .try_to_vec::<f32>()
+        .map_err(|e| Error::Backend(format!("{e:?}")))
+}
+
+/// A tensor to write: name, shape, dtype and little-endian bytes.
+type Entry = (String, Vec<usize>, Dtype, Vec<u8>);
+
+/// Tensors (f32 or i64) as the bytes of a .safetensors file.
+fn safetensors_bytes(tensors: &[Entry], meta: &str) -> Result<Vec<u8>> {
+    let views = tensors
+        .iter()
+        .map(|(name, shape, dtype, bytes)| {
+            TensorView::new(*dtype, shape.clone(), bytes)
+                .map(|v| (name.clone(), v))
+                .map_err(|e| Error::Io(format!("cannot build tensor {name}: {e}")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let info = HashMap::from([("denoise_lab".to_string(), meta.to_string())]);
+    safetensors::serialize(views, Some(info)).map_err(|e| Error::Io(format!("cannot write safetensors: {e}")))
+}
+
+fn f32_entry(name: &str, shape: Vec<usize>, values: &[f32]) -> Entry {
+    (name.to_string(), shape, Dtype::F32, values.iter().flat_map(|v| v.to_le_bytes()).collect())
+}
+
+/// The check inputs and the model's outputs on them: `levels` (i64) and, for the denoiser,
+/// `z` -> `yhat`; for the CVAE, `z_prev`, `z_l`, `eps` -> `mu`, `logvar` (encoder) and
+/// `mean`, `log_sigma` (decoder).
+fn check_tensors(model: &Model, cfg: &TorchConfig, device: &Device) -> Result<Vec<Entry>> {
+    let (n, h, w, big_l) = (CHECK_IMAGES, cfg.height, cfg.width, cfg.levels);
+    let levels: Vec<usize> = (0..n).map(|i| 1 + i * big_l / n).collect();
+    let feats =
+        Tensor::<2>::from_data(TensorData::new(level_features(&levels, big_l), [n, LEVEL_FEATURES]), device);
+    let mut noise = Noise::new(0xC4EC);
+    let image = [n, 1, h, w];
+    let mut out = vec![(
+        "levels".to_string(),
+        vec![n],
+        Dtype::I64,
+        levels.iter().flat_map(|&l| (l as i64).to_le_bytes()).collect(),
+    )];
+    match model {
+        Model::Denoiser(m) => {
+            let z = noise.normal(image, device);
+            let yhat = m.forward(z.clone(), feats);
+            out.push(f32_entry("z", image.to_vec(), &read(z)?));
+            out.push(f32_entry("yhat", image.to_vec(), &read(yhat)?));
+        }
+        Model::Cvae(m) => {
+            let k = m.latent_dim();
+            let (z_prev, z_l) = (noise.normal(image, device), noise.normal(image, device));
+            let eps = noise.normal([n, k], device);
+            let (mu, logvar) = m.encode(z_prev.clone(), z_l.clone(), feats.clone());
+            let (mean, log_sigma) = m.decode(eps.clone(), z_l.clone(), feats);
+            out.push(f32_entry("z_prev", image.to_vec(), &read(z_prev)?));
+            out.push(f32_entry("z_l", image.to_vec(), &read(z_l)?));
+            out.push(f32_entry("eps", vec![n, k], &read(eps)?));
+            out.push(f32_entry("mu", vec![n, k], &read(mu)?));
+            out.push(f32_entry("logvar", vec![n, k], &read(logvar)?));
+            out.push(f32_entry("mean", image.to_vec(), &read(mean)?));
+            out.push(f32_entry("log_sigma", image.to_vec(), &read(log_sigma)?));
+        }
+    }
+    Ok(out)
+}
+
+/// Write the export of a checkpoint (`bytes`) into `dir` (created if needed), computing on
+/// `device`. Returns the paths written.
+pub fn export_torch(bytes: &[u8], dir: &Path, device: &Device) -> Result<Vec<PathBuf>> {
+    let device = device.clone().inner();
+    let (model, meta) = checkpoint::load_model(bytes, &device)?;
+    let cfg = TorchConfig::of(&meta)?;
+    let cfg_json = serde_json::to_string_pretty(&cfg).map_err(|e| Error::Io(e.to_string()))?;
+    let weights: Vec<_> =
+        torch_tensors(&model)?.iter().map(|t| f32_entry(&t.name, t.shape.clone(), &t.values)).collect();
+    let files = [
+        (WEIGHTS_FILE, safetensors_bytes(&weights, &cfg_json)?),
+        (CHECK_FILE, safetensors_bytes(&check_tensors(&model, &cfg, &device)?, &cfg_json)?),
+        (CONFIG_FILE, format!("{cfg_json}\n").into_bytes()),
+        (MODULE_FILE, TORCH_MODULE.as_bytes().to_vec()),
+    ];
+    std::fs::create_dir_all(dir).map_err(|e| Error::Io(format!("cannot create {}: {e}", dir.display())))?;
+    let mut paths = Vec::new();
+    for (name, bytes) in files {
+        let path = dir.join(name);
+        write_file(&path, &bytes)?;
+        paths.push(path);
+    }
+    Ok(paths)
+}

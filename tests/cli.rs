@@ -1,0 +1,146 @@
+//! `denoise-lab train` never loses a run: periodic checkpoints, a checkpoint on Ctrl-C (exit
+//! code 130) and on divergence (the last good weights), every one written atomically. Runs the
+//! built binary on tiny models (4 channels, L = 4, batch 8), so each test takes a few seconds.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use denoise_lab::backend;
+use denoise_lab::checkpoint::{self, Meta};
+use denoise_lab::error::{write_atomic_with, write_file};
+use denoise_lab::export::torch_tensors;
+
+/// A fresh, empty folder for one test.
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// `denoise-lab train` on a tiny denoiser, writing `out`, with extra arguments.
+fn train(out: &Path, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_denoise-lab"));
+    cmd.args(["train", "-L", "4", "--channels", "4", "--batch", "8", "--out"]).arg(out).args(extra);
+    cmd
+}
+
+/// The checkpoint at `path` loads, and its weights are finite.
+fn load(path: &Path) -> Meta {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let (model, meta) = checkpoint::load_model(&bytes, &backend::cpu()).expect("the checkpoint loads");
+    let weights = torch_tensors(&model).unwrap();
+    assert!(weights.iter().all(|t| t.values.iter().all(|v| v.is_finite())), "finite weights");
+    meta
+}
+
+fn wait_for(what: &str, child: &mut Child, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("train exited ({status}) before {what}");
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "no {what} after 60 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn periodic_checkpoints_appear_and_load_while_training_runs() {
+    let dir = scratch("periodic");
+    let out = dir.join("run.ckpt");
+    let mut child =
+        train(&out, &["--steps", "1000000", "--checkpoint-every", "5", "--checkpoint-minutes", "0"])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+    wait_for("a periodic checkpoint", &mut child, || out.exists());
+    let meta = load(&out);
+    assert!(meta.step > 0 && meta.step.is_multiple_of(5), "saved every 5 steps, got step {}", meta.step);
+    assert_eq!((meta.config.levels, meta.config.base_channels), (4, 4));
+    // A hard kill (no chance to save) at any moment leaves the last checkpoint whole.
+    std::thread::sleep(Duration::from_millis(200));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let last = load(&out);
+    assert!(last.step >= meta.step && last.step.is_multiple_of(5), "step {}", last.step);
+}
+
+#[test]
+fn ctrl_c_saves_a_checkpoint_and_exits_with_130() {
+    let dir = scratch("sigint");
+    let out = dir.join("run.ckpt");
+    let mut child =
+        train(&out, &["--steps", "1000000", "--checkpoint-every", "0", "--checkpoint-minutes", "0"])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.starts_with("training a denoiser") {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "train ended before training");
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(!out.exists(), "no checkpoint before the interrupt (periodic saves are off)");
+    let kill = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "exit code after Ctrl-C; stderr:\n{rest}");
+    let step: u64 = rest
+        .split("interrupted at step ")
+        .nth(1)
+        .and_then(|s| s.split(';').next())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no 'interrupted at step N' in:\n{rest}"));
+    assert_eq!(load(&out).step, step, "the checkpoint holds the step the run stopped at");
+}
+
+#[test]
+fn divergence_saves_the_last_good_weights() {
+    let dir = scratch("diverge");
+    let out = dir.join("run.ckpt");
+    let run = train(&out, &["--steps", "300", "--lr", "50", "--clip", "0", "--checkpoint-every", "0"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "lr = 50 without clipping diverges; stderr:\n{stderr}");
+    assert!(stderr.contains("training diverged at step"), "{stderr}");
+    let step: u64 = stderr
+        .split("the last good weights (step ")
+        .nth(1)
+        .and_then(|s| s.split(')').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no 'last good weights (step N)' in:\n{stderr}"));
+    let meta = load(&out);
+    assert_eq!(meta.step, step);
+    assert!(meta.history.iter().all(|s| s.step <= step && s.loss.is_finite()));
+}
+
+#[test]
+fn a_failed_write_keeps_the_old_file_whole() {
+    let dir = scratch("atomic");
+    let path = dir.join("run.ckpt");
+    write_file(&path, b"the old checkpoint").unwrap();
+    // The process "crashes" half way through the new content.
+    let err = write_atomic_with(&path, |f| {
+        f.write_all(b"the new che")?;
+        Err(std::io::Error::other("simulated crash"))
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("simulated crash") && err.to_string().contains("run.ckpt"), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), b"the old checkpoint");
+    let files = || std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect::<Vec<_>>();
+    assert_eq!(files(), ["run.ckpt"], "no temporary file left behind");
+    // A temporary file left by a process killed mid-write does not touch the target either,
+    // and the next write replaces the whole file.
+    std::fs::write(dir.join(".run.ckpt.tmp-1"), b"half").unwrap();
+    write_file(&path, b"the new checkpoint").unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), b"the new checkpoint");
+    // A path that names no file is an error, not a panic.
+    assert!(write_file(Path::new(""), b"x").is_err(), "an empty path is refused");
+}
