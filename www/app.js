@@ -331,7 +331,7 @@ wireFiles({
     training.post({ type: 'loadData', images: images.slice(), labels: labels ? labels.slice() : undefined, name });
   },
   onError: (id, message) => errorBanner(id, message),
-  currentDataName: () => (run.customData ? run.customData.name : 'the bundled MNIST'),
+  currentDataName: () => (run.customData ? run.customData.name : 'bundled MNIST (10k digits)'),
 });
 
 // ---- go ---------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ function snippet(pageUrl) {
   const m = readme.match(/<!-- embed-snippet -->\s*```html\n([^]*?)```\s*<!-- \/embed-snippet -->/);
   assert.ok(m, 'README.md has the embed snippet between its markers');
   assert.match(m[1], /https:\/\/YOUR-HOST\/denoise-lab\//);
-  return m[1].replace('https://YOUR-HOST/denoise-lab/', `${pageUrl}/`);
+  return m[1].replace('https://YOUR-HOST/denoise-lab/', new URL('./', pageUrl).href);
 }
 
 test('README’s iframe snippet embeds the page in another origin’s page, and it trains there', async () => {
