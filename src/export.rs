@@ -137,8 +137,8 @@ fn f32_entry(name: &str, shape: Vec<usize>, values: &[f32]) -> Entry {
 }
 
 /// The check inputs and the model's outputs on them: `levels` (i64) and, for the denoiser,
-/// `z` -> `yhat`; for the CVAE, `z_prev`, `z_l`, `eps` -> `mu`, `logvar` (encoder) and
-/// `mean`, `log_sigma` (decoder).
+/// `z` -> `yhat`; for the CVAE, `z_prev`, `z_l`, `eps` -> `mu`, `logvar` (encoder) and `mean`
+/// (decoder: z_Phi = m(z_l, yhat_Phi); its variance is fixed by the schedule, not an output).
 fn check_tensors(model: &Model, cfg: &TorchConfig, device: &Device) -> Result<Vec<Entry>> {
     let (n, h, w, big_l) = (CHECK_IMAGES, cfg.height, cfg.width, cfg.levels);
     let levels: Vec<usize> = (0..n).map(|i| 1 + i * big_l / n).collect();
@@ -164,14 +164,15 @@ fn check_tensors(model: &Model, cfg: &TorchConfig, device: &Device) -> Result<Ve
             let (z_prev, z_l) = (noise.normal(image, device), noise.normal(image, device));
             let eps = noise.normal([n, k], device);
             let (mu, logvar) = m.encode(z_prev.clone(), z_l.clone(), feats.clone());
-            let (mean, log_sigma) = m.decode(eps.clone(), z_l.clone(), feats);
+            let schedule = crate::schedule::Schedule::new(cfg.a, big_l)?;
+            let coefs = crate::model::cvae::StepCoefs::new(&schedule, &levels, device);
+            let mean = m.decode(eps.clone(), z_l.clone(), feats, &coefs);
             out.push(f32_entry("z_prev", image.to_vec(), &read(z_prev)?));
             out.push(f32_entry("z_l", image.to_vec(), &read(z_l)?));
             out.push(f32_entry("eps", vec![n, k], &read(eps)?));
             out.push(f32_entry("mu", vec![n, k], &read(mu)?));
             out.push(f32_entry("logvar", vec![n, k], &read(logvar)?));
             out.push(f32_entry("mean", image.to_vec(), &read(mean)?));
-            out.push(f32_entry("log_sigma", image.to_vec(), &read(log_sigma)?));
         }
     }
     Ok(out)

@@ -120,10 +120,15 @@ fn the_cvae_exports_with_pytorch_names_and_layouts() {
     assert_eq!(shape(&file, "enc_conv1.weight"), [4, 2, 3, 3]);
     assert_eq!(shape(&file, "enc_head.weight"), [16, 8 * 16]);
     assert_eq!(shape(&file, "dec_latent.weight"), [16, 8]);
-    assert_eq!(shape(&file, "dec.conv_out.weight"), [2, 4, 3, 3]);
+    // The decoder predicts yhat (one channel); its variance is the schedule's, floored as in the
+    // module file.
+    assert_eq!(shape(&file, "dec.conv_out.weight"), [1, 4, 3, 3]);
+    let floor = format!("SIGMA_FLOOR = {}", denoise_lab::model::cvae::SIGMA_FLOOR);
+    assert!(TORCH_MODULE.contains(&floor), "the module file's {floor}");
     let bytes = std::fs::read(dir.join(export::CHECK_FILE)).unwrap();
     let check = SafeTensors::deserialize(&bytes).unwrap();
     for (name, dims) in [("eps", vec![8, 8]), ("mu", vec![8, 8]), ("mean", vec![8, 1, 28, 28])] {
         assert_eq!(check.tensor(name).unwrap().shape(), dims, "{name}");
     }
+    assert!(check.tensor("log_sigma").is_err(), "no learned variance to compare");
 }

@@ -26,6 +26,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 LEVEL_FEATURES = 32
+SIGMA_FLOOR = 0.1  # src/model/cvae.rs: the CVAE decoder's variance is max(v_l, SIGMA_FLOOR^2)
 
 
 def read_safetensors(path):
@@ -118,13 +119,13 @@ class Cvae(nn.Module):
     def __init__(self, cfg):
         super().__init__()
         c, d, k = cfg["base_channels"], cfg["cond_dim"], cfg["latent_dim"]
-        self.L, self.k = cfg["levels"], k
+        self.L, self.k, self.a = cfg["levels"], k, cfg["a"]
         self.enc_embed = CondEmbedding(d)
         self.enc_conv1, self.enc_cond = conv3x3(2, c), nn.Linear(d, c)
         self.enc_conv2, self.enc_conv3 = conv3x3(c, 2 * c, 2), conv3x3(2 * c, 2 * c, 2)
         self.enc_head = nn.Linear(2 * c * 16, 2 * k)
         self.dec_embed, self.dec_latent = CondEmbedding(d), nn.Linear(k, d)
-        self.dec = UNet(1, 2, c, d)
+        self.dec = UNet(1, 1, c, d)  # predicts yhat; the step's mean is m(z_l, yhat)
 
     def encode(self, z_prev, z_l, levels):
         """(eps_Psi, ln sigma_Psi^2), each [B, k]."""
@@ -136,10 +137,20 @@ class Cvae(nn.Module):
         return out[:, : self.k], out[:, self.k :].clamp(-14.0, 6.0)
 
     def decode(self, eps, z_l, levels):
-        """(z_Phi, ln sigma_Phi), each [B, 1, H, W]."""
+        """z_Phi = m(z_l, yhat_Phi(eps, z_l, l)) [B, 1, H, W]: the one-step posterior mean at the decoder's yhat."""
         cond = self.dec_embed(level_features(levels, self.L)) + self.dec_latent(eps)
-        out = self.dec(z_l, cond)
-        return out[:, 0:1], out[:, 1:2].clamp(-7.0, 2.0)
+        yhat = self.dec(z_l, cond)
+        a, l = self.a, levels.to(torch.float64)
+        denom = 1 - a ** (2 * l)
+        coef_y = (a ** (l - 1) * (1 - a * a) / denom).to(yhat.dtype)[:, None, None, None]
+        coef_z = (a * (1 - a ** (2 * l - 2)) / denom).to(yhat.dtype)[:, None, None, None]
+        return coef_y * yhat + coef_z * z_l
+
+    def sigma(self, l):
+        """sigma_Phi at level l: sqrt(max(v_l, SIGMA_FLOOR^2)), fixed (src/model/cvae.rs)."""
+        a = self.a
+        v = (1 - a * a) * (1 - a ** (2 * l - 2)) / (1 - a ** (2 * l))
+        return math.sqrt(max(v, SIGMA_FLOOR**2))
 
 
 def load(folder, device="cpu"):
@@ -163,8 +174,8 @@ def sample(model, cfg, n=16, sampler="stochastic", sigma=None, seed=None, keep_c
     for l in range(L, 0, -1):
         levels = torch.full((n,), l, dtype=torch.int64, device=device)
         if sampler == "cvae":
-            mean, log_sigma = model.decode(randn(n, model.k), z, levels)
-            z = mean if l == 1 else mean + log_sigma.exp() * randn(*z.shape)
+            mean = model.decode(randn(n, model.k), z, levels)
+            z = mean if l == 1 else mean + model.sigma(l) * randn(*z.shape)
         else:
             yhat = model(z, levels)
             if sampler == "deterministic":  # quiz eq. (2)
@@ -195,8 +206,8 @@ def check(folder):
         pairs = [(model(t["z"], t["levels"]), t["yhat"])]
     else:
         mu, logvar = model.encode(t["z_prev"], t["z_l"], t["levels"])
-        mean, log_sigma = model.decode(t["eps"], t["z_l"], t["levels"])
-        pairs = [(mu, t["mu"]), (logvar, t["logvar"]), (mean, t["mean"]), (log_sigma, t["log_sigma"])]
+        mean = model.decode(t["eps"], t["z_l"], t["levels"])
+        pairs = [(mu, t["mu"]), (logvar, t["logvar"]), (mean, t["mean"])]
     return max((ours - theirs).abs().max().item() for ours, theirs in pairs)
 
 

@@ -13,8 +13,9 @@ after(async () => {
 });
 
 test('no WebGPU adapter: CPU fallback, a visible banner, and training works', async () => {
-  // The full-size defaults (32 channels, batch 64): the banner offers lighter settings.
-  const { page, consoleErrors } = await openPage(env.context, env.url, 'L=10&rows=3&cols=4');
+  // The full-size defaults (32 channels, batch 64), kept by light=0 (without it the page starts
+  // light by itself on a CPU: first-minute.test.mjs): the banner offers lighter settings.
+  const { page, consoleErrors } = await openPage(env.context, env.url, 'L=10&rows=3&cols=4&light=0');
   const adapter = await page.evaluate(async () => (navigator.gpu ? !!(await navigator.gpu.requestAdapter()) : false));
   assert.equal(adapter, false, 'this browser has no WebGPU adapter (launched without the WebGPU flags)');
   await waitReady(page);
