@@ -43,10 +43,10 @@ export class SampleRunner {
    * posting the grids of each model as soon as they are drawn (`samples` with `partial: true`),
    * then a closing `samples` message with the pass's time. The samplers of one model are drawn
    * together (`sampleMany`: one forward per level for all of them, one readback). `giveWay()`:
-   * stop between models (an export or the page being hidden is waiting); the pass then counts as
-   * not done.
+   * stop between models (an export or the page being hidden is waiting; between samplers when not
+   * `together`); the pass then counts as not done.
    */
-  async draw(session, display, withForward, giveWay = () => false) {
+  async draw(session, display, withForward, giveWay = () => false, { together = true } = {}) {
     const t0 = performance.now();
     const step = session.currentStep;
     const seed = display.seed;
@@ -55,7 +55,10 @@ export class SampleRunner {
       this.post({ type: 'samples', partial: true, step, seed, chains: {}, forward }, [forward.pixels.buffer]);
     }
     let incomplete = false;
-    for (const group of samplerGroups(session, display)) {
+    // `together: false` (a pass Play may interrupt): one sampler at a time, so Play waits for one
+    // sampler's chains at most, not for a whole model's.
+    const groups = samplerGroups(session, display);
+    for (const group of together ? groups : groups.flat().map((s) => [s])) {
       if (giveWay()) {
         incomplete = true;
         break;

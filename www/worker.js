@@ -126,7 +126,7 @@ function replaceSession(next) {
 async function drawAll(withForward, { yieldToPlay = false } = {}) {
   const t0 = performance.now();
   const wasPlaying = playing;
-  const done = await drawing.draw(session, display, withForward, () => urgent > 0 || (yieldToPlay && playing && !wasPlaying));
+  const done = await drawing.draw(session, display, withForward, () => urgent > 0 || (yieldToPlay && playing && !wasPlaying), { together: !yieldToPlay });
   if (done) await drawsPass(session, display, (px) => metrics.classify(session, px), post);
   if (playing) share.record('draw', t0, performance.now());
   else if (done) share.cost('draw', performance.now() - t0);
@@ -141,7 +141,8 @@ async function postReady(extra = {}) {
   post({ type: 'status', key: 'draw', text: `Drawing the samples of the ${info.step ? `model at step ${info.step}` : 'untrained model'}…` });
   await drawAll(true, { yieldToPlay: true });
   post({ type: 'status', key: 'draw', text: null });
-  await measureAll({ interruptible: true });
+  // Play pressed meanwhile: training first (the metrics come on pause, or every `me` steps).
+  if (!playing) await measureAll({ interruptible: true });
   // The classifier is ready now: the draws view can count classes.
   await drawsPass(session, display, (px) => metrics.classify(session, px), post);
 }
