@@ -40,7 +40,7 @@ test('Reset discards the run for good: an autosave in flight does not bring it b
   await waitReady(page, { version: v + 1 });
   assert.equal(await lab(page, 'lab.step'), 0, 'a fresh run after Reset');
   await page.waitForTimeout(1000); // any save still in flight lands meanwhile
-  assert.equal(await inPage(page, (store, key) => store.loadAutosave(key).then((e) => e && e.step)), null, 'no save left for these settings');
+  assert.equal(await inPage(page, (store, key) => store.loadAutosave(key).then((e) => (e ? e.step : null))), null, 'no save left for these settings');
   await page.reload();
   await waitReady(page);
   assert.equal(await lab(page, 'lab.step'), 0, 'the reload does not resume the discarded run');
