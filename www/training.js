@@ -2,7 +2,7 @@
 // of settings, moved to the CPU backend), whether it should be playing (this is the one owner of
 // that state), and the autosaves that keep the run.
 
-import { keepAside, loadAutosave, storeAutosave } from './autosave.js';
+import { deleteAutosave, keepAside, loadAutosave, storeAutosave } from './autosave.js';
 import { banner, clearBanner, errorBanner } from './banners.js';
 import { showPlaying, setEnabled } from './controls.js';
 import { ago, escapeHtml } from './format.js';
@@ -178,7 +178,7 @@ export class Training {
     showActivity('start', 'Restarting…');
     const saved = fromSave || (!fresh && this.hooks.resuming()) ? await loadAutosave(this.hooks.saveKey()) : null;
     if (restart !== this.restarts) return; // settings changed again meanwhile: the newer restart goes on
-    lab.restarts = restart;
+    lab.restarts++;
     this.post(this.hooks.reset(saved ? saved.bytes : null));
     this.wantPlaying = wasPlaying;
   }
@@ -218,6 +218,8 @@ export class Training {
       try {
         await keepAside(saved);
         kept = true;
+        // Kept aside: the fresh run may now save under this key (the copy is not touched).
+        await deleteAutosave(key);
       } catch {
         /* the download below still offers the bytes */
       }

@@ -104,14 +104,14 @@ test('two tabs on the same settings: the one behind does not silently overwrite 
   const q = `${SMALL_CPU}&seed=34&me=0&resume=0`;
   const a = await openPage(env.context, env.url, q);
   await waitReady(a.page);
-  const ahead = await train(a.page, 6);
+  const ahead = await train(a.page, 200);
   await autosavedAt(a.page, ahead);
   // A second tab on the same settings, fresh (resume=0), saves fewer steps.
   const pageB = await env.context.newPage();
   pageB.setDefaultTimeout(120000);
   await pageB.goto(`${env.url}?${q}`);
   await waitReady(pageB);
-  const behind = await train(pageB, 2);
+  const behind = await train(pageB, 1);
   assert.ok(behind < ahead);
   await pageB.waitForSelector('.banner[data-id="save-conflict"]');
   assert.deepEqual(await lab(pageB, 'lab.saveConflict'), { theirs: ahead, ours: behind });
