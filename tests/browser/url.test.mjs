@@ -65,7 +65,8 @@ test('the default a follows L, and bad URL values give a message and the default
   const page = await env.context.newPage();
   const errors = [];
   page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
-  await page.goto(`${env.url}?L=4&model=banana&a=1.5&batch=-3&sigma=x&controls=0&bogus=1`);
+  // light=0: at full size on this CPU-only browser, so the fallen-back batch is the default 64.
+  await page.goto(`${env.url}?L=4&model=banana&a=1.5&batch=-3&sigma=x&controls=0&bogus=1&light=0`);
   const text = await page.textContent('#banners');
   assert.match(text, /not understood/);
   assert.match(text, /model=“banana”/);
