@@ -105,6 +105,10 @@ export class MetricsRunner {
    */
   async measure({ wasm, session, specs, n, seed, digits, current, giveWay = () => false }) {
     const t0 = performance.now();
+    if (giveWay()) {
+      this.post({ type: 'metricsSkipped' });
+      return;
+    }
     this.post({ type: 'metricsBusy', n });
     if (!(await this.ensure(wasm, session, n))) return;
     const samplers = {};

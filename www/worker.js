@@ -34,6 +34,7 @@ Error.stackTraceLimit = 200;
 
 const PKG = new URL('../pkg/denoise_lab.js', import.meta.url).href;
 const LIGHT_METRICS_N = 32;
+const METRICS_AT_LOAD_MS = 3000;
 
 let wasm = null; // the imported module
 let sessions = null; // creates sessions on this worker's backend
@@ -141,10 +142,20 @@ async function postReady(extra = {}) {
   post({ type: 'status', key: 'draw', text: `Drawing the samples of the ${info.step ? `model at step ${info.step}` : 'untrained model'}…` });
   await drawAll(true, { yieldToPlay: true });
   post({ type: 'status', key: 'draw', text: null });
-  // Play pressed meanwhile: training first (the metrics come on pause, or every `me` steps).
-  if (!playing) await measureAll({ interruptible: true });
-  // The classifier is ready now: the draws view can count classes.
-  await drawsPass(session, display, (px) => metrics.classify(session, px), post);
+  // The metrics of a new run wait until the page has been idle a moment: one sampler's
+  // measurement cannot be interrupted, so Play pressed right after load would wait for it
+  // (measured: 37 s on the CPU backend at L = 100). Play pressed meanwhile: training first (the
+  // metrics come on pause, or every `me` steps).
+  const s = session;
+  setTimeout(() => {
+    if (playing || dead || session !== s) return;
+    guard('metrics', async () => {
+      if (playing || session !== s) return;
+      await measureAll({ interruptible: true });
+      // The classifier is ready now: the draws view can count classes.
+      if (!playing && session === s) await drawsPass(session, display, (px) => metrics.classify(session, px), post);
+    });
+  }, METRICS_AT_LOAD_MS);
 }
 
 /** One measuring pass over every sampler shown (see MetricsRunner.measure). */
