@@ -60,7 +60,9 @@ async function firstMinute({ webgpu, playMs, query = '', limits }) {
 }
 
 test('without WebGPU: lighter settings, a grid at once, training soon and at >= 75% of the time', async () => {
-  await firstMinute({ webgpu: false, playMs: 30000, limits: { firstDrawn: 5000, firstStep: 10000, redrawn: true } });
+  // 60 s: a drawing pass at L = 100 costs a few seconds here, so a redraw waits for four times as
+  // much training (www/time-share.js).
+  await firstMinute({ webgpu: false, playMs: 60000, limits: { firstDrawn: 5000, firstStep: 10000, redrawn: true } });
 });
 
 // SwiftShader runs WebGPU's kernels on the CPU: at L = 100 one sampler's chain takes tens of
