@@ -23,7 +23,6 @@ export class SampleRunner {
 
   reset() {
     this.lastAt = 0;
-    this.lastMs = 0;
     this.stepsSince = 0;
   }
 
@@ -69,7 +68,6 @@ export class SampleRunner {
     }
     const ms = performance.now() - t0;
     if (!incomplete) {
-      this.lastMs = ms;
       this.lastAt = performance.now();
       this.stepsSince = 0;
     }
