@@ -69,6 +69,26 @@ fn periodic_checkpoints_appear_and_load_while_training_runs() {
 }
 
 #[test]
+fn checkpoints_by_wall_time_alone_keep_coming() {
+    // Only the time rule (0.01 minutes = 0.6 s, no step rule): a checkpoint appears, then a newer
+    // one replaces it while training goes on.
+    let dir = scratch("minutes");
+    let out = dir.join("run.ckpt");
+    let mut child =
+        train(&out, &["--steps", "1000000", "--checkpoint-every", "0", "--checkpoint-minutes", "0.01"])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+    wait_for("a checkpoint by time", &mut child, || out.exists());
+    let first = load(&out).step;
+    assert!(first > 0, "the first timed checkpoint is of a trained model (step {first})");
+    wait_for("a newer checkpoint by time", &mut child, || load(&out).step > first);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(load(&out).step > first);
+}
+
+#[test]
 fn ctrl_c_saves_a_checkpoint_and_exits_with_130() {
     let dir = scratch("sigint");
     let out = dir.join("run.ckpt");

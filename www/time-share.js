@@ -61,11 +61,24 @@ export class TimeShare {
   }
 
   /**
-   * Whether a pass of `kind` may start at `now`: yes if it never ran (its cost is unknown), else
-   * if training would keep its share of the window with the pass's last cost added to it.
+   * The expected cost of a pass of `kind`: its last cost, else (never run) `basis`'s last cost
+   * times `factor` (e.g. a measurement of n samples per sampler from a drawing of `rows`: factor
+   * n / rows, since both run the same chains), else null: unknown.
    */
-  allows(kind, now) {
+  expected(kind, { basis, factor = 1 } = {}) {
     const cost = this.lastCost[kind];
+    if (cost != null) return cost;
+    const base = basis == null ? null : this.lastCost[basis];
+    return base == null ? null : base * factor;
+  }
+
+  /**
+   * Whether a pass of `kind` may start at `now`: yes if its cost is unknown (see `expected`, with
+   * `estimate` its fallback), else if training would keep its share of the window with that cost
+   * added to it. A pass costing more than the window allows waits for a pause.
+   */
+  allows(kind, now, estimate = {}) {
+    const cost = this.expected(kind, estimate);
     if (cost == null) return true;
     const t = this.totals(now);
     return t.train >= this.share * (t.wall + cost);

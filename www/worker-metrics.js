@@ -101,24 +101,25 @@ export class MetricsRunner {
    * Fréchet distance, class histogram and diversity of `n` final samples per sampler in `specs`
    * ([name, spec]; the session runs each on the model it applies to). `current()` is the worker's session now: a pass whose session was
    * replaced is dropped. `giveWay()`: true when the pass should stop (Play pressed during a
-   * pass started while paused, so the first step never waits for more than one sampler).
+   * pass started while paused, so the first step never waits for more than one sampler). True
+   * when every sampler was measured.
    */
   async measure({ wasm, session, specs, n, seed, digits, current, giveWay = () => false }) {
     const t0 = performance.now();
     if (giveWay()) {
       this.post({ type: 'metricsSkipped' });
-      return;
+      return false;
     }
     this.post({ type: 'metricsBusy', n });
-    if (!(await this.ensure(wasm, session, n))) return;
+    if (!(await this.ensure(wasm, session, n))) return false;
     const samplers = {};
     for (const [name, spec] of specs) {
       if (giveWay()) {
         this.post({ type: 'metricsSkipped' });
-        return;
+        return false;
       }
       samplers[name] = await this.obj.measure(session, spec, n, seed);
-      if (current() !== session) return;
+      if (current() !== session) return false;
     }
     this.lastMs = performance.now() - t0;
     this.lastAt = performance.now();
@@ -134,5 +135,6 @@ export class MetricsRunner {
       real: this.real,
       reference: this.obj.reference(),
     });
+    return true;
   }
 }

@@ -131,3 +131,29 @@ test('a lost GPU device is reported and training restarts from the autosave', as
   const more = await train(page, 2);
   assert.ok(more >= step + 2);
 });
+
+test('a resume that fails only on WebGPU (no device after the adapter probe) goes on from the save on the CPU backend', async () => {
+  await page.goto(`${env.url}?${SMALL}&seed=10`); // a seed of its own: no autosave yet
+  await waitReady(page);
+  await assertWebGpu(page);
+  const step = await train(page, 2);
+  await page.waitForFunction((s) => document.getElementById('autosave-status').textContent.includes(`step ${s}`), step);
+  // The next worker finds an adapter (the probe passes) but never gets a device from it.
+  const prelude = "GPUAdapter.prototype.requestDevice = () => Promise.reject(new Error('test: the device could not be created'));\n";
+  await env.context.route('**/www/worker.js', async (route) => {
+    const res = await route.fetch();
+    await route.fulfill({ response: res, body: prelude + (await res.text()) });
+  });
+  try {
+    await page.reload();
+    await waitReady(page);
+    assert.equal(await lab(page, 'lab.backend'), 'cpu', 'the CPU backend took over');
+    assert.match(await page.textContent('.banner[data-id="backend"]'), /WebGPU failed to (open the run|start)/);
+    assert.equal(await lab(page, 'lab.step'), step, 'the run resumed from its save, not a fresh one');
+    assert.ok(await lab(page, 'lab.resumed'));
+    const more = await train(page, 1);
+    assert.ok(more >= step + 1, 'and it trains on');
+  } finally {
+    await env.context.unroute('**/www/worker.js');
+  }
+});

@@ -45,3 +45,20 @@ test('a cheap pass is allowed often; paused time does not count against training
   t.reset();
   assert.ok(t.allows('draw', 0), 'a new run: the cost is unknown again');
 });
+
+test('a measurement never run is expected to cost its drawing scaled by its samples', () => {
+  const t = new TimeShare();
+  const estimate = { basis: 'draw', factor: 100 / 6 }; // n = 100 samples per sampler, 6 rows drawn
+  assert.equal(t.expected('measure', estimate), null, 'nothing drawn: unknown');
+  assert.ok(t.allows('measure', 0, estimate), 'unknown: allowed');
+  t.record('draw', 0, 1500); // a 1.5 s drawing: a measurement is expected to take 25 s
+  assert.equal(t.expected('measure', estimate), 25000);
+  // A minute of training: 0.8 * (wall + 25 s) > train for any wall in the 60 s window.
+  let now = 1500;
+  for (; now < 120000; now += 100) t.record('train', now, now + 100);
+  assert.equal(t.allows('measure', now, estimate), false, 'a 25 s pass waits for a pause');
+  // Measured on pause at 2 s: from then on its own cost counts.
+  t.cost('measure', 2000);
+  assert.equal(t.expected('measure', estimate), 2000);
+  assert.ok(t.allows('measure', now, estimate));
+});
