@@ -11,18 +11,21 @@
 // (the same drawing) give: per training step = (count(11) - count(1)) / 10; drawing = count(1) -
 // per step; per sampled level = drawing / L (every sampler shown); per forward = drawing / (forwards
 // in one drawing: L per model, since a model's samplers are drawn together in one batch). New pipelines counted over the second Step show whether kernels keep compiling.
+// `--kernels N`: also the N kernels dispatched most per training step, by pipeline label (cubecl
+// labels each pipeline with its kernel's entry-point name), to see what is left unfused.
 
 import fs from 'node:fs';
 import { launch, waitReady } from '../tests/browser/helpers.mjs';
 
 function args() {
-  const o = { config: 'L=10&batch=16&channels=8&rows=4&cols=6', models: ['denoiser', 'cvae'], json: null };
+  const o = { config: 'L=10&batch=16&channels=8&rows=4&cols=6', models: ['denoiser', 'cvae'], json: null, kernels: 0 };
   const a = process.argv.slice(2);
   for (let i = 0; i < a.length; i++) {
     const v = () => a[++i];
     if (a[i] === '--config') o.config = v();
     else if (a[i] === '--models') o.models = v().split(',');
     else if (a[i] === '--json') o.json = v();
+    else if (a[i] === '--kernels') o.kernels = Number(v());
     else throw new Error(`unknown argument ${a[i]}`);
   }
   return o;
@@ -31,6 +34,19 @@ function args() {
 /** Runs in the worker: wrap the WebGPU entry points and count their calls. */
 function instrument() {
   const counts = { dispatch: 0, submit: 0, bindGroup: 0, writeBuffer: 0, pipeline: 0 };
+  const byKernel = {}; // pipeline label -> dispatches
+  let current = '?';
+  const setPipeline = GPUComputePassEncoder.prototype.setPipeline;
+  GPUComputePassEncoder.prototype.setPipeline = function (p) {
+    current = p.label || '?';
+    return setPipeline.call(this, p);
+  };
+  const dispatch = GPUComputePassEncoder.prototype.dispatchWorkgroups;
+  GPUComputePassEncoder.prototype.dispatchWorkgroups = function (...args) {
+    byKernel[current] = (byKernel[current] || 0) + 1;
+    return dispatch.apply(this, args);
+  };
+  self.__byKernel = byKernel;
   const wrap = (proto, name, key) => {
     const orig = proto[name];
     proto[name] = function (...args) {
@@ -67,21 +83,36 @@ async function measure(model, opts) {
     if (!(await page.evaluate(() => window.denoiseLab.backend === 'webgpu'))) throw new Error('not on WebGPU');
     const stepAndCount = async (n) => {
       const v = await page.evaluate(() => window.denoiseLab.samplesVersion);
-      await worker.evaluate(() => Object.keys(self.__gpuCounts).forEach((k) => (self.__gpuCounts[k] = 0)));
+      await worker.evaluate(() => {
+        Object.keys(self.__gpuCounts).forEach((k) => (self.__gpuCounts[k] = 0));
+        Object.keys(self.__byKernel).forEach((k) => delete self.__byKernel[k]);
+      });
       await page.evaluate((k) => window.denoiseLab.command({ type: 'step', n: k }), n);
       await page.waitForFunction((x) => window.denoiseLab.samplesVersion > x, v, { timeout: 600000, polling: 100 });
-      return worker.evaluate(() => ({ ...self.__gpuCounts }));
+      return worker.evaluate(() => ({ ...self.__gpuCounts, kernels: { ...self.__byKernel } }));
     };
     await stepAndCount(1); // warm-up: compile what the first steps need
     const one = await stepAndCount(1);
     const eleven = await stepAndCount(11);
+    const names = new Set([...Object.keys(one.kernels), ...Object.keys(eleven.kernels)]);
+    const kernels = [...names]
+      .map((name) => [name, ((eleven.kernels[name] || 0) - (one.kernels[name] || 0)) / 10])
+      .filter(([, n]) => n > 0)
+      .sort((x, y) => y[1] - x[1]);
+    const perStepOf = Object.fromEntries(kernels);
+    const drawingKernels = Object.entries(one.kernels)
+      .map(([name, n]) => [name, n - (perStepOf[name] || 0)])
+      .filter(([, n]) => n > 0)
+      .sort((x, y) => y[1] - x[1]);
+    delete one.kernels;
+    delete eleven.kernels;
     const again = await stepAndCount(11); // fused kernels compile on first use: does that settle?
     const info = await page.evaluate(() => window.denoiseLab.info);
     // The samplers of one model are drawn together (one forward per level for all of them).
     const forwards = info.samplerGroups.length * info.levels;
     const perStep = Object.fromEntries(Object.keys(one).map((k) => [k, (eleven[k] - one[k]) / 10]));
     const drawing = Object.fromEntries(Object.keys(one).map((k) => [k, one[k] - perStep[k]]));
-    return { model, levels: info.levels, batch: info.config.batch, channels: info.config.base_channels, samplers: info.samplers, perStep, drawing, perForward: drawing.dispatch / forwards, perLevel: drawing.dispatch / info.levels, newPipelinesOver11Steps: eleven.pipeline, newPipelinesOverNext11: again.pipeline };
+    return { model, levels: info.levels, batch: info.config.batch, channels: info.config.base_channels, samplers: info.samplers, perStep, drawing, perForward: drawing.dispatch / forwards, perLevel: drawing.dispatch / info.levels, newPipelinesOver11Steps: eleven.pipeline, newPipelinesOverNext11: again.pipeline, kernels, drawingKernels };
   } finally {
     await env.close();
   }
@@ -100,5 +131,13 @@ console.log('| model | L | batch | ch | samplers | dispatches/step | submits/ste
 console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
   console.log(`| ${r.model} | ${r.levels} | ${r.batch} | ${r.channels} | ${r.samplers.length} | ${r.perStep.dispatch} | ${r.perStep.submit} | ${r.perStep.bindGroup} | ${r.perStep.writeBuffer} | ${r.perLevel.toFixed(0)} | ${r.perForward.toFixed(0)} | ${r.newPipelinesOver11Steps}, ${r.newPipelinesOverNext11} |`);
+}
+for (const r of opts.kernels ? rows : []) {
+  console.log(`\n${r.model}: the ${opts.kernels} kernels dispatched most per training step (of ${r.kernels.length} kernels, ${r.perStep.dispatch} dispatches)\n`);
+  console.log('| kernel (pipeline label) | dispatches / step |\n|---|---|');
+  for (const [name, n] of r.kernels.slice(0, opts.kernels)) console.log(`| \`${name}\` | ${n} |`);
+  console.log(`\n${r.model}: the ${opts.kernels} kernels dispatched most by one drawing pass (${r.drawing.dispatch} dispatches, ${r.levels} levels)\n`);
+  console.log('| kernel (pipeline label) | dispatches / drawing |\n|---|---|');
+  for (const [name, n] of r.drawingKernels.slice(0, opts.kernels)) console.log(`| \`${name}\` | ${n} |`);
 }
 if (opts.json) fs.writeFileSync(opts.json, JSON.stringify({ config: opts.config, rows }, null, 2));
