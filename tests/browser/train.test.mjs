@@ -1,7 +1,8 @@
 // 1. The page loads with no console error, finds a WebGPU adapter, trains >= 50 steps in the
 //    worker and the loss falls.
 // 2. The sample grids are drawn (not blank) and change after training.
-// 5. A lost GPU device is reported and training restarts from the autosave.
+// 5. A lost GPU device is reported and training restarts from the autosave; a resume that fails
+//    only on WebGPU goes on on the CPU backend.
 // 7. A screenshot of the trained page is kept in target/browser-artifacts/ (look at it).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -115,12 +116,13 @@ test('on a CPU adapter the banner offers the CPU backend, and switching keeps th
   assert.ok((await train(page, 2)) >= step + 2, 'and it trains on');
 });
 
-test('a lost GPU device is reported and training restarts from the autosave', async () => {
+test('a lost GPU device is reported and training restarts from the autosave; a resume that then fails only on WebGPU goes on from the save on the CPU backend', async () => {
   await page.goto(`${env.url}?${SMALL}&seed=9`); // a seed of its own: no autosave yet
   await waitReady(page);
   await assertWebGpu(page);
   const step = await train(page, 2);
-  await page.waitForFunction((s) => document.getElementById('autosave-status').textContent.includes(`step ${s}`), step);
+  const autosavedAt = (s) => page.waitForFunction((x) => document.getElementById('autosave-status').textContent.includes(`step ${x}`), s);
+  await autosavedAt(step);
   const v = await lab(page, 'lab.readyVersion');
   await page.evaluate(() => window.denoiseLab.debugLoseDevice());
   await page.waitForSelector('.banner.error[data-id="crash"]');
@@ -130,15 +132,10 @@ test('a lost GPU device is reported and training restarts from the autosave', as
   assert.equal(await lab(page, 'lab.step'), step, 'resumed from the autosave');
   const more = await train(page, 2);
   assert.ok(more >= step + 2);
-});
+  await autosavedAt(more);
 
-test('a resume that fails only on WebGPU (no device after the adapter probe) goes on from the save on the CPU backend', async () => {
-  await page.goto(`${env.url}?${SMALL}&seed=10`); // a seed of its own: no autosave yet
-  await waitReady(page);
-  await assertWebGpu(page);
-  const step = await train(page, 2);
-  await page.waitForFunction((s) => document.getElementById('autosave-status').textContent.includes(`step ${s}`), step);
-  // The next worker finds an adapter (the probe passes) but never gets a device from it.
+  // The next worker finds an adapter (the probe passes) but never gets a device from it: the
+  // resume goes on on the CPU backend from the save, not as a fresh run that would overwrite it.
   const prelude = "GPUAdapter.prototype.requestDevice = () => Promise.reject(new Error('test: the device could not be created'));\n";
   await env.context.route('**/www/worker.js', async (route) => {
     const res = await route.fetch();
@@ -149,10 +146,9 @@ test('a resume that fails only on WebGPU (no device after the adapter probe) goe
     await waitReady(page);
     assert.equal(await lab(page, 'lab.backend'), 'cpu', 'the CPU backend took over');
     assert.match(await page.textContent('.banner[data-id="backend"]'), /WebGPU failed to (open the run|start)/);
-    assert.equal(await lab(page, 'lab.step'), step, 'the run resumed from its save, not a fresh one');
+    assert.equal(await lab(page, 'lab.step'), more, 'the run resumed from its save, not a fresh one');
     assert.ok(await lab(page, 'lab.resumed'));
-    const more = await train(page, 1);
-    assert.ok(more >= step + 1, 'and it trains on');
+    assert.ok((await train(page, 1)) >= more + 1, 'and it trains on');
   } finally {
     await env.context.unroute('**/www/worker.js');
   }
