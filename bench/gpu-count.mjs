@@ -79,6 +79,10 @@ async function measure(model, opts) {
     await page.goto(`${env.url}?${q}`);
     await waitReady(page, { timeout: 600000 });
     await page.waitForFunction(() => window.denoiseLab.samplesVersion >= 1, null, { timeout: 600000 });
+    // The worker measures the sample metrics (every sampler run alone on `mn` samples, and the
+    // classifier) 3 s after load: let that pass end first, or it lands in a counted Step and is
+    // taken for drawing (it was: 3351 "drawing" dispatches were a drawing plus a measuring pass).
+    await page.waitForFunction(() => (window.denoiseLab.metricsVersion || 0) >= 1 || window.denoiseLab.metrics?.unavailable, null, { timeout: 600000 });
     if (!worker) throw new Error('no worker seen');
     if (!(await page.evaluate(() => window.denoiseLab.backend === 'webgpu'))) throw new Error('not on WebGPU');
     const stepAndCount = async (n) => {
