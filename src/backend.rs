@@ -42,10 +42,19 @@ pub fn wgpu() -> Result<Device> {
     .clone()
 }
 
+/// Dispatches recorded into one command buffer before cubecl submits it (its default is 32): a
+/// training step of a few hundred dispatches then costs a few submits, not one per 32 kernels.
+/// Training steps are queued without any readback, so batching more of them delays nothing.
+pub const TASKS_PER_SUBMIT: usize = 128;
+
 /// Initialise the browser's WebGPU runtime. Must be awaited before the first tensor op: a lazy
 /// initialisation would block, which wasm cannot do.
 pub async fn wgpu_async() -> Result<Device> {
-    Device::wgpu_options().init_async().await.map_err(|e| Error::Backend(format!("no WebGPU adapter: {e}")))
+    Device::wgpu_options()
+        .tasks_max(TASKS_PER_SUBMIT)
+        .init_async()
+        .await
+        .map_err(|e| Error::Backend(format!("no WebGPU adapter: {e}")))
 }
 
 /// A device of the requested kind (native).
