@@ -7,7 +7,6 @@
 
 use burn::optim::GradientsParams;
 use burn::prelude::*;
-use burn::tensor::Distribution;
 use serde::{Deserialize, Serialize};
 
 use crate::data::{BatchSampler, Dataset};
@@ -311,22 +310,33 @@ impl Trainer {
             &plain,
         );
         let s = self.schedule;
-        let noise = |like: &Tensor<4>| like.random_like(Distribution::Normal(0.0, 1.0));
+        // Every random draw of a step comes from the trainer's CPU generator (seeded by the seed
+        // and the step), not the device's: a run is the same run on every backend, so WebGPU (with
+        // burn's fusion) and the CPU backend can be compared step for step (tests/browser/train).
+        // One upload per tensor; drawing b x 784 normals costs well under a millisecond.
+        let (h, w) = (self.height, self.width);
+        let rng = &mut self.rng;
+        let mut normal = |shape: Vec<usize>| -> TensorData {
+            let n = shape.iter().product::<usize>();
+            TensorData::new((0..n).map(|_| rng.normal() as f32).collect::<Vec<f32>>(), shape)
+        };
+        let mut noise = || Tensor::<4>::from_data(normal(vec![b, 1, h, w]), &plain);
 
         let (per_sample, kl, nll) = match &self.model {
             Model::Denoiser(m) => {
                 // z_l ~ q(z_l | y) in one shot (closed form).
-                let z = s.q_sample(y.clone(), noise(&y), &levels);
+                let z = s.q_sample(y.clone(), noise(), &levels);
                 let loss = m.per_sample_loss(z.autodiff(), feats.autodiff(), y.autodiff());
                 (loss, None, None)
             }
             Model::Cvae(m) => {
                 // z_{l-1} from the closed form, then one encoder step to z_l.
                 let previous: Vec<usize> = levels.iter().map(|l| l - 1).collect();
-                let z_prev = s.q_sample(y.clone(), noise(&y), &previous);
-                let z_l = s.encode_step(z_prev.clone(), noise(&y));
+                let z_prev = s.q_sample(y.clone(), noise(), &previous);
+                let z_l = s.encode_step(z_prev.clone(), noise());
                 let coefs = StepCoefs::new(&s, &levels, &plain).autodiff();
-                let terms = m.terms(z_prev.autodiff(), z_l.autodiff(), feats.autodiff(), &coefs);
+                let gamma = Tensor::<2>::from_data(normal(vec![b, m.latent_dim()]), &plain).autodiff();
+                let terms = m.terms(z_prev.autodiff(), z_l.autodiff(), feats.autodiff(), &coefs, gamma);
                 (terms.kl.clone() + terms.nll.clone(), Some(terms.kl), Some(terms.nll))
             }
         };

@@ -14,7 +14,6 @@
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
-use burn::tensor::Distribution;
 use burn::tensor::activation::silu;
 use burn::tensor::module::adaptive_avg_pool2d;
 
@@ -143,17 +142,19 @@ impl Cvae {
         self.dec_latent.weight.dims()[0]
     }
 
-    /// KL and NLL per sample for training pairs (z_{l-1}, z_l) at the given levels.
+    /// KL and NLL per sample for training pairs (z_{l-1}, z_l) at the given levels; `gamma`
+    /// ([batch, k], standard normal) is the reparameterisation's draw, given by the caller so that
+    /// a run draws the same numbers on every backend.
     pub fn terms(
         &self,
         z_prev: Tensor<4>,
         z_l: Tensor<4>,
         level_features: Tensor<2>,
         coefs: &StepCoefs,
+        gamma: Tensor<2>,
     ) -> CvaeTerms {
         let (mu, logvar) = self.encode(z_prev.clone(), z_l.clone(), level_features.clone());
         // Reparameterisation: eps = mu + sigma * gamma.
-        let gamma = mu.random_like(Distribution::Normal(0.0, 1.0));
         let eps = mu.clone() + (logvar.clone() * 0.5).exp() * gamma;
         self.terms_given(z_prev, z_l, level_features, coefs, eps, (mu, logvar))
     }

@@ -7,7 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { PNG } from 'pngjs';
-import { launch, openPage, waitReady, assertWebGpu, train, canvasPixels, pixelStats, meanAbsDiff, lab, mean, artifact, SMALL } from './helpers.mjs';
+import { launch, openPage, waitReady, waitSamplesCurrent, assertWebGpu, train, canvasPixels, pixelStats, meanAbsDiff, lab, mean, artifact, SMALL } from './helpers.mjs';
 
 let env;
 let page;
@@ -48,6 +48,48 @@ test('loads without console errors, finds a WebGPU adapter, trains >= 50 steps a
   assert.notEqual(await page.textContent('#stat-ms'), '–', 'ms/step is shown');
   assert.notEqual(await page.textContent('#stat-warmup'), '–', 'warm-up time is shown');
   assert.deepEqual(consoleErrors, [], 'no console errors');
+});
+
+test('from the same checkpoint WebGPU (with fusion) and the CPU backend train the same: losses within 1e-3 relative over 49 steps', async () => {
+  // A checkpoint after one step on WebGPU, imported once on WebGPU and once on the CPU backend: the
+  // same weights, Adam moments and training position, so the same batches, levels and noise (all
+  // drawn by the trainer's CPU generator); only the backends' arithmetic differs.
+  const query = `${SMALL}&seed=12&resume=0&me=0`;
+  const { page: a } = await openPage(env.context, env.url, query);
+  await waitReady(a);
+  assert.equal(await lab(a, 'lab.backend'), 'webgpu');
+  await a.click('#step');
+  await a.waitForFunction(() => window.denoiseLab.step === 1, null, { timeout: 120000 });
+  await waitSamplesCurrent(a);
+  const [download] = await Promise.all([a.waitForEvent('download'), a.click('#export')]);
+  const file = artifact('step1.ckpt');
+  await download.saveAs(file);
+  await a.close();
+  const lossesOn = async (extra) => {
+    const { page: p, consoleErrors } = await openPage(env.context, env.url, `${query}${extra}`);
+    try {
+      await waitReady(p);
+      const v = await lab(p, 'lab.readyVersion');
+      await p.setInputFiles('#import-file', file);
+      await waitReady(p, { version: v + 1 });
+      assert.equal(await lab(p, 'lab.step'), 1, 'imported at step 1');
+      const last = await train(p, 49);
+      assert.deepEqual(consoleErrors, []);
+      // Steps 2..50 (the imported history may come first).
+      return { backend: await lab(p, 'lab.backend'), losses: (await lab(p, 'lab.losses')).slice(-(last - 1)).slice(0, 49) };
+    } finally {
+      await p.close();
+    }
+  };
+  const gpu = await lossesOn('');
+  const cpu = await lossesOn('&backend=cpu');
+  assert.deepEqual([gpu.backend, cpu.backend], ['webgpu', 'cpu']);
+  const rel = cpu.losses.map((l, i) => Math.abs(l - gpu.losses[i]) / Math.abs(l));
+  const worst = Math.max(...rel);
+  console.log(`# steps 2-5: WebGPU ${gpu.losses.slice(0, 4).map((l) => l.toFixed(5))}; CPU backend ${cpu.losses.slice(0, 4).map((l) => l.toFixed(5))}`);
+  console.log(`# WebGPU vs CPU backend from one checkpoint, steps 2-50: loss at step 50 ${gpu.losses[48].toFixed(6)} vs ${cpu.losses[48].toFixed(6)}, largest relative difference ${worst.toExponential(2)} (step ${rel.indexOf(worst) + 2})`);
+  assert.equal(cpu.losses.length, 49);
+  assert.ok(worst <= 1e-3, `losses within 1e-3 relative: ${worst}`);
 });
 
 test('sample grids are drawn, not blank, and change after training', async () => {
