@@ -84,9 +84,12 @@ export async function launch({ webgpu = true, extraArgs = [] } = {}) {
   return { context, url, close };
 }
 
-/** Open the page with `query`; collects console errors and page errors (uncaught exceptions). */
-export async function openPage(context, url, query = '') {
-  const page = context.pages()[0] || (await context.newPage());
+/**
+ * Open the page with `query` (in the context's first tab, or a new one if `newTab`); collects
+ * console errors and page errors (uncaught exceptions).
+ */
+export async function openPage(context, url, query = '', { newTab = false } = {}) {
+  const page = (!newTab && context.pages()[0]) || (await context.newPage());
   const consoleErrors = [];
   const log = [];
   page.on('console', (m) => {

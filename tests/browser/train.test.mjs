@@ -55,7 +55,7 @@ test('from the same checkpoint WebGPU (with fusion) and the CPU backend train th
   // same weights, Adam moments and training position, so the same batches, levels and noise (all
   // drawn by the trainer's CPU generator); only the backends' arithmetic differs.
   const query = `${SMALL}&seed=12&resume=0&me=0`;
-  const { page: a } = await openPage(env.context, env.url, query);
+  const { page: a } = await openPage(env.context, env.url, query, { newTab: true });
   await waitReady(a);
   assert.equal(await lab(a, 'lab.backend'), 'webgpu');
   await a.click('#step');
@@ -66,7 +66,7 @@ test('from the same checkpoint WebGPU (with fusion) and the CPU backend train th
   await download.saveAs(file);
   await a.close();
   const lossesOn = async (extra) => {
-    const { page: p, consoleErrors } = await openPage(env.context, env.url, `${query}${extra}`);
+    const { page: p, consoleErrors } = await openPage(env.context, env.url, `${query}${extra}`, { newTab: true });
     try {
       await waitReady(p);
       const v = await lab(p, 'lab.readyVersion');
