@@ -54,7 +54,7 @@ async function run(backend, model, opts) {
     if (model === 'cvae' && !q.has('L')) q.set('L', '4');
     q.set('autoplay', '1');
     q.set('resume', '0');
-    if (backend === 'cpu') q.set('backend', 'cpu');
+    q.set('backend', backend); // webgpu: even on a CPU adapter, where the page would pick its CPU backend
     const t0 = Date.now();
     const { page } = await openPage(env.context, env.url, q.toString());
     await waitReady(page, { timeout: opts.timeout * 1000 });

@@ -70,6 +70,7 @@ async function measure(model, opts) {
     q.set('model', model);
     if (model === 'cvae') q.set('L', q.get('L') && Number(q.get('L')) <= 8 ? q.get('L') : '4');
     q.set('resume', '0');
+    q.set('backend', 'webgpu'); // on SwiftShader the page would pick its CPU backend
     let worker = null;
     const page = env.context.pages()[0] || (await env.context.newPage());
     page.on('worker', (w) => {

@@ -34,7 +34,7 @@ let exitCode = 0;
 try {
   const q = new URLSearchParams(o.config);
   for (const [k, val] of Object.entries({ se: o.every, me: 0, resume: 0, autoplay: 1, stop: o.steps })) q.set(k, String(val));
-  if (o.backend === 'cpu') q.set('backend', 'cpu');
+  q.set('backend', o.backend); // webgpu: even on a CPU adapter, where the page would pick its CPU backend
   const { page, consoleErrors } = await openPage(env.context, env.url, q.toString());
   await waitReady(page);
   const cdp = await env.context.newCDPSession(page);

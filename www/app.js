@@ -259,21 +259,23 @@ function lighten() {
   writeUrl();
 }
 
-/** Continue on burn's CPU backend (`backend=cpu` in the URL). */
-function switchToCpu() {
-  view.backend = 'cpu';
+/** Continue the run on `backend` ('cpu': burn's CPU backend; 'webgpu': WebGPU even on a CPU adapter), kept in the URL. */
+function switchBackend(backend) {
+  view.backend = backend;
   writeUrl();
   clearBanner('cpu-adapter');
-  training.switchToCpu();
+  clearBanner('backend');
+  training.switchBackend();
 }
+const switchToCpu = () => switchBackend('cpu');
 
 // ---- messages from the worker (www/messages.js) --------------------------------------------------
 
-const app = { cfg, view, lab, run, panels, charts, draws, writeUrl, rebuildForModel, buildPanels, panelsKey, leaveScenario, startScenario, sendImport, lightActions, switchToCpu, startOver, training: null };
+const app = { cfg, view, lab, run, panels, charts, draws, writeUrl, rebuildForModel, buildPanels, panelsKey, leaveScenario, startScenario, sendImport, lightActions, switchBackend, startOver, training: null };
 const handlers = workerHandlers(app);
 
 const training = new Training(lab, handlers, {
-  init: () => ({ config: trainConfig(cfg), ideal: cfg.ideal, display: displaySettings(), forceCpu: view.backend === 'cpu', scenario: view.scenario, data: run.customData }),
+  init: () => ({ config: trainConfig(cfg), ideal: cfg.ideal, display: displaySettings(), backend: view.backend, scenario: view.scenario, data: run.customData }),
   reset: (checkpoint) => ({ type: 'reset', config: trainConfig(cfg), ideal: cfg.ideal, display: displaySettings(), checkpoint, scenario: view.scenario }),
   saveKey,
   autosaving: () => !view.scenario, // scenario runs are short presets (maybe two models): not autosaved

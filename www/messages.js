@@ -14,7 +14,7 @@ const $ = (id) => document.getElementById(id);
 /** `{[type]: (msg) => void}` for the controller `app` (`app.training` may be set later). */
 export function workerHandlers(app) {
   const { cfg, view, lab, run, panels, charts, draws } = app;
-  const { writeUrl, rebuildForModel, buildPanels, panelsKey, leaveScenario, startScenario, sendImport, lightActions, switchToCpu, startOver } = app;
+  const { writeUrl, rebuildForModel, buildPanels, panelsKey, leaveScenario, startScenario, sendImport, lightActions, switchBackend, startOver } = app;
 
   function onScenario(msg) {
     const sc = msg.scenario;
@@ -159,7 +159,7 @@ export function workerHandlers(app) {
     },
     backend: (msg) => {
       Object.assign(lab, { backend: msg.backend, adapter: msg.adapter, cpuAdapter: msg.cpuAdapter, fallbackReason: msg.reason });
-      showBackend(msg, { lightActions, onCpuBackend: switchToCpu });
+      showBackend(msg, { lightActions, onCpuBackend: () => switchBackend('cpu'), onWebGpu: () => switchBackend('webgpu') });
     },
     ready: onReady,
     progress: onProgress,

@@ -95,7 +95,7 @@ export const PARAMS = [
   { name: 'autoplay', group: 'view', default: false, parse: flag },
   { name: 'resume', group: 'view', default: true, parse: flag },
   { name: 'light', group: 'view', default: true, parse: flag }, // on a CPU, start with lighter settings unless the URL sets sizes (0: never)
-  { name: 'backend', group: 'view', default: 'auto', parse: oneOf({ auto: ['auto', 'webgpu', 'gpu'], cpu: ['cpu'] }) },
+  { name: 'backend', group: 'view', default: 'auto', parse: oneOf({ auto: ['auto'], webgpu: ['webgpu', 'gpu'], cpu: ['cpu'] }) }, // auto: WebGPU on a GPU, the CPU backend on a CPU adapter
   { name: 'rows', group: 'view', default: 6, parse: intIn(2, 16) }, // samples per grid
   { name: 'cols', group: 'view', default: 11, parse: intIn(2, 21) }, // levels shown
   { name: 'scenario', group: 'view', default: null, parse: scenarioName }, // a quiz preset

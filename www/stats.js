@@ -33,7 +33,7 @@ const note = (acts) => (acts.note ? ` ${escapeHtml(acts.note)}` : '');
  * Which backend trains (`backend` from the worker). On the CPU, or on a WebGPU adapter that
  * runs on the CPU, a banner says so with `actions` (lighter settings, the CPU backend).
  */
-export function showBackend(msg, { lightActions, onCpuBackend }) {
+export function showBackend(msg, { lightActions, onCpuBackend, onWebGpu }) {
   const a = msg.adapter;
   const adapterText = a ? [a.vendor, a.architecture, a.description].filter(Boolean).join(' · ') || 'unnamed adapter' : '–';
   if (msg.backend === 'webgpu') {
@@ -52,9 +52,15 @@ export function showBackend(msg, { lightActions, onCpuBackend }) {
   } else {
     $('stat-backend').innerHTML = `<span class="badge cpu">CPU</span>`;
     $('speed-backend').textContent = 'CPU (WebAssembly, burn flex)';
-    $('speed-adapter').textContent = 'none';
+    $('speed-adapter').textContent = a ? `${adapterText} (not used: it runs on the CPU)` : 'none';
     const acts = lightActions();
-    banner('backend', 'warn', `<b>WebGPU unavailable: training on the CPU (slower).</b> ${escapeHtml(msg.reason || '')}${note(acts)}`, acts);
+    if (msg.cpuAdapter) {
+      // The page's own choice (www/worker-gpu.js chooseBackend): WebGPU stays one click away.
+      acts.actions = [...(acts.actions || []), { label: 'Use WebGPU anyway', onClick: onWebGpu }];
+      banner('cpu-adapter', 'warn', `<b>Training on the CPU backend:</b> your WebGPU adapter (${escapeHtml(adapterText)}) runs on the CPU, where burn's CPU backend trains several times faster. A browser with GPU access trains much faster still.${note(acts)}`, acts);
+    } else {
+      banner('backend', 'warn', `<b>WebGPU unavailable: training on the CPU (slower).</b> ${escapeHtml(msg.reason || '')}${note(acts)}`, acts);
+    }
   }
 }
 

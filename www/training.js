@@ -35,7 +35,7 @@ export class Training {
     this.hooks = hooks;
     this.wantPlaying = false;
     this.crashTimes = [];
-    this.switchingToCpu = false;
+    this.switchingBackend = false;
     this.lastSavedStep = -1;
     this.lastSaveAt = 0;
     this.restarts = 0; // counts restarts: only the newest one continues after its await
@@ -183,10 +183,13 @@ export class Training {
     this.wantPlaying = wasPlaying;
   }
 
-  /** Continue the run on burn's CPU backend: save it, then restart the worker from those bytes. */
-  switchToCpu() {
+  /**
+   * Continue the run on another backend (the caller has set it in the URL state): save it, then
+   * restart the worker from those bytes.
+   */
+  switchBackend() {
     if (this.lab.ready && this.lab.step > 0) {
-      this.switchingToCpu = true;
+      this.switchingBackend = true;
       this.post({ type: 'pause' });
       this.post({ type: 'export', reason: 'autosave' });
     } else {
@@ -231,10 +234,10 @@ export class Training {
     });
   }
 
-  /** Checkpoint bytes from the worker for an autosave (or the switch to the CPU backend). */
+  /** Checkpoint bytes from the worker for an autosave (or a switch of backend). */
   async autosaved(msg) {
-    if (this.switchingToCpu) {
-      this.switchingToCpu = false;
+    if (this.switchingBackend) {
+      this.switchingBackend = false;
       this.hooks.clearLoss();
       this.start({ resumeBytes: msg.bytes.slice(), autoplay: this.wantPlaying });
     }

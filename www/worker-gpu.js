@@ -33,7 +33,22 @@ function isCpuAdapter(info, adapter) {
   );
 }
 
-/** Decide the backend once: WebGPU if an adapter exists (and a session starts on it), else CPU. */
+/**
+ * The backend a page asking for `requested` ('auto', 'webgpu' or 'cpu', the URL's `backend`) trains
+ * on, given the adapter `probe` found: WebGPU on a GPU; on an adapter that runs on the CPU
+ * (SwiftShader, lavapipe), burn's CPU backend unless WebGPU was asked for: emulated WebGPU is
+ * several times slower there and compiles its shaders for seconds before the first step
+ * (README, "The first minute"); the CPU backend when there is no adapter.
+ */
+export function chooseBackend(probe, requested) {
+  if (!probe.ok) return { backend: 'cpu', reason: probe.reason };
+  if (probe.cpuAdapter && requested !== 'webgpu') {
+    return { backend: 'cpu', reason: 'the WebGPU adapter runs on the CPU, where burn\'s CPU backend is faster' };
+  }
+  return { backend: 'webgpu', reason: null };
+}
+
+/** What WebGPU offers here: an adapter (and whether it runs on the CPU), or why there is none. */
 export async function probeWebGpu(forceCpu) {
   if (forceCpu) return { ok: false, reason: 'the CPU backend was requested (backend=cpu in the URL)' };
   if (!('gpu' in navigator) || !navigator.gpu) {

@@ -6,7 +6,7 @@
 // RefCell, so calls must never overlap (an export arriving mid-flush waits for the flush).
 //
 // Messages in (from www/training.js and www/app.js):
-//   init {config, ideal, display, forceCpu, scenario?, data?, checkpoint?, autoplay?}   start
+//   init {config, ideal, display, backend ('auto' | 'webgpu' | 'cpu'), scenario?, data?, checkpoint?, autoplay?}   start
 //   play / pause / step {n}                          the training loop
 //   reset {config, ideal, display, scenario?, checkpoint?}   a new run (resumed from `checkpoint` if given)
 // `ideal`: Φ*, the universal denoiser of the same training images, beside a trained denoiser.
@@ -22,7 +22,7 @@
 
 import { errorKind, errorText, isFatal } from './errors.js';
 import { FrameTimer } from './frame-timer.js';
-import { gpuDevice, probeWebGpu, watchDevices } from './worker-gpu.js';
+import { chooseBackend, gpuDevice, probeWebGpu, watchDevices } from './worker-gpu.js';
 import { MetricsRunner } from './worker-metrics.js';
 import { SampleRunner, drawsPass, samplerSpecs } from './worker-sampling.js';
 import { Sessions } from './worker-session.js';
@@ -308,10 +308,11 @@ async function init(msg) {
   if (msg.scenario) applyScenario(msg.scenario);
   const classifierLoad = metrics.loadClassifier(fetchBytes);
   post({ type: 'status', text: 'Looking for a WebGPU adapter…' });
-  const probe = await probeWebGpu(msg.forceCpu);
-  sessions = new Sessions(wasm, probe.ok ? 'webgpu' : 'cpu', post);
+  const probe = await probeWebGpu(msg.backend === 'cpu');
+  const choice = chooseBackend(probe, msg.backend);
+  sessions = new Sessions(wasm, choice.backend, post);
   cpuAdapter = !!probe.cpuAdapter;
-  post({ type: 'backend', backend: sessions.backend, adapter: probe.adapter || null, cpuAdapter, reason: probe.reason || null });
+  post({ type: 'backend', backend: sessions.backend, adapter: probe.adapter || null, cpuAdapter, reason: choice.reason });
   post({ type: 'status', text: 'Loading the bundled MNIST digits…' });
   data = await loadBundled(wasm);
   if (msg.data && msg.data.images) {

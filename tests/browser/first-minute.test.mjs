@@ -1,6 +1,6 @@
 // The first minute on a machine without a GPU (issue 15): the page at its defaults (no sizes in
-// the URL) starts with lighter settings on the CPU backend and on a CPU WebGPU adapter
-// (SwiftShader), draws something at once, starts training soon after Play, and keeps training
+// the URL) starts with lighter settings on the CPU backend, on a CPU WebGPU adapter (SwiftShader,
+// where the page picks its CPU backend) and on SwiftShader's WebGPU when the URL asks for it; draws something at once, starts training soon after Play, and keeps training
 // at >= 75% of the wall time while playing, also when a measurement of the samples falls due
 // (`me=20`: due after 20 steps, so on any machine within the minute; a measurement costs about
 // 17 drawings, n = 100 samples instead of 6 rows, and must not take training's time). The
@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { launch, openPage, waitReady, lab } from './helpers.mjs';
 
 /** Load the default page, check the lighter start, press Play and measure the first minute. */
-async function firstMinute({ webgpu, playMs, query = '', limits }) {
+async function firstMinute({ webgpu, backend: expected, playMs, query = '', limits }) {
   const env = await launch({ webgpu });
   try {
     const { page, consoleErrors } = await openPage(env.context, env.url, `resume=0${query}`);
@@ -18,13 +18,18 @@ async function firstMinute({ webgpu, playMs, query = '', limits }) {
     const firstDrawn = await lab(page, 'lab.times.firstDrawn');
     await waitReady(page);
     const backend = await lab(page, 'lab.backend');
+    const cpuAdapter = await lab(page, 'lab.cpuAdapter');
+    assert.equal(backend, expected, `training on ${expected}`);
+    assert.equal(cpuAdapter, webgpu, 'SwiftShader is reported as a CPU adapter');
     assert.equal(await lab(page, 'lab.lightened'), true, 'started with lighter settings');
     const url = new URL(page.url());
     assert.equal(url.searchParams.get('channels'), '8', 'the lighter settings are in the URL');
     assert.equal(url.searchParams.get('batch'), '16');
     assert.equal(await lab(page, 'lab.info.config.base_channels'), 8, 'the session runs them');
-    const bannerId = backend === 'cpu' ? 'backend' : 'cpu-adapter';
+    const bannerId = cpuAdapter ? 'cpu-adapter' : 'backend';
     const text = await page.textContent(`.banner[data-id="${bannerId}"]`);
+    if (cpuAdapter) assert.match(text, /runs on the CPU/);
+    if (cpuAdapter && backend === 'cpu') assert.match(text, /Use WebGPU anyway/, 'WebGPU stays one click away');
     assert.match(text, /Started with lighter settings \(8 channels, batch 16\)/);
     assert.match(text, /Full size \(32 channels, batch 64\)/);
 
@@ -40,7 +45,7 @@ async function firstMinute({ webgpu, playMs, query = '', limits }) {
     const steps = await lab(page, 'lab.step');
     const drawn = (await lab(page, 'lab.samplesVersion')) - drawnBefore;
     await page.click('#play');
-    console.log(`first minute (${backend}${webgpu ? ', SwiftShader' : ''}): first grid drawn ${firstDrawn.toFixed(0)} ms after navigation, first step ${firstStep.toFixed(0)} ms after Play ("${activity}"), then ${steps} steps in ${playMs} ms with training ${(100 * share).toFixed(1)}% of the time, ${drawn} drawings`);
+    console.log(`first minute (${backend}${webgpu ? ', SwiftShader adapter' : ''}): first grid drawn ${firstDrawn.toFixed(0)} ms after navigation, first step ${firstStep.toFixed(0)} ms after Play ("${activity}"), then ${steps} steps in ${playMs} ms with training ${(100 * share).toFixed(1)}% of the time, ${drawn} drawings`);
 
     assert.ok(firstDrawn < limits.firstDrawn, `a first grid within ${limits.firstDrawn} ms of load (${firstDrawn.toFixed(0)} ms)`);
     assert.ok(firstStep < limits.firstStep, `the first step within ${limits.firstStep} ms of Play (${firstStep.toFixed(0)} ms)`);
@@ -64,15 +69,23 @@ async function firstMinute({ webgpu, playMs, query = '', limits }) {
 test('without WebGPU: lighter settings, a grid at once, training soon and at >= 75% of the time', async () => {
   // 60 s: a drawing pass at L = 100 costs a few seconds here, so a redraw waits for four times as
   // much training (www/time-share.js).
-  await firstMinute({ webgpu: false, playMs: 60000, query: '&me=20', limits: { firstDrawn: 5000, firstStep: 10000, redrawn: true } });
+  await firstMinute({ webgpu: false, backend: 'cpu', playMs: 60000, query: '&me=20', limits: { firstDrawn: 5000, firstStep: 10000, redrawn: true } });
 });
 
-// SwiftShader runs WebGPU's kernels on the CPU: at L = 100 one sampler's chain takes tens of
-// seconds, so Play may wait for the chain being drawn (measured 2026-12-02 before Play could
-// interrupt the pass: first step 99 s after Play, a first grid 8.9 s after load). At L = 20 the
-// same checks, with the bounds this emulated GPU allows, over 30 s of play (about 20 steps; the
-// share is measured over those, and the suite's time is budgeted); a redraw is not expected
-// within them (its cost, several seconds, must wait for three times as much training).
-test('on a CPU WebGPU adapter (SwiftShader), L = 20: lighter settings, a grid, training soon, >= 75% of the time', async () => {
-  await firstMinute({ webgpu: true, playMs: 30000, query: '&L=20&me=20', limits: { firstDrawn: 20000, firstStep: 60000, redrawn: false } });
+// On a CPU WebGPU adapter the page trains on its CPU backend (www/worker-gpu.js chooseBackend):
+// the same first minute as without WebGPU, with the adapter named and WebGPU one click away.
+// 20 s of play: the share and the first step are what this adds to the test above.
+test('on a CPU WebGPU adapter (SwiftShader), at the defaults: the CPU backend, a grid at once, training soon', async () => {
+  await firstMinute({ webgpu: true, backend: 'cpu', playMs: 20000, query: '&me=20&backend=auto', limits: { firstDrawn: 5000, firstStep: 10000, redrawn: false } });
+});
+
+// SwiftShader's WebGPU when the URL asks for it: it runs WebGPU's kernels on the CPU, and at
+// L = 100 one sampler's chain takes tens of seconds, so Play may wait for the chain being drawn
+// (measured 2026-12-02 before Play could interrupt the pass: first step 99 s after Play, a first
+// grid 8.9 s after load). At L = 20 the same checks, with the bounds this emulated GPU allows,
+// over 30 s of play (about 20 steps; the share is measured over those, and the suite's time is
+// budgeted); a redraw is not expected within them (its cost, several seconds, must wait for
+// three times as much training).
+test('on SwiftShader WebGPU (backend=webgpu), L = 20: lighter settings, a grid, training soon, >= 75% of the time', async () => {
+  await firstMinute({ webgpu: true, backend: 'webgpu', playMs: 30000, query: '&L=20&me=20&backend=webgpu', limits: { firstDrawn: 20000, firstStep: 60000, redrawn: false } });
 });

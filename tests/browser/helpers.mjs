@@ -53,6 +53,8 @@ export function checkBuilt() {
   assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} not found: apt-get install -y chromium mesa-vulkan-drivers (or set CHROMIUM)`);
 }
 
+const gpuContexts = new WeakMap(); // context -> launched with WebGPU
+
 /**
  * Start the static server and a fresh Chromium profile.
  * `webgpu: false` launches without the WebGPU flags (the CPU fallback path).
@@ -75,6 +77,9 @@ export async function launch({ webgpu = true, extraArgs = [] } = {}) {
     server.close();
     throw e;
   }
+  // On SwiftShader the page's own choice would be the CPU backend (a CPU adapter: www/worker-gpu.js
+  // chooseBackend); a context launched for WebGPU asks for WebGPU (`withBackend`).
+  gpuContexts.set(context, webgpu);
   const close = async () => {
     await context.close().catch(() => {});
     await new Promise((r) => server.close(r));
@@ -82,6 +87,15 @@ export async function launch({ webgpu = true, extraArgs = [] } = {}) {
     fs.rmSync(userDataDir, { recursive: true, force: true });
   };
   return { context, url, close };
+}
+
+/**
+ * `query` as the tests of `context` mean it: with `backend=webgpu` when the context was launched
+ * with WebGPU and the query names no backend (the page would pick its CPU backend on SwiftShader).
+ */
+export function withBackend(context, query = '') {
+  if (!gpuContexts.get(context) || /(^|&)backend=/.test(query)) return query;
+  return query ? `${query}&backend=webgpu` : 'backend=webgpu';
 }
 
 /**
@@ -104,7 +118,8 @@ export async function openPage(context, url, query = '', { newTab = false } = {}
     });
   });
   page.setDefaultTimeout(120000);
-  await page.goto(`${url}${query ? `?${query}` : ''}`);
+  const q = withBackend(context, query);
+  await page.goto(`${url}${q ? `?${q}` : ''}`);
   return { page, consoleErrors, log };
 }
 

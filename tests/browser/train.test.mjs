@@ -143,23 +143,32 @@ test('screenshot of the trained page (target/browser-artifacts/page.png)', async
   assert.deepEqual(consoleErrors, [], 'no console errors');
 });
 
-test('on a CPU adapter the banner offers the CPU backend, and switching keeps the run', async () => {
+test('on a CPU adapter the page trains on its CPU backend; WebGPU and back are one click each and keep the run', async () => {
   await page.setViewportSize({ width: 1400, height: 1000 });
-  await page.goto(`${env.url}?${SMALL}&seed=7&resume=0`);
+  await page.goto(`${env.url}?${SMALL}&seed=7&resume=0`); // no backend in the URL: the page's choice
   await waitReady(page);
   assert.equal(await lab(page, 'lab.cpuAdapter'), true, 'SwiftShader is reported as a CPU adapter');
-  const step = await train(page, 3);
-  const v = await lab(page, 'lab.readyVersion');
+  assert.equal(await lab(page, 'lab.backend'), 'cpu', 'on a CPU adapter the page picks its CPU backend');
+  assert.match(await page.textContent('#speed-adapter'), /swiftshader/i, 'the adapter is still named');
+  let step = await train(page, 3);
+  let v = await lab(page, 'lab.readyVersion');
+  await page.click('.banner[data-id="cpu-adapter"] button:has-text("Use WebGPU anyway")');
+  await waitReady(page, { version: v + 1 });
+  await assertWebGpu(page);
+  assert.equal(await lab(page, 'lab.step'), step, 'the run continues on WebGPU from where it was');
+  assert.match(page.url(), /backend=webgpu/, 'the choice is in the URL');
+  step = await train(page, 2);
+  v = await lab(page, 'lab.readyVersion');
   await page.click('.banner[data-id="cpu-adapter"] button:has-text("CPU backend")');
   await waitReady(page, { version: v + 1 });
   assert.equal(await lab(page, 'lab.backend'), 'cpu');
-  assert.equal(await lab(page, 'lab.step'), step, 'the run continues from where it was');
+  assert.equal(await lab(page, 'lab.step'), step, 'and back on the CPU backend from where it was');
   assert.match(page.url(), /backend=cpu/, 'the choice is in the URL');
   assert.ok((await train(page, 2)) >= step + 2, 'and it trains on');
 });
 
 test('a lost GPU device is reported and training restarts from the autosave; a resume that then fails only on WebGPU goes on from the save on the CPU backend', async () => {
-  await page.goto(`${env.url}?${SMALL}&seed=9`); // a seed of its own: no autosave yet
+  await page.goto(`${env.url}?${SMALL}&seed=9&backend=webgpu`); // a seed of its own: no autosave yet
   await waitReady(page);
   await assertWebGpu(page);
   const step = await train(page, 2);
