@@ -30,48 +30,17 @@ phase "format and JS lint (rustfmt, eslint)"
 export RUSTC_WORKSPACE_WRAPPER="$(command -v clippy-driver)"
 export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
 
-# The two builds run at the same time, each streaming its output with a [native] or [wasm] prefix:
-# each alone leaves a core idle for long stretches (one large crate at a time: burn-flex,
-# cubecl's IR, burn-dispatch), so together they finish sooner than one after the other. They do
-# not share a cargo lock (target/debug vs target/release + target/wasm32-unknown-unknown). The
-# native chain then runs the native tests while the wasm build is still compiling.
-mkdir -p target
-native_chain() {
-  local t=$SECONDS
-  # Native: compile once, then run (the wgpu test fails when no Vulkan adapter is found).
-  cargo test --locked --all-targets --no-run || return
-  # The bindgen tool (host, dev profile: shares target/debug with the native tests).
-  cargo build --locked -p denoise-lab-bindgen || return
-  echo "test.sh: native build (with clippy) took $((SECONDS - t)) s"
-  t=$SECONDS
-  cargo test --locked --all-targets || return
-  echo "test.sh: native tests took $((SECONDS - t)) s"
-}
-wasm_chain() {
-  local t=$SECONDS
-  # The wasm32 library, linted; the page below is built by plain rustc from the same
-  # dependencies (only this crate is compiled again).
-  cargo build --locked --lib --release --target wasm32-unknown-unknown || return
-  echo "test.sh: wasm build (with clippy) took $((SECONDS - t)) s"
-}
-# Runs chain $1 with its output prefixed; its exit status lands in target/.chain-$1.rc.
-prefixed() {
-  {
-    local rc=0
-    "$1_chain" || rc=$?
-    echo "$rc" >"target/.chain-$1.rc"
-  } 2>&1 | sed -u "s/^/[$1] /"
-}
-prefixed native &
-native_pid=$!
-prefixed wasm &
-wasm_pid=$!
-wait "$native_pid" "$wasm_pid"
-for chain in native wasm; do
-  rc=$(cat "target/.chain-$chain.rc" 2>/dev/null || echo 1)
-  [ "$rc" = 0 ] || { echo "test.sh: the $chain chain failed (exit $rc)" >&2; exit 1; }
-done
-phase "native build and tests, wasm build (concurrent)"
+# Native: compile once, then run (the wgpu test fails when no Vulkan adapter is found).
+cargo test --locked --all-targets --no-run
+phase "native build (with clippy)"
+cargo test --locked --all-targets
+phase "native tests"
+
+# The wasm32 library and the bindgen tool, linted; then the page exactly as `scripts/serve.sh`
+# builds it, by plain rustc (only this crate is compiled again: the dependencies are shared).
+cargo build --locked --lib --release --target wasm32-unknown-unknown
+cargo build --locked -p denoise-lab-bindgen
+phase "wasm build (with clippy)"
 unset RUSTC_WORKSPACE_WRAPPER CLIPPY_ARGS
 bash scripts/build-web.sh
 phase "page build"
