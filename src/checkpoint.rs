@@ -47,7 +47,7 @@ struct Plan {
 
 fn plan(trainer: &Trainer) -> Plan {
     let params = NamedParams::of(trainer.model());
-    let moments = &trainer.optim().moments;
+    let moments = trainer.optim().moments();
     let mut names = Vec::new();
     let mut tensors = Vec::new();
     for (path, id, value, shape) in params.entries {
@@ -256,9 +256,10 @@ pub fn import(
         let n: usize = shape.iter().product();
         if let (Some(m), Some(v)) = (m_by_path.remove(&path), v_by_path.remove(&path)) {
             let (m, v) = (moment_values(m, n, &path)?, moment_values(v, n, &path)?);
-            optim
-                .moments
-                .insert(id, Moments { m: Tensor::from_data(m, &plain), v: Tensor::from_data(v, &plain) });
+            optim.insert_moments(
+                id,
+                Moments { m: Tensor::from_data(m, &plain), v: Tensor::from_data(v, &plain) },
+            );
         }
     }
     Trainer::from_parts(meta.config, data, device, model, optim, meta.step, meta.history)

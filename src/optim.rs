@@ -4,7 +4,9 @@
 //! `to_record`, which reads tensors back synchronously; a browser cannot do that (no blocking on
 //! wasm). Here the moments are plain tensors keyed by parameter, so a checkpoint can read them
 //! back with one async read. Clipping uses the norm over *all* gradients (as PyTorch's
-//! `clip_grad_norm_`), computed on the device: no readback per step.
+//! `clip_grad_norm_`), computed on the device: no readback per step. The update runs over one
+//! flat buffer of all parameters (see [`Adam`]): a few GPU kernels per step, not a few per
+//! parameter tensor.
 
 use std::collections::HashMap;
 
@@ -34,90 +36,301 @@ pub struct Moments {
     pub v: Tensor<1>,
 }
 
+/// Where each parameter lives in the flat buffers: its segment starts at a multiple of
+/// [`SEGMENT_ALIGN`] elements, so slicing it back out is a view (no copy, no GPU dispatch).
+///
+/// A 4-D weight W[a, b, kh, kw] (a convolution's [out, in, ..] or a transposed one's [in, out, ..])
+/// is stored channels-last, as W[a, kh, kw, b], and handed to the module as a permuted view: the
+/// layout burn's GPU convolutions read, so they use the weight in place instead of copying it at
+/// every forward and backward pass. Every other parameter is stored in its own order.
+#[derive(Clone, Debug)]
+struct Segment {
+    id: ParamId,
+    offset: usize,
+    shape: Vec<usize>,
+}
+
+impl Segment {
+    fn n(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    fn range(&self) -> std::ops::Range<usize> {
+        self.offset..self.offset + self.n()
+    }
+
+    fn channels_last(&self) -> Option<[usize; 4]> {
+        <[usize; 4]>::try_from(self.shape.as_slice()).ok()
+    }
+
+    /// A tensor of this parameter's shape as its segment's values.
+    fn segment_order_of(&self, value: Tensor<1>) -> Tensor<1> {
+        match self.channels_last() {
+            Some(shape) => value.reshape(shape).permute([0, 2, 3, 1]).reshape([self.n()]),
+            None => value,
+        }
+    }
+
+    /// The segment's values in the parameter's own (row-major) order, 1-D.
+    fn own_order(&self, flat: &Tensor<1>) -> Tensor<1> {
+        let n = self.n();
+        match self.channels_last() {
+            Some(shape) => self.view(flat, shape).reshape([n]),
+            None => flat.clone().slice(self.range()),
+        }
+    }
+
+    /// The segment as a tensor of the parameter's shape (a view when the offsets allow it).
+    fn view<const D: usize>(&self, flat: &Tensor<1>, shape: [usize; D]) -> Tensor<D> {
+        let segment = flat.clone().slice(self.range());
+        match self.channels_last() {
+            Some([a, b, kh, kw]) => segment.reshape([a, kh, kw, b]).permute([0, 3, 1, 2]).reshape(shape),
+            None => segment.reshape(shape),
+        }
+    }
+}
+
+/// 64 f32 = 256 bytes: WebGPU's storage-buffer offset alignment (and cubecl's), so a segment of
+/// the flat weights can be bound as its own buffer.
+const SEGMENT_ALIGN: usize = 64;
+
+/// The optimiser's state over all parameters at once: the weights x, the moments m and v, each
+/// one flat 1-D tensor (zero between segments). The module's parameters are views into `x`.
+#[derive(Clone, Debug)]
+struct Flat {
+    segments: Vec<Segment>,
+    x: Tensor<1>,
+    m: Tensor<1>,
+    v: Tensor<1>,
+}
+
+/// Adam over one flat buffer of every parameter.
+///
+/// One update is a handful of GPU kernels whatever the number of parameter tensors: the gradients
+/// are copied into one flat buffer (one small copy each), the global norm is one reduction, and
+/// the moments and weights are updated by one fused element-wise pass. The updated parameters are
+/// views into the flat weights, so the next step starts from them without copying.
+///
+/// An `Adam` belongs to the module it last returned: pass that module (or a clone of it) to the
+/// next `step`. A module with other parameters rebuilds the flat state from that module.
 #[derive(Clone, Debug)]
 pub struct Adam {
     pub config: AdamConfig,
     /// Number of steps taken (for bias correction).
     pub t: u64,
-    pub moments: HashMap<ParamId, Moments>,
+    /// Moments restored from a checkpoint, gathered into the flat state at the next step.
+    pending: HashMap<ParamId, Moments>,
+    flat: Option<Flat>,
 }
 
 impl Adam {
     pub fn new(config: AdamConfig) -> Self {
-        Self { config, t: 0, moments: HashMap::new() }
+        Self { config, t: 0, pending: HashMap::new(), flat: None }
+    }
+
+    /// Every parameter's moments (1-D), for a checkpoint.
+    pub fn moments(&self) -> HashMap<ParamId, Moments> {
+        let mut all = self.pending.clone();
+        if let Some(f) = &self.flat {
+            for s in &f.segments {
+                all.insert(s.id, Moments { m: s.own_order(&f.m), v: s.own_order(&f.v) });
+            }
+        }
+        all
+    }
+
+    /// Restore one parameter's moments (from a checkpoint), before the first step.
+    pub fn insert_moments(&mut self, id: ParamId, moments: Moments) {
+        if let Some(flat) = self.flat.take() {
+            self.unflatten(flat);
+        }
+        self.pending.insert(id, moments);
+    }
+
+    fn unflatten(&mut self, flat: Flat) {
+        let Flat { segments, m, v, .. } = flat;
+        for s in segments {
+            self.pending.insert(s.id, Moments { m: s.own_order(&m), v: s.own_order(&v) });
+        }
     }
 
     /// One update of every parameter of `module` that has a gradient.
-    pub fn step<M: Module>(&mut self, lr: f64, module: M, mut grads: GradientsParams) -> M {
+    pub fn step<M: Module>(&mut self, lr: f64, module: M, grads: GradientsParams) -> M {
         self.t += 1;
-        let scale = self.config.clip_norm.map(|max_norm| {
-            let mut norm = GradNormSq { grads: &grads, sum: None };
-            module.visit(&mut norm);
-            let total = norm.sum.expect("a model with parameters");
-            // min(1, max_norm / (||g|| + 1e-6)), kept on the device.
-            (total.sqrt() + 1e-6).recip().mul_scalar(max_norm).clamp_max(1.0)
+        let mut found = WithGrad { grads, params: Vec::new() };
+        module.visit(&mut found);
+        let WithGrad { params, .. } = found;
+        let Some(device) = params.first().map(|p| p.grad.device()) else {
+            return module;
+        };
+        let same = self.flat.as_ref().is_some_and(|f| {
+            f.segments.len() == params.len()
+                && f.segments.iter().zip(&params).all(|(s, p)| s.id == p.id && s.shape == p.shape)
         });
-        let mut mapper = AdamMapper { adam: self, grads: &mut grads, lr, scale };
-        module.map(&mut mapper)
-    }
-}
-
-struct GradNormSq<'a> {
-    grads: &'a GradientsParams,
-    sum: Option<Tensor<1>>,
-}
-
-impl ModuleVisitor for GradNormSq<'_> {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        if let Some(g) = self.grads.get::<D>(param.id) {
-            let sq = g.powi_scalar(2).sum();
-            self.sum = Some(match self.sum.take() {
-                Some(s) => s + sq,
-                None => sq,
-            });
-        }
-    }
-}
-
-struct AdamMapper<'a> {
-    adam: &'a mut Adam,
-    grads: &'a mut GradientsParams,
-    lr: f64,
-    scale: Option<Tensor<1>>,
-}
-
-impl ModuleMapper for AdamMapper<'_> {
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let (id, tensor, mapper) = param.consume();
-        let Some(grad) = self.grads.remove::<D>(id) else {
-            return Param::from_mapped_value(id, tensor, mapper);
-        };
-        let require_grad = tensor.is_require_grad();
-        let shape = tensor.shape();
-        let n = shape.num_elements();
-        let x: Tensor<1> = tensor.inner().reshape([n]);
-        let mut g: Tensor<1> = grad.inner().reshape([n]);
-        if let Some(scale) = &self.scale {
-            g = g * scale.clone();
-        }
-        let c = &self.adam.config;
-        let (b1, b2) = (c.beta1, c.beta2);
-        let (m, v) = match self.adam.moments.remove(&id) {
-            Some(Moments { m, v }) => {
-                (m * b1 + g.clone() * (1.0 - b1), v * b2 + g.powi_scalar(2) * (1.0 - b2))
+        if !same {
+            if let Some(flat) = self.flat.take() {
+                self.unflatten(flat);
             }
-            None => (g.clone() * (1.0 - b1), g.powi_scalar(2) * (1.0 - b2)),
-        };
+            let (segments, total) = layout(&params);
+            let gather = |values: Vec<Tensor<1>>| gather(&segments, total, values, &device);
+            let x = gather(params.iter().map(|p| p.value.clone()).collect());
+            let mut ms = Vec::new();
+            let mut vs = Vec::new();
+            for (p, segment) in params.iter().zip(&segments) {
+                let n = segment.n();
+                let Moments { m, v } = self.pending.remove(&p.id).unwrap_or_else(|| Moments {
+                    m: Tensor::zeros([n], &device),
+                    v: Tensor::zeros([n], &device),
+                });
+                ms.push(segment.segment_order_of(m));
+                vs.push(segment.segment_order_of(v));
+            }
+            let (m, v) = (gather(ms), gather(vs));
+            self.flat = Some(Flat { segments, x, m, v });
+        }
+        let Flat { segments, x, m, v } = self.flat.take().expect("flat state");
+        let total = x.dims()[0];
+        let mut g = gather(&segments, total, params.into_iter().map(|p| p.grad).collect(), &device);
+        let c = &self.config;
+        if let Some(max_norm) = c.clip_norm {
+            // min(1, max_norm / (||g|| + 1e-6)) over all gradients (as PyTorch's
+            // `clip_grad_norm_`), kept on the device.
+            let norm = g.clone().powi_scalar(2).sum().sqrt();
+            let scale = (norm + 1e-6).recip().mul_scalar(max_norm).clamp_max(1.0);
+            g = g * scale;
+        }
+        let (b1, b2) = (c.beta1, c.beta2);
+        let m = m * b1 + g.clone() * (1.0 - b1);
+        let v = v * b2 + g.powi_scalar(2) * (1.0 - b2);
         // powi takes an i32: saturate (b^t is 0 in f64 long before 2^31 steps) instead of
         // wrapping for an imported step count beyond i32::MAX.
-        let t = i32::try_from(self.adam.t).unwrap_or(i32::MAX);
+        let t = i32::try_from(self.t).unwrap_or(i32::MAX);
         let bias1 = 1.0 - b1.powi(t);
         let bias2 = 1.0 - b2.powi(t);
         let update = (m.clone() / bias1) / ((v.clone() / bias2).sqrt() + c.epsilon);
-        let x = x - update * self.lr;
-        self.adam.moments.insert(id, Moments { m, v });
-        let mut updated = Tensor::from_inner(x.reshape(shape));
-        if require_grad {
+        let x = x - update * lr;
+        let index = segments.iter().enumerate().map(|(i, s)| (s.id, i)).collect();
+        let module = module.map(&mut Scatter { x: &x, segments: &segments, index });
+        self.flat = Some(Flat { segments, x, m, v });
+        module
+    }
+}
+
+/// Where each parameter goes: first every parameter whose size is a multiple of
+/// [`SEGMENT_ALIGN`] (each then starts and ends on the alignment, so the module gets it as a
+/// view), then the others packed one after the other (a slice of those is a small copy wherever
+/// it starts), then zeros up to a multiple of [`SEGMENT_ALIGN`] values. Returns the segments in
+/// the parameters' order and the total length.
+fn layout(params: &[ParamWithGrad]) -> (Vec<Segment>, usize) {
+    let aligned = |p: &ParamWithGrad| p.shape.iter().product::<usize>().is_multiple_of(SEGMENT_ALIGN);
+    let mut offsets = vec![0; params.len()];
+    let mut offset = 0;
+    for first in [true, false] {
+        for (i, p) in params.iter().enumerate() {
+            if aligned(p) == first {
+                offsets[i] = offset;
+                offset += p.shape.iter().product::<usize>();
+            }
+        }
+    }
+    let segments = params
+        .iter()
+        .zip(offsets)
+        .map(|(p, offset)| Segment { id: p.id, offset, shape: p.shape.clone() })
+        .collect();
+    (segments, offset.div_ceil(SEGMENT_ALIGN) * SEGMENT_ALIGN)
+}
+
+/// Tensors concatenated at most this many at a time: with kernel fusion a concatenation of a few
+/// tensors is one kernel, while one of dozens exceeds a kernel's buffer bindings and becomes one
+/// copy per tensor.
+const CAT_CHUNK: usize = 4;
+
+/// One flat buffer of `total` values with each tensor (1-D, in its segment's order) at its
+/// segment, zeros in the gaps.
+fn gather(segments: &[Segment], total: usize, values: Vec<Tensor<1>>, device: &Device) -> Tensor<1> {
+    let mut placed: Vec<(usize, Tensor<1>)> = segments.iter().map(|s| s.offset).zip(values).collect();
+    placed.sort_by_key(|(offset, _)| *offset);
+    let mut pieces = Vec::with_capacity(placed.len() + 1);
+    let mut end = 0;
+    for (offset, value) in placed {
+        if offset > end {
+            pieces.push(Tensor::zeros([offset - end], device));
+        }
+        end = offset + value.dims()[0];
+        pieces.push(value);
+    }
+    if total > end {
+        pieces.push(Tensor::zeros([total - end], device));
+    }
+    while pieces.len() > 1 {
+        let mut chunks = Vec::with_capacity(pieces.len().div_ceil(CAT_CHUNK));
+        let mut rest = pieces.into_iter().peekable();
+        while rest.peek().is_some() {
+            let chunk: Vec<_> = rest.by_ref().take(CAT_CHUNK).collect();
+            chunks.push(if chunk.len() == 1 {
+                chunk.into_iter().next().expect("one")
+            } else {
+                Tensor::cat(chunk, 0)
+            });
+        }
+        pieces = chunks;
+    }
+    pieces.pop().unwrap_or_else(|| Tensor::zeros([total], device))
+}
+
+/// A parameter (or its gradient) as 1-D values in its segment's order (see [`Segment`]): a 4-D
+/// tensor channels-last. A gradient that a GPU convolution wrote channels-last needs no copy.
+fn segment_order<const D: usize>(t: Tensor<D>) -> Tensor<1> {
+    let n = t.shape().num_elements();
+    if D == 4 {
+        let axes: [usize; D] = std::array::from_fn(|i| [0, 2, 3, 1][i]);
+        t.permute(axes).reshape([n])
+    } else {
+        t.reshape([n])
+    }
+}
+
+struct ParamWithGrad {
+    id: ParamId,
+    shape: Vec<usize>,
+    /// The value and the gradient, 1-D in the segment's order.
+    value: Tensor<1>,
+    grad: Tensor<1>,
+}
+
+/// The parameters that have a gradient, in visiting order, flattened to 1-D.
+struct WithGrad {
+    grads: GradientsParams,
+    params: Vec<ParamWithGrad>,
+}
+
+impl ModuleVisitor for WithGrad {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if let Some(grad) = self.grads.remove::<D>(param.id) {
+            let shape = grad.dims().to_vec();
+            let value = segment_order(param.val().inner());
+            self.params.push(ParamWithGrad { id: param.id, shape, value, grad: segment_order(grad.inner()) });
+        }
+    }
+}
+
+/// Puts each updated parameter back into the module as a view of the flat weights.
+struct Scatter<'a> {
+    x: &'a Tensor<1>,
+    segments: &'a [Segment],
+    index: HashMap<ParamId, usize>,
+}
+
+impl ModuleMapper for Scatter<'_> {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let (id, tensor, mapper) = param.consume();
+        let Some(&i) = self.index.get(&id) else {
+            return Param::from_mapped_value(id, tensor, mapper);
+        };
+        let shape: [usize; D] = tensor.dims();
+        let mut updated = Tensor::from_inner(self.segments[i].view(self.x, shape));
+        if tensor.is_require_grad() {
             updated = updated.require_grad();
         }
         Param::from_mapped_value(id, updated, mapper)
@@ -151,5 +364,107 @@ impl ModuleVisitor for NamedParams {
         let shape = value.dims().to_vec();
         let n = shape.iter().product::<usize>();
         self.entries.push((self.path.join("."), param.id, value.reshape([n]), shape));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::nn::conv::{Conv2d, Conv2dConfig};
+    use burn::nn::{Linear, LinearConfig};
+
+    use super::*;
+
+    #[derive(Module, Debug)]
+    struct Small {
+        conv: Conv2d,
+        linear: Linear,
+    }
+
+    impl Small {
+        fn loss(&self, x: Tensor<4>) -> Tensor<1> {
+            let h = self.conv.forward(x).flatten::<2>(1, 3);
+            (self.linear.forward(h) - 0.5).powi_scalar(2).sum()
+        }
+    }
+
+    fn read(t: Tensor<1>) -> Vec<f64> {
+        t.into_data().convert::<f64>().try_to_vec::<f64>().unwrap()
+    }
+
+    struct GradsOf<'a> {
+        grads: &'a GradientsParams,
+        values: HashMap<ParamId, Vec<f64>>,
+    }
+
+    impl ModuleVisitor for GradsOf<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(g) = self.grads.get::<D>(param.id) {
+                let n = g.shape().num_elements();
+                self.values.insert(param.id, read(g.reshape([n])));
+            }
+        }
+    }
+
+    /// The flat update against Adam written out per parameter in f64 (PyTorch's formulas, with
+    /// the global-norm clip), step by step from the same weights and gradients. The clip is set
+    /// low enough to act, and the parameters (a 4-D conv weight, biases of 3 and 5 values, a
+    /// matrix) do not fill whole 64-value segments.
+    #[test]
+    fn flat_adam_matches_a_per_parameter_reference() {
+        let device = crate::backend::cpu().autodiff();
+        device.seed(3);
+        let mut model = Small {
+            conv: Conv2dConfig::new([2, 3], [3, 3]).init(&device),
+            linear: LinearConfig::new(3 * 4 * 4, 5).init(&device),
+        };
+        let config = AdamConfig { clip_norm: Some(0.5), ..AdamConfig::default() };
+        let mut adam = Adam::new(config.clone());
+        let (b1, b2, eps) = (config.beta1, config.beta2, config.epsilon);
+        let mut moments: HashMap<ParamId, (Vec<f64>, Vec<f64>)> = HashMap::new();
+        let lr = 0.01;
+        let mut clipped = 0;
+        for t in 1..=5 {
+            let x = Tensor::<4>::random([2, 2, 6, 6], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
+            let grads = GradientsParams::from_grads(model.loss(x).backward(), &model);
+            let before: Vec<_> =
+                NamedParams::of(&model).entries.into_iter().map(|(_, id, v, _)| (id, read(v))).collect();
+            let mut visitor = GradsOf { grads: &grads, values: HashMap::new() };
+            model.visit(&mut visitor);
+            let g = visitor.values;
+            assert_eq!(g.len(), before.len(), "every parameter has a gradient");
+            let norm = g.values().flatten().map(|v| v * v).sum::<f64>().sqrt();
+            let scale = (0.5 / (norm + 1e-6)).min(1.0);
+            clipped += usize::from(scale < 1.0);
+            model = adam.step(lr, model, grads);
+            let after: HashMap<ParamId, Vec<f64>> =
+                NamedParams::of(&model).entries.into_iter().map(|(_, id, v, _)| (id, read(v))).collect();
+            for (id, x0) in &before {
+                let (m, v) = moments.entry(*id).or_insert_with(|| (vec![0.0; x0.len()], vec![0.0; x0.len()]));
+                for (i, x0) in x0.iter().enumerate() {
+                    let gi = g[id][i] * scale;
+                    m[i] = b1 * m[i] + (1.0 - b1) * gi;
+                    v[i] = b2 * v[i] + (1.0 - b2) * gi * gi;
+                    let update = (m[i] / (1.0 - b1.powi(t))) / ((v[i] / (1.0 - b2.powi(t))).sqrt() + eps);
+                    let expected = x0 - lr * update;
+                    let got = after[id][i];
+                    assert!(
+                        (got - expected).abs() <= 1e-5 * (1.0 + expected.abs()),
+                        "step {t}: {got} vs {expected}"
+                    );
+                }
+            }
+            // The moments the checkpoint saves are the reference's, per parameter.
+            let saved = adam.moments();
+            for (id, (m, v)) in &moments {
+                let (sm, sv) = (read(saved[id].m.clone()), read(saved[id].v.clone()));
+                for i in 0..m.len() {
+                    assert!(
+                        (sm[i] - m[i]).abs() <= 1e-6 && (sv[i] - v[i]).abs() <= 1e-6,
+                        "moments of step {t}"
+                    );
+                }
+            }
+        }
+        assert!(clipped > 0, "the clip acted at least once");
     }
 }

@@ -129,7 +129,7 @@ fn checkpoints_round_trip_and_reject_damage() {
     assert_eq!(loaded.step(), t.step());
     assert_eq!(loaded.history.len(), t.history.len());
     assert_eq!(loaded.optim().t, t.optim().t);
-    assert_eq!(loaded.optim().moments.len(), t.optim().moments.len());
+    assert_eq!(loaded.optim().moments().len(), t.optim().moments().len());
 
     // Same seed, same samples, bit for bit.
     let a = t.sample(SamplerKind::Stochastic { sigma: None }, 6, 42, &[]).unwrap().read_blocking().unwrap();
@@ -154,7 +154,7 @@ fn checkpoints_round_trip_and_reject_damage() {
             .entries
             .into_iter()
             .map(|(path, id, _, _)| {
-                let m = &t.optim().moments[&id];
+                let m = &t.optim().moments()[&id];
                 (path, m.m.to_data().try_to_vec::<f32>().unwrap(), m.v.to_data().try_to_vec::<f32>().unwrap())
             })
             .collect()
