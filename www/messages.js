@@ -187,7 +187,7 @@ export function workerHandlers(app) {
     metrics: (msg) => renderMetrics(msg, lab),
     metricsSkipped: () => {
       $('panel-metrics').classList.remove('busy');
-      $('metrics-status').textContent = `Measurement postponed while training (every ${view.me || '–'} steps, on pause, or “Measure now”).`;
+      $('metrics-status').textContent = `Measurement postponed for training or an export (every ${view.me || '–'} steps, on pause, or “Measure now”).`;
     },
     paused: (msg) => app.training.paused(msg.step),
     stopped: (msg) => {

@@ -48,7 +48,8 @@ let playing = false;
 let looping = false;
 let dead = false; // a wasm trap or a lost device: the page restarts this worker
 let run = 0; // counts sessions: an export names the run it comes from
-let urgent = 0; // messages (export) waiting for the wasm: a drawing pass gives way to them
+let urgent = 0; // messages (export) waiting for the wasm: a drawing or measuring pass gives way to them
+let measureAfterExport = false; // a measuring pass gave way to an export: run it again after
 
 const post = (msg, transfer = []) => self.postMessage(msg, transfer);
 const timer = new FrameTimer();
@@ -173,9 +174,11 @@ async function measureAll({ interruptible = false } = {}) {
     seed: display.seed,
     digits: data.digits,
     current: () => session,
-    giveWay: () => interruptible && playing,
+    giveWay: () => urgent > 0 || (interruptible && playing),
   });
   if (done && !playing) share.cost('measure', performance.now() - t0);
+  if (done) measureAfterExport = false;
+  else if (urgent > 0) measureAfterExport = true;
 }
 
 /**
@@ -453,8 +456,16 @@ const handlers = {
   export: (msg) => {
     // A drawing pass under way stops at its next sampler so the export (an autosave when the
     // page is hidden) does not wait for the whole pass.
+    // A measuring pass stops between samplers too, and starts again once the export is done
+    // (measured before: an export at load on SwiftShader waited ~57 s for the load-time pass).
     urgent++;
-    guard('export', () => doExport(msg)).finally(() => urgent--);
+    guard('export', () => doExport(msg)).finally(() => {
+      urgent--;
+      if (urgent === 0 && measureAfterExport && !playing && !dead && session) {
+        measureAfterExport = false;
+        guard('metrics', () => measureAll({ interruptible: true }));
+      }
+    });
   },
   import: (msg) => {
     playing = false;

@@ -55,17 +55,30 @@ test('from the same checkpoint WebGPU (with fusion) and the CPU backend train th
   // same weights, Adam moments and training position, so the same batches, levels and noise (all
   // drawn by the trainer's CPU generator); only the backends' arithmetic differs.
   const query = `${SMALL}&seed=12&resume=0&me=0`;
+  const t0 = Date.now();
   const { page: a } = await openPage(env.context, env.url, query, { newTab: true });
   await waitReady(a);
+  const tReady = Date.now();
   assert.equal(await lab(a, 'lab.backend'), 'webgpu');
   await a.click('#step');
   await a.waitForFunction(() => window.denoiseLab.step === 1, null, { timeout: 120000 });
+  const tStep = Date.now();
   await waitSamplesCurrent(a);
+  console.log(`# ready ${((tReady - t0) / 1000).toFixed(1)} s, step ${((tStep - tReady) / 1000).toFixed(1)} s, samples ${((Date.now() - tStep) / 1000).toFixed(1)} s`);
+  // The export comes while the load-time measuring pass (100 samples per sampler, about a minute
+  // here) is under way: the pass gives way at its next sampler and starts again after the export.
+  await a.waitForSelector('#panel-metrics.busy', { timeout: 60000 });
+  const tExport = Date.now();
   const [download] = await Promise.all([a.waitForEvent('download'), a.click('#export')]);
+  console.log(`# export during the measuring pass: ${((Date.now() - tExport) / 1000).toFixed(1)} s`);
+  assert.equal(await lab(a, 'lab.metrics ?? null'), null, 'the export did not wait for the whole measuring pass');
+  await a.waitForSelector('#panel-metrics.busy', { timeout: 60000 });
   const file = artifact('step1.ckpt');
   await download.saveAs(file);
   await a.close();
+  const t1 = Date.now();
   const lossesOn = async (extra) => {
+    const tLoad = Date.now();
     const { page: p, consoleErrors } = await openPage(env.context, env.url, `${query}${extra}`, { newTab: true });
     try {
       await waitReady(p);
@@ -73,7 +86,9 @@ test('from the same checkpoint WebGPU (with fusion) and the CPU backend train th
       await p.setInputFiles('#import-file', file);
       await waitReady(p, { version: v + 1 });
       assert.equal(await lab(p, 'lab.step'), 1, 'imported at step 1');
+      const tTrain = Date.now();
       const last = await train(p, 49);
+      console.log(`# ${extra || 'webgpu'}: load and import ${((tTrain - tLoad) / 1000).toFixed(1)} s, 49 steps and the drawing after them ${((Date.now() - tTrain) / 1000).toFixed(1)} s`);
       assert.deepEqual(consoleErrors, []);
       // Steps 2..50 (the imported history may come first).
       return { backend: await lab(p, 'lab.backend'), losses: (await lab(p, 'lab.losses')).slice(-(last - 1)).slice(0, 49) };
@@ -81,6 +96,7 @@ test('from the same checkpoint WebGPU (with fusion) and the CPU backend train th
       await p.close();
     }
   };
+  console.log(`# the checkpoint after one WebGPU step: ${((t1 - t0) / 1000).toFixed(1)} s`);
   const gpu = await lossesOn('');
   const cpu = await lossesOn('&backend=cpu');
   assert.deepEqual([gpu.backend, cpu.backend], ['webgpu', 'cpu']);
