@@ -49,12 +49,12 @@ fn denoiser_learns_the_mean_and_eq2_sampling_collapses() {
     let mut t = Trainer::new(config(ModelKind::Denoiser, levels), &data, &backend::cpu()).unwrap();
     let eval = t.eval_inputs(128, 99);
     let before = t.eval_loss_blocking(&eval).unwrap();
-    train(&mut t, 400);
+    train(&mut t, 300);
     let after = t.eval_loss_blocking(&eval).unwrap();
     eprintln!("held-out loss: {before:.4} -> {after:.4}");
     assert!(after < 0.6 * before, "training lowers the loss: {before} -> {after}");
 
-    // Per-level loss: defined at every level after 400 x 32 draws, and larger at high noise.
+    // Per-level loss: defined at every level after 300 x 32 draws, and larger at high noise.
     let per_level: Vec<f64> = t.level_loss.iter().map(|v| v.expect("every level seen")).collect();
     assert!(per_level[levels - 1] > per_level[0], "loss grows with noise: {per_level:?}");
 
