@@ -2,12 +2,13 @@
 // Browser benchmark (not a test): opens the BUILT page (dist/) in headless Chromium, trains N
 // steps and prints median ms/step and images/s for the denoiser and the CVAE, on the WebGPU
 // adapter (SwiftShader here, unless the machine has a GPU Chromium can use) and on the CPU
-// fallback; plus the wasm size (raw and gzipped), the times from page load to the first drawn grid
+// fallback, and as a visitor gets it (`auto`: WebGPU available, the page picks the backend, here
+// its CPU backend because SwiftShader's adapter is a CPU); plus the wasm size (raw and gzipped), the times from page load to the first drawn grid
 // and to the first training step, and training's share of the worker's time while playing.
 //
 //   bash scripts/build-web.sh
 //   node bench/browser-bench.mjs [--steps 40] [--cpu-steps 10] [--config "L=100&batch=64"]
-//                                [--backends webgpu,cpu] [--models denoiser,cvae] [--json out.json]
+//                                [--backends webgpu,cpu,auto] [--models denoiser,cvae] [--json out.json]
 //
 // `--config` is the page's query string (model is set per run); the default is the page's
 // default configuration.
@@ -18,7 +19,7 @@ import zlib from 'node:zlib';
 import { launch, openPage, waitReady, DIST } from '../tests/browser/helpers.mjs';
 
 function args() {
-  const o = { steps: 40, cpuSteps: 10, config: '', backends: ['webgpu', 'cpu'], models: ['denoiser', 'cvae'], json: null, timeout: 900 };
+  const o = { steps: 40, cpuSteps: 10, config: '', backends: ['webgpu', 'cpu', 'auto'], models: ['denoiser', 'cvae'], json: null, timeout: 900 };
   const a = process.argv.slice(2);
   for (let i = 0; i < a.length; i++) {
     const v = () => a[++i];
@@ -46,8 +47,10 @@ const median = (xs) => {
 };
 
 async function run(backend, model, opts) {
-  const steps = backend === 'cpu' ? opts.cpuSteps : opts.steps;
-  const env = await launch({ webgpu: backend === 'webgpu' });
+  // auto: what a visitor gets without a backend in the URL: a browser with WebGPU (here
+  // SwiftShader's CPU adapter), the page choosing (its CPU backend on a CPU adapter).
+  const steps = backend === 'webgpu' ? opts.steps : opts.cpuSteps;
+  const env = await launch({ webgpu: backend !== 'cpu' });
   try {
     const q = new URLSearchParams(opts.config);
     q.set('model', model);
@@ -71,7 +74,7 @@ async function run(backend, model, opts) {
     const steadyMs = steady.reduce((s, f) => s + f.ms, 0);
     const batch = r.info.config.batch;
     return {
-      backend: r.backend,
+      backend: backend === 'auto' ? `auto → ${r.backend}` : r.backend,
       adapter: r.adapter ? [r.adapter.vendor, r.adapter.architecture, r.adapter.description].filter(Boolean).join(' ') : 'none',
       model,
       levels: r.info.levels,

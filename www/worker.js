@@ -50,6 +50,7 @@ let dead = false; // a wasm trap or a lost device: the page restarts this worker
 let run = 0; // counts sessions: an export names the run it comes from
 let urgent = 0; // messages (export) waiting for the wasm: a drawing or measuring pass gives way to them
 let measureAfterExport = false; // a measuring pass gave way to an export: run it again after
+let autoplayNext = false; // the run starting now plays once loaded: its load pass draws one sampler, then yields
 
 const post = (msg, transfer = []) => self.postMessage(msg, transfer);
 const timer = new FrameTimer();
@@ -128,7 +129,11 @@ function replaceSession(next) {
 async function drawAll(withForward, { yieldToPlay = false } = {}) {
   const t0 = performance.now();
   const wasPlaying = playing;
-  const done = await drawing.draw(session, display, withForward, () => urgent > 0 || (yieldToPlay && playing && !wasPlaying), { together: !yieldToPlay });
+  // A run that plays on load (autoplay, a restart while playing) shows the forward process and
+  // its first sampler's grid, then trains; the loop draws the other samplers.
+  let asked = 0;
+  const forPlay = () => (playing && !wasPlaying) || (autoplayNext && asked++ > 0);
+  const done = await drawing.draw(session, display, withForward, () => urgent > 0 || (yieldToPlay && forPlay()), { together: !yieldToPlay });
   if (done) await drawsPass(session, display, (px) => metrics.classify(session, px), post);
   if (playing) share.record('draw', t0, performance.now());
   else if (done) share.cost('draw', performance.now() - t0);
@@ -423,10 +428,13 @@ async function doExport(msg) {
 
 /** One handler per message from the page (listed at the top of this file). */
 const handlers = {
-  init: (msg) =>
-    guard('init', () => init(msg)).then(() => {
+  init: (msg) => {
+    autoplayNext = !!msg.autoplay;
+    return guard('init', () => init(msg)).then(() => {
+      autoplayNext = false;
       if (msg.autoplay && session && !dead) handlers.play();
-    }),
+    });
+  },
   play: () => {
     if (!session || dead) return;
     if (!looping) share.resume();

@@ -46,6 +46,11 @@ test('README’s iframe snippet embeds the page in another origin’s page, and 
   assert.match(full, /L=10/, 'a link to the full page with the same settings');
   assert.doesNotMatch(full, /embed=/);
   await frame.waitForFunction(() => window.denoiseLab.samplesVersion >= 1, null, { timeout: 120000 });
+  // Playing on load, the first step comes after the first grid, not after the whole load pass
+  // (which the training loop finishes): measured at the page's defaults without a GPU, the
+  // first step moved from 5.6 s to 2.6 s after load.
+  const t = await lab(frame, 'lab.times');
+  assert.ok(t.firstDrawn < t.firstStep && t.firstStep < t.firstSamples, `grid, then a step, then every grid: ${JSON.stringify(t)}`);
   await page.screenshot({ path: artifact('embedded.png') });
   assert.deepEqual(errors, []);
   await page.close();
