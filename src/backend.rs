@@ -70,3 +70,24 @@ pub fn device(kind: BackendKind) -> Result<Device> {
 pub fn describe(device: &Device) -> String {
     format!("{device:?}")
 }
+
+/// burn's fusion settings for the browser: set when the wasm module starts, before any tensor
+/// operation reads burn's configuration (a later call keeps what was set first).
+///
+/// The fusion search follows at most [`FUSION_MAX_BLOCKS`] independent blocks of operations.
+/// Counted with `bench/gpu-count.mjs` (L = 10, batch 16, 8 channels; dispatches per denoiser
+/// step / CVAE step): 2 -> 284 / 376, 3 -> 280 / 373, 4 -> 464 / 554, burn's default 5 -> 281 /
+/// 554, 20 -> 497 / 582. With 5 the CVAE's backward left its decoder's element-wise chains
+/// unfused (~180 single-operation kernels per step).
+#[cfg(target_arch = "wasm32")]
+pub fn configure_fusion() {
+    use burn_std::config::{BurnConfig, RuntimeConfig};
+    let config: BurnConfig = serde_json::from_value(
+        serde_json::json!({ "fusion": { "beam_search": { "max_blocks": FUSION_MAX_BLOCKS } } }),
+    )
+    .expect("a valid burn configuration");
+    let _ = BurnConfig::try_set(config);
+}
+
+/// Independent blocks of operations burn's fusion search follows at once (its default is 5).
+pub const FUSION_MAX_BLOCKS: usize = 3;

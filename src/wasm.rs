@@ -46,6 +46,7 @@ pub fn start() {
     // after instantiation); the constructors are idempotent `inventory` submissions.
     unsafe { __wasm_call_ctors() };
     console_error_panic_hook::set_once();
+    crate::backend::configure_fusion();
 }
 
 thread_local! {
