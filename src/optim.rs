@@ -66,7 +66,7 @@ impl Segment {
     /// A tensor of this parameter's shape as its segment's values.
     fn segment_order_of(&self, value: Tensor<1>) -> Tensor<1> {
         match self.channels_last() {
-            Some(shape) => value.reshape(shape).permute([0, 2, 3, 1]).reshape([self.n()]),
+            Some(shape) => segment_order(value.reshape(shape)),
             None => value,
         }
     }
@@ -173,7 +173,11 @@ impl Adam {
             }
             let (segments, total) = layout(&params);
             let gather = |values: Vec<Tensor<1>>| gather(&segments, total, values, &device);
-            let x = gather(params.iter().map(|p| p.value.clone()).collect());
+            let mut values = Values { wanted: params.iter().map(|p| p.id).collect(), values: HashMap::new() };
+            module.visit(&mut values);
+            let x = gather(
+                params.iter().map(|p| values.values.remove(&p.id).expect("a visited parameter")).collect(),
+            );
             let mut ms = Vec::new();
             let mut vs = Vec::new();
             for (p, segment) in params.iter().zip(&segments) {
@@ -294,8 +298,7 @@ fn segment_order<const D: usize>(t: Tensor<D>) -> Tensor<1> {
 struct ParamWithGrad {
     id: ParamId,
     shape: Vec<usize>,
-    /// The value and the gradient, 1-D in the segment's order.
-    value: Tensor<1>,
+    /// The gradient, 1-D in the segment's order.
     grad: Tensor<1>,
 }
 
@@ -309,8 +312,22 @@ impl ModuleVisitor for WithGrad {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         if let Some(grad) = self.grads.remove::<D>(param.id) {
             let shape = grad.dims().to_vec();
-            let value = segment_order(param.val().inner());
-            self.params.push(ParamWithGrad { id: param.id, shape, value, grad: segment_order(grad.inner()) });
+            self.params.push(ParamWithGrad { id: param.id, shape, grad: segment_order(grad.inner()) });
+        }
+    }
+}
+
+/// The values of the `wanted` parameters, 1-D in their segments' order (when the flat state is
+/// built from a module).
+struct Values {
+    wanted: std::collections::HashSet<ParamId>,
+    values: HashMap<ParamId, Tensor<1>>,
+}
+
+impl ModuleVisitor for Values {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if self.wanted.contains(&param.id) {
+            self.values.insert(param.id, segment_order(param.val().inner()));
         }
     }
 }
