@@ -260,14 +260,16 @@ function lighten() {
 }
 
 /** Continue the run on `backend` ('cpu': burn's CPU backend; 'webgpu': WebGPU even on a CPU adapter), kept in the URL. */
-function switchBackend(backend) {
+function useBackend(backend) {
   view.backend = backend;
   writeUrl();
   clearBanner('cpu-adapter');
   clearBanner('backend');
+}
+function switchBackend(backend) {
+  useBackend(backend);
   training.switchBackend();
 }
-const switchToCpu = () => switchBackend('cpu');
 
 // ---- messages from the worker (www/messages.js) --------------------------------------------------
 
@@ -298,7 +300,7 @@ const training = new Training(lab, handlers, {
       ? []
       : [{ label: `Lighter settings (${LIGHT.channels} channels, batch ${LIGHT.batch})`, onClick: () => (lighten(), training.restartWorker()) }]),
   ],
-  toCpu: () => switchToCpu(),
+  toCpu: () => useBackend('cpu'),
   resumeOther: () => training.restart({ discard: true, fromSave: true }),
 });
 app.training = training;

@@ -186,6 +186,7 @@ export function workerHandlers(app) {
     },
     metrics: (msg) => renderMetrics(msg, lab),
     metricsSkipped: () => {
+      lab.metricsSkipped = (lab.metricsSkipped ?? 0) + 1;
       $('panel-metrics').classList.remove('busy');
       $('metrics-status').textContent = `Measurement postponed for training or an export (every ${view.me || '–'} steps, on pause, or “Measure now”).`;
     },

@@ -27,7 +27,7 @@ export class Training {
    *   resuming(): whether a restart continues from the autosave of the new settings
    *   isCurrent(config): whether an exported config is the page's current one
    *   waysOut(): banner actions after repeated crashes (lighter settings, the CPU backend)
-   *   toCpu(): continue on the CPU backend (after repeated lost devices)
+   *   toCpu(): the CPU backend from now on, in the URL state (after repeated lost devices)
    *   resumeOther(): continue from the current settings' save (another tab's)
    */
   constructor(lab, handlers, hooks) {
@@ -123,9 +123,15 @@ export class Training {
     const wasPlaying = this.wantPlaying;
     this.stopped();
     if (deviceLost && ++this.deviceLosses >= 2 && this.lab.backend === 'webgpu') {
-      errorBanner('crash', `Training stopped: ${reason}. The GPU device was lost again, so training continues on the CPU backend from the last autosave.`);
+      // The worker's device is gone, so nothing can be exported from it: the CPU backend takes over
+      // from the last autosave.
       this.crashTimes = [];
       this.hooks.toCpu();
+      const saved = await loadAutosave(this.hooks.saveKey());
+      // Kept after the restart (the crash banner goes once the run is ready): why the backend changed.
+      banner('device-lost', 'warn', `<b>The GPU device was lost again</b> (${escapeHtml(reason)}), so training continues on the CPU backend ${saved ? `from the last autosave (step ${saved.step})` : 'from scratch'}. Reload with <code>backend=webgpu</code> in the address to try WebGPU again.`);
+      this.hooks.clearLoss();
+      this.start({ resumeBytes: saved ? saved.bytes : null, autoplay: wasPlaying });
       return;
     }
     if (this.crashTimes.length > 2) {

@@ -3,6 +3,7 @@
 // measuring pass over every sampler shown.
 
 import { errorText, isFatal } from './errors.js';
+import { letMessagesIn } from './let-messages-in.js';
 
 const CLASSIFIER_URL = new URL('./data/classifier.bin', import.meta.url).href;
 
@@ -114,6 +115,7 @@ export class MetricsRunner {
     if (!(await this.ensure(wasm, session, n))) return false;
     const samplers = {};
     for (const [name, spec] of specs) {
+      await letMessagesIn();
       if (giveWay()) {
         this.post({ type: 'metricsSkipped' });
         return false;

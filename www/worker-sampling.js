@@ -1,6 +1,8 @@
 // Drawing in the worker: one pass over every sampler shown (and the forward process), posted to
 // the page as `samples`, and when the next pass is due while training.
 
+import { letMessagesIn } from './let-messages-in.js';
+
 const shownIn = (display) => (name) => !display.show || !display.show.length || display.show.includes(name);
 const withSigma = (display) => (name) => [name, name === 'stochastic' && display.sigma != null ? `stochastic:${display.sigma}` : name];
 
@@ -58,6 +60,7 @@ export class SampleRunner {
     // sampler's chains at most, not for a whole model's.
     const groups = samplerGroups(session, display);
     for (const group of together ? groups : groups.flat().map((s) => [s])) {
+      await letMessagesIn();
       if (giveWay()) {
         incomplete = true;
         break;

@@ -133,7 +133,9 @@ async function drawAll(withForward, { yieldToPlay = false } = {}) {
   // its first sampler's grid, then trains; the loop draws the other samplers.
   let asked = 0;
   const forPlay = () => (playing && !wasPlaying) || (autoplayNext && asked++ > 0);
-  const done = await drawing.draw(session, display, withForward, () => urgent > 0 || (yieldToPlay && forPlay()), { together: !yieldToPlay });
+  // A pass started while playing stops for Pause: the pass at pause draws the final weights.
+  const forPause = () => wasPlaying && !playing;
+  const done = await drawing.draw(session, display, withForward, () => urgent > 0 || forPause() || (yieldToPlay && forPlay()), { together: !yieldToPlay });
   if (done) await drawsPass(session, display, (px) => metrics.classify(session, px), post);
   if (playing) share.record('draw', t0, performance.now());
   else if (done) share.cost('draw', performance.now() - t0);
@@ -171,6 +173,8 @@ async function postReady(extra = {}) {
 async function measureAll({ interruptible = false } = {}) {
   if (!session) return;
   const t0 = performance.now();
+  // A pass started while playing stops for Pause (it runs again, interruptible, once paused).
+  const wasPlaying = playing;
   const done = await metrics.measure({
     wasm,
     session,
@@ -179,7 +183,7 @@ async function measureAll({ interruptible = false } = {}) {
     seed: display.seed,
     digits: data.digits,
     current: () => session,
-    giveWay: () => urgent > 0 || (interruptible && playing),
+    giveWay: () => urgent > 0 || (interruptible && playing) || (wasPlaying && !playing),
   });
   if (done && !playing) share.cost('measure', performance.now() - t0);
   if (done) measureAfterExport = false;

@@ -134,6 +134,29 @@ test('the metrics panel shows numbers for every sampler and real digits, histogr
   assert.deepEqual(consoleErrors, [], 'no console errors');
 });
 
+test('Pause stops a measuring pass that started while playing; the paused weights are measured after', async () => {
+  await waitReady(page);
+  // Press Pause the moment a measurement starts while playing (me=10: one falls due every 10 steps).
+  await page.evaluate(() => {
+    const panel = document.getElementById('panel-metrics');
+    const seen = new MutationObserver(() => {
+      if (!panel.classList.contains('busy') || !window.denoiseLab.playing) return;
+      seen.disconnect();
+      window.pausedInMeasurement = true;
+      document.getElementById('play').click();
+    });
+    seen.observe(panel, { attributes: true, attributeFilter: ['class'] });
+  });
+  const skipped = (await lab(page, 'lab.metricsSkipped')) ?? 0;
+  await page.click('#play');
+  await page.waitForFunction(() => window.pausedInMeasurement && window.denoiseLab.pausedStep != null, null, { timeout: 180000, polling: 100 });
+  // The pass stopped at its next sampler (3 samplers here): without that it would finish first.
+  assert.ok(((await lab(page, 'lab.metricsSkipped')) ?? 0) > skipped, 'the measuring pass gave way to Pause');
+  const paused = await lab(page, 'lab.pausedStep');
+  await page.waitForFunction((s) => window.denoiseLab.metrics?.step === s, paused, { timeout: 180000, polling: 250 });
+  assert.match(await page.textContent('#metrics-status'), new RegExp(`Measured at step ${paused}`));
+});
+
 test('a scenario preset sets up its models, samplers, caption and URL; Free play leaves it', async () => {
   await page.waitForSelector('#scenario-buttons button[data-scenario="few-levels"]');
   const titles = await page.$$eval('#scenario-buttons button.scenario', (bs) => bs.map((b) => b.textContent.trim()));

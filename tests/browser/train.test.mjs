@@ -1,8 +1,8 @@
 // 1. The page loads with no console error, finds a WebGPU adapter, trains >= 50 steps in the
 //    worker and the loss falls.
 // 2. The sample grids are drawn (not blank) and change after training.
-// 5. A lost GPU device is reported and training restarts from the autosave; a resume that fails
-//    only on WebGPU goes on on the CPU backend.
+// 5. A lost GPU device is reported and training restarts from the autosave; a second loss, or a
+//    resume that fails only on WebGPU, goes on on the CPU backend.
 // 7. A screenshot of the trained page is kept in target/browser-artifacts/ (look at it).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -185,7 +185,7 @@ test('on a CPU adapter the page trains on its CPU backend; WebGPU and back are o
   assert.ok((await train(page, 2)) >= step + 2, 'and it trains on');
 });
 
-test('a lost GPU device is reported and training restarts from the autosave; a resume that then fails only on WebGPU goes on from the save on the CPU backend', async () => {
+test('a lost GPU device is reported and training restarts from the autosave; a second loss, or a resume that fails only on WebGPU, goes on from the save on the CPU backend', async () => {
   await page.goto(`${env.url}?${SMALL}&seed=9&backend=webgpu&mn=20`); // a seed of its own: no autosave yet
   await waitReady(page);
   await assertWebGpu(page);
@@ -203,6 +203,19 @@ test('a lost GPU device is reported and training restarts from the autosave; a r
   assert.ok(more >= step + 2);
   await autosavedAt(more);
 
+  // Lost again: the CPU backend takes over from the last autosave (nothing can be exported from
+  // the lost device), and the URL keeps that choice.
+  const v2 = await lab(page, 'lab.readyVersion');
+  await page.evaluate(() => window.denoiseLab.debugLoseDevice());
+  await waitReady(page, { version: v2 + 1 });
+  assert.match(await page.textContent('.banner[data-id="device-lost"]'), /lost again.*so training continues on the CPU backend from the last autosave/);
+  assert.equal(await lab(page, 'lab.backend'), 'cpu', 'a second lost device moves the run to the CPU backend');
+  assert.match(page.url(), /backend=cpu/);
+  assert.equal(await lab(page, 'lab.step'), more, 'from the autosave');
+  assert.ok((await train(page, 1)) >= more + 1, 'and it trains on');
+  await autosavedAt(await lab(page, 'lab.step'));
+  const saved = await lab(page, 'lab.step');
+
   // The next worker finds an adapter (the probe passes) but never gets a device from it: the
   // resume goes on on the CPU backend from the save, not as a fresh run that would overwrite it.
   const prelude = "GPUAdapter.prototype.requestDevice = () => Promise.reject(new Error('test: the device could not be created'));\n";
@@ -211,13 +224,13 @@ test('a lost GPU device is reported and training restarts from the autosave; a r
     await route.fulfill({ response: res, body: prelude + (await res.text()) });
   });
   try {
-    await page.reload();
+    await page.goto(`${env.url}?${SMALL}&seed=9&backend=webgpu&mn=20`);
     await waitReady(page);
     assert.equal(await lab(page, 'lab.backend'), 'cpu', 'the CPU backend took over');
     assert.match(await page.textContent('.banner[data-id="backend"]'), /WebGPU failed to (open the run|start)/);
-    assert.equal(await lab(page, 'lab.step'), more, 'the run resumed from its save, not a fresh one');
+    assert.equal(await lab(page, 'lab.step'), saved, 'the run resumed from its save, not a fresh one');
     assert.ok(await lab(page, 'lab.resumed'));
-    assert.ok((await train(page, 1)) >= more + 1, 'and it trains on');
+    assert.ok((await train(page, 1)) >= saved + 1, 'and it trains on');
   } finally {
     await env.context.unroute('**/www/worker.js');
   }
