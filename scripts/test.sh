@@ -36,10 +36,10 @@ phase "native build (with clippy)"
 cargo test --locked --all-targets
 phase "native tests"
 
-# The wasm32 library and the bindgen tool, linted; then the page exactly as `scripts/serve.sh`
+# The wasm32 library and the bindgen tool, linted (and the tool's test run); then the page exactly as `scripts/serve.sh`
 # builds it, by plain rustc (only this crate is compiled again: the dependencies are shared).
 cargo build --locked --lib --release --target wasm32-unknown-unknown
-cargo build --locked -p denoise-lab-bindgen
+cargo test --locked -p denoise-lab-bindgen
 phase "wasm build (with clippy)"
 unset RUSTC_WORKSPACE_WRAPPER CLIPPY_ARGS
 bash scripts/build-web.sh
