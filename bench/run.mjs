@@ -8,10 +8,14 @@
 //   ours-cpu      the page's CPU fallback (burn's CPU backend in wasm)
 //   tfjs-webgpu   TensorFlow.js, webgpu backend, same Chromium     (bench/tfjs-bench.mjs)
 //   tfjs-wasm     TensorFlow.js, wasm backend
+//   jaxjs-webgpu  jax-js, webgpu, the whole step under jit, same Chromium (bench/jaxjs-bench.mjs)
 // run alternately (round 1: all of them, round 2: all of them, ...: A B A B, so a slow spell of
 // this shared machine hits every runner alike), then prints medians over rounds, ratios and
 // GFLOP/s against the CPU's peak (every device here is the same 2 CPU cores: SwiftShader and
-// lavapipe emulate their GPUs on it). Called by `bench/run`, which installs and builds first.
+// lavapipe emulate their GPUs on it). The in-browser peers (tfjs-webgpu, jaxjs-webgpu) also report
+// the GPU commands they issue per training step and per U-Net forward (dispatches / submits / bind
+// groups / buffer writes, counted in the page; ours: bench/gpu-count.mjs), printed next to ms/step.
+// Called by `bench/run`, which installs and builds first.
 //
 //   node bench/run.mjs [--rounds 2] [--models denoiser,cvae] [--channels 8] [--batch 16]
 //                      [--only pytorch,burn-flex,...] [--json target/bench/peers.json]
@@ -56,6 +60,7 @@ const RUNNERS = {
   'ours-cpu': (m) => browserBench('cpu', m),
   'tfjs-webgpu': (m) => ['node', [path.join(ROOT, 'bench', 'tfjs-bench.mjs'), '--backend', 'webgpu', ...common(m, true)]],
   'tfjs-wasm': (m) => ['node', [path.join(ROOT, 'bench', 'tfjs-bench.mjs'), '--backend', 'wasm', ...common(m, false)]],
+  'jaxjs-webgpu': (m) => ['node', [path.join(ROOT, 'bench', 'jaxjs-bench.mjs'), ...common(m, true)]],
 };
 
 function browserBench(backend, model) {
@@ -82,7 +87,10 @@ function runOnce(name, model) {
     const line = r.stdout.trim().split('\n').filter((l) => l.startsWith('{')).at(-1);
     const j = JSON.parse(line);
     const device = j.device || j.adapter || (j.threads ? `${j.threads} threads` : '') || j.backend || '';
-    return { ms: j.ms_per_step_median, flops: j.flops_per_step, params: j.params, device: typeof device === 'string' ? device : JSON.stringify(device), wall };
+    const gpu = Number.isFinite(j.dispatch_per_step)
+      ? { dispatch: j.dispatch_per_step, submit: j.submit_per_step, bindGroup: j.bind_group_per_step, writeBuffer: j.write_buffer_per_step, newPipelines: j.new_pipelines_after_warmup, forwardDispatch: j.forward_dispatch }
+      : null;
+    return { ms: j.ms_per_step_median, flops: j.flops_per_step, params: j.params, gpu, device: typeof device === 'string' ? device : JSON.stringify(device), wall };
   } catch (e) {
     return { error: `unreadable output: ${e.message}: ${r.stdout.slice(-300)}`, wall };
   }
@@ -135,7 +143,10 @@ for (const model of o.models) {
     const rs = results[model][name];
     const ms = median(rs.map((r) => r.ms));
     const gflops = Number.isFinite(flops) ? flops / (ms / 1000) / 1e9 : NaN;
-    rows.push({ model, name, ms, rounds: rs.map((r) => (r.error ? null : r.ms)), device: rs.find((r) => r.device)?.device || '', errors: rs.filter((r) => r.error).map((r) => r.error), gflops, flops });
+    // GPU command counts do not vary between rounds (the same jitted / queued program): the last.
+    const gpu = rs.filter((r) => r.gpu).at(-1)?.gpu || null;
+    const params = rs.find((r) => r.params)?.params ?? null;
+    rows.push({ model, name, ms, rounds: rs.map((r) => (r.error ? null : r.ms)), device: rs.find((r) => r.device)?.device || '', errors: rs.filter((r) => r.error).map((r) => r.error), gflops, flops, gpu, params });
   }
 }
 const get = (model, name) => rows.find((r) => r.model === model && r.name === name)?.ms;
@@ -144,6 +155,7 @@ const RATIOS = [
   ['burn-wgpu', 'pytorch'],
   ['ours-webgpu', 'tfjs-webgpu'],
   ['ours-cpu', 'tfjs-wasm'],
+  ['ours-webgpu', 'jaxjs-webgpu'],
 ];
 
 const fmt = (x, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : '–');
@@ -151,12 +163,16 @@ const lines = [];
 lines.push(`Measured ${new Date().toISOString().slice(0, 10)} on ${peak.model} (${peak.cores} cores, ${fmt(peak.mhz, 0)} MHz, no GPU), ${o.channels} base channels, batch ${o.batch}, denoiser L = 100, CVAE L = 4; ${o.rounds} alternating rounds, median ms/step of each run, then the median over rounds.`);
 lines.push(`CPU f32 peak: ${fmt(peak.gflops, 0)} GFLOP/s in theory (cores x clock x 32 FLOP/cycle), ${fmt(sgemm, 0)} GFLOP/s measured (PyTorch sgemm 2048², all cores).`);
 lines.push('');
-lines.push('| model | runner | device | ms/step (median) | per round | GFLOP/s | % of measured peak |');
-lines.push('| --- | --- | --- | --- | --- | --- | --- |');
+lines.push('| model | runner | device | ms/step (median) | per round | GFLOP/s | % of measured peak | GPU cmds/step: dispatch / submit / bind group / writeBuffer | new pipelines after warm-up | dispatches per U-Net forward |');
+lines.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
 for (const r of rows) {
   const pct = Number.isFinite(sgemm) ? (100 * r.gflops) / sgemm : NaN;
-  lines.push(`| ${r.model} | ${r.name} | ${r.device.replace(/\|/g, '/').slice(0, 60)} | ${r.errors.length && !Number.isFinite(r.ms) ? `failed: ${r.errors[0].slice(0, 80)}` : fmt(r.ms)} | ${r.rounds.map((x) => fmt(x)).join(', ')} | ${fmt(r.gflops, 2)} | ${fmt(pct, 2)} |`);
+  const g = r.gpu;
+  const cmds = g ? [g.dispatch, g.submit, g.bindGroup, g.writeBuffer].map((x) => fmt(x)).join(' / ') : '–';
+  lines.push(`| ${r.model} | ${r.name} | ${r.device.replace(/\|/g, '/').slice(0, 60)} | ${r.errors.length && !Number.isFinite(r.ms) ? `failed: ${r.errors[0].slice(0, 80)}` : fmt(r.ms)} | ${r.rounds.map((x) => fmt(x)).join(', ')} | ${fmt(r.gflops, 2)} | ${fmt(pct, 2)} | ${cmds} | ${g ? fmt(g.newPipelines, 0) : '–'} | ${g && g.forwardDispatch != null ? fmt(g.forwardDispatch) : '–'} |`);
 }
+lines.push('');
+lines.push('GPU commands: counted in the page (bench/jaxjs/gpu-counter.mjs) by the difference of runs of 1 and 6 steps after the timed blocks; ours: `node bench/gpu-count.mjs`. Parameters: ' + o.models.map((m) => `${m} ${[...new Set(rows.filter((r) => r.model === m && r.params).map((r) => `${r.name} ${r.params}`))].join(', ')}`).join('; ') + '.');
 lines.push('');
 lines.push('| model | ratio | value (< 1: ours is faster) |');
 lines.push('| --- | --- | --- |');

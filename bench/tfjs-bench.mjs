@@ -5,7 +5,12 @@
 //
 //   (cd bench && npm ci)     # once: tfjs 4.22.0 and its webgpu + wasm backends
 //   node bench/tfjs-bench.mjs --backend webgpu|wasm --model denoiser|cvae --channels C --batch B
-//        --levels L [--warmup 3] [--blocks 10] [--steps-per-block 5] [--timeout 1800]
+//        --levels L [--warmup 3] [--blocks 10] [--steps-per-block 5] [--count-steps 5] [--timeout 1800]
+//
+// On webgpu the JSON line also has GPU commands per training step and per U-Net forward
+// (dispatch_per_step, submit_per_step, bind_group_per_step, write_buffer_per_step,
+// new_pipelines_after_warmup, forward_dispatch, ...; bench/jaxjs/gpu-counter.mjs, counted over
+// 1 and 1 + count-steps extra steps after the timed blocks).
 //
 // Exits non-zero with a message on any error, including "no WebGPU adapter" (the page never
 // falls back to another backend).
@@ -33,7 +38,7 @@ const BASE_ARGS = [
 ];
 
 function parseArgs(argv) {
-  const o = { backend: null, model: null, channels: null, batch: null, levels: null, warmup: 3, blocks: 10, 'steps-per-block': 5, 'cond-dim': 64, latent: 32, timeout: 1800 };
+  const o = { backend: null, model: null, channels: null, batch: null, levels: null, warmup: 3, blocks: 10, 'steps-per-block': 5, 'count-steps': null, 'cond-dim': 64, latent: 32, timeout: 1800 };
   for (let i = 0; i < argv.length; i++) {
     const key = argv[i].replace(/^--/, '');
     if (!argv[i].startsWith('--') || !(key in o)) throw new Error(`unknown argument ${argv[i]}`);
@@ -64,7 +69,7 @@ async function main() {
     });
     const query = new URLSearchParams({
       backend: o.backend, model: o.model, channels: o.channels, batch: o.batch, levels: o.levels,
-      warmup: o.warmup, blocks: o.blocks, steps: o['steps-per-block'], cond_dim: o['cond-dim'], latent: o.latent,
+      warmup: o.warmup, blocks: o.blocks, steps: o['steps-per-block'], count_steps: o['count-steps'] ?? o['steps-per-block'], cond_dim: o['cond-dim'], latent: o.latent,
     });
     const { page, log } = await openPage(context, `${url}bench/tfjs/`, query.toString());
     try {

@@ -147,14 +147,14 @@ function adaptivePoolMatrix(n, m) {
 }
 
 /**
- * Builds a model: returns { vars, params, loss(y, feats, coef) } where `loss` gives the scalar
+ * Builds a model: returns { vars, params, loss(y, feats, coef), forward } where `loss` gives the scalar
  * training loss. coef: per-sample [B,1,1,1] tensors (signal, noise_std, signal_prev,
  * noise_std_prev) and scalars a, stepStd.
  */
 export function buildModel({ model, channels: c, condDim: d = 64, latent: k = 32 }) {
   return tf.tidy(() => {
     const P = new Params();
-    let loss;
+    let loss, forward = null;
     if (model === 'denoiser') {
       const embed = condEmbedding(P, d);
       const net = unet(P, 1, 1, c, d);
@@ -162,6 +162,7 @@ export function buildModel({ model, channels: c, condDim: d = 64, latent: k = 32
         const z = tf.add(tf.mul(y, s.signal), tf.mul(tf.randomNormal(y.shape), s.noiseStd));
         return tf.mean(tf.squaredDifference(y, net(z, embed(feats))));
       };
+      forward = (z, feats) => net(z, embed(feats));
     } else {
       const encEmbed = condEmbedding(P, d);
       const enc1 = P.conv(2, c), encCond = P.linear(d, c);
@@ -193,7 +194,7 @@ export function buildModel({ model, channels: c, condDim: d = 64, latent: k = 32
         return tf.mean(tf.add(kl, nll));
       };
     }
-    return { vars: P.vars, params: P.count(), loss };
+    return { vars: P.vars, params: P.count(), loss, forward };
   });
 }
 
@@ -242,5 +243,20 @@ export function makeTrainer({ model, channels, batch, levels, condDim = 64, late
     }
   }
 
-  return { step, countFlops, params: m.params };
+  /**
+   * The denoiser's U-Net forward (with its level embedding) `n` times, each one's output the next
+   * one's input (as a sampler chains its levels); returns the last output (the caller disposes).
+   * For counting GPU commands per forward.
+   */
+  function forwards(n) {
+    const lv = Array.from({ length: batch }, () => 1 + Math.floor(Math.random() * levels));
+    return tf.tidy(() => {
+      const feats = tf.tensor2d(levelFeatures(lv, levels), [batch, LEVEL_FEATURES]);
+      let z = tf.randomUniform([batch, 28, 28, 1]);
+      for (let i = 0; i < n; i++) z = m.forward(z, feats);
+      return z;
+    });
+  }
+
+  return { step, countFlops, params: m.params, forwards: m.forward ? forwards : null };
 }
