@@ -126,3 +126,62 @@ test('two tabs on the same settings: the one behind does not silently overwrite 
   assert.equal(await lab(pageB, 'lab.step'), ahead, 'continued from the other tab’s save');
   await pageB.close();
 });
+
+test('autosave storage: old saves pruned before a write, a full quota still saves, saves listed without their bytes, persistent storage asked for', async () => {
+  const { page } = await openPage(env.context, env.url, `${SMALL_CPU}&seed=33&me=0`);
+  await waitReady(page);
+  // Persistent storage is asked for with the first autosave.
+  await page.evaluate(() => {
+    window.persistAsked = 0;
+    navigator.storage.persist = async () => (window.persistAsked++, false);
+  });
+  const step = await train(page, 2);
+  await autosavedAt(page, step);
+  assert.equal(await page.evaluate(() => window.persistAsked), 1, 'navigator.storage.persist() was called once');
+
+  const result = await inPage(page, async (store) => {
+    for (const k of await store.listAutosaves()) await store.deleteAutosave(k);
+    const entry = (key, savedAt) => ({ key, bytes: new Uint8Array(1000), step: 1, config: { model: 'denoiser' }, savedAt });
+    for (let i = 0; i < 6; i++) await store.storeAutosave(entry(`run${i}`, 1000 + i));
+    // How many saves the store holds when the next one is written: counted inside the write's own
+    // transaction, just before its put.
+    const put = IDBObjectStore.prototype.put;
+    let heldAtPut = null;
+    IDBObjectStore.prototype.put = function (...args) {
+      this.count().onsuccess = (ev) => (heldAtPut ??= ev.target.result);
+      return put.apply(this, args);
+    };
+    await store.storeAutosave(entry('run6', 1006));
+    const afterSeventh = await store.listAutosaves();
+    // A full quota: the first put fails as a browser's would; the save still lands.
+    let failed = 0;
+    IDBObjectStore.prototype.put = function (...args) {
+      if (failed++ === 0) throw new DOMException('test: the quota is full', 'QuotaExceededError');
+      return put.apply(this, args);
+    };
+    await store.storeAutosave(entry('run7', 1007));
+    IDBObjectStore.prototype.put = put;
+    const afterQuota = await store.listAutosaves();
+    // Listing reads the keys from the date index: no value (no checkpoint bytes) is read.
+    const reads = { n: 0 };
+    const wrapped = [];
+    for (const proto of [IDBObjectStore.prototype, IDBIndex.prototype]) {
+      for (const name of ['get', 'getAll', 'openCursor']) {
+        const f = proto[name];
+        wrapped.push([proto, name, f]);
+        proto[name] = function (...args) {
+          reads.n++;
+          return f.apply(this, args);
+        };
+      }
+    }
+    const listed = await store.listAutosaves();
+    for (const [proto, name, f] of wrapped) proto[name] = f;
+    return { heldAtPut, afterSeventh, afterQuota, listed, valueReads: reads.n };
+  });
+  assert.equal(result.heldAtPut, 5, `the oldest save went before the 7th was written (held ${result.heldAtPut})`);
+  assert.deepEqual(result.afterSeventh, ['run6', 'run5', 'run4', 'run3', 'run2', 'run1']);
+  assert.deepEqual(result.afterQuota, ['run7'], 'on a full quota the other runs’ saves go and the new one is written');
+  assert.deepEqual(result.listed, ['run7']);
+  assert.equal(result.valueReads, 0, 'listing the saves reads no checkpoint');
+});
