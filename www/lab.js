@@ -34,6 +34,7 @@ export function createLab({ cfg, view, post }) {
     autosaves: 0,
     resumed: null,
     frames: [], // [{k, ms}] per training frame of this session (k steps in ms)
+    activities: [], // the worker's last status texts (what the progress line said), newest last
     times: {}, // performance.now() of milestones: ready, firstDrawn (a first grid), firstSamples (a whole pass), firstStep
     companionModel: null, // the side-by-side model of a scenario
     companionLoss: null, // its last loss

@@ -153,6 +153,8 @@ export function workerHandlers(app) {
   return {
     hello: () => {},
     status: (msg) => {
+      if (msg.text) lab.activities.push(msg.text);
+      if (lab.activities.length > 50) lab.activities.shift();
       if (msg.text) showActivity(msg.key || 'start', msg.text);
       else endActivity(msg.key);
       if (!lab.backend) $('stat-backend').textContent = 'starting…';

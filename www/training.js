@@ -72,9 +72,8 @@ export class Training {
 
   play() {
     this.lab.pausedStep = null;
-    if (this.lab.step === 0 && this.lab.times.firstStep == null) {
-      showActivity('step', this.lab.backend === 'webgpu' ? 'First training step: WebGPU compiles its shaders on first use…' : 'First training step…');
-    }
+    // At once on the click; the worker says what it does once the first frame starts.
+    if (this.lab.step === 0 && this.lab.times.firstStep == null) showActivity('step', 'Starting to train…');
     this.wantPlaying = true;
     this.post({ type: 'play' });
     this.setPlaying(true);

@@ -39,6 +39,7 @@ const METRICS_AT_LOAD_MS = 3000;
 let wasm = null; // the imported module
 let sessions = null; // creates sessions on this worker's backend
 let session = null; // the run: its main model first
+const trainedIn = new WeakSet(); // sessions that have trained a frame (their shaders are compiled)
 let data = null; // {images, labels, name, n, h, w}
 let configs = null; // the run's TrainConfigs, main model first (a scenario may compare several)
 let display = { samples: 6, columns: 11, seed: 1, sigma: null, forwardRows: 4, show: null, metricsN: 100, metricsEvery: 200, stopAt: null, sampleEvery: null };
@@ -205,6 +206,10 @@ const measureEstimate = () => ({ basis: 'draw', factor: metricsN() / Math.max(1,
 async function trainFrame(requested) {
   if (!session) return false;
   const s = session;
+  // A session's first frame compiles its shaders (WebGPU) or warms up: say so while it runs (the
+  // page's progress message ends it), also when the run plays on load.
+  const first = !trainedIn.has(s);
+  if (first) post({ type: 'status', key: 'step', text: sessions.backend === 'webgpu' ? 'First training step: WebGPU compiles its shaders on first use…' : 'First training step…' });
   let k = requested ?? timer.nextSteps();
   if (requested == null && display.stopAt) k = Math.max(1, Math.min(k, display.stopAt - currentStep));
   // With a fixed sampling interval, a frame ends exactly where the next drawing is due.
@@ -224,6 +229,7 @@ async function trainFrame(requested) {
     return false;
   }
   const dt = performance.now() - t0;
+  trainedIn.add(s);
   if (session !== s) return false;
   share.record('train', t0, t0 + dt);
   const speed = timer.record(k, dt, report.step, performance.now());

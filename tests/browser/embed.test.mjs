@@ -51,6 +51,9 @@ test('README’s iframe snippet embeds the page in another origin’s page, and 
   // first step moved from 5.6 s to 2.6 s after load.
   const t = await lab(frame, 'lab.times');
   assert.ok(t.firstDrawn < t.firstStep && t.firstStep < t.firstSamples, `grid, then a step, then every grid: ${JSON.stringify(t)}`);
+  // Without a click, the progress line still said what the wait before the first step was.
+  const said = await lab(frame, 'lab.activities');
+  assert.ok(said.some((text) => /^First training step/.test(text)), `the first step was announced: ${JSON.stringify(said)}`);
   await page.screenshot({ path: artifact('embedded.png') });
   assert.deepEqual(errors, []);
   await page.close();

@@ -50,6 +50,8 @@ async function firstMinute({ webgpu, backend: expected, playMs, query = '', limi
     assert.ok(firstDrawn < limits.firstDrawn, `a first grid within ${limits.firstDrawn} ms of load (${firstDrawn.toFixed(0)} ms)`);
     assert.ok(firstStep < limits.firstStep, `the first step within ${limits.firstStep} ms of Play (${firstStep.toFixed(0)} ms)`);
     assert.ok(share >= 0.75, `training keeps >= 75% of the time (${share})`);
+    const said = await lab(page, 'lab.activities');
+    assert.ok(said.some((t) => /^First training step/.test(t)), `the progress line named the first step: ${JSON.stringify(said)}`);
     if (limits.redrawn) assert.ok(drawn >= 1, 'the grids were redrawn while playing');
 
     // One click back to the full size (the same banner action on every machine: checked once per backend).
