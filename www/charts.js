@@ -174,6 +174,13 @@ export class Charts {
     }
     data.push(xs.map(() => realDiversity));
     this.diversity.setData(data);
+    // The reference series is named after the data ("real images" when it is not the digits).
+    const ref = this.diversity.series.length - 1;
+    if (this.diversity.series[ref].label !== realName) {
+      this.diversity.series[ref].label = realName;
+      const labels = this.diversity.root.querySelectorAll('.u-legend .u-label');
+      if (labels[ref]) labels[ref].textContent = realName;
+    }
     // Bars: diversity of the final samples vs real digits.
     const maxV = Math.max(realDiversity || 0, ...names.map((n) => chains[n]?.diversity.at(-1) || 0), 1e-6);
     const row = (label, color, v) =>

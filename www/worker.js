@@ -137,10 +137,13 @@ async function drawAll(withForward, { yieldToPlay = false } = {}) {
   // A pass started while playing stops for Pause: the pass at pause draws the final weights.
   const forPause = () => wasPlaying && !playing;
   const done = await drawing.draw(session, display, withForward, () => urgent > 0 || forPause() || (yieldToPlay && forPlay()), { together: !yieldToPlay });
-  if (done) await drawsPass(session, display, (px) => metrics.classify(session, px), post);
+  if (done) await drawsPass(session, display, classifyEnds, post);
   if (playing) share.record('draw', t0, performance.now());
   else if (done) share.cost('draw', performance.now() - t0);
 }
+
+/** Digit classes of the draws view's ends: only on the bundled digits (null: not applicable). */
+const classifyEnds = (px) => (data.digits ? metrics.classify(session, px) : null);
 
 /** Tell the page what runs now, then draw and measure it. */
 async function postReady(extra = {}) {
@@ -162,7 +165,7 @@ async function postReady(extra = {}) {
       if (playing || session !== s) return;
       await measureAll({ interruptible: true });
       // The classifier is ready now: the draws view can count classes.
-      if (!playing && session === s) await drawsPass(session, display, (px) => metrics.classify(session, px), post);
+      if (!playing && session === s) await drawsPass(session, display, classifyEnds, post);
     });
   }, METRICS_AT_LOAD_MS);
 }

@@ -244,6 +244,10 @@ test('on other data the digit classifier’s figures are marked n/a and the refe
   assert.equal(await page.textContent('#metrics-table tr[data-sampler="real"] .frechet'), 'n/a');
   assert.equal(await page.textContent('#metrics-table tr[data-sampler="real"] .entropy'), 'n/a');
   assert.match(await page.textContent('#metrics-table tr[data-sampler="real"] .diversity'), /^\d/, 'diversity still applies');
+  // The diversity chart's reference series and bar say so too.
+  await page.waitForFunction(() => /real images/.test(document.getElementById('chart-diversity').textContent), null, { timeout: 120000, polling: 250 });
+  assert.doesNotMatch(await page.textContent('#chart-diversity'), /real digits/);
+  assert.doesNotMatch(await page.textContent('#diversity-bars'), /real digits/);
   // (Another pass may be under way, saying "Measuring…": its result says the same.)
   await page.waitForFunction(() => /not the bundled MNIST digits/.test(document.getElementById('metrics-status').textContent), null, { timeout: 240000, polling: 250 });
   assert.deepEqual(consoleErrors, [], 'no console errors');
