@@ -24,7 +24,12 @@ export class ChainGrid {
     this.levelsKey = '';
   }
 
-  draw(chain, { onlyLast = false } = {}) {
+  /**
+   * `onlyLast`: one row of every chain's end. `firstRows`: the chain's rows replace the grid's
+   * first rows and the others stay as drawn (a lighter redraw; a grid of another shape is drawn
+   * anew).
+   */
+  draw(chain, { onlyLast = false, firstRows = false } = {}) {
     const { n, h, w, pixels } = chain;
     const all = chain.levels;
     const levelIdx = onlyLast ? [all.length - 1] : all.map((_, i) => i);
@@ -34,7 +39,8 @@ export class ChainGrid {
     const ch = h + GAP;
     const W = cols * cw;
     const H = rows * ch;
-    if (this.canvas.width !== W || this.canvas.height !== H) {
+    const keepBelow = firstRows && this.canvas.width === W && this.canvas.height > H;
+    if (!keepBelow && (this.canvas.width !== W || this.canvas.height !== H)) {
       this.canvas.width = W;
       this.canvas.height = H;
     }

@@ -15,7 +15,9 @@ export function createLab({ cfg, view, post }) {
     losses: [], // every flushed step's loss, in order (this session)
     info: null, // the session's configuration, schedule and sizes (the worker's `ready`)
     samplesStep: -1, // the training step the shown samples were drawn at
-    samplesVersion: 0, // counts drawings
+    samplesVersion: 0, // counts drawings of every row
+    lightDrawings: 0, // counts lighter redraws while training (some rows only; www/time-share.js)
+    lightRows: null, // {rows, of, step} of the last lighter redraw
     draws: null, // problem 2's view: {level, step, classes: {spec: classes reached}}
     finalDiversity: null, // {spec: mean pairwise distance of the drawn z_0} at the last drawing
     readyVersion: 0, // counts sessions
@@ -44,6 +46,7 @@ export function createLab({ cfg, view, post }) {
     config: cfg,
     view,
     debugLoseDevice: () => post({ type: 'debugLoseDevice' }), // test hook (WebGPU only)
+    debugDraw: (rows) => post({ type: 'debugDraw', rows }), // test hook: a lighter redraw of `rows` rows
     command: (msg) => post(msg), // benchmark hook: a message to the worker, e.g. {type: 'step', n: 11}
   };
 }

@@ -106,6 +106,13 @@ export function workerHandlers(app) {
       if (lab.memory.length > 10000) lab.memory.splice(0, lab.memory.length - 10000);
     }
     if (msg.incomplete) return; // stopped for an export: the next pass draws the rest
+    if (msg.light) {
+      // Some rows redrawn while training: the figures (diversity, the samples' step) wait for a
+      // pass over every row.
+      lab.lightDrawings++;
+      lab.lightRows = { ...msg.light, step: msg.step };
+      return;
+    }
     charts.showDiversity(panels.chains, panels.realDiversity, panels.realName);
     lab.samplesStep = msg.step;
     lab.finalDiversity = Object.fromEntries(Object.entries(panels.chains || {}).map(([spec, c]) => [spec, c.diversity.at(-1)]));

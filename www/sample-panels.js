@@ -93,6 +93,7 @@ export class SamplePanels {
    * (a pass posts each grid as it is drawn, so the chains shown are merged).
    */
   render(msg) {
+    if (msg.light) return this.renderLight(msg);
     this.chains = { ...this.chains, ...msg.chains };
     if (msg.forward) this.forward = msg.forward;
     for (const [name, chain] of Object.entries(msg.chains)) {
@@ -103,6 +104,7 @@ export class SamplePanels {
       const parts = [`diversity of z<sub>0</sub>: <b>${fmt(div)}</b>${real}`];
       if (chain.rmsToMean != null) parts.push(`RMS to the mean image: <b>${fmt(chain.rmsToMean)}</b>`);
       parts.push(`<span class="muted">drawn at step ${msg.step}, noise seed ${msg.seed}</span>`);
+      this.drawnAt = { ...this.drawnAt, [name]: msg.step };
       $(`metrics-${domId(name)}`).innerHTML = parts.map((p) => `<span>${p}</span>`).join('');
     }
     if (msg.forward) this.grids.forward.draw(msg.forward);
@@ -110,6 +112,21 @@ export class SamplePanels {
     if (!Object.keys(msg.chains).length && !msg.forward) return;
     if (eq2) this.grids.meanFinal.draw(eq2, { onlyLast: true });
     this.renderMeanTable();
+  }
+
+  /**
+   * A lighter redraw while training: the first `light.rows` rows of each grid are redrawn, the
+   * others stay from the last full pass (whose figures stay too); the caption says which is which.
+   */
+  renderLight(msg) {
+    for (const [name, chain] of Object.entries(msg.chains)) {
+      if (!this.grids[name]) continue;
+      this.grids[name].draw(chain, { firstRows: true });
+      const rows = msg.light.rows === 1 ? 'row 1' : `rows 1–${msg.light.rows}`;
+      const full = this.chains?.[name] ? `, the others and the figures at step ${this.drawnAt?.[name] ?? '?'}` : '';
+      $(`metrics-${domId(name)}`).querySelector('.light')?.remove();
+      $(`metrics-${domId(name)}`).insertAdjacentHTML('beforeend', `<span class="light muted">${rows} of ${msg.light.of} redrawn at step ${msg.step} while training${full} (all rows on pause)</span>`);
+    }
   }
 
   renderMeanTable() {

@@ -29,15 +29,18 @@ export class TimeShare {
     this.spans = [];
   }
 
-  /** A pass outside playing (at load, on pause): its cost is known, its time is not counted. */
-  cost(kind, ms) {
-    this.lastCost[kind] = ms;
+  /**
+   * A pass outside playing (at load, on pause): its cost is known, its time is not counted.
+   * `units`: its size (a drawing's rows); costs are kept per unit.
+   */
+  cost(kind, ms, units = 1) {
+    this.lastCost[kind] = ms / units;
   }
 
-  /** Something ran from `start` to `end` (ms, one clock). */
-  record(kind, start, end) {
+  /** Something ran from `start` to `end` (ms, one clock); a pass of `units` (see `cost`). */
+  record(kind, start, end, units = 1) {
     this.spans.push({ start, end, kind });
-    if (kind !== 'train') this.lastCost[kind] = end - start;
+    if (kind !== 'train') this.lastCost[kind] = (end - start) / units;
     const cut = end - WINDOW_MS;
     while (this.spans.length && this.spans[0].end < cut) this.spans.shift();
   }
@@ -61,15 +64,27 @@ export class TimeShare {
   }
 
   /**
-   * The expected cost of a pass of `kind`: its last cost, else (never run) `basis`'s last cost
-   * times `factor` (e.g. a measurement of n samples per sampler from a drawing of `rows`: factor
-   * n / rows, since both run the same chains), else null: unknown.
+   * The expected cost of a pass of `kind` and `units`: its last cost per unit times `units`, else
+   * (never run) `basis`'s last cost per unit times `factor` (e.g. a measurement of n samples per
+   * sampler from a drawing's cost per row: factor n, since both run the same chains), else null:
+   * unknown.
    */
-  expected(kind, { basis, factor = 1 } = {}) {
+  expected(kind, { basis, factor = 1, units = 1 } = {}) {
     const cost = this.lastCost[kind];
-    if (cost != null) return cost;
+    if (cost != null) return cost * units;
     const base = basis == null ? null : this.lastCost[basis];
-    return base == null ? null : base * factor;
+    return base == null ? null : base * factor * units;
+  }
+
+  /**
+   * The largest size of a `kind` pass, from `max` units down by halves to 1, that may start at
+   * `now` (see `allows`); 0 if none. A drawing too costly for all its rows redraws fewer.
+   */
+  largestFit(kind, now, max, estimate = {}) {
+    for (let units = max; units >= 1; units = units === 1 ? 0 : Math.ceil(units / 2)) {
+      if (this.allows(kind, now, { ...estimate, units })) return units;
+    }
+    return 0;
   }
 
   /**

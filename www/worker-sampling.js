@@ -45,10 +45,13 @@ export class SampleRunner {
    * then a closing `samples` message with the pass's time. The samplers of one model are drawn
    * together (`sampleMany`: one forward per level for all of them, one readback). `giveWay()`:
    * stop between models (an export or the page being hidden is waiting; between samplers when not
-   * `together`); the pass then counts as not done.
+   * `together`); the pass then counts as not done. `rows`: fewer rows than the display's (a
+   * lighter redraw while training, www/time-share.js): the page redraws those rows only, and the
+   * pass at pause draws them all again.
    */
-  async draw(session, display, withForward, giveWay = () => false, { together = true } = {}) {
+  async draw(session, display, withForward, giveWay = () => false, { together = true, rows = display.samples } = {}) {
     const t0 = performance.now();
+    const light = rows < display.samples ? { rows, of: display.samples } : null;
     const step = session.currentStep;
     const seed = display.seed;
     if (withForward) {
@@ -65,16 +68,16 @@ export class SampleRunner {
         incomplete = true;
         break;
       }
-      const bySpec = await session.sampleMany(group.map(([, spec]) => spec), display.samples, seed, display.columns);
+      const bySpec = await session.sampleMany(group.map(([, spec]) => spec), rows, seed, display.columns);
       const chains = Object.fromEntries(group.map(([name, spec]) => [name, bySpec[spec]]));
-      this.post({ type: 'samples', partial: true, step, seed, chains }, Object.values(chains).map((c) => c.pixels.buffer));
+      this.post({ type: 'samples', partial: true, step, seed, chains, light }, Object.values(chains).map((c) => c.pixels.buffer));
     }
     const ms = performance.now() - t0;
     if (!incomplete) {
       this.lastAt = performance.now();
-      this.stepsSince = 0;
+      if (!light) this.stepsSince = 0;
     }
-    this.post({ type: 'samples', partial: false, incomplete, step, seed, chains: {}, ms, memory: session.memory() });
+    this.post({ type: 'samples', partial: false, incomplete, step, seed, chains: {}, ms, light, memory: session.memory() });
     return !incomplete;
   }
 }

@@ -17,6 +17,7 @@
 //   loadData {images, labels, name}                  validate IDX bytes and restart on them
 //   measure                                          sample metrics now -> `metrics`
 //   debugLoseDevice                                  destroy the GPUDevice (tests the lost-device path)
+//   debugDraw {rows}                                 a drawing pass of that many rows (tests a lighter redraw)
 //   debugCrash                                       report a fatal error, as a wasm trap does (tests the crash path)
 // Messages out: see `post(...)` calls; every one has a `type`.
 
@@ -127,7 +128,7 @@ function replaceSession(next) {
  * stops between samplers for an export, and when `yieldToPlay` (a pass outside playing: at load,
  * on pause) for Play, so the first steps never wait for a whole pass; the loop draws the rest.
  */
-async function drawAll(withForward, { yieldToPlay = false } = {}) {
+async function drawAll(withForward, { yieldToPlay = false, rows = display.samples } = {}) {
   const t0 = performance.now();
   const wasPlaying = playing;
   // A run that plays on load (autoplay, a restart while playing) shows the forward process and
@@ -136,10 +137,11 @@ async function drawAll(withForward, { yieldToPlay = false } = {}) {
   const forPlay = () => (playing && !wasPlaying) || (autoplayNext && asked++ > 0);
   // A pass started while playing stops for Pause: the pass at pause draws the final weights.
   const forPause = () => wasPlaying && !playing;
-  const done = await drawing.draw(session, display, withForward, () => urgent > 0 || forPause() || (yieldToPlay && forPlay()), { together: !yieldToPlay });
-  if (done) await drawsPass(session, display, classifyEnds, post);
-  if (playing) share.record('draw', t0, performance.now());
-  else if (done) share.cost('draw', performance.now() - t0);
+  const done = await drawing.draw(session, display, withForward, () => urgent > 0 || forPause() || (yieldToPlay && forPlay()), { together: !yieldToPlay, rows });
+  if (done && rows === display.samples) await drawsPass(session, display, classifyEnds, post);
+  // Costs are kept per row drawn, so a lighter redraw can be sized (see the loop).
+  if (playing) share.record('draw', t0, performance.now(), rows);
+  else if (done) share.cost('draw', performance.now() - t0, rows);
 }
 
 /** Digit classes of the draws view's ends: only on the bundled digits (null: not applicable). */
@@ -195,13 +197,13 @@ async function measureAll({ interruptible = false } = {}) {
 }
 
 /**
- * What a measuring pass never run is expected to cost: the last drawing pass's, scaled from its
- * rows to the measurement's samples (the same chains, n samples per sampler instead of `rows`),
+ * What a measuring pass never run is expected to cost: the last drawing pass's cost per row times
+ * the measurement's samples (the same chains, n samples per sampler instead of a few rows),
  * so that the first measurement while playing cannot take training's time unseen (measured in
  * CI: one 100-sample measurement at L = 100 on the CPU backend took training from 80% to 52% of
  * the minute).
  */
-const measureEstimate = () => ({ basis: 'draw', factor: metricsN() / Math.max(1, display.samples) });
+const measureEstimate = () => ({ basis: 'draw', factor: metricsN() });
 
 // --- training -----------------------------------------------------------------------------------
 
@@ -257,9 +259,13 @@ async function loop() {
         break;
       }
       // Drawing and measuring while playing: when due, and only while training keeps its share
-      // of the time (a fixed sampling interval, `se` in the URL, is kept as asked).
+      // of the time: as many rows as fit it (all, else half, ..., one row; the pass at pause draws
+      // them all). A fixed sampling interval, `se` in the URL, is kept as asked, with every row.
       const now = performance.now();
-      if (playing && drawing.due(display) && (display.sampleEvery || share.allows('draw', now))) await serial(() => drawAll(false));
+      if (playing && drawing.due(display)) {
+        const rows = display.sampleEvery ? display.samples : share.largestFit('draw', now, display.samples);
+        if (rows > 0) await serial(() => drawAll(false, { rows }));
+      }
       if (playing && metrics.due(display.metricsEvery, session) && share.allows('measure', performance.now(), measureEstimate())) {
         const t0 = performance.now();
         await serial(() => measureAll());
@@ -498,6 +504,8 @@ const handlers = {
   },
   measure: () => guard('metrics', () => measureAll()),
   debugCrash: () => fatal('test', new Error('a simulated crash (debugCrash)')),
+  // Test hook: one drawing pass of `rows` rows, as a lighter redraw while training would draw.
+  debugDraw: (msg) => guard('sample', () => drawAll(false, { rows: msg.rows })),
   debugLoseDevice: () => {
     if (gpuDevice()) gpuDevice().destroy();
     else post({ type: 'warning', message: 'No GPU device to lose (CPU backend).' });

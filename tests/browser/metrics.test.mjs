@@ -5,7 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { PNG } from 'pngjs';
-import { launch, openPage, waitReady, assertCpuBackend, train, canvasPixels, lab, artifact, pixelStats, SMALL_CPU } from './helpers.mjs';
+import { launch, openPage, waitReady, waitSamplesCurrent, assertCpuBackend, train, canvasPixels, lab, artifact, pixelStats, SMALL_CPU } from './helpers.mjs';
 
 let env;
 let page;
@@ -155,6 +155,25 @@ test('Pause stops a measuring pass that started while playing; the paused weight
   const paused = await lab(page, 'lab.pausedStep');
   await page.waitForFunction((s) => window.denoiseLab.metrics?.step === s, paused, { timeout: 180000, polling: 250 });
   assert.match(await page.textContent('#metrics-status'), new RegExp(`Measured at step ${paused}`));
+});
+
+test('a lighter redraw (fewer rows, while training) replaces the first rows of each grid and keeps the others and the figures', async () => {
+  await waitReady(page);
+  await waitSamplesCurrent(page);
+  const grid = '#grid-stochastic canvas';
+  const before = await canvasPixels(page, grid);
+  const [version, diversity, light] = [await lab(page, 'lab.samplesVersion'), await lab(page, 'lab.finalDiversity'), await lab(page, 'lab.lightDrawings')];
+  await page.evaluate(() => window.denoiseLab.debugDraw(1));
+  await page.waitForFunction((n) => window.denoiseLab.lightDrawings > n, light, { timeout: 60000, polling: 100 });
+  const after = await canvasPixels(page, grid);
+  assert.deepEqual([after.width, after.height], [before.width, before.height], 'the grid keeps its rows');
+  // Rows 2-4 (SMALL: 4 rows) are the full pass's, pixel for pixel.
+  const rowBytes = (before.height / 4) * before.width * 4;
+  assert.deepEqual(after.data.slice(rowBytes), before.data.slice(rowBytes), 'the rows not redrawn are unchanged');
+  assert.equal(await lab(page, 'lab.samplesVersion'), version, 'not counted as a drawing of every row');
+  assert.deepEqual(await lab(page, 'lab.finalDiversity'), diversity, 'the figures stay the full pass’s');
+  assert.deepEqual(await lab(page, 'lab.lightRows'), { rows: 1, of: 4, step: await lab(page, 'lab.step') });
+  assert.match(await page.textContent('#metrics-stochastic'), /row 1 of 4 redrawn at step \d+ while training, the others and the figures at step \d+/);
 });
 
 test('a scenario preset sets up its models, samplers, caption and URL; Free play leaves it', async () => {

@@ -48,10 +48,10 @@ test('a cheap pass is allowed often; paused time does not count against training
 
 test('a measurement never run is expected to cost its drawing scaled by its samples', () => {
   const t = new TimeShare();
-  const estimate = { basis: 'draw', factor: 100 / 6 }; // n = 100 samples per sampler, 6 rows drawn
+  const estimate = { basis: 'draw', factor: 100 }; // n = 100 samples per sampler, from the cost per row
   assert.equal(t.expected('measure', estimate), null, 'nothing drawn: unknown');
   assert.ok(t.allows('measure', 0, estimate), 'unknown: allowed');
-  t.record('draw', 0, 1500); // a 1.5 s drawing: a measurement is expected to take 25 s
+  t.record('draw', 0, 1500, 6); // a 1.5 s drawing of 6 rows: a measurement is expected to take 25 s
   assert.equal(t.expected('measure', estimate), 25000);
   // A minute of training: 0.8 * (wall + 25 s) > train for any wall in the 60 s window.
   let now = 1500;
@@ -61,4 +61,28 @@ test('a measurement never run is expected to cost its drawing scaled by its samp
   t.cost('measure', 2000);
   assert.equal(t.expected('measure', estimate), 2000);
   assert.ok(t.allows('measure', now, estimate));
+});
+
+test('a drawing too costly for all its rows redraws fewer (halving down to one row), none if even one does not fit', () => {
+  const t = new TimeShare();
+  assert.equal(t.largestFit('draw', 0, 6), 6, 'unknown cost: all rows');
+  t.record('draw', 0, 6000, 6); // 1 s per row
+  // Training after it: the rows that fit grow from none through 1, 2, 3 (6 -> 3 -> 2 -> 1) to all 6.
+  const seen = [];
+  for (let now = 6000; now < 60000; now += 100) {
+    t.record('train', now, now + 100);
+    const rows = t.largestFit('draw', now + 100, 6);
+    if (rows !== seen.at(-1)) {
+      seen.push(rows);
+      // Exactly the rule of `allows`: training keeps its share with this many rows, not with the next size up.
+      const { train, wall } = t.totals(now + 100);
+      if (rows > 0) assert.ok(train >= PLANNED_SHARE * (wall + rows * 1000), `${rows} rows fit at ${now}`);
+      const next = { 0: 1, 1: 2, 2: 3, 3: 6 }[rows];
+      if (next) assert.ok(train < PLANNED_SHARE * (wall + next * 1000), `${next} rows do not fit at ${now}`);
+    }
+  }
+  assert.deepEqual(seen, [0, 1, 2, 3, 6]);
+  // The cost is kept per row: a one-row pass of 1.2 s makes a full pass expected at 7.2 s.
+  t.record('draw', 60000, 61200, 1);
+  assert.equal(t.expected('draw', { units: 6 }), 7200);
 });
