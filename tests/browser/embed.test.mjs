@@ -51,6 +51,12 @@ test('README’s iframe snippet embeds the page in another origin’s page, and 
   // first step moved from 5.6 s to 2.6 s after load.
   const t = await lab(frame, 'lab.times');
   assert.ok(t.firstDrawn < t.firstStep && t.firstStep < t.firstSamples, `grid, then a step, then every grid: ${JSON.stringify(t)}`);
+  // The first minute, measured from the iframe's own navigation (no click needed here; CPU
+  // backend, the snippet's settings). The aim is a grid within 2 s and a step within 5 s; the
+  // bounds leave room for a loaded 2-core machine (README, "The first minute", has the figures).
+  console.log(`# embedded, from its navigation: first grid ${t.firstDrawn.toFixed(0)} ms, first step ${t.firstStep.toFixed(0)} ms, every grid ${t.firstSamples.toFixed(0)} ms`);
+  assert.ok(t.firstDrawn < 4000, `a grid within 4 s of load (${t.firstDrawn.toFixed(0)} ms)`);
+  assert.ok(t.firstStep < 7000, `the first step within 7 s of load (${t.firstStep.toFixed(0)} ms)`);
   // Without a click, the progress line still said what the wait before the first step was.
   const said = await lab(frame, 'lab.activities');
   assert.ok(said.some((text) => /^First training step/.test(text)), `the first step was announced: ${JSON.stringify(said)}`);
