@@ -15,9 +15,19 @@ const mib = (n) => `${(n / 2 ** 20).toFixed(0)} MiB`;
  * ('checkpoint', 'images' or 'labels'), or null if it may be.
  */
 export function fileProblem(kind, size, head) {
-  const max = kind === 'checkpoint' ? FILES.checkpointMaxBytes : FILES.idxMaxBytes;
+  return sizeProblem(kind, size) ?? headProblem(kind, head);
+}
+
+const maxBytes = (kind) => (kind === 'checkpoint' ? FILES.checkpointMaxBytes : FILES.idxMaxBytes);
+
+function sizeProblem(kind, size) {
+  const max = maxBytes(kind);
   if (size > max) return `it is ${mib(size)}; the page reads at most ${mib(max)} for ${kind === 'checkpoint' ? 'a checkpoint' : 'an IDX file'}`;
-  if (size === 0) return 'it is empty';
+  return null;
+}
+
+function headProblem(kind, head) {
+  if (head.length === 0) return 'it is empty';
   if (kind === 'checkpoint') {
     return startsWith(head, FILES.checkpointMagic) ? null : 'it does not start with the checkpoint header';
   }
@@ -35,4 +45,51 @@ export async function readChecked(file, kind) {
   const problem = fileProblem(kind, file.size, head);
   if (problem) throw new Error(problem);
   return new Uint8Array(await file.arrayBuffer());
+}
+
+/**
+ * The bytes at `url` if they pass `fileProblem` as `kind`, else throws with the reason. A
+ * declared size over the limit is refused before the download; the body is read in chunks and
+ * dropped as soon as it passes the limit or its first bytes are not `kind`. `fetchImpl`: for tests.
+ */
+export async function fetchChecked(url, kind, fetchImpl = fetch) {
+  let res;
+  try {
+    res = await fetchImpl(url);
+  } catch (e) {
+    throw new Error(`could not download ${url} (${e.message}; the server must allow cross-origin requests)`, { cause: e });
+  }
+  if (!res.ok) throw new Error(`could not download ${url}: HTTP ${res.status}`);
+  const refuse = (problem) => new Error(`could not use ${url}: ${problem}`);
+  const declared = sizeProblem(kind, Number(res.headers.get('content-length')) || 0);
+  if (declared) throw refuse(declared);
+  const chunks = [];
+  let size = 0;
+  const reader = res.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    const headBefore = size >= 8;
+    chunks.push(value);
+    size += value.length;
+    const problem = sizeProblem(kind, size) ?? (!headBefore && size >= 8 ? headProblem(kind, concat(chunks, size).subarray(0, 8)) : null);
+    if (problem) {
+      await reader.cancel().catch(() => {});
+      throw refuse(problem);
+    }
+  }
+  const bytes = concat(chunks, size);
+  const problem = headProblem(kind, bytes.subarray(0, 8));
+  if (problem) throw refuse(problem);
+  return bytes;
+}
+
+function concat(chunks, size) {
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
 }

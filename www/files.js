@@ -3,7 +3,7 @@
 
 const $ = (id) => document.getElementById(id);
 
-import { readChecked } from './file-checks.js';
+import { fetchChecked, readChecked } from './file-checks.js';
 
 const isIdx = (f) => /idx\d|ubyte/i.test(f.name);
 
@@ -48,19 +48,9 @@ export function wireFiles({ onCheckpoint, onData, onError, currentDataName }) {
       onError('data', 'Enter the URL of an images file first.');
       return;
     }
-    const get = async (u) => {
-      let res;
-      try {
-        res = await fetch(u);
-      } catch (e) {
-        throw new Error(`could not download ${u} (${e.message}; the server must allow cross-origin requests)`, { cause: e });
-      }
-      if (!res.ok) throw new Error(`could not download ${u}: HTTP ${res.status}`);
-      return new Uint8Array(await res.arrayBuffer());
-    };
     try {
-      const images = await get(iu);
-      const labels = lu ? await get(lu) : undefined;
+      const images = await fetchChecked(iu, 'images');
+      const labels = lu ? await fetchChecked(lu, 'labels') : undefined;
       onData(images, labels, iu.split('/').pop() || iu);
     } catch (e) {
       onError('data', `${e.message}. Still using ${currentDataName()}.`);
