@@ -23,6 +23,7 @@
 
 import { errorKind, errorText, isFatal } from './errors.js';
 import { FrameTimer } from './frame-timer.js';
+import { WORK_LIMITS } from './limits.js';
 import { chooseBackend, gpuDevice, probeWebGpu, watchDevices } from './worker-gpu.js';
 import { MetricsRunner } from './worker-metrics.js';
 import { SampleRunner, drawsPass, samplerSpecs } from './worker-sampling.js';
@@ -120,6 +121,26 @@ function replaceSession(next) {
   share.reset();
   drawing.reset();
   metrics.forget(next);
+  fitWork();
+}
+
+/**
+ * The core's bounds on work (WORK_LIMITS, src/limits.rs) for this session's L, which an imported
+ * checkpoint sets: the page bounded its rows and metric samples for the L of its URL, so a
+ * checkpoint with more levels could otherwise draw L × rows past them.
+ */
+function fitWork() {
+  if (!session) return;
+  const levels = session.info().levels;
+  const rows = Math.max(1, Math.floor(WORK_LIMITS.draw.max / levels));
+  const n = Math.max(1, Math.floor(WORK_LIMITS.metrics.max / levels));
+  const cut = [];
+  if (display.samples > rows) cut.push(`${rows} rows instead of ${display.samples} (${WORK_LIMITS.draw.label} ≤ ${WORK_LIMITS.draw.max})`);
+  if (display.metricsN > n) cut.push(`${n} samples for the metrics instead of ${display.metricsN} (${WORK_LIMITS.metrics.label} ≤ ${WORK_LIMITS.metrics.max})`);
+  if (!cut.length) return;
+  display.samples = Math.min(display.samples, rows);
+  display.metricsN = Math.min(display.metricsN, n);
+  post({ type: 'warning', message: `This run has L = ${levels}: drawing ${cut.join(' and ')}.` });
 }
 
 /**
@@ -473,6 +494,7 @@ const handlers = {
   },
   display: (msg) => {
     display = { ...display, ...(msg.display || {}) };
+    fitWork();
     if (msg.resample && session) guard('sample', () => drawAll(true));
   },
   lr: (msg) =>

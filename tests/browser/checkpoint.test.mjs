@@ -85,3 +85,28 @@ test('entering a scenario saves the free-play run first', async () => {
   await waitReady(page);
   assert.equal(await lab(page, 'lab.step'), left, 'the run left for the scenario was saved at its step');
 });
+
+test('a checkpoint with more levels than the page was bounded for draws within the work limits (L × rows)', async () => {
+  // L = 300 with 13 rows is 3900 (the bound is 4000): export it at step 0.
+  const { page, consoleErrors } = await openPage(env.context, env.url, 'L=300&rows=13&cols=4&batch=8&channels=4&backend=cpu&mn=10&me=0&seed=5&resume=0');
+  await waitReady(page);
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export')]);
+  const file = artifact('checkpoint-L300.ckpt');
+  await download.saveAs(file);
+  // A page at L = 10 with 16 rows (160: within bounds), then the L = 300 checkpoint adopted: 4800.
+  await page.goto(`${env.url}?L=10&rows=16&cols=4&batch=8&channels=4&backend=cpu&mn=10&me=0&seed=5&resume=0`);
+  await waitReady(page);
+  const v = await lab(page, 'lab.readyVersion');
+  await page.setInputFiles('#import-file', file);
+  await page.click('.banner[data-id="import"] button:has-text("Switch to denoiser, L = 300")');
+  await waitReady(page, { version: v + 1 });
+  assert.equal(await lab(page, 'lab.info.levels'), 300);
+  await page.waitForFunction(() => window.denoiseLab.warnings.some((w) => /L = 300: drawing 13 rows instead of 16/.test(w)), null, { timeout: 60000, polling: 250 });
+  // The imported run's grids (300 levels) come with 13 rows of 30 px.
+  const drawn = await page.waitForFunction(() => document.querySelector('#grid-ddim canvas').height === 13 * 30, null, { timeout: 120000, polling: 250 }).then(
+    () => true,
+    () => false,
+  );
+  assert.ok(drawn, `13 rows drawn (${await page.$eval('#grid-ddim canvas', (c) => c.height)} px)`);
+  assert.deepEqual(consoleErrors, []);
+});
