@@ -79,8 +79,9 @@ test('tab hidden and shown again: saved when hidden, training and drawing carry 
   await page.close();
 });
 
-test('after repeated crashes the banner offers ways out; starting without the autosave keeps it aside', async () => {
-  const { page, consoleErrors } = await openPage(env.context, env.url, `${SMALL_CPU}&seed=51&me=0`);
+test('after repeated crashes the banner offers ways out; starting without the autosave keeps it aside; lighter settings restart lighter', async () => {
+  // 12 channels: above the lighter settings (8), so that way out is offered too.
+  const { page, consoleErrors } = await openPage(env.context, env.url, 'L=10&batch=8&channels=12&rows=4&cols=6&backend=cpu&seed=51&me=0');
   await waitReady(page);
   const step = await train(page, 3);
   await page.waitForFunction((s) => document.getElementById('autosave-status').textContent.includes(`step ${s}`), step);
@@ -95,6 +96,7 @@ test('after repeated crashes the banner offers ways out; starting without the au
   await page.waitForFunction(() => /failed repeatedly/.test(document.querySelector('.banner[data-id="crash"]')?.textContent || ''));
   const buttons = await page.$$eval('.banner[data-id="crash"] .banner-actions button:not(.close)', (bs) => bs.map((b) => b.textContent));
   assert.ok(buttons.some((b) => /Start without the autosave/.test(b)), `ways out: ${buttons}`);
+  assert.ok(buttons.some((b) => /Lighter settings \(8 channels, batch 16\)/.test(b)), `ways out: ${buttons}`);
   assert.ok(!buttons.some((b) => /CPU backend/.test(b)), 'already on the CPU backend: not offered');
   const v = await lab(page, 'lab.readyVersion');
   await page.click('.banner[data-id="crash"] button:has-text("Start without the autosave")');
@@ -103,8 +105,22 @@ test('after repeated crashes the banner offers ways out; starting without the au
   const kept = await page.evaluate(async () => (await import('/www/autosave.js')).listAutosaves());
   assert.ok(kept.some((k) => k.startsWith('kept:')), `the old save is kept aside: ${JSON.stringify(kept)}`);
   assert.ok((await train(page, 2)) >= 2, 'and it trains');
+  // Three more crashes: the other way out, lighter settings, restarts at 8 channels.
+  for (let i = 0; i < 2; i++) {
+    const w = await lab(page, 'lab.readyVersion');
+    await page.evaluate(() => window.denoiseLab.command({ type: 'debugCrash' }));
+    await waitReady(page, { version: w + 1 });
+  }
+  await page.evaluate(() => window.denoiseLab.command({ type: 'debugCrash' }));
+  await page.waitForFunction(() => /failed repeatedly/.test(document.querySelector('.banner[data-id="crash"]')?.textContent || ''));
+  const w = await lab(page, 'lab.readyVersion');
+  await page.click('.banner[data-id="crash"] button:has-text("Lighter settings")');
+  await waitReady(page, { version: w + 1 });
+  assert.equal(await lab(page, 'lab.info.config.base_channels'), 8, 'restarted with 8 channels');
+  assert.equal(new URL(page.url()).searchParams.get('channels'), '8', 'and the URL says so');
+  assert.ok((await train(page, 1)) >= 1, 'and it trains');
   const errors = await lab(page, 'lab.errors');
-  assert.equal(errors.length, 3, 'one error banner per crash');
+  assert.equal(errors.length, 6, 'one error banner per crash');
   assert.deepEqual(consoleErrors, []);
   await page.close();
 });
