@@ -136,6 +136,23 @@ for (let round = 1; round <= o.rounds; round++) {
 }
 const sgemm = names.includes('pytorch') ? measuredPeak() : NaN;
 
+/** Our page's GPU commands per step (bench/gpu-count.mjs, counted inside its worker; L = 10: a step's count does not depend on L). */
+function oursGpu() {
+  if (!names.includes('ours-webgpu')) return {};
+  const out = path.join(os.tmpdir(), `denoise-lab-gpu-${process.pid}.json`);
+  const config = `L=10&batch=${o.batch}&channels=${o.channels}&rows=4&cols=6`;
+  const r = spawnSync('node', [path.join(ROOT, 'bench', 'gpu-count.mjs'), '--models', o.models.join(','), '--config', config, '--json', out], { cwd: ROOT, encoding: 'utf8', timeout: 30 * 60 * 1000 });
+  if (r.status !== 0) {
+    console.log(`  gpu-count failed: ${(r.stderr || r.stdout).trim().split('\n').slice(-2).join(' | ')}`);
+    return {};
+  }
+  const counted = JSON.parse(fs.readFileSync(out, 'utf8')).rows;
+  return Object.fromEntries(
+    counted.map((c) => [c.model, { dispatch: c.perStep.dispatch, submit: c.perStep.submit, bindGroup: c.perStep.bindGroup, writeBuffer: c.perStep.writeBuffer, newPipelines: c.newPipelinesOverNext11, forwardDispatch: c.perForward }]),
+  );
+}
+const ours = oursGpu();
+
 const rows = [];
 for (const model of o.models) {
   const flops = median((results[model].pytorch || []).map((r) => r.flops));
@@ -144,7 +161,7 @@ for (const model of o.models) {
     const ms = median(rs.map((r) => r.ms));
     const gflops = Number.isFinite(flops) ? flops / (ms / 1000) / 1e9 : NaN;
     // GPU command counts do not vary between rounds (the same jitted / queued program): the last.
-    const gpu = rs.filter((r) => r.gpu).at(-1)?.gpu || null;
+    const gpu = (name === 'ours-webgpu' ? ours[model] : null) || rs.filter((r) => r.gpu).at(-1)?.gpu || null;
     const params = rs.find((r) => r.params)?.params ?? null;
     rows.push({ model, name, ms, rounds: rs.map((r) => (r.error ? null : r.ms)), device: rs.find((r) => r.device)?.device || '', errors: rs.filter((r) => r.error).map((r) => r.error), gflops, flops, gpu, params });
   }
@@ -172,7 +189,7 @@ for (const r of rows) {
   lines.push(`| ${r.model} | ${r.name} | ${r.device.replace(/\|/g, '/').slice(0, 60)} | ${r.errors.length && !Number.isFinite(r.ms) ? `failed: ${r.errors[0].slice(0, 80)}` : fmt(r.ms)} | ${r.rounds.map((x) => fmt(x)).join(', ')} | ${fmt(r.gflops, 2)} | ${fmt(pct, 2)} | ${cmds} | ${g ? fmt(g.newPipelines, 0) : '–'} | ${g && g.forwardDispatch != null ? fmt(g.forwardDispatch) : '–'} |`);
 }
 lines.push('');
-lines.push('GPU commands: counted in the page (bench/jaxjs/gpu-counter.mjs) by the difference of runs of 1 and 6 steps after the timed blocks; ours: `node bench/gpu-count.mjs`. Parameters: ' + o.models.map((m) => `${m} ${[...new Set(rows.filter((r) => r.model === m && r.params).map((r) => `${r.name} ${r.params}`))].join(', ')}`).join('; ') + '.');
+lines.push('GPU commands: the peers counted in their pages (bench/jaxjs/gpu-counter.mjs) by the difference of runs of 1 and 6 steps after the timed blocks; ours by `node bench/gpu-count.mjs` inside the page\'s worker (L = 10), after the rounds. Parameters: ' + o.models.map((m) => `${m} ${[...new Set(rows.filter((r) => r.model === m && r.params).map((r) => `${r.name} ${r.params}`))].join(', ')}`).join('; ') + '.');
 lines.push('');
 lines.push('| model | ratio | value (< 1: ours is faster) |');
 lines.push('| --- | --- | --- |');

@@ -27,14 +27,15 @@ phase "format and JS lint (rustfmt, eslint)"
 # all of burn for each target (about 6 minutes cold each here). Dependencies are compiled by plain
 # rustc either way, so the builds below share them. Never pass `--workspace` to one cargo call:
 # it would unify the tool's dependency features with the library's and rebuild all of burn.
-export RUSTC_WORKSPACE_WRAPPER="$(command -v clippy-driver)"
-export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
+CLIPPY_DRIVER="$(command -v clippy-driver)"
+CLIPPY_D_WARNINGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
+export RUSTC_WORKSPACE_WRAPPER="$CLIPPY_DRIVER"
+export CLIPPY_ARGS="$CLIPPY_D_WARNINGS"
 
-# Native: compile once, then run (the wgpu test fails when no Vulkan adapter is found).
+# Native: compile now; the tests run below, beside the browser files that check behaviour (the
+# wgpu test fails when no Vulkan adapter is found).
 cargo test --locked --all-targets --no-run
 phase "native build (with clippy)"
-cargo test --locked --all-targets
-phase "native tests"
 
 # The wasm32 library and the bindgen tool, linted (and the tool's test run); then the page exactly as `scripts/serve.sh`
 # builds it, by plain rustc (only this crate is compiled again: the dependencies are shared).
@@ -49,7 +50,35 @@ phase "page build"
 node --test tests/node/
 phase "node tests"
 
+# The native tests run beside the browser files whose checks do not time anything (URL state,
+# checkpoints, errors, faults, autosaves, metrics: the CPU backend in one Chromium worker thread,
+# which leaves most of the second core idle); the files that bound times (the first minute, the
+# embed, training on SwiftShader WebGPU) run after them, alone. The native tests need the
+# wrapper they were compiled with, or cargo would compile them again.
+BEHAVIOUR="url errors checkpoint faults never-lose metrics"
+TIMED="first-minute embed fallback train"
+for f in tests/browser/*.test.mjs; do
+  name="$(basename "$f" .test.mjs)"
+  case " $BEHAVIOUR $TIMED " in
+    *" $name "*) ;;
+    *) echo "test.sh: $f is in neither list of browser files (BEHAVIOUR, TIMED)"; exit 1 ;;
+  esac
+done
+mkdir -p target
+RUSTC_WORKSPACE_WRAPPER="$CLIPPY_DRIVER" CLIPPY_ARGS="$CLIPPY_D_WARNINGS" \
+  cargo test --locked --all-targets > target/native-tests.log 2>&1 &
+native=$!
 # The browser suite: fails (never skips) when Chromium finds no WebGPU adapter.
 # Screenshots go to target/browser-artifacts/.
-node --test --test-concurrency=1 tests/browser/
-phase "browser tests"
+browser_rc=0
+# shellcheck disable=SC2046 # one path per word
+node --test --test-concurrency=1 $(for n in $BEHAVIOUR; do echo "tests/browser/$n.test.mjs"; done) || browser_rc=$?
+native_rc=0
+wait "$native" || native_rc=$?
+cat target/native-tests.log
+[ "$native_rc" = 0 ] || { echo "test.sh: native tests failed (exit $native_rc)"; exit "$native_rc"; }
+[ "$browser_rc" = 0 ] || { echo "test.sh: browser tests failed (exit $browser_rc)"; exit "$browser_rc"; }
+phase "native tests beside the browser files that time nothing"
+# shellcheck disable=SC2046
+node --test --test-concurrency=1 $(for n in $TIMED; do echo "tests/browser/$n.test.mjs"; done)
+phase "browser tests that bound times (first minute, embed, fallback, SwiftShader WebGPU)"

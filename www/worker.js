@@ -121,6 +121,7 @@ function replaceSession(next) {
   share.reset();
   drawing.reset();
   metrics.forget(next);
+  measureAfterExport = false; // that pass was the old session's
   fitWork();
 }
 
@@ -467,6 +468,22 @@ async function doExport(msg) {
 // --- messages from the page ---------------------------------------------------------------------
 
 /** One handler per message from the page (listed at the top of this file). */
+/**
+ * A command that replaces the session (new settings, an import, other data): a drawing or
+ * measuring pass under way stops at its next sampler instead of finishing for a session about to
+ * go (measured: "Full size" waited about 40 s for the pause's measuring pass on the CPU backend).
+ */
+function giveWayTo(kind, fn) {
+  // Urgent while it waits its turn only: the new session's own passes must not give way to it.
+  let waiting = true;
+  const started = () => {
+    if (waiting) urgent--;
+    waiting = false;
+  };
+  urgent++;
+  return guard(kind, () => (started(), fn())).finally(started);
+}
+
 const handlers = {
   init: (msg) => {
     autoplayNext = !!msg.autoplay;
@@ -490,7 +507,7 @@ const handlers = {
     }),
   reset: (msg) => {
     playing = false;
-    guard('reset', () => reset(msg));
+    giveWayTo('reset', () => reset(msg));
   },
   display: (msg) => {
     display = { ...display, ...(msg.display || {}) };
@@ -518,11 +535,11 @@ const handlers = {
   },
   import: (msg) => {
     playing = false;
-    guard('import', () => doImport(msg));
+    giveWayTo('import', () => doImport(msg));
   },
   loadData: (msg) => {
     playing = false;
-    guard('data', () => loadData(msg));
+    giveWayTo('data', () => loadData(msg));
   },
   measure: () => guard('metrics', () => measureAll()),
   debugCrash: () => fatal('test', new Error('a simulated crash (debugCrash)')),

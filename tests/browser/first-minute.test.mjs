@@ -71,9 +71,9 @@ async function firstMinute({ webgpu, backend: expected, playMs, query = '', limi
 }
 
 test('without WebGPU: lighter settings, a grid at once, training soon and at >= 75% of the time', async () => {
-  // 60 s: a drawing pass at L = 100 costs a few seconds here, so a redraw waits for four times as
-  // much training (www/time-share.js).
-  await firstMinute({ webgpu: false, backend: 'cpu', playMs: 60000, query: '&me=20', limits: { firstDrawn: 5000, firstStep: 10000, redrawn: true } });
+  // 30 s: a drawing pass of every row at L = 100 costs a few seconds here, so it waits for four
+  // times as much training, but a one-row redraw fits every few seconds (www/time-share.js).
+  await firstMinute({ webgpu: false, backend: 'cpu', playMs: 30000, query: '&me=20', limits: { firstDrawn: 5000, firstStep: 10000, redrawn: true } });
 });
 
 // On a CPU WebGPU adapter the page trains on its CPU backend (www/worker-gpu.js chooseBackend):
@@ -87,9 +87,9 @@ test('on a CPU WebGPU adapter (SwiftShader), at the defaults: the CPU backend, a
 // L = 100 one sampler's chain takes tens of seconds, so Play may wait for the chain being drawn
 // (measured 2026-12-02 before Play could interrupt the pass: first step 99 s after Play, a first
 // grid 8.9 s after load). At L = 20 the same checks, with the bounds this emulated GPU allows,
-// over 30 s of play (about 20 steps; the share is measured over those, and the suite's time is
+// over 20 s of play (about 20 steps; the share is measured over those, and the suite's time is
 // budgeted); a redraw is not expected within them (its cost, several seconds, must wait for
 // three times as much training).
 test('on SwiftShader WebGPU (backend=webgpu), L = 20: lighter settings, a grid, training soon, >= 75% of the time', async () => {
-  await firstMinute({ webgpu: true, backend: 'webgpu', playMs: 30000, query: '&L=20&me=20&backend=webgpu', limits: { firstDrawn: 20000, firstStep: 60000, redrawn: false } });
+  await firstMinute({ webgpu: true, backend: 'webgpu', playMs: 20000, query: '&L=20&me=20&backend=webgpu', limits: { firstDrawn: 20000, firstStep: 60000, redrawn: false } });
 });

@@ -21,7 +21,7 @@ export const ARTIFACTS = path.resolve(process.env.ARTIFACTS_DIR || path.join(ROO
 export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 
 /** Common flags; WebGPU on SwiftShader needs --enable-unsafe-webgpu (+ Vulkan) on Linux. */
-const BASE_ARGS = [
+export const BASE_ARGS = [
   '--headless=new',
   '--no-sandbox',
   '--disable-background-networking',
