@@ -148,7 +148,7 @@ fn presets() -> Vec<Scenario> {
                       with the same batch size."
                 .into(),
             models: vec![few_denoiser.clone(), small(ModelKind::Cvae, FEW_LEVELS), universal_like(&few_denoiser)],
-            steps: 600,
+            steps: 2000,
             budget: "same number of steps and batch size for both trained models".into(),
             panels: vec![
                 panel("Gaussian step (stochastic)", 0, sto),

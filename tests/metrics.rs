@@ -19,7 +19,11 @@ use denoise_lab::scenario::{self, Panel, RunOptions, Trained};
 
 /// The presets' trained models (see the file's header).
 fn fixture(sc: &scenario::Scenario, data: &Dataset) -> Vec<Trained> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    fixture_in("tests/fixtures", sc, data)
+}
+
+fn fixture_in(dir: &str, sc: &scenario::Scenario, data: &Dataset) -> Vec<Trained> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
     scenario::load_blocking(&dir, sc, data, &backend::cpu(), None).unwrap()
 }
 
@@ -217,41 +221,53 @@ fn scenario_1_eq2_collapses_in_entropy_and_diversity() {
     assert!(rms < 0.75 * pair, "eq. (2)'s samples end near the mean image: {rms} vs {pair}");
 }
 
+/// Quiz problem 2 on trained models: at L = 4, with the same steps and batch, the CVAE step's
+/// samples are clearly nearer real digits than the Gaussian step's, on the preset's seed and two
+/// more (each trained by `scripts/make-fixtures.sh`; the same seeds trained without Flex's SIMD
+/// kernels are in README's scenario section).
 #[test]
-fn scenario_4_cvae_beats_the_gaussian_step_at_four_levels() {
+fn scenario_4_cvae_beats_the_gaussian_step_at_four_levels_on_three_seeds() {
     let device = backend::cpu();
     let c = Classifier::bundled(&device);
-    let sc = scenario::by_name("few-levels").unwrap();
-    assert_eq!(sc.models.len(), 3);
-    assert_eq!(sc.models[0].kind, ModelKind::Denoiser);
-    assert_eq!(sc.models[1].kind, ModelKind::Cvae);
-    assert_eq!(sc.models[2].kind, ModelKind::Universal, "Φ* of the same training images");
-    assert!(sc.models.iter().all(|m| m.levels == 4 && m.batch == sc.models[0].batch));
-    let options = RunOptions { steps: None, samples: 128, seed: 11, reference: 500 };
     let data = Dataset::bundled();
-    let trained = fixture(&sc, &data);
-    let r = scenario::measure_blocking(&sc, &trained, &data, &device, &c, &options, |m| eprintln!("{m}"))
-        .unwrap();
-    let (den, cvae) = (&r.panels[0].metrics, &r.panels[1].metrics);
-    assert_eq!(r.steps, sc.steps, "measured after the preset's budget");
-    eprintln!(
-        "Fréchet: Gaussian step {:.2}, CVAE {:.2}, real digits {:.2}",
-        den.frechet, cvae.frechet, r.real.frechet
-    );
-    eprintln!(
-        "entropy: {:.3} / {:.3}; diversity {:.2} / {:.2}",
-        den.entropy_nats, cvae.entropy_nats, den.diversity, cvae.diversity
-    );
-    // Measured on these fixtures: 1178 vs 1335 (ratio 0.88). Retrained with other seeds the
-    // structured CVAE step still wins but by a seed-dependent margin (0.82 and 0.94 for seeds 4
-    // and 5), so only the win itself is asserted (README, Open problems).
-    assert!(cvae.frechet < den.frechet, "CVAE {} vs Gaussian step {}", cvae.frechet, den.frechet);
-    assert!(
-        r.real.frechet < cvae.frechet,
-        "real digits are the floor: {} vs {}",
-        r.real.frechet,
-        cvae.frechet
-    );
+    let options = RunOptions { steps: None, samples: 128, seed: 11, reference: 500 };
+    let mut ratios = Vec::new();
+    for (seed, dir) in [(3, "tests/fixtures"), (4, "tests/fixtures/seed-4"), (5, "tests/fixtures/seed-5")] {
+        let mut sc = scenario::by_name("few-levels").unwrap();
+        assert_eq!(sc.models.len(), 3);
+        assert_eq!(sc.models[0].kind, ModelKind::Denoiser);
+        assert_eq!(sc.models[1].kind, ModelKind::Cvae);
+        assert_eq!(sc.models[2].kind, ModelKind::Universal, "Φ* of the same training images");
+        assert!(sc.models.iter().all(|m| m.levels == 4 && m.batch == sc.models[0].batch));
+        assert_eq!(sc.models[0].seed, 3, "the preset's seed");
+        for m in &mut sc.models {
+            m.seed = seed;
+        }
+        // The two trained panels only (Φ*'s are tests/ideal.rs's).
+        sc.panels.truncate(2);
+        let trained = fixture_in(dir, &sc, &data);
+        let r = scenario::measure_blocking(&sc, &trained, &data, &device, &c, &options, |_| {}).unwrap();
+        let (den, cvae) = (&r.panels[0].metrics, &r.panels[1].metrics);
+        assert_eq!(r.steps, sc.steps, "measured after the preset's budget");
+        let ratio = cvae.frechet / den.frechet;
+        eprintln!(
+            "seed {seed}: Fréchet Gaussian step {:.1}, CVAE {:.1} (ratio {ratio:.2}), real digits {:.1}; \
+             entropy {:.3} / {:.3}",
+            den.frechet, cvae.frechet, r.real.frechet, den.entropy_nats, cvae.entropy_nats
+        );
+        assert!(
+            r.real.frechet < cvae.frechet,
+            "real digits are the floor: {} vs {}",
+            r.real.frechet,
+            cvae.frechet
+        );
+        ratios.push(ratio);
+    }
+    // Measured on these fixtures: 0.34, 0.77 and 0.53 (README, scenario 4). The issue's aim, 0.7
+    // on every seed, is not met on seed 4 (README, Open problems); the bound keeps room for the
+    // rounding of other CPUs' kernels.
+    let worst = ratios.iter().cloned().fold(0.0, f64::max);
+    assert!(worst <= 0.85, "CVAE / Gaussian step Fréchet ratios {ratios:.2?}: worst {worst:.2}");
 }
 
 #[test]

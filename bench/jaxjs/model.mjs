@@ -156,13 +156,25 @@ export function buildModel({ model, channels: c, condDim: d = 64, latent: k = 32
     const forward = (p, z, feats) => unet(p.unet, z, embed(p.embed, feats));
     return { params, paramCount: I.count, loss, forward, consts: () => ({}) };
   }
+  const head = (images) => ({
+    embed: I.embed(d), conv1: I.conv(images, c), cond: I.linear(d, c),
+    conv2: I.conv(c, 2 * c), conv3: I.conv(2 * c, 2 * c), head: I.linear(2 * c * 16, 2 * k),
+  });
   const params = {
-    encEmbed: I.embed(d), encConv1: I.conv(2, c), encCond: I.linear(d, c),
-    encConv2: I.conv(c, 2 * c), encConv3: I.conv(2 * c, 2 * c), encHead: I.linear(2 * c * 16, 2 * k),
+    enc: head(2), prior: head(1),
     decEmbed: I.embed(d), decLatent: I.linear(k, d), dec: I.unet(1, 1, c, d),
   };
   const a = 0.01 ** (1 / levels);
   const stepStd = Math.sqrt(1 - a * a);
+  // A Gaussian over the latent from images and the level: [mu, logvar] (cvae.rs GaussianHead).
+  const gaussian = (q, images, feats, pool, b) => {
+    let h = conv(images, q.conv1);
+    h = silu(h.add(linear(silu(embed(q.embed, feats)), q.cond).reshape([b, c, 1, 1])));
+    h = silu(conv(silu(conv(h, q.conv2, 2)), q.conv3, 2)); // [B, 2C, 7, 7]
+    const pooled = np.matmul(h.reshape([b * 2 * c, 49]), pool).reshape([b, 2 * c * 16]);
+    const out = linear(pooled, q.head);
+    return [out.ref.slice([], [0, k]), np.clip(out.slice([], [k, 2 * k]), -14, 6)];
+  };
   // tab columns after the features: signal(l-1), noise_std(l-1), coef_y(l), coef_z(l), log sigma(l).
   const loss = (p, y, tab, key, consts) => {
     const shape = y.shape;
@@ -171,17 +183,15 @@ export function buildModel({ model, channels: c, condDim: d = 64, latent: k = 32
     const zPrev = y.mul(coefCol(tab.ref, 0)).add(random.normal(k1, shape).mul(coefCol(tab.ref, 1)));
     const zL = zPrev.ref.mul(a).add(random.normal(k2, shape).mul(stepStd));
     const feats = tab.ref.slice([], [0, LEVEL_FEATURES]);
-    // Encoder: (mu, logvar).
-    let h = conv(np.concatenate([zPrev.ref, zL.ref], 1), p.encConv1);
-    h = silu(h.add(linear(silu(embed(p.encEmbed, feats.ref)), p.encCond).reshape([b, c, 1, 1])));
-    h = silu(conv(silu(conv(h, p.encConv2, 2)), p.encConv3, 2)); // [B, 2C, 7, 7]
-    const pooled = np.matmul(h.reshape([b * 2 * c, 49]), consts.pool).reshape([b, 2 * c * 16]);
-    const out = linear(pooled, p.encHead);
-    const mu = out.ref.slice([], [0, k]);
-    const logvar = np.clip(out.slice([], [k, 2 * k]), -14, 6);
+    // Where z_l places the latent, then the encoder in eps's coordinates.
+    const [muP, logvarP] = gaussian(p.prior, zL.ref, feats.ref, consts.pool.ref, b);
+    const [muQ, logvarQ] = gaussian(p.enc, np.concatenate([zPrev.ref, zL.ref], 1), feats.ref, consts.pool, b);
+    const mu = muQ.sub(muP.ref).mul(np.exp(logvarP.ref.mul(-0.5)));
+    const logvar = logvarQ.sub(logvarP.ref);
     const eps = mu.ref.add(np.exp(logvar.ref.mul(0.5)).mul(random.normal(k3, [b, k])));
+    const code = muP.add(np.exp(logvarP.mul(0.5)).mul(eps));
     // Decoder: the step's mean m(z_l, yhat) = coef_y * yhat + coef_z * z_l; sigma fixed per level.
-    const cond = embed(p.decEmbed, feats).add(linear(eps, p.decLatent));
+    const cond = embed(p.decEmbed, feats).add(linear(code, p.decLatent));
     const yhat = unet(p.dec, zL.ref, cond);
     const mean = yhat.mul(coefCol(tab.ref, 2)).add(zL.mul(coefCol(tab.ref, 3)));
     const logSigma = coefCol(tab, 4);

@@ -113,32 +113,53 @@ class Denoiser(nn.Module):
         return self.unet(z, self.embed(level_features(levels, self.L)))
 
 
+class GaussianHead(nn.Module):
+    """(mean, ln variance) over the k latent dimensions from images stacked as channels and the level."""
+
+    def __init__(self, images, c, d, k):
+        super().__init__()
+        self.k = k
+        self.embed = CondEmbedding(d)
+        self.conv1, self.cond = conv3x3(images, c), nn.Linear(d, c)
+        self.conv2, self.conv3 = conv3x3(c, 2 * c, 2), conv3x3(2 * c, 2 * c, 2)
+        self.head = nn.Linear(2 * c * 16, 2 * k)
+
+    def forward(self, images, features):
+        h = self.conv1(images)
+        h = F.silu(h + self.cond(F.silu(self.embed(features)))[:, :, None, None])
+        h = F.silu(self.conv3(F.silu(self.conv2(h))))
+        out = self.head(F.adaptive_avg_pool2d(h, 4).flatten(1))
+        return out[:, : self.k], out[:, self.k :].clamp(-14.0, 6.0)
+
+
 class Cvae(nn.Module):
-    """The progressive CVAE step p(z_{l-1} | z_l, l) with a latent eps ~ N(0, I) of size k."""
+    """The progressive CVAE step p(z_{l-1} | z_l, l) with a latent eps ~ N(0, I) of size k.
+
+    The decoder's code is c = mu_pi + sigma_pi * eps, (mu_pi, ln sigma_pi^2) = prior(z_l, l); the
+    encoder gives its posterior in eps's coordinates (src/model/cvae.rs, docs/math.md section 3)."""
 
     def __init__(self, cfg):
         super().__init__()
         c, d, k = cfg["base_channels"], cfg["cond_dim"], cfg["latent_dim"]
         self.L, self.k, self.a = cfg["levels"], k, cfg["a"]
-        self.enc_embed = CondEmbedding(d)
-        self.enc_conv1, self.enc_cond = conv3x3(2, c), nn.Linear(d, c)
-        self.enc_conv2, self.enc_conv3 = conv3x3(c, 2 * c, 2), conv3x3(2 * c, 2 * c, 2)
-        self.enc_head = nn.Linear(2 * c * 16, 2 * k)
+        self.enc = GaussianHead(2, c, d, k)
+        self.prior = GaussianHead(1, c, d, k)
         self.dec_embed, self.dec_latent = CondEmbedding(d), nn.Linear(k, d)
         self.dec = UNet(1, 1, c, d)  # predicts yhat; the step's mean is m(z_l, yhat)
 
     def encode(self, z_prev, z_l, levels):
         """(eps_Psi, ln sigma_Psi^2), each [B, k]."""
-        cond = self.enc_embed(level_features(levels, self.L))
-        h = self.enc_conv1(torch.cat([z_prev, z_l], 1))
-        h = F.silu(h + self.enc_cond(F.silu(cond))[:, :, None, None])
-        h = F.silu(self.enc_conv3(F.silu(self.enc_conv2(h))))
-        out = self.enc_head(F.adaptive_avg_pool2d(h, 4).flatten(1))
-        return out[:, : self.k], out[:, self.k :].clamp(-14.0, 6.0)
+        feats = level_features(levels, self.L)
+        mu_p, logvar_p = self.prior(z_l, feats)
+        mu_q, logvar_q = self.enc(torch.cat([z_prev, z_l], 1), feats)
+        return (mu_q - mu_p) * torch.exp(-0.5 * logvar_p), logvar_q - logvar_p
 
     def decode(self, eps, z_l, levels):
-        """z_Phi = m(z_l, yhat_Phi(eps, z_l, l)) [B, 1, H, W]: the one-step posterior mean at the decoder's yhat."""
-        cond = self.dec_embed(level_features(levels, self.L)) + self.dec_latent(eps)
+        """z_Phi = m(z_l, yhat_Phi(c, z_l, l)), c = mu_pi + sigma_pi eps: [B, 1, H, W]."""
+        feats = level_features(levels, self.L)
+        mu_p, logvar_p = self.prior(z_l, feats)
+        code = mu_p + torch.exp(0.5 * logvar_p) * eps
+        cond = self.dec_embed(feats) + self.dec_latent(code)
         yhat = self.dec(z_l, cond)
         a, l = self.a, levels.to(torch.float64)
         denom = 1 - a ** (2 * l)

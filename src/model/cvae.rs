@@ -5,11 +5,20 @@
 //!   loss     KL(N(eps_Psi, sigma_Psi^2) || N(0, I)) - ln N(z_{l-1}; z_Phi, sigma_Phi^2)
 //!
 //! The decoder's mean is structured like the Gaussian step's: its U-Net guesses a clean image
-//! yhat_Phi(eps, z_l, l) and z_Phi = m(z_l, yhat_Phi) is the one-step posterior mean of
-//! src/schedule.rs. Its variance is fixed, sigma_Phi^2 = max(v_l, SIGMA_FLOOR^2): a learned
+//! yhat_Phi(c, z_l, l) from a code c, and z_Phi = m(z_l, yhat_Phi) is the one-step posterior mean
+//! of src/schedule.rs. Its variance is fixed, sigma_Phi^2 = max(v_l, SIGMA_FLOOR^2): a learned
 //! per-pixel variance absorbed the multimodality of the step (the latent stayed unused and the
 //! samples were the blurry mean plus pixel noise), while with this one the latent must carry which
-//! digit the step goes to (docs/math.md, section 3).
+//! digit the step goes to.
+//!
+//! The code is c = mu_pi(z_l, l) + sigma_pi(z_l, l) (.) eps: a small network of z_l (`prior`) places
+//! the latent where the digits that z_l still allows are, and the encoder states its posterior in
+//! eps's coordinates, eps_Psi = (mu_q - mu_pi) / sigma_pi, sigma_Psi = sigma_q / sigma_pi. The model
+//! is still the quiz's (both are functions of the arguments the quiz gives them, and the KL is the
+//! one against N(0, I)); it is the same as a learned conditional prior N(mu_pi, sigma_pi^2) on c,
+//! which is why the quiz can take the prior to be N(0, I) without loss of generality. Without it the
+//! decoder itself had to turn one fixed N(0, I) into a different set of digits for every z_l, and
+//! the step's advantage over the Gaussian step depended on the seed (docs/math.md, section 3).
 
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
@@ -28,17 +37,63 @@ const LOGVAR_MAX: f32 = 6.0;
 /// The encoder pools to a fixed grid so any image size gives the same head.
 const POOL: usize = 4;
 
+/// conv - silu(+ level) - conv/2 - silu - conv/2 - silu - pool to POOL x POOL - linear: a Gaussian
+/// over the k latent dimensions, (mean, ln variance), from images stacked as channels and the
+/// level. The encoder q(c | z_{l-1}, z_l, l) reads two images, the prior pi(c | z_l, l) one.
+#[derive(Module, Debug)]
+pub struct GaussianHead {
+    embed: CondEmbedding,
+    conv1: Conv2d,
+    cond: Linear,
+    conv2: Conv2d,
+    conv3: Conv2d,
+    head: Linear,
+}
+
+impl GaussianHead {
+    fn new(images: usize, base_channels: usize, cond_dim: usize, latent_dim: usize, device: &Device) -> Self {
+        let c = base_channels;
+        Self {
+            embed: CondEmbedding::new(cond_dim, device),
+            conv1: conv(images, c, 1, device),
+            cond: LinearConfig::new(cond_dim, c).init(device),
+            conv2: conv(c, 2 * c, 2, device),
+            conv3: conv(2 * c, 2 * c, 2, device),
+            head: LinearConfig::new(2 * c * POOL * POOL, 2 * latent_dim).init(device),
+        }
+    }
+
+    /// (mean, ln variance), each [B, k], of images [B, images, H, W].
+    fn forward(&self, images: Tensor<4>, level_features: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
+        let b = images.dims()[0];
+        let c = self.cond.weight.dims()[1];
+        let cond = self.embed.forward(level_features);
+        let h = self.conv1.forward(images);
+        let h = silu(h + self.cond.forward(silu(cond)).reshape([b, c, 1, 1]));
+        let h = silu(self.conv2.forward(h));
+        let h = silu(self.conv3.forward(h));
+        let h = adaptive_avg_pool2d(h, [POOL, POOL]).flatten::<2>(1, 3);
+        let out = self.head.forward(h);
+        let k = out.dims()[1] / 2;
+        let mu = out.clone().narrow(1, 0, k);
+        let logvar = out.narrow(1, k, k).clamp(LOGVAR_MIN, LOGVAR_MAX);
+        (mu, logvar)
+    }
+}
+
 #[derive(Module, Debug)]
 pub struct Cvae {
-    enc_embed: CondEmbedding,
-    enc_conv1: Conv2d,
-    enc_cond: Linear,
-    enc_conv2: Conv2d,
-    enc_conv3: Conv2d,
-    enc_head: Linear,
+    enc: GaussianHead,
+    prior: GaussianHead,
     dec_embed: CondEmbedding,
     dec_latent: Linear,
     dec: UNet,
+}
+
+/// pi(c | z_l, l) = N(mu, e^logvar): where the latent eps ~ N(0, I) is placed, c = mu + sigma eps.
+pub struct Prior {
+    mu: Tensor<2>,
+    logvar: Tensor<2>,
 }
 
 /// The decoder's per-image step coefficients for a batch with one level per image, each
@@ -88,43 +143,45 @@ fn conv(cin: usize, cout: usize, stride: usize, device: &Device) -> Conv2d {
 
 impl Cvae {
     pub fn new(base_channels: usize, cond_dim: usize, latent_dim: usize, device: &Device) -> Self {
-        let c = base_channels;
         Self {
-            enc_embed: CondEmbedding::new(cond_dim, device),
-            enc_conv1: conv(2, c, 1, device),
-            enc_cond: LinearConfig::new(cond_dim, c).init(device),
-            enc_conv2: conv(c, 2 * c, 2, device),
-            enc_conv3: conv(2 * c, 2 * c, 2, device),
-            enc_head: LinearConfig::new(2 * c * POOL * POOL, 2 * latent_dim).init(device),
+            enc: GaussianHead::new(2, base_channels, cond_dim, latent_dim, device),
+            prior: GaussianHead::new(1, base_channels, cond_dim, latent_dim, device),
             dec_embed: CondEmbedding::new(cond_dim, device),
             dec_latent: LinearConfig::new(latent_dim, cond_dim).init(device),
             dec: UNetConfig::new(1, 1).with_base_channels(base_channels).with_cond_dim(cond_dim).init(device),
         }
     }
 
-    /// Encoder: (eps_Psi, ln sigma_Psi^2), each [B, k].
+    /// Where z_l places the latent: pi(c | z_l, l).
+    pub fn prior(&self, z_l: Tensor<4>, level_features: Tensor<2>) -> Prior {
+        let (mu, logvar) = self.prior.forward(z_l, level_features);
+        Prior { mu, logvar }
+    }
+
+    /// Encoder in eps's coordinates: (eps_Psi, ln sigma_Psi^2), each [B, k].
     pub fn encode(
         &self,
         z_prev: Tensor<4>,
         z_l: Tensor<4>,
         level_features: Tensor<2>,
     ) -> (Tensor<2>, Tensor<2>) {
-        let b = z_prev.dims()[0];
-        let c = self.enc_cond.weight.dims()[1];
-        let cond = self.enc_embed.forward(level_features);
-        let h = self.enc_conv1.forward(Tensor::cat(vec![z_prev, z_l], 1));
-        let h = silu(h + self.enc_cond.forward(silu(cond)).reshape([b, c, 1, 1]));
-        let h = silu(self.enc_conv2.forward(h));
-        let h = silu(self.enc_conv3.forward(h));
-        let h = adaptive_avg_pool2d(h, [POOL, POOL]).flatten::<2>(1, 3);
-        let out = self.enc_head.forward(h);
-        let k = out.dims()[1] / 2;
-        let mu = out.clone().narrow(1, 0, k);
-        let logvar = out.narrow(1, k, k).clamp(LOGVAR_MIN, LOGVAR_MAX);
-        (mu, logvar)
+        let prior = self.prior(z_l.clone(), level_features.clone());
+        self.encode_given(z_prev, z_l, level_features, &prior)
     }
 
-    /// Decoder mean z_Phi = m(z_l, yhat_Phi(eps, z_l, l)): [B, 1, H, W].
+    fn encode_given(
+        &self,
+        z_prev: Tensor<4>,
+        z_l: Tensor<4>,
+        level_features: Tensor<2>,
+        prior: &Prior,
+    ) -> (Tensor<2>, Tensor<2>) {
+        let (mu_q, logvar_q) = self.enc.forward(Tensor::cat(vec![z_prev, z_l], 1), level_features);
+        let eps_psi = (mu_q - prior.mu.clone()) * (prior.logvar.clone() * -0.5).exp();
+        (eps_psi, logvar_q - prior.logvar.clone())
+    }
+
+    /// Decoder mean z_Phi = m(z_l, yhat_Phi(c, z_l, l)) with c = mu_pi + sigma_pi eps: [B, 1, H, W].
     pub fn decode(
         &self,
         eps: Tensor<2>,
@@ -132,7 +189,20 @@ impl Cvae {
         level_features: Tensor<2>,
         coefs: &StepCoefs,
     ) -> Tensor<4> {
-        let cond = self.dec_embed.forward(level_features) + self.dec_latent.forward(eps);
+        let prior = self.prior(z_l.clone(), level_features.clone());
+        self.decode_given(eps, z_l, level_features, coefs, &prior)
+    }
+
+    fn decode_given(
+        &self,
+        eps: Tensor<2>,
+        z_l: Tensor<4>,
+        level_features: Tensor<2>,
+        coefs: &StepCoefs,
+        prior: &Prior,
+    ) -> Tensor<4> {
+        let code = prior.mu.clone() + (prior.logvar.clone() * 0.5).exp() * eps;
+        let cond = self.dec_embed.forward(level_features) + self.dec_latent.forward(code);
         let yhat = self.dec.forward(z_l.clone(), cond);
         yhat * coefs.coef_y.clone() + z_l * coefs.coef_z.clone()
     }
@@ -153,12 +223,14 @@ impl Cvae {
         coefs: &StepCoefs,
         gamma: Tensor<2>,
     ) -> CvaeTerms {
-        let (mu, logvar) = self.encode(z_prev.clone(), z_l.clone(), level_features.clone());
-        // Reparameterisation: eps = mu + sigma * gamma.
+        let prior = self.prior(z_l.clone(), level_features.clone());
+        let (mu, logvar) = self.encode_given(z_prev.clone(), z_l.clone(), level_features.clone(), &prior);
+        // Reparameterisation: eps = eps_Psi + sigma_Psi * gamma.
         let eps = mu.clone() + (logvar.clone() * 0.5).exp() * gamma;
-        self.terms_given(z_prev, z_l, level_features, coefs, eps, (mu, logvar))
+        self.terms_given(z_prev, z_l, level_features, coefs, eps, (mu, logvar), &prior)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn terms_given(
         &self,
         z_prev: Tensor<4>,
@@ -167,9 +239,10 @@ impl Cvae {
         coefs: &StepCoefs,
         eps: Tensor<2>,
         (mu, logvar): (Tensor<2>, Tensor<2>),
+        prior: &Prior,
     ) -> CvaeTerms {
         let kl = ((mu.powi_scalar(2) + logvar.clone().exp() - logvar - 1.0) * 0.5).sum_dim(1).flatten(0, 1);
-        let mean = self.decode(eps, z_l, level_features, coefs);
+        let mean = self.decode_given(eps, z_l, level_features, coefs, prior);
         let pixels = (z_prev.dims()[2] * z_prev.dims()[3]) as f64;
         let log_sigma = coefs.log_sigma.clone();
         let sq = ((z_prev - mean) * (-log_sigma.clone()).exp()).powi_scalar(2) * 0.5;
@@ -188,8 +261,9 @@ impl Cvae {
         level_features: Tensor<2>,
         coefs: &StepCoefs,
     ) -> CvaeTerms {
-        let (mu, logvar) = self.encode(z_prev.clone(), z_l.clone(), level_features.clone());
-        self.terms_given(z_prev, z_l, level_features, coefs, mu.clone(), (mu, logvar))
+        let prior = self.prior(z_l.clone(), level_features.clone());
+        let (mu, logvar) = self.encode_given(z_prev.clone(), z_l.clone(), level_features.clone(), &prior);
+        self.terms_given(z_prev, z_l, level_features, coefs, mu.clone(), (mu, logvar), &prior)
     }
 
     /// One ancestral step given eps ~ N(0, I) [B, k]: z_{l-1} = z_Phi + sigma_Phi * delta, or the
