@@ -117,8 +117,11 @@ fn the_denoiser_exports_with_pytorch_names_and_layouts() {
 fn the_cvae_exports_with_pytorch_names_and_layouts() {
     let (trainer, dir) = exported(ModelKind::Cvae);
     let file = check_weights(&trainer, &dir);
-    assert_eq!(shape(&file, "enc_conv1.weight"), [4, 2, 3, 3]);
-    assert_eq!(shape(&file, "enc_head.weight"), [16, 8 * 16]);
+    assert_eq!(shape(&file, "enc.conv1.weight"), [4, 2, 3, 3]);
+    assert_eq!(shape(&file, "enc.head.weight"), [16, 8 * 16]);
+    // The prior network reads z_l alone.
+    assert_eq!(shape(&file, "prior.conv1.weight"), [4, 1, 3, 3]);
+    assert_eq!(shape(&file, "prior.head.weight"), [16, 8 * 16]);
     assert_eq!(shape(&file, "dec_latent.weight"), [16, 8]);
     // The decoder predicts yhat (one channel); its variance is the schedule's, floored as in the
     // module file.
