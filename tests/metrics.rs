@@ -231,20 +231,21 @@ fn scenario_4_cvae_beats_the_gaussian_step_at_four_levels_on_three_seeds() {
     let c = Classifier::bundled(&device);
     let data = Dataset::bundled();
     let options = RunOptions { steps: None, samples: 128, seed: 11, reference: 500 };
+    let mut preset = scenario::by_name("few-levels").unwrap();
+    assert_eq!(preset.models.len(), 3);
+    assert_eq!(preset.models[0].kind, ModelKind::Denoiser);
+    assert_eq!(preset.models[1].kind, ModelKind::Cvae);
+    assert_eq!(preset.models[2].kind, ModelKind::Universal, "Φ* of the same training images");
+    assert!(preset.models.iter().all(|m| m.levels == 4 && m.batch == preset.models[0].batch));
+    assert_eq!(preset.models[0].seed, 3, "the preset's seed");
+    // The two trained panels only (Φ*'s are tests/ideal.rs's).
+    preset.panels.truncate(2);
     let mut ratios = Vec::new();
     for (seed, dir) in [(3, "tests/fixtures"), (4, "tests/fixtures/seed-4"), (5, "tests/fixtures/seed-5")] {
-        let mut sc = scenario::by_name("few-levels").unwrap();
-        assert_eq!(sc.models.len(), 3);
-        assert_eq!(sc.models[0].kind, ModelKind::Denoiser);
-        assert_eq!(sc.models[1].kind, ModelKind::Cvae);
-        assert_eq!(sc.models[2].kind, ModelKind::Universal, "Φ* of the same training images");
-        assert!(sc.models.iter().all(|m| m.levels == 4 && m.batch == sc.models[0].batch));
-        assert_eq!(sc.models[0].seed, 3, "the preset's seed");
+        let mut sc = preset.clone();
         for m in &mut sc.models {
             m.seed = seed;
         }
-        // The two trained panels only (Φ*'s are tests/ideal.rs's).
-        sc.panels.truncate(2);
         let trained = fixture_in(dir, &sc, &data);
         let r = scenario::measure_blocking(&sc, &trained, &data, &device, &c, &options, |_| {}).unwrap();
         let (den, cvae) = (&r.panels[0].metrics, &r.panels[1].metrics);

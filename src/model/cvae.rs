@@ -91,9 +91,17 @@ pub struct Cvae {
 }
 
 /// pi(c | z_l, l) = N(mu, e^logvar): where the latent eps ~ N(0, I) is placed, c = mu + sigma eps.
-pub struct Prior {
+struct Prior {
     mu: Tensor<2>,
     logvar: Tensor<2>,
+}
+
+/// The encoder's Gaussian in eps's coordinates, (eps_Psi, ln sigma_Psi^2), and the prior it is
+/// stated against (the decoder maps eps through the same prior).
+struct Posterior {
+    mu: Tensor<2>,
+    logvar: Tensor<2>,
+    prior: Prior,
 }
 
 /// The decoder's per-image step coefficients for a batch with one level per image, each
@@ -153,7 +161,7 @@ impl Cvae {
     }
 
     /// Where z_l places the latent: pi(c | z_l, l).
-    pub fn prior(&self, z_l: Tensor<4>, level_features: Tensor<2>) -> Prior {
+    fn prior(&self, z_l: Tensor<4>, level_features: Tensor<2>) -> Prior {
         let (mu, logvar) = self.prior.forward(z_l, level_features);
         Prior { mu, logvar }
     }
@@ -165,20 +173,15 @@ impl Cvae {
         z_l: Tensor<4>,
         level_features: Tensor<2>,
     ) -> (Tensor<2>, Tensor<2>) {
-        let prior = self.prior(z_l.clone(), level_features.clone());
-        self.encode_given(z_prev, z_l, level_features, &prior)
+        let q = self.posterior(z_prev, z_l, level_features);
+        (q.mu, q.logvar)
     }
 
-    fn encode_given(
-        &self,
-        z_prev: Tensor<4>,
-        z_l: Tensor<4>,
-        level_features: Tensor<2>,
-        prior: &Prior,
-    ) -> (Tensor<2>, Tensor<2>) {
+    fn posterior(&self, z_prev: Tensor<4>, z_l: Tensor<4>, level_features: Tensor<2>) -> Posterior {
+        let prior = self.prior(z_l.clone(), level_features.clone());
         let (mu_q, logvar_q) = self.enc.forward(Tensor::cat(vec![z_prev, z_l], 1), level_features);
-        let eps_psi = (mu_q - prior.mu.clone()) * (prior.logvar.clone() * -0.5).exp();
-        (eps_psi, logvar_q - prior.logvar.clone())
+        let mu = (mu_q - prior.mu.clone()) * (prior.logvar.clone() * -0.5).exp();
+        Posterior { mu, logvar: logvar_q - prior.logvar.clone(), prior }
     }
 
     /// Decoder mean z_Phi = m(z_l, yhat_Phi(c, z_l, l)) with c = mu_pi + sigma_pi eps: [B, 1, H, W].
@@ -223,14 +226,12 @@ impl Cvae {
         coefs: &StepCoefs,
         gamma: Tensor<2>,
     ) -> CvaeTerms {
-        let prior = self.prior(z_l.clone(), level_features.clone());
-        let (mu, logvar) = self.encode_given(z_prev.clone(), z_l.clone(), level_features.clone(), &prior);
+        let q = self.posterior(z_prev.clone(), z_l.clone(), level_features.clone());
         // Reparameterisation: eps = eps_Psi + sigma_Psi * gamma.
-        let eps = mu.clone() + (logvar.clone() * 0.5).exp() * gamma;
-        self.terms_given(z_prev, z_l, level_features, coefs, eps, (mu, logvar), &prior)
+        let eps = q.mu.clone() + (q.logvar.clone() * 0.5).exp() * gamma;
+        self.terms_given(z_prev, z_l, level_features, coefs, eps, q)
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn terms_given(
         &self,
         z_prev: Tensor<4>,
@@ -238,11 +239,11 @@ impl Cvae {
         level_features: Tensor<2>,
         coefs: &StepCoefs,
         eps: Tensor<2>,
-        (mu, logvar): (Tensor<2>, Tensor<2>),
-        prior: &Prior,
+        q: Posterior,
     ) -> CvaeTerms {
+        let (mu, logvar) = (q.mu, q.logvar);
         let kl = ((mu.powi_scalar(2) + logvar.clone().exp() - logvar - 1.0) * 0.5).sum_dim(1).flatten(0, 1);
-        let mean = self.decode_given(eps, z_l, level_features, coefs, prior);
+        let mean = self.decode_given(eps, z_l, level_features, coefs, &q.prior);
         let pixels = (z_prev.dims()[2] * z_prev.dims()[3]) as f64;
         let log_sigma = coefs.log_sigma.clone();
         let sq = ((z_prev - mean) * (-log_sigma.clone()).exp()).powi_scalar(2) * 0.5;
@@ -261,9 +262,9 @@ impl Cvae {
         level_features: Tensor<2>,
         coefs: &StepCoefs,
     ) -> CvaeTerms {
-        let prior = self.prior(z_l.clone(), level_features.clone());
-        let (mu, logvar) = self.encode_given(z_prev.clone(), z_l.clone(), level_features.clone(), &prior);
-        self.terms_given(z_prev, z_l, level_features, coefs, mu.clone(), (mu, logvar), &prior)
+        let q = self.posterior(z_prev.clone(), z_l.clone(), level_features.clone());
+        let eps = q.mu.clone();
+        self.terms_given(z_prev, z_l, level_features, coefs, eps, q)
     }
 
     /// One ancestral step given eps ~ N(0, I) [B, k]: z_{l-1} = z_Phi + sigma_Phi * delta, or the
