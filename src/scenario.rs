@@ -179,7 +179,10 @@ fn presets() -> Vec<Scenario> {
         Scenario {
             name: "memorisation".into(),
             title: "Memorisation vs generalisation".into(),
-            caption: "Φ* is the best possible denoiser of the training set, and with noise in the sampler (or the exact                       reverse step) it reproduces training images: their distance to the nearest training image is                       near 0. The trained network makes new digits, as far from the training set as held-out real                       digits are."
+            caption: "Φ* is the best possible denoiser of the training set, and with noise in the sampler (or the \
+                      exact reverse step) it reproduces training images: their distance to the nearest training \
+                      image is near 0. The trained network makes new digits, as far from the training set as \
+                      held-out real digits are."
                 .into(),
             models: vec![collapse_model.clone(), universal_like(&collapse_model)],
             steps: 600,
@@ -473,5 +476,21 @@ mod native {
             });
         }
         Ok(ScenarioReport { name: scenario.name.clone(), steps, training, real, real_rms_pair, panels })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Captions are prose shown under the pictures and printed by the CLI: one space between
+    /// words (a string literal continued without `\` keeps the next line's indentation).
+    #[test]
+    fn captions_are_single_spaced_prose() {
+        for sc in all() {
+            for text in [&sc.title, &sc.caption, &sc.budget] {
+                assert!(!text.contains("  ") && !text.contains('\n'), "{}: {text:?}", sc.name);
+            }
+        }
     }
 }

@@ -113,6 +113,9 @@ enum Command {
         /// Latent size k of the CVAE step.
         #[arg(long, default_value_t = 32)]
         latent: usize,
+        /// Size of the level (and latent) embedding the U-Net's blocks read.
+        #[arg(long, default_value_t = TrainConfig::default().cond_dim)]
+        cond_dim: usize,
         /// Clip the global gradient norm to this value (0: no clipping).
         #[arg(long, default_value_t = 1.0)]
         clip: f64,
@@ -452,6 +455,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             seed,
             channels,
             latent,
+            cond_dim,
             clip,
             resume,
             out,
@@ -477,6 +481,7 @@ fn run(cli: Cli) -> Result<(), Error> {
                         seed,
                         base_channels: channels,
                         latent_dim: latent,
+                        cond_dim,
                         clip_norm: clip,
                         ..TrainConfig::default()
                     };
