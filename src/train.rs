@@ -303,7 +303,12 @@ impl Trainer {
         let levels_n = self.schedule.levels;
         let plain = self.device.clone().inner();
         let idx: Vec<i64> = self.batches.next_indices().into_iter().map(|i| i as i64).collect();
-        let levels: Vec<usize> = (0..b).map(|_| 1 + self.rng.below(levels_n)).collect();
+        let levels: Vec<usize> = match &self.model {
+            Model::Denoiser(_) => (0..b).map(|_| 1 + self.rng.below(levels_n)).collect(),
+            Model::Cvae(_) => {
+                (0..b).map(|_| crate::model::cvae::training_level(&mut self.rng, levels_n)).collect()
+            }
+        };
         let y = self.images.clone().select(0, Tensor::<1, Int>::from_data(TensorData::new(idx, [b]), &plain));
         let feats = Tensor::<2>::from_data(
             TensorData::new(level_features(&levels, levels_n), [b, LEVEL_FEATURES]),

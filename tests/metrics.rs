@@ -264,11 +264,10 @@ fn scenario_4_cvae_beats_the_gaussian_step_at_four_levels_on_three_seeds() {
         );
         ratios.push(ratio);
     }
-    // Measured on these fixtures: 0.34, 0.77 and 0.53 (README, scenario 4). The aim, 0.7
-    // on every seed, is not met on seed 4 (README, Open problems); the bound keeps room for the
-    // rounding of other CPUs' kernels.
+    // The aim: 0.7 on every seed. Measured on these fixtures (the CVAE's training pairs half
+    // at the last step, cvae::LAST_STEP_SHARE): 0.34, 0.43 and 0.46 (README, scenario 4).
     let worst = ratios.iter().cloned().fold(0.0, f64::max);
-    assert!(worst <= 0.85, "CVAE / Gaussian step Fréchet ratios {ratios:.2?}: worst {worst:.2}");
+    assert!(worst <= 0.7, "CVAE / Gaussian step Fréchet ratios {ratios:.2?}: worst {worst:.2}");
 }
 
 #[test]
