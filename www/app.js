@@ -74,7 +74,7 @@ function rebuildForModel() {
   charts.rebuild({ model: cfg.model, levels: cfg.L, samplers: shownSamplers(), compact: view.embed });
   $('loss-caption').innerHTML =
     cfg.model === 'cvae'
-      ? 'KL(q(ε | z<sub>ℓ−1</sub>, z<sub>ℓ</sub>) ‖ N(0, I)) − ln p(z<sub>ℓ−1</sub> | ε, z<sub>ℓ</sub>) per image: total, KL and NLL (smoothed; thin: every step). The NLL of a continuous density can go below 0.'
+      ? 'KL(q(ε | z<sub>ℓ−1</sub>, z<sub>ℓ</sub>) ‖ N(0, I)) − ln p(z<sub>ℓ−1</sub> | ε, z<sub>ℓ</sub>) per image: total, KL and NLL (smoothed; thin: every step), ℓ = 1 (the step to z<sub>0</sub>) for half the pairs, uniform in 2…L for the rest. The NLL of a continuous density can go below 0.'
       : 'E ‖y − ŷ(z<sub>ℓ</sub>, ℓ)‖² per image, ℓ uniform in 1…L (thin: every step; thick: smoothed).';
 }
 
