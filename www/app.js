@@ -7,6 +7,7 @@ import { banner, clearBanner, errorBanner, logErrorsTo } from './banners.js';
 import { Charts } from './charts.js';
 import { showConfig, wireControls } from './controls.js';
 import { wireFiles } from './files.js';
+import { CVAE_LAST_STEP_SHARE } from './limits.js';
 import { readChecked } from './file-checks.js';
 import { escapeHtml } from './format.js';
 import { clearMetrics } from './metrics-panel.js';
@@ -74,7 +75,7 @@ function rebuildForModel() {
   charts.rebuild({ model: cfg.model, levels: cfg.L, samplers: shownSamplers(), compact: view.embed });
   $('loss-caption').innerHTML =
     cfg.model === 'cvae'
-      ? 'KL(q(ε | z<sub>ℓ−1</sub>, z<sub>ℓ</sub>) ‖ N(0, I)) − ln p(z<sub>ℓ−1</sub> | ε, z<sub>ℓ</sub>) per image: total, KL and NLL (smoothed; thin: every step), ℓ = 1 (the step to z<sub>0</sub>) for half the pairs, uniform in 2…L for the rest. The NLL of a continuous density can go below 0.'
+      ? `KL(q(ε | z<sub>ℓ−1</sub>, z<sub>ℓ</sub>) ‖ N(0, I)) − ln p(z<sub>ℓ−1</sub> | ε, z<sub>ℓ</sub>) per image: total, KL and NLL (smoothed; thin: every step), ℓ = 1 (the step to z<sub>0</sub>) for ${Math.round(CVAE_LAST_STEP_SHARE * 100)}% of the pairs, uniform in 2…L for the rest. The NLL of a continuous density can go below 0.`
       : 'E ‖y − ŷ(z<sub>ℓ</sub>, ℓ)‖² per image, ℓ uniform in 1…L (thin: every step; thick: smoothed).';
 }
 

@@ -115,5 +115,8 @@ export const SAMPLER_SPECS = ["deterministic","stochastic","ddim","cvae","univer
 // The default a makes a^L equal to this (Schedule::default_a).
 export const DEFAULT_FINAL_SIGNAL = 0.01;
 
+// The share of the CVAE step's training pairs drawn at l = 1 (cvae::LAST_STEP_SHARE).
+export const CVAE_LAST_STEP_SHARE = 0.5;
+
 // What a file must start with, and its largest size, before the page copies it into the wasm.
 export const FILES = {"checkpointMagic":[68,78,76,65,66,0,1,0],"checkpointMaxBytes":536870912,"idxMaxBytes":68157440};
