@@ -6,10 +6,11 @@ import globals from 'globals';
 export default [
   { ignores: ['dist/', 'target/', 'node_modules/', 'bench/node_modules/', 'vendor/'] },
   js.configs.recommended,
-  {
-    files: ['www/**/*.js'],
-    languageOptions: { globals: { ...globals.browser, ...globals.worker } },
-  },
+  // The page (www/page/) runs in the window, the training worker (www/worker/) in a Web Worker;
+  // www/shared/ is imported by both.
+  { files: ['www/page/**/*.js'], languageOptions: { globals: globals.browser } },
+  { files: ['www/worker/**/*.js'], languageOptions: { globals: globals.worker } },
+  { files: ['www/shared/**/*.js'], languageOptions: { globals: { ...globals.browser, ...globals.worker } } },
   {
     files: ['**/*.mjs', 'eslint.config.js'],
     languageOptions: { globals: { ...globals.node, ...globals.browser } },

@@ -1,5 +1,5 @@
 //! The ranges every layer accepts, in one table: the core validates with it, the CLI passes its
-//! values to the core, and the page's URL parser and controls use `www/limits.js`, which is
+//! values to the core, and the page's URL parser and controls use `www/shared/limits.js`, which is
 //! generated from it (`crate::page`).
 
 use serde::Serialize;
@@ -104,7 +104,7 @@ pub fn step_work(batch: usize, base_channels: usize) -> f64 {
     batch as f64 * (base_channels as f64).powi(2)
 }
 
-/// Every bound on a product, by the name `www/limits.js` uses.
+/// Every bound on a product, by the name `www/shared/limits.js` uses.
 pub fn all_work() -> Vec<(&'static str, WorkLimit)> {
     vec![("step", STEP_WORK), ("draw", DRAW_WORK), ("metrics", METRICS_WORK)]
 }

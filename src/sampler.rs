@@ -36,7 +36,7 @@ pub enum SamplerKind {
 
 impl SamplerKind {
     /// The samplers that apply to a model, in the order the page and the CLI show them: the one
-    /// place this rule is written (`run` checks it; the page gets it through `www/limits.js`).
+    /// place this rule is written (`run` checks it; the page gets it through `www/shared/limits.js`).
     pub fn names_for(model: ModelKind) -> &'static [&'static str] {
         match model {
             ModelKind::Denoiser => &["deterministic", "stochastic", "ddim"],

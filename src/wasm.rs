@@ -1,4 +1,4 @@
-//! The browser API (wasm-bindgen), used from the Web Worker in `www/worker.js`.
+//! The browser API (wasm-bindgen), used from the Web Worker in `www/worker/worker.js`.
 //!
 //! Nothing here blocks: WebGPU is initialised with `init_async` before the first tensor op, and
 //! every readback is async and batched (`flush` reads all queued steps' statistics at once,
@@ -394,7 +394,7 @@ impl Session {
     /// Read the queued steps' statistics (one readback per model): `{step, steps: [{step, loss,
     /// kl, nll}], levelLoss: [...], others: [{model, steps}]}`. Rejects with kind "diverged" if
     /// training diverged (the last good weights are then restored).
-    // The borrow is held across the await: safe only because www/worker.js sends every call
+    // The borrow is held across the await: safe only because www/worker/worker.js sends every call
     // into the wasm through `serial()`, one at a time (a second call during this one would
     // panic on the RefCell). The bridge should not rely on its caller for this; see README.
     #[allow(clippy::await_holding_refcell_ref)]

@@ -217,7 +217,7 @@ enum Command {
     },
     /// Print the ranges every setting accepts and the samplers of each model.
     Limits {
-        /// As the ES module the page imports (www/limits.js).
+        /// As the ES module the page imports (www/shared/limits.js).
         #[arg(long)]
         js: bool,
     },

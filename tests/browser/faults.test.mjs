@@ -102,7 +102,7 @@ test('after repeated crashes the banner offers ways out; starting without the au
   await page.click('.banner[data-id="crash"] button:has-text("Start without the autosave")');
   await waitReady(page, { version: v + 1 });
   assert.equal(await lab(page, 'lab.step'), 0, 'a fresh run');
-  const kept = await page.evaluate(async () => (await import('/www/autosave.js')).listAutosaves());
+  const kept = await page.evaluate(async () => (await import('/www/page/autosave.js')).listAutosaves());
   assert.ok(kept.some((k) => k.startsWith('kept:')), `the old save is kept aside: ${JSON.stringify(kept)}`);
   assert.ok((await train(page, 2)) >= 2, 'and it trains');
   // Three more crashes: the other way out, lighter settings, restarts at 8 channels.

@@ -72,11 +72,11 @@ async function firstMinute({ webgpu, backend: expected, playMs, query = '', limi
 
 test('without WebGPU: lighter settings, a grid at once, training soon and at >= 75% of the time', async () => {
   // 30 s: a drawing pass of every row at L = 100 costs a few seconds here, so it waits for four
-  // times as much training, but a one-row redraw fits every few seconds (www/time-share.js).
+  // times as much training, but a one-row redraw fits every few seconds (www/worker/time-share.js).
   await firstMinute({ webgpu: false, backend: 'cpu', playMs: 30000, query: '&me=20', limits: { firstDrawn: 5000, firstStep: 10000, redrawn: true } });
 });
 
-// On a CPU WebGPU adapter the page trains on its CPU backend (www/worker-gpu.js chooseBackend):
+// On a CPU WebGPU adapter the page trains on its CPU backend (www/shared/webgpu.js chooseBackend):
 // the same first minute as without WebGPU, with the adapter named and WebGPU one click away.
 // 15 s of play: the backend, the banner and the first step are what this adds to the test above.
 test('on a CPU WebGPU adapter (SwiftShader), at the defaults: the CPU backend, a grid at once, training soon', async () => {

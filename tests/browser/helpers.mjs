@@ -46,7 +46,7 @@ export const SMALL = 'L=10&batch=8&channels=4&rows=4&cols=6';
 export const SMALL_CPU = `${SMALL}&backend=cpu`;
 
 export function checkBuilt() {
-  const need = ['index.html', 'www/app.js', 'www/worker.js', 'pkg/denoise_lab.js', 'pkg/denoise_lab_bg.wasm', 'vendor/uPlot.esm.js'];
+  const need = ['index.html', 'www/page/app.js', 'www/worker/worker.js', 'pkg/denoise_lab.js', 'pkg/denoise_lab_bg.wasm', 'vendor/uPlot.esm.js'];
   for (const f of need) {
     assert.ok(fs.existsSync(path.join(DIST, f)), `${path.join(DIST, f)} is missing: run \`bash scripts/build-web.sh\` first`);
   }
@@ -77,7 +77,7 @@ export async function launch({ webgpu = true, extraArgs = [] } = {}) {
     server.close();
     throw e;
   }
-  // On SwiftShader the page's own choice would be the CPU backend (a CPU adapter: www/worker-gpu.js
+  // On SwiftShader the page's own choice would be the CPU backend (a CPU adapter: www/shared/webgpu.js
   // chooseBackend); a context launched for WebGPU asks for WebGPU (`withBackend`).
   gpuContexts.set(context, webgpu);
   const close = async () => {

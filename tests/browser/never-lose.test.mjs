@@ -19,8 +19,8 @@ const autosavedAt = (page, step) => page.waitForFunction((s) => document.getElem
 const inPage = (page, fn, arg) =>
   page.evaluate(
     async ([src, a]) => {
-      const store = await import('/www/autosave.js');
-      const state = await import('/www/state.js');
+      const store = await import('/www/page/autosave.js');
+      const state = await import('/www/page/state.js');
       const key = store.autosaveKey(state.trainConfig(window.denoiseLab.config), 'bundled');
       return new Function('store', 'key', 'arg', `return (${src})(store, key, arg);`)(store, key, a);
     },

@@ -219,7 +219,7 @@ test('a lost GPU device is reported and training restarts from the autosave; a s
   // The next worker finds an adapter (the probe passes) but never gets a device from it: the
   // resume goes on on the CPU backend from the save, not as a fresh run that would overwrite it.
   const prelude = "GPUAdapter.prototype.requestDevice = () => Promise.reject(new Error('test: the device could not be created'));\n";
-  await env.context.route('**/www/worker.js', async (route) => {
+  await env.context.route('**/www/worker/worker.js', async (route) => {
     const res = await route.fetch();
     await route.fulfill({ response: res, body: prelude + (await res.text()) });
   });
@@ -232,6 +232,6 @@ test('a lost GPU device is reported and training restarts from the autosave; a s
     assert.ok(await lab(page, 'lab.resumed'));
     assert.ok((await train(page, 1)) >= saved + 1, 'and it trains on');
   } finally {
-    await env.context.unroute('**/www/worker.js');
+    await env.context.unroute('**/www/worker/worker.js');
   }
 });

@@ -1,9 +1,9 @@
-// Which backend the page trains on (www/worker-gpu.js chooseBackend) for each URL value and each
-// adapter, and that the URL keeps the choice (www/state.js): pure functions, no browser.
+// Which backend the page trains on (www/shared/webgpu.js chooseBackend) for each URL value and each
+// adapter, and that the URL keeps the choice (www/page/state.js): pure functions, no browser.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chooseBackend } from '../../www/worker-gpu.js';
-import { parseQuery, toQuery } from '../../www/state.js';
+import { chooseBackend } from '../../www/shared/webgpu.js';
+import { parseQuery, toQuery } from '../../www/page/state.js';
 
 const gpu = { ok: true, adapter: { vendor: 'nvidia' }, cpuAdapter: false };
 const swiftshader = { ok: true, adapter: { vendor: 'google', architecture: 'swiftshader' }, cpuAdapter: true };

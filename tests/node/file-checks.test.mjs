@@ -1,8 +1,8 @@
-// The page's checks of a file before it is read into the wasm (www/file-checks.js).
+// The page's checks of a file before it is read into the wasm (www/page/file-checks.js).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fetchChecked, fileProblem, readChecked } from '../../www/file-checks.js';
-import { FILES } from '../../www/limits.js';
+import { fetchChecked, fileProblem, readChecked } from '../../www/page/file-checks.js';
+import { FILES } from '../../www/shared/limits.js';
 
 const idxImages = [0, 0, 8, 3, 0, 0, 0, 1];
 const idxLabels = [0, 0, 8, 1, 0, 0, 0, 1];

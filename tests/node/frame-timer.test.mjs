@@ -1,7 +1,7 @@
-// The worker's frame pacing (www/frame-timer.js): pure, tested without a browser.
+// The worker's frame pacing (www/worker/frame-timer.js): pure, tested without a browser.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FrameTimer, median } from '../../www/frame-timer.js';
+import { FrameTimer, median } from '../../www/worker/frame-timer.js';
 
 test('the first frame is one step, the warm-up; later frames aim at about 150 ms', () => {
   const t = new FrameTimer();

@@ -1,10 +1,10 @@
-// The page's URL state (www/state.js) and formatting (www/format.js): pure modules, tested
+// The page's URL state (www/page/state.js) and formatting (www/page/format.js): pure modules, tested
 // without a browser.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LIMITS, SAMPLERS_BY_MODEL } from '../../www/limits.js';
-import { PARAMS, defaults, parseQuery, parseValue, toQuery, trainConfig, defaultA, describe } from '../../www/state.js';
-import { fmt, fmtMs, ago, escapeHtml } from '../../www/format.js';
+import { LIMITS, SAMPLERS_BY_MODEL } from '../../www/shared/limits.js';
+import { PARAMS, defaults, parseQuery, parseValue, toQuery, trainConfig, defaultA, describe } from '../../www/page/state.js';
+import { fmt, fmtMs, ago, escapeHtml } from '../../www/page/format.js';
 
 test('defaults parse from an empty query and write back to the always-written parameters', () => {
   const s = parseQuery('');
@@ -48,7 +48,7 @@ test('bad values fall back to the default with a message naming the parameter', 
   assert.match(text, /seed=“4294967296” must be a whole number from 0 to 4294967295/);
 });
 
-test('the ranges are the core\'s (www/limits.js, generated from src/limits.rs)', () => {
+test('the ranges are the core\'s (www/shared/limits.js, generated from src/limits.rs)', () => {
   assert.equal(parseValue('lr', '100'), 100, 'the core accepts learning rates up to 100');
   assert.throws(() => parseValue('lr', '100.5'), /must be > 0 and ≤ 100/);
   assert.throws(() => parseValue('lr', '0'), /must be > 0/);

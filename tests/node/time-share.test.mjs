@@ -1,7 +1,7 @@
-// The worker's sharing of time between training and drawing (www/time-share.js).
+// The worker's sharing of time between training and drawing (www/worker/time-share.js).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TimeShare, TRAINING_SHARE, PLANNED_SHARE } from '../../www/time-share.js';
+import { TimeShare, TRAINING_SHARE, PLANNED_SHARE } from '../../www/worker/time-share.js';
 
 test('a pass of unknown cost may start; a known one waits until training keeps its share', () => {
   const t = new TimeShare();

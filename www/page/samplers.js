@@ -1,9 +1,9 @@
 // What the page says about each sampler: title, formula and caption (which samplers apply to
-// which model comes from the core: SAMPLERS_BY_MODEL in www/limits.js and the session's own list
+// which model comes from the core: SAMPLERS_BY_MODEL in www/shared/limits.js and the session's own list
 // of sampler specs), and the colours that tie a sampler's grid, curves, bars and metrics row
 // together. A spec is `[model/]sampler` as the core names it: "ddim", "universal/exact".
 
-import { SAMPLERS_BY_MODEL } from './limits.js';
+import { SAMPLERS_BY_MODEL } from '../shared/limits.js';
 
 export const SAMPLERS = {
   deterministic: {

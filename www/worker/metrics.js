@@ -5,7 +5,7 @@
 import { errorText, isFatal } from './errors.js';
 import { letMessagesIn } from './let-messages-in.js';
 
-const CLASSIFIER_URL = new URL('./data/classifier.bin', import.meta.url).href;
+const CLASSIFIER_URL = new URL('../data/classifier.bin', import.meta.url).href;
 
 function free(obj) {
   try {
@@ -67,7 +67,7 @@ export class MetricsRunner {
     return this.stepsSince > 0;
   }
 
-  /** Time to measure while training: every `every` steps (the worker also keeps training's share of time, www/time-share.js). */
+  /** Time to measure while training: every `every` steps (the worker also keeps training's share of time, www/worker/time-share.js). */
   due(every, session) {
     if (!every || this.stepsSince < every) return false;
     return !(this.session === session && !this.obj); // unavailable for this session

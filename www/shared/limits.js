@@ -1,4 +1,4 @@
-// Generated from src/limits.rs by `cargo run -- limits --js > www/limits.js`: do not edit.
+// Generated from src/limits.rs by `cargo run -- limits --js > www/shared/limits.js`: do not edit.
 // The ranges the core accepts, by configuration field.
 export const LIMITS = {
   "a": {

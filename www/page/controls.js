@@ -1,9 +1,9 @@
 // The settings panel and the transport buttons: showing the configuration, reading an edited
-// field with the URL's own rules (www/state.js), enabling and labelling the buttons.
+// field with the URL's own rules (www/page/state.js), enabling and labelling the buttons.
 
 import { banner, clearBanner } from './banners.js';
 import { escapeHtml, fmt } from './format.js';
-import { LIMITS } from './limits.js';
+import { LIMITS } from '../shared/limits.js';
 import { defaultA, parseValue } from './state.js';
 
 const $ = (id) => document.getElementById(id);
@@ -26,7 +26,7 @@ const STRUCTURAL = ['model', 'L', 'a', 'k', 'channels', 'batch', 'seed'];
 
 export const btn = { play: $('play'), step: $('step'), reset: $('reset'), resample: $('resample'), export: $('export') };
 
-// The inputs' ranges are the core's (src/limits.rs through www/limits.js).
+// The inputs' ranges are the core's (src/limits.rs through www/shared/limits.js).
 for (const [key, limit] of [['L', LIMITS.levels], ['a', LIMITS.a], ['k', LIMITS.latent_dim], ['channels', LIMITS.base_channels], ['lr', LIMITS.lr], ['batch', LIMITS.batch], ['seed', LIMITS.seed], ['sigma', LIMITS.sigma]]) {
   if (!limit.min_open) ctl[key].min = String(limit.min);
   if (!limit.max_open) ctl[key].max = String(limit.max);

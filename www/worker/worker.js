@@ -5,7 +5,7 @@
 // Every call into the wasm goes through `serial()`: the Rust side keeps the session in a
 // RefCell, so calls must never overlap (an export arriving mid-flush waits for the flush).
 //
-// Messages in (from www/training.js and www/app.js):
+// Messages in (from www/page/training.js and www/page/app.js):
 //   init {config, ideal, display, backend ('auto' | 'webgpu' | 'cpu'), scenario?, data?, checkpoint?, autoplay?}   start
 //   play / pause / step {n}                          the training loop
 //   reset {config, ideal, display, scenario?, checkpoint?}   a new run (resumed from `checkpoint` if given)
@@ -23,18 +23,19 @@
 
 import { errorKind, errorText, isFatal } from './errors.js';
 import { FrameTimer } from './frame-timer.js';
-import { WORK_LIMITS } from './limits.js';
-import { chooseBackend, gpuDevice, probeWebGpu, watchDevices } from './worker-gpu.js';
-import { MetricsRunner } from './worker-metrics.js';
-import { SampleRunner, drawsPass, samplerSpecs } from './worker-sampling.js';
-import { Sessions } from './worker-session.js';
+import { WORK_LIMITS } from '../shared/limits.js';
+import { chooseBackend, probeWebGpu } from '../shared/webgpu.js';
+import { gpuDevice, watchDevices } from './gpu.js';
+import { MetricsRunner } from './metrics.js';
+import { SampleRunner, drawsPass, samplerSpecs } from './sampling.js';
+import { Sessions } from './session.js';
 import { TimeShare } from './time-share.js';
-import { dataset, fetchBytes, loadBundled } from './worker-data.js';
+import { dataset, fetchBytes, loadBundled } from './data.js';
 
 // Panics are reported with the JS stack (console_error_panic_hook): keep all of its frames.
 Error.stackTraceLimit = 200;
 
-const PKG = new URL('../pkg/denoise_lab.js', import.meta.url).href;
+const PKG = new URL('../../pkg/denoise_lab.js', import.meta.url).href;
 const LIGHT_METRICS_N = 32;
 const METRICS_AT_LOAD_MS = 3000;
 

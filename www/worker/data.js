@@ -5,8 +5,8 @@ import { errorText } from './errors.js';
 
 const BUNDLED = {
   name: 'bundled MNIST (10k digits)',
-  images: new URL('./data/mnist-10k-images-idx3-ubyte.gz', import.meta.url).href,
-  labels: new URL('./data/mnist-10k-labels-idx1-ubyte.gz', import.meta.url).href,
+  images: new URL('../data/mnist-10k-images-idx3-ubyte.gz', import.meta.url).href,
+  labels: new URL('../data/mnist-10k-labels-idx1-ubyte.gz', import.meta.url).href,
 };
 
 /** The bytes at `url`; a failure says what was being downloaded. */

@@ -55,7 +55,7 @@ export function showBackend(msg, { lightActions, onCpuBackend, onWebGpu }) {
     $('speed-adapter').textContent = a ? `${adapterText} (not used: it runs on the CPU)` : 'none';
     const acts = lightActions();
     if (msg.cpuAdapter) {
-      // The page's own choice (www/worker-gpu.js chooseBackend): WebGPU stays one click away.
+      // The page's own choice (www/shared/webgpu.js chooseBackend): WebGPU stays one click away.
       acts.actions = [...(acts.actions || []), { label: 'Use WebGPU anyway', onClick: onWebGpu }];
       banner('cpu-adapter', 'warn', `<b>Training on the CPU backend:</b> your WebGPU adapter (${escapeHtml(adapterText)}) runs on the CPU, where burn's CPU backend trains several times faster. A browser with GPU access trains much faster still.${note(acts)}`, acts);
     } else {

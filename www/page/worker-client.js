@@ -1,4 +1,4 @@
-// The page's side of the training worker (www/worker.js): starting and stopping it, sending it
+// The page's side of the training worker (www/worker/worker.js): starting and stopping it, sending it
 // messages, and dispatching its messages to one handler per message type.
 
 export class WorkerClient {
@@ -18,7 +18,7 @@ export class WorkerClient {
   /** A fresh worker (the old one, if any, is terminated), started with `init`. */
   start(init) {
     this.worker?.terminate();
-    const w = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+    const w = new Worker(new URL('../worker/worker.js', import.meta.url), { type: 'module' });
     w.onmessage = (ev) => {
       const msg = ev.data;
       const handle = this.handlers[msg.type];

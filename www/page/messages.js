@@ -1,5 +1,5 @@
-// The page's handlers of the worker's messages (www/worker.js lists them): what each one changes
-// in the page. `app` is the controller (www/app.js): its state, views and actions.
+// The page's handlers of the worker's messages (www/worker/worker.js lists them): what each one changes
+// in the page. `app` is the controller (www/page/app.js): its state, views and actions.
 
 import { banner, clearBanner, errorBanner } from './banners.js';
 import { setEnabled, showConfig } from './controls.js';

@@ -1,6 +1,6 @@
 // The test and automation handle, `window.denoiseLab`: what the page shows, as data. Tests and
 // benchmarks read it (and wait on its counters) instead of scraping the page; the controller
-// (www/app.js) and www/training.js keep it current.
+// (www/page/app.js) and www/page/training.js keep it current.
 
 /** The handle for the page's settings `cfg`/`view`; `post(msg)` sends to the worker (test hooks). */
 export function createLab({ cfg, view, post }) {
@@ -16,7 +16,7 @@ export function createLab({ cfg, view, post }) {
     info: null, // the session's configuration, schedule and sizes (the worker's `ready`)
     samplesStep: -1, // the training step the shown samples were drawn at
     samplesVersion: 0, // counts drawings of every row
-    lightDrawings: 0, // counts lighter redraws while training (some rows only; www/time-share.js)
+    lightDrawings: 0, // counts lighter redraws while training (some rows only; www/worker/time-share.js)
     lightRows: null, // {rows, of, step} of the last lighter redraw
     draws: null, // problem 2's view: {level, step, classes: {spec: classes reached}}
     finalDiversity: null, // {spec: mean pairwise distance of the drawn z_0} at the last drawing
@@ -28,7 +28,7 @@ export function createLab({ cfg, view, post }) {
     warmupMs: null,
     msPerStep: null,
     stepsPerSec: null,
-    trainingShare: null, // training's share of the worker's wall time while playing (www/time-share.js)
+    trainingShare: null, // training's share of the worker's wall time while playing (www/worker/time-share.js)
     lightened: false, // started with lighter settings because training runs on a CPU
     errors: [],
     warnings: [],

@@ -1,5 +1,5 @@
-// The page's controller: the state (from the URL, www/state.js), the worker that trains
-// (www/worker.js, through www/worker-client.js) and the views (one module each). It never blocks
+// The page's controller: the state (from the URL, www/page/state.js), the worker that trains
+// (www/worker/worker.js, through www/page/worker-client.js) and the views (one module each). It never blocks
 // on the wasm, which lives in the worker.
 
 import { autosaveKey, deleteAutosave, loadAutosave } from './autosave.js';
@@ -7,7 +7,7 @@ import { banner, clearBanner, errorBanner, logErrorsTo } from './banners.js';
 import { Charts } from './charts.js';
 import { showConfig, wireControls } from './controls.js';
 import { wireFiles } from './files.js';
-import { CVAE_LAST_STEP_SHARE } from './limits.js';
+import { CVAE_LAST_STEP_SHARE } from '../shared/limits.js';
 import { readChecked } from './file-checks.js';
 import { escapeHtml } from './format.js';
 import { clearMetrics } from './metrics-panel.js';
@@ -19,7 +19,7 @@ import { parseQuery, toQuery, trainConfig } from './state.js';
 import { Training } from './training.js';
 import { createLab } from './lab.js';
 import { workerHandlers } from './messages.js';
-import { probeWebGpu } from './worker-gpu.js';
+import { probeWebGpu } from '../shared/webgpu.js';
 
 const $ = (id) => document.getElementById(id);
 /** Settings that train at a few steps per second on a CPU (the full-size defaults need a GPU). */
@@ -272,7 +272,7 @@ function switchBackend(backend) {
   training.switchBackend();
 }
 
-// ---- messages from the worker (www/messages.js) --------------------------------------------------
+// ---- messages from the worker (www/page/messages.js) --------------------------------------------------
 
 const app = { cfg, view, lab, run, panels, charts, draws, writeUrl, rebuildForModel, buildPanels, panelsKey, leaveScenario, startScenario, sendImport, lightActions, switchBackend, startOver, training: null };
 const handlers = workerHandlers(app);

@@ -13,7 +13,7 @@ const isIdx = (f) => /idx\d|ubyte/i.test(f.name);
  * `currentDataName()` for messages.
  */
 export function wireFiles({ onCheckpoint, onData, onError, currentDataName }) {
-  /** Images (and labels) checked (www/file-checks.js) before they are read into memory. */
+  /** Images (and labels) checked (www/page/file-checks.js) before they are read into memory. */
   const readBoth = async (images, labels) => {
     let file = images;
     try {

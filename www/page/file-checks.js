@@ -2,7 +2,7 @@
 // (the core checks everything again; this only keeps a wrong or huge file out of memory and gives
 // the message at once). Pure: tested by `node --test tests/node/`.
 
-import { FILES } from './limits.js';
+import { FILES } from '../shared/limits.js';
 
 const GZIP = [0x1f, 0x8b];
 const IDX_IMAGES = [0x00, 0x00, 0x08, 0x03];

@@ -32,7 +32,7 @@ export class SampleRunner {
     this.stepsSince += steps;
   }
 
-  /** Due while training: every `display.sampleEvery` steps, else at most every 1.5 s (the worker also keeps training's share of time, www/time-share.js). */
+  /** Due while training: every `display.sampleEvery` steps, else at most every 1.5 s (the worker also keeps training's share of time, www/worker/time-share.js). */
   due(display) {
     if (this.stepsSince === 0) return false;
     if (display.sampleEvery) return this.stepsSince >= display.sampleEvery;
@@ -46,7 +46,7 @@ export class SampleRunner {
    * together (`sampleMany`: one forward per level for all of them, one readback). `giveWay()`:
    * stop between models (an export or the page being hidden is waiting; between samplers when not
    * `together`); the pass then counts as not done. `rows`: fewer rows than the display's (a
-   * lighter redraw while training, www/time-share.js): the page redraws those rows only, and the
+   * lighter redraw while training, www/worker/time-share.js): the page redraws those rows only, and the
    * pass at pause draws them all again.
    */
   async draw(session, display, withForward, giveWay = () => false, { together = true, rows = display.samples } = {}) {

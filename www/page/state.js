@@ -1,9 +1,9 @@
 // The page's state in the URL: one declarative table of parameters, one generic parser and one
 // writer. Pure (no DOM): `node --test tests/node/` tests it directly. The ranges come from the
-// Rust core (www/limits.js is generated from src/limits.rs), so the page, the worker, the CLI and
+// Rust core (www/shared/limits.js is generated from src/limits.rs), so the page, the worker, the CLI and
 // the core accept the same values.
 
-import { LIMITS, SAMPLER_SPECS, DEFAULT_FINAL_SIGNAL, WORK_LIMITS } from './limits.js';
+import { LIMITS, SAMPLER_SPECS, DEFAULT_FINAL_SIGNAL, WORK_LIMITS } from '../shared/limits.js';
 
 // Sampler specs as the core names them (src/session.rs `spec`): a trained model's samplers by
 // name, the universal denoiser Φ*'s as "universal/name".

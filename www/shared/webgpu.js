@@ -1,28 +1,8 @@
-// WebGPU in the worker: whether there is an adapter (and whether it runs on the CPU), and the
-// GPUDevice burn creates, watched so that a lost device is reported instead of hanging.
+// WebGPU as the page and the worker both see it: whether there is an adapter (and whether it runs on
+// the CPU), and which backend a run trains on given that. Imported by the page (to choose its
+// starting size) and by the worker (to choose its backend); neither imports the other's code.
 
-import { errorText } from './errors.js';
-
-let device = null; // captured from requestDevice, for `lost` and the test hook
-
-/** The GPUDevice burn created (null before, and on the CPU backend). */
-export const gpuDevice = () => device;
-
-/**
- * Watch every GPUDevice this worker creates: `onLost(info)` when it is lost, `onError(message)`
- * for an uncaptured WebGPU error.
- */
-export function watchDevices({ onLost, onError }) {
-  if (typeof GPUAdapter === 'undefined' || !GPUAdapter.prototype.requestDevice) return;
-  const original = GPUAdapter.prototype.requestDevice;
-  GPUAdapter.prototype.requestDevice = async function (...args) {
-    const d = await original.apply(this, args);
-    device = d;
-    d.lost.then((info) => onLost(info));
-    d.addEventListener('uncapturederror', (ev) => onError(errorText(ev.error)));
-    return d;
-  };
-}
+const message = (e) => (e && e.message) || String(e);
 
 function isCpuAdapter(info, adapter) {
   const text = `${info.vendor || ''} ${info.architecture || ''} ${info.description || ''} ${info.device || ''}`;
@@ -58,7 +38,7 @@ export async function probeWebGpu(forceCpu) {
   try {
     adapter = await navigator.gpu.requestAdapter();
   } catch (e) {
-    return { ok: false, reason: `requestAdapter() failed: ${errorText(e)}` };
+    return { ok: false, reason: `requestAdapter() failed: ${message(e)}` };
   }
   if (!adapter) {
     return { ok: false, reason: 'no WebGPU adapter is available (WebGPU disabled, or the GPU is blocklisted)' };

@@ -2,7 +2,7 @@
 // level, and the diversity along the chain beside real digits; plus the diversity bars. Redrawn
 // at most once per animation frame.
 
-import uPlot from '../vendor/uPlot.esm.js';
+import uPlot from '../../vendor/uPlot.esm.js';
 import { fmt } from './format.js';
 import { SAMPLER_COLORS, samplerLabel } from './samplers.js';
 
