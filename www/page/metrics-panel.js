@@ -58,7 +58,7 @@ export function renderMetrics(msg, lab) {
     return;
   }
   lab.metrics = msg;
-  lab.metricsVersion = (lab.metricsVersion || 0) + 1;
+  lab.metricsVersion++;
   const tbody = $('metrics-table').querySelector('tbody');
   tbody.replaceChildren();
   // On data other than the bundled digits, the digit classifier's figures (Fréchet distance of

@@ -18,6 +18,14 @@ function rms(a, b, off, dim) {
   return Math.sqrt(s / dim);
 }
 
+/** `onSwitch(model)` when the pointer to the other model's samplers is clicked (SamplePanels.build). */
+export function wireModelSwitch(onSwitch) {
+  $('sampler-panels').addEventListener('click', (ev) => {
+    const b = ev.target.closest('button[data-switch-to]');
+    if (b) onSwitch(b.dataset.switchTo);
+  });
+}
+
 export class SamplePanels {
   constructor() {
     this.grids = {
@@ -32,10 +40,10 @@ export class SamplePanels {
   }
 
   /**
-   * One panel per sampler in `active`; `other`: a pointer to the other model's samplers
-   * ({model, levels} to offer, or null), `onSwitch(model)` when it is clicked.
+   * One panel per sampler in `active` for `model` at `levels`; `other`: a pointer to the other
+   * model's samplers (its button calls wireModelSwitch's `onSwitch`).
    */
-  build(active, { model, levels, other, onSwitch }) {
+  build(active, { model, levels, other }) {
     this.key = active.join(',') + (other ? '+' : '');
     this.chains = null;
     const host = $('sampler-panels');
@@ -70,7 +78,7 @@ export class SamplePanels {
       <button type="button" class="small">Train the denoiser at L = ${levels}</button></p>`
           : `<p><b>Progressive CVAE (Problem 2):</b> a VAE per step instead of a Gaussian step — it needs far fewer levels.
       <button type="button" class="small">Train the CVAE at L = ${Math.min(levels, 4)}</button></p>`;
-      sec.querySelector('button').addEventListener('click', () => onSwitch(model === 'cvae' ? 'denoiser' : 'cvae'));
+      sec.querySelector('button').dataset.switchTo = model === 'cvae' ? 'denoiser' : 'cvae';
       host.append(sec);
     }
     $('panel-mean').hidden = !active.includes('deterministic') && !active.includes('universal/deterministic');

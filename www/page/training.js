@@ -1,38 +1,37 @@
 // The training run as the page sees it: the worker (started, restarted after a crash or a change
 // of settings, moved to the CPU backend), whether it should be playing (this is the one owner of
-// that state), and the autosaves that keep the run.
+// that state), and the autosaves that keep the run. It reads and changes the page's state
+// (www/page/store.js), talks to the worker through www/page/worker-client.js and clears the run's
+// views (www/page/views.js) when the run restarts.
 
 import { deleteAutosave, keepAside, loadAutosave, storeAutosave } from './autosave.js';
 import { banner, clearBanner, errorBanner } from './banners.js';
 import { showPlaying, setEnabled } from './controls.js';
 import { ago, escapeHtml } from './format.js';
 import { downloadFile } from './files.js';
-import { WorkerClient } from './worker-client.js';
+import { trainConfig } from './state.js';
 import { showActivity } from './stats.js';
+import { LIGHT, cfg, displaySettings, isCurrent, isLight, lab, lighten, run, saveKey, useBackend, view, writeUrl } from './store.js';
+import { charts, clearRunViews } from './views.js';
+import { worker } from './worker-client.js';
 
 const $ = (id) => document.getElementById(id);
 const AUTOSAVE_MS = 30000;
 /** This page load, in its saves: another tab's save of the same settings is not silently overwritten. */
 const TAB = Math.random().toString(36).slice(2);
 
-export class Training {
-  /**
-   * `lab`: the test handle (ready, step, playing...). `hooks`:
-   *   init(): the worker's init message (config, display, backend, scenario, data)
-   *   reset(checkpoint): the worker's reset message for the current settings
-   *   saveKey(config?): the autosave key of a configuration (default: the current one)
-   *   autosaving(): whether this run is autosaved (scenario runs are not)
-   *   beforeRestart(): clear the views of the run being left (new settings)
-   *   clearLoss(): clear the loss curves (the same settings, restarted)
-   *   resuming(): whether a restart continues from the autosave of the new settings
-   *   isCurrent(config): whether an exported config is the page's current one
-   *   waysOut(): banner actions after repeated crashes (lighter settings, the CPU backend)
-   *   toCpu(): the CPU backend from now on, in the URL state (after repeated lost devices)
-   *   resumeOther(): continue from the current settings' save (another tab's)
-   */
-  constructor(lab, handlers, hooks) {
-    this.lab = lab;
-    this.hooks = hooks;
+/** The worker's init message (config, display, backend, scenario, data) for the current settings. */
+const initMessage = () => ({ config: trainConfig(cfg), ideal: cfg.ideal, display: displaySettings(), backend: view.backend, scenario: view.scenario, data: run.customData });
+/** The worker's reset message for the current settings. */
+const resetMessage = (checkpoint) => ({ type: 'reset', config: trainConfig(cfg), ideal: cfg.ideal, display: displaySettings(), checkpoint, scenario: view.scenario });
+/** Whether this run is autosaved: scenario runs are short presets (maybe two models), not autosaved. */
+const autosaving = () => !view.scenario;
+/** Whether a restart continues from the autosave of the new settings. */
+const resuming = () => view.resume && !view.scenario;
+
+/** The run's worker, its play state and its autosaves; one instance, `training`. */
+class Training {
+  constructor() {
     this.wantPlaying = false;
     this.crashTimes = [];
     this.switchingBackend = false;
@@ -43,7 +42,6 @@ export class Training {
     this.keeping = Promise.resolve(); // an unusable save being put aside before any new save
     this.deviceLosses = 0;
     this.overwrite = new Set(); // keys whose other tab's save the user chose to overwrite
-    this.client = new WorkerClient(handlers, (reason) => this.crashed(reason));
     setInterval(() => {
       if (this.wantPlaying && Date.now() - this.lastSaveAt > AUTOSAVE_MS) {
         this.lastSaveAt = Date.now();
@@ -57,23 +55,23 @@ export class Training {
   }
 
   get running() {
-    return this.client.running;
+    return worker.running;
   }
 
   post(msg, transfer) {
-    this.client.post(msg, transfer);
+    worker.post(msg, transfer);
   }
 
   /** Show (and remember) whether training runs; the worker is told by play()/pause(). */
   setPlaying(p) {
-    this.lab.playing = p;
-    showPlaying(p, this.lab.ready);
+    lab.playing = p;
+    showPlaying(p, lab.ready);
   }
 
   play() {
-    this.lab.pausedStep = null;
+    lab.pausedStep = null;
     // At once on the click; the worker says what it does once the first frame starts.
-    if (this.lab.step === 0 && this.lab.times.firstStep == null) showActivity('step', 'Starting to train…');
+    if (lab.step === 0 && lab.times.firstStep == null) showActivity('step', 'Starting to train…');
     this.wantPlaying = true;
     this.post({ type: 'play' });
     this.setPlaying(true);
@@ -90,7 +88,7 @@ export class Training {
    * trained past the step shown at the click, so the autosave is asked for here, not at the click.
    */
   paused(step) {
-    this.lab.pausedStep = step;
+    lab.pausedStep = step;
     this.requestAutosave();
   }
 
@@ -102,9 +100,9 @@ export class Training {
 
   /** A fresh worker; `resumeBytes`: a checkpoint to continue from. */
   start({ resumeBytes = null, autoplay = false } = {}) {
-    this.lab.ready = false;
+    lab.ready = false;
     setEnabled(false);
-    this.client.start({ ...this.hooks.init(), checkpoint: resumeBytes, autoplay });
+    worker.start({ ...initMessage(), checkpoint: resumeBytes, autoplay });
     if (autoplay) {
       this.wantPlaying = true;
       this.setPlaying(true);
@@ -121,29 +119,38 @@ export class Training {
     this.crashTimes.push(now);
     const wasPlaying = this.wantPlaying;
     this.stopped();
-    if (deviceLost && ++this.deviceLosses >= 2 && this.lab.backend === 'webgpu') {
+    if (deviceLost && ++this.deviceLosses >= 2 && lab.backend === 'webgpu') {
       // The worker's device is gone, so nothing can be exported from it: the CPU backend takes over
       // from the last autosave.
       this.crashTimes = [];
-      this.hooks.toCpu();
-      const saved = await loadAutosave(this.hooks.saveKey());
+      useBackend('cpu');
+      const saved = await loadAutosave(saveKey());
       // Kept after the restart (the crash banner goes once the run is ready): why the backend changed.
       banner('device-lost', 'warn', `<b>The GPU device was lost again</b> (${escapeHtml(reason)}), so training continues on the CPU backend ${saved ? `from the last autosave (step ${saved.step})` : 'from scratch'}. Reload with <code>backend=webgpu</code> in the address to try WebGPU again.`);
-      this.hooks.clearLoss();
+      charts.clearLoss();
       this.start({ resumeBytes: saved ? saved.bytes : null, autoplay: wasPlaying });
       return;
     }
     if (this.crashTimes.length > 2) {
-      this.client.stop();
+      worker.stop();
       errorBanner('crash', `Training stopped: ${reason}. It failed repeatedly, so it was not restarted. Your autosave is kept.`, {
-        actions: this.hooks.waysOut(),
+        actions: this.waysOut(),
       });
       return;
     }
-    const saved = await loadAutosave(this.hooks.saveKey());
+    const saved = await loadAutosave(saveKey());
     errorBanner('crash', `Training stopped: ${reason}. Restarting ${saved ? `from the last autosave (step ${saved.step})` : 'from scratch'}…`);
-    this.hooks.clearLoss();
+    charts.clearLoss();
     this.start({ resumeBytes: saved ? saved.bytes : null, autoplay: wasPlaying });
+  }
+
+  /** Banner actions after repeated crashes: without the autosave, the CPU backend, lighter settings. */
+  waysOut() {
+    return [
+      { label: 'Start without the autosave (it is kept aside)', onClick: () => this.restartWorker({ resume: false }) },
+      ...(view.backend === 'cpu' ? [] : [{ label: 'Train on the CPU backend', onClick: () => ((view.backend = 'cpu'), writeUrl(), this.restartWorker()) }]),
+      ...(isLight() ? [] : [{ label: `Lighter settings (${LIGHT.channels} channels, batch ${LIGHT.batch})`, onClick: () => (lighten(), this.restartWorker()) }]),
+    ];
   }
 
   /**
@@ -154,9 +161,9 @@ export class Training {
   async restartWorker({ resume = true } = {}) {
     clearBanner('crash');
     this.crashTimes = [];
-    const saved = await loadAutosave(this.hooks.saveKey());
+    const saved = await loadAutosave(saveKey());
     if (!resume && saved) await keepAside(saved).catch(() => {});
-    this.hooks.clearLoss();
+    charts.clearLoss();
     this.start({ resumeBytes: resume && saved ? saved.bytes : null, autoplay: false });
   }
 
@@ -169,7 +176,6 @@ export class Training {
    */
   async restart({ fresh = false, discard = false, fromSave = false } = {}) {
     if (!this.running) return;
-    const lab = this.lab;
     const wasPlaying = this.wantPlaying;
     const restart = ++this.restarts;
     if (discard) this.discardedRun = lab.run;
@@ -179,12 +185,12 @@ export class Training {
     this.post({ type: 'pause' });
     lab.ready = false;
     setEnabled(false);
-    this.hooks.beforeRestart();
+    clearRunViews();
     showActivity('start', 'Restarting…');
-    const saved = fromSave || (!fresh && this.hooks.resuming()) ? await loadAutosave(this.hooks.saveKey()) : null;
+    const saved = fromSave || (!fresh && resuming()) ? await loadAutosave(saveKey()) : null;
     if (restart !== this.restarts) return; // settings changed again meanwhile: the newer restart goes on
     lab.restarts++;
-    this.post(this.hooks.reset(saved ? saved.bytes : null));
+    this.post(resetMessage(saved ? saved.bytes : null));
     this.wantPlaying = wasPlaying;
   }
 
@@ -193,7 +199,7 @@ export class Training {
    * restart the worker from those bytes.
    */
   switchBackend() {
-    if (this.lab.ready && this.lab.step > 0) {
+    if (lab.ready && lab.step > 0) {
       this.switchingBackend = true;
       this.post({ type: 'pause' });
       this.post({ type: 'export', reason: 'autosave' });
@@ -203,8 +209,7 @@ export class Training {
   }
 
   requestAutosave() {
-    const lab = this.lab;
-    if (!this.hooks.autosaving() || !lab.ready || lab.step === this.lastSavedStep || lab.step === 0) return;
+    if (!autosaving() || !lab.ready || lab.step === this.lastSavedStep || lab.step === 0) return;
     this.post({ type: 'export', reason: 'autosave' });
   }
 
@@ -218,7 +223,7 @@ export class Training {
    * own key before the fresh run saves anything, and offer to download it.
    */
   resumeFailed(reason) {
-    const key = this.hooks.saveKey();
+    const key = saveKey();
     this.keeping = this.keeping.then(async () => {
       const saved = await loadAutosave(key);
       if (!saved) return;
@@ -231,7 +236,7 @@ export class Training {
       } catch {
         /* the download below still offers the bytes */
       }
-      this.lab.keptAside = { step: saved.step, kept };
+      lab.keptAside = { step: saved.step, kept };
       const name = `denoise-lab-${saved.config?.model ?? 'run'}-step${saved.step}-unresumable.ckpt`;
       banner('resume-failed', 'warn', `<b>The autosaved run (step ${saved.step}) could not be resumed</b>: ${escapeHtml(reason)}. A fresh run started; the old save is ${kept ? 'kept aside in this browser' : 'still here'} and will not be overwritten.`, {
         actions: [{ label: 'Download the old save', onClick: () => downloadFile(saved.bytes, name) }],
@@ -243,23 +248,23 @@ export class Training {
   async autosaved(msg) {
     if (this.switchingBackend) {
       this.switchingBackend = false;
-      this.hooks.clearLoss();
+      charts.clearLoss();
       this.start({ resumeBytes: msg.bytes.slice(), autoplay: this.wantPlaying });
     }
     if (msg.run != null && msg.run === this.discardedRun) return; // Reset: that run is gone
     await this.keeping;
-    const key = this.hooks.saveKey(msg.config);
+    const key = saveKey(msg.config);
     try {
       if (!this.overwrite.has(key)) {
         // Two tabs on the same settings: a save with more steps from another tab is not replaced
         // without asking.
         const other = await loadAutosave(key);
         if (other && other.tab !== TAB && other.step > msg.step) {
-          this.lab.saveConflict = { theirs: other.step, ours: msg.step };
+          lab.saveConflict = { theirs: other.step, ours: msg.step };
           banner('save-conflict', 'warn', `<b>Another tab (or an earlier visit) saved these settings at step ${other.step}</b>; this tab is at step ${msg.step}, so its autosave did not replace that one.`, {
             actions: [
               { label: 'Save this tab’s run over it', onClick: () => (clearBanner('save-conflict'), this.overwrite.add(key), this.autosaved(msg)) },
-              { label: 'Continue from that save', onClick: () => (clearBanner('save-conflict'), this.hooks.resumeOther()) },
+              { label: 'Continue from that save', onClick: () => (clearBanner('save-conflict'), this.restart({ discard: true, fromSave: true })) },
             ],
           });
           return;
@@ -271,14 +276,17 @@ export class Training {
       banner('autosave', 'warn', `Autosave failed: ${escapeHtml(e.message || e)}. Use “Export checkpoint” to keep your work.`);
       return;
     }
-    this.lab.autosaves++;
-    if (this.hooks.isCurrent(msg.config)) {
+    lab.autosaves++;
+    if (isCurrent(msg.config)) {
       this.lastSavedStep = msg.step;
       this.lastSaveAt = Date.now();
       $('autosave-status').textContent = `Autosaved at step ${msg.step} (in this browser).`;
     }
   }
 }
+
+/** The page's training run. */
+export const training = new Training();
 
 let persistenceAsked = false;
 /** Ask once that this site's storage (the autosaves) be kept under storage pressure. */

@@ -1,14 +1,21 @@
 // The page's side of the training worker (www/worker/worker.js): starting and stopping it, sending it
-// messages, and dispatching its messages to one handler per message type.
+// messages, and dispatching its messages to one handler per message type. One connection per page
+// load (`worker`); www/page/app.js connects it to the handlers (www/page/messages.js) at load.
 
 export class WorkerClient {
+  constructor() {
+    this.handlers = {};
+    this.onCrash = () => {};
+    this.worker = null;
+  }
+
   /**
-   * `handlers`: { [message type]: (msg) => void }; `onCrash(reason)`: the worker script failed.
+   * Where the worker's messages go: `handlers` { [message type]: (msg) => void }; `onCrash(reason)`:
+   * the worker script failed.
    */
-  constructor(handlers, onCrash) {
+  connect(handlers, onCrash) {
     this.handlers = handlers;
     this.onCrash = onCrash;
-    this.worker = null;
   }
 
   get running() {
@@ -42,3 +49,6 @@ export class WorkerClient {
     this.worker = null;
   }
 }
+
+/** The page's connection to its training worker. */
+export const worker = new WorkerClient();
