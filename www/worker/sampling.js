@@ -85,17 +85,19 @@ export class SampleRunner {
 /** The samplers compared in the "one step, many draws" view (quiz problem 2), those the run has. */
 const DRAWS_SPECS = ['universal/exact', 'universal/stochastic', 'stochastic', 'cvae'];
 const DRAWS = 8;
+/** The level ℓ of the repeated z_ℓ in that view (at most the run's L). */
+const DRAWS_LEVEL = 2;
 
 /**
- * Quiz problem 2's view: from one z_ℓ (a held-out digit's forward process at `display.drawsLevel`,
- * default 2), DRAWS draws of z_{ℓ−1} and their ends z_0 with each sampler compared, and how many
+ * Quiz problem 2's view: from one z_ℓ (a held-out digit's forward process at DRAWS_LEVEL),
+ * DRAWS draws of z_{ℓ−1} and their ends z_0 with each sampler compared, and how many
  * classes the ends reach (`classify(pixels)` -> class counts, or null without a classifier).
  * Posted as `draws`; only for a run with the true reverse conditional and few levels.
  */
 export async function drawsPass(session, display, classify, post) {
   const info = session.info();
   if (!session.samplers.includes('universal/exact') || info.levels > 8) return;
-  const level = Math.min(display.drawsLevel ?? 2, info.levels);
+  const level = Math.min(DRAWS_LEVEL, info.levels);
   const items = [];
   const transfer = [];
   for (const spec of DRAWS_SPECS.filter((s) => session.samplers.includes(s))) {
