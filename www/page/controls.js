@@ -84,9 +84,9 @@ export function setEnabled(on) {
 }
 
 /**
- * Wire the settings and the transport to the controller: `on.setting(key, value)` for a setting
- * that restarts the run (`a` is null when the default value is typed back or "default" pressed;
- * `ideal`: Φ* shown beside the network),
+ * Wire the settings and the transport to the actions (www/page/actions.js): `on.setting(key, value)`
+ * for a setting that restarts the run (`a` is null when the default value is typed back or
+ * "default" pressed; `ideal`: Φ* shown beside the network),
  * `on.learningRate(lr)`, `on.sigma(sigma | null)` (null: the posterior's), and `on.play()`,
  * `on.step()`, `on.reset()`, `on.resample()`, `on.export()`, `on.measure()` for the buttons. A field
  * that does not parse shows its problem and calls nothing.
