@@ -41,6 +41,7 @@ const run = {
   pendingData: null,
   pendingImport: null,
   lightened: null, // {channels, batch} of the full size when the page started light on a CPU
+  probe: null, // the WebGPU adapter probe of this load (www/shared/webgpu.js), sent in every `init`
 };
 
 const panels = new SamplePanels();
@@ -208,12 +209,11 @@ function leaveScenario() {
  * On a CPU (no WebGPU, an adapter that runs on the CPU, or backend=cpu) a free-play run whose URL
  * sets no size starts with LIGHT: the full size trains at one step in several seconds there.
  */
-async function startsLight() {
+function startsLight(probe) {
   const q = new URLSearchParams(location.search);
   if (view.scenario || !view.light || q.has('channels') || q.has('batch')) return false;
   if (cfg.channels <= LIGHT.channels && cfg.batch <= LIGHT.batch) return false;
   if (view.backend === 'cpu') return true;
-  const probe = await probeWebGpu(false);
   return !probe.ok || !!probe.cpuAdapter;
 }
 
@@ -278,7 +278,7 @@ const app = { cfg, view, lab, run, panels, charts, draws, writeUrl, rebuildForMo
 const handlers = workerHandlers(app);
 
 const training = new Training(lab, handlers, {
-  init: () => ({ config: trainConfig(cfg), ideal: cfg.ideal, display: displaySettings(), backend: view.backend, scenario: view.scenario, data: run.customData }),
+  init: () => ({ config: trainConfig(cfg), ideal: cfg.ideal, display: displaySettings(), backend: view.backend, scenario: view.scenario, data: run.customData, probe: run.probe }),
   reset: (checkpoint) => ({ type: 'reset', config: trainConfig(cfg), ideal: cfg.ideal, display: displaySettings(), checkpoint, scenario: view.scenario }),
   saveKey,
   autosaving: () => !view.scenario, // scenario runs are short presets (maybe two models): not autosaved
@@ -345,7 +345,9 @@ showConfig(cfg);
 writeUrl();
 rebuildForModel();
 (async () => {
-  if (await startsLight()) {
+  // The one adapter probe of this load (none for backend=cpu): the worker is given it in `init`.
+  run.probe = view.backend === 'cpu' ? null : await probeWebGpu(false);
+  if (startsLight(run.probe)) {
     run.lightened = { channels: cfg.channels, batch: cfg.batch };
     cfg.channels = LIGHT.channels;
     cfg.batch = LIGHT.batch;

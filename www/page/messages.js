@@ -1,4 +1,4 @@
-// The page's handlers of the worker's messages (www/worker/worker.js lists them): what each one changes
+// The page's handlers of the worker's messages (www/shared/protocol.js lists them): what each one changes
 // in the page. `app` is the controller (www/page/app.js): its state, views and actions.
 
 import { banner, clearBanner, errorBanner } from './banners.js';
@@ -158,7 +158,6 @@ export function workerHandlers(app) {
 
   /** One handler per message type from the worker. */
   return {
-    hello: () => {},
     status: (msg) => {
       if (msg.text) lab.activities.push(msg.text);
       if (lab.activities.length > 50) lab.activities.shift();
