@@ -49,7 +49,8 @@ export class Scheduler {
    * `work`: the run (www/worker/run.js): `session` (null before the first), `step`, and the
    * passes `trainFrame`, `draw`, `measure`, `drawsPass`, with what the loop asks of them
    * (`resumeShare`, `drawRows`, `measureDue`, `recordMeasure`, `budgetReached`, `undrawn`,
-   * `metricsStale`). `post(msg)`: to the page.
+   * `metricsStale`). `post(msg)`: to the page. `metricsAtLoadMs`: see `loadPass` (null: no
+   * measurement at load).
    */
   constructor(work, post, { metricsAtLoadMs = METRICS_AT_LOAD_MS } = {}) {
     this.work = work;
@@ -186,6 +187,7 @@ export class Scheduler {
   async loadPass({ autoplay = false } = {}) {
     await this.draw({ withForward: true, outside: true, autoplay });
     this.post({ type: 'status', key: 'draw', text: null });
+    if (this.metricsAtLoadMs == null) return;
     const s = this.work.session;
     const current = () => !this.playing && !this.dead && this.work.session === s;
     setTimeout(() => {
