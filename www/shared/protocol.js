@@ -65,7 +65,7 @@ export const TO_PAGE = {
     doc: 'What the worker is doing now (the progress line), or that an activity ended.',
     fields: { 'key?': "the activity: 'draw', 'step' (absent: starting up)", text: 'what it does, or null: the activity ended' },
   },
-  scenarios: { doc: "The core's quiz scenarios (the scenario buttons).", fields: { list: '[{name, title, ...}] (src/scenario.rs)' } },
+  scenarios: { doc: "The core's quiz scenarios (the scenario buttons).", fields: { list: '[{name, title, steps, budget, ...}] (src/scenario.rs)' } },
   scenario: {
     doc: 'A scenario was applied to the run starting now.',
     fields: { scenario: 'the scenario (models, panels, steps, caption)', show: 'the samplers its panels show', stopAt: 'its step budget' },
