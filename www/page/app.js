@@ -70,12 +70,11 @@ worker.connect(workerHandlers, (reason) => training.crashed(reason));
  * On a CPU (no WebGPU, an adapter that runs on the CPU, or backend=cpu) a free-play run whose URL
  * sets no size starts with LIGHT: the full size trains at one step in several seconds there.
  */
-async function startsLight() {
+function startsLight(probe) {
   const q = new URLSearchParams(location.search);
   if (view.scenario || !view.light || q.has('channels') || q.has('batch')) return false;
   if (isLight()) return false;
   if (view.backend === 'cpu') return true;
-  const probe = await probeWebGpu(false);
   return !probe.ok || !!probe.cpuAdapter;
 }
 
@@ -83,7 +82,9 @@ showConfig(cfg);
 writeUrl();
 rebuildForModel();
 (async () => {
-  if (await startsLight()) {
+  // The one adapter probe of this load (none for backend=cpu): the worker is given it in `init`.
+  run.probe = view.backend === 'cpu' ? null : await probeWebGpu(false);
+  if (startsLight(run.probe)) {
     run.lightened = { channels: cfg.channels, batch: cfg.batch };
     cfg.channels = LIGHT.channels;
     cfg.batch = LIGHT.batch;

@@ -1,4 +1,4 @@
-// The page's handlers of the worker's messages (www/worker/worker.js lists them): what each one changes
+// The page's handlers of the worker's messages (www/shared/protocol.js lists them): what each one changes
 // in the page's state (www/page/store.js) and views, and the actions (www/page/actions.js) and
 // training steps (www/page/training.js) it leads to.
 
@@ -157,7 +157,6 @@ function onImportMismatch(msg) {
 
 /** One handler per message type from the worker. */
 export const workerHandlers = {
-  hello: () => {},
   status: (msg) => {
     if (msg.text) lab.activities.push(msg.text);
     if (lab.activities.length > 50) lab.activities.shift();

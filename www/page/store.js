@@ -26,6 +26,7 @@ export const run = {
   pendingData: null,
   pendingImport: null,
   lightened: null, // {channels, batch} of the full size when the page started light on a CPU
+  probe: null, // the WebGPU adapter probe of this load (www/shared/webgpu.js), sent in every `init`
 };
 
 /** The test handle (also `window.denoiseLab`); its test hooks post to the worker. */

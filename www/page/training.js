@@ -21,7 +21,7 @@ const AUTOSAVE_MS = 30000;
 const TAB = Math.random().toString(36).slice(2);
 
 /** The worker's init message (config, display, backend, scenario, data) for the current settings. */
-const initMessage = () => ({ config: trainConfig(cfg), ideal: cfg.ideal, display: displaySettings(), backend: view.backend, scenario: view.scenario, data: run.customData });
+const initMessage = () => ({ config: trainConfig(cfg), ideal: cfg.ideal, display: displaySettings(), backend: view.backend, scenario: view.scenario, data: run.customData, probe: run.probe });
 /** The worker's reset message for the current settings. */
 const resetMessage = (checkpoint) => ({ type: 'reset', config: trainConfig(cfg), ideal: cfg.ideal, display: displaySettings(), checkpoint, scenario: view.scenario });
 /** Whether this run is autosaved: scenario runs are short presets (maybe two models), not autosaved. */

@@ -1,0 +1,415 @@
+// The worker's run: the wasm core, the session it trains (a run of one or more models, see
+// src/session.rs), its configurations, data and display settings, and the passes over it that the
+// scheduler (www/worker/scheduler.js) orders: a training frame, a drawing pass, a measuring pass,
+// an export, and the commands that start a new session (init, reset, import, other data).
+
+import { errorText, isFatal } from './errors.js';
+import { FrameTimer } from './frame-timer.js';
+import { WORK_LIMITS } from '../shared/limits.js';
+import { chooseBackend, probeWebGpu } from '../shared/webgpu.js';
+import { MetricsRunner } from './metrics.js';
+import { SampleRunner, drawsPass, samplerSpecs } from './sampling.js';
+import { Sessions } from './session.js';
+import { TimeShare } from './time-share.js';
+import { dataset, fetchBytes, loadBundled } from './data.js';
+
+const PKG = new URL('../../pkg/denoise_lab.js', import.meta.url).href;
+const LIGHT_METRICS_N = 32;
+
+/** The models of a free-play run: `main`, and Φ* beside a denoiser when `ideal`. */
+function freePlay(main, ideal) {
+  return ideal && main.model === 'denoiser' ? [main, { ...main, model: 'universal' }] : [main];
+}
+
+function free(obj) {
+  try {
+    obj?.free();
+  } catch {
+    /* already freed */
+  }
+}
+
+export class Run {
+  /** `post(msg, transfer)`: to the page. */
+  constructor(post) {
+    this.post = post;
+    this.wasm = null; // the imported module
+    this.sessions = null; // creates sessions on this worker's backend
+    this.session = null; // the run: its main model first
+    this.id = 0; // counts sessions: an export names the run it comes from
+    this.configs = null; // the run's TrainConfigs, main model first (a scenario may compare several)
+    this.data = null; // {images, labels, name, digits, n, h, w}
+    this.display = { samples: 6, columns: 11, seed: 1, sigma: null, forwardRows: 4, show: null, metricsN: 100, metricsEvery: 200, stopAt: null, sampleEvery: null };
+    this.cpuAdapter = false;
+    this.step = 0;
+    this.trainedIn = new WeakSet(); // sessions that have trained a frame (their shaders are compiled)
+    this.timer = new FrameTimer();
+    this.drawing = new SampleRunner(post);
+    this.metrics = new MetricsRunner(post);
+    this.share = new TimeShare();
+  }
+
+  // --- the commands that start a session ----------------------------------------------------------
+  // Each returns true when a new session runs (the page was told `ready`: the caller runs the load
+  // pass), false when the old one stays (the page was told why).
+
+  /**
+   * Load the core, choose the backend (from the page's adapter probe when `init` carries one),
+   * load the data and start the first session (resumed from `msg.checkpoint` if given).
+   */
+  async start(msg) {
+    this.configs = freePlay(msg.config, msg.ideal);
+    this.display = { ...this.display, ...(msg.display || {}) };
+    this.post({ type: 'status', text: 'Loading the WebAssembly core…' });
+    this.wasm = await import(PKG);
+    await this.wasm.default();
+    this.post({ type: 'scenarios', list: this.wasm.scenarios() });
+    if (msg.scenario) this.applyScenario(msg.scenario);
+    const classifierLoad = this.metrics.loadClassifier(fetchBytes);
+    let probe = msg.backend === 'cpu' ? await probeWebGpu(true) : msg.probe;
+    if (!probe) {
+      this.post({ type: 'status', text: 'Looking for a WebGPU adapter…' });
+      probe = await probeWebGpu(false);
+    }
+    const choice = chooseBackend(probe, msg.backend);
+    this.sessions = new Sessions(this.wasm, choice.backend, this.post);
+    this.cpuAdapter = !!probe.cpuAdapter;
+    this.post({ type: 'backend', backend: this.sessions.backend, adapter: probe.adapter || null, cpuAdapter: this.cpuAdapter, reason: choice.reason });
+    this.post({ type: 'status', text: 'Loading the bundled MNIST digits…' });
+    this.data = await loadBundled(this.wasm);
+    if (msg.data && msg.data.images) {
+      // A restarted worker keeps the user's data.
+      try {
+        this.data = dataset(this.wasm, msg.data);
+      } catch {
+        /* keep the bundled data */
+      }
+    }
+    this.post({ type: 'status', text: this.sessions.backend === 'webgpu' ? 'Starting WebGPU (compiling shaders)…' : 'Starting the CPU backend…' });
+    const resumed = msg.checkpoint ? await this.resume(msg.checkpoint) : null;
+    this.replaceSession(resumed || (await this.sessions.create(this.configs, this.data)));
+    await classifierLoad;
+    this.announce({ resumed: resumed ? { step: this.session.currentStep, history: this.sessions.savedHistory(msg.checkpoint) } : null });
+    return true;
+  }
+
+  /** New settings: a session for them, resumed from `msg.checkpoint` if it can be. */
+  async reset(msg) {
+    if (msg.display) this.display = { ...this.display, ...msg.display };
+    const before = this.configs;
+    this.configs = freePlay(msg.config, msg.ideal);
+    if (msg.scenario) this.applyScenario(msg.scenario);
+    if (msg.checkpoint) {
+      const resumed = await this.resume(msg.checkpoint);
+      if (resumed) {
+        this.replaceSession(resumed);
+        this.announce({ resumed: { step: this.session.currentStep, history: this.sessions.savedHistory(msg.checkpoint) } });
+        return true;
+      }
+    }
+    let next;
+    try {
+      next = await this.sessions.create(this.configs, this.data);
+    } catch (e) {
+      if (isFatal(e)) throw e;
+      this.configs = before;
+      this.post({ type: 'error', kind: 'config', message: `Could not start with this configuration: ${errorText(e)}` });
+      return false;
+    }
+    this.replaceSession(next);
+    this.announce({ reset: true });
+    return true;
+  }
+
+  /** A checkpoint from the user: `importMismatch` unless it fits the settings or `msg.adopt`. */
+  async import(msg) {
+    let meta;
+    try {
+      meta = this.sessions.info(msg.bytes);
+    } catch (e) {
+      if (isFatal(e)) throw e;
+      this.post({ type: 'error', kind: 'import', message: `This file is not a usable denoise-lab checkpoint: ${errorText(e)}` });
+      return false;
+    }
+    const cur = this.session.info().config;
+    const mismatch = meta.config.model !== cur.model || meta.config.levels !== cur.levels;
+    if (mismatch && !msg.adopt) {
+      this.post({ type: 'importMismatch', meta, current: { model: cur.model, levels: cur.levels } });
+      return false;
+    }
+    // The imported model, with Φ* beside it if it was shown (not a scenario's other models).
+    const alongside = this.configs.slice(1).filter((c) => c.model === 'universal' && meta.config.model === 'denoiser');
+    let next;
+    try {
+      next = await this.sessions.open(msg.bytes, this.data, msg.adopt ? meta.config : cur, alongside.map((c) => ({ ...meta.config, model: c.model })));
+    } catch (e) {
+      if (isFatal(e)) throw e;
+      this.post({ type: 'error', kind: 'import', message: `Could not import the checkpoint: ${errorText(e)}` });
+      return false;
+    }
+    this.replaceSession(next);
+    this.configs = this.session.info().models;
+    this.announce({ imported: { step: this.session.currentStep, name: msg.name || null, history: meta.history || [] } });
+    return true;
+  }
+
+  /** The user's IDX files: validated, then a fresh session on them. */
+  async loadData(msg) {
+    let candidate;
+    try {
+      candidate = dataset(this.wasm, { images: msg.images, labels: msg.labels, name: msg.name || 'your data' });
+    } catch (e) {
+      if (isFatal(e)) throw e;
+      this.post({ type: 'error', kind: 'data', message: `Could not read ${msg.name || 'this data'}: ${errorText(e)}. Still using ${this.data.name}.` });
+      return false;
+    }
+    let next;
+    try {
+      next = await this.sessions.create(this.configs, candidate);
+    } catch (e) {
+      if (isFatal(e)) throw e;
+      this.post({ type: 'error', kind: 'data', message: `Could not train on ${candidate.name}: ${errorText(e)}. Still using ${this.data.name}.` });
+      return false;
+    }
+    this.data = candidate;
+    this.replaceSession(next);
+    const d = this.data;
+    this.post({ type: 'dataLoaded', name: d.name, n: d.n, h: d.h, w: d.w, labels: !!d.labels });
+    this.announce({ reset: true });
+    return true;
+  }
+
+  /**
+   * A quiz scenario by name: its models (main first), the samplers its panels show and where its
+   * training stops. Applied to `configs` and `display`, and told to the page; false if unknown.
+   */
+  applyScenario(name) {
+    let sc;
+    try {
+      sc = this.wasm.scenario(name);
+    } catch (e) {
+      if (isFatal(e)) throw e;
+      this.post({ type: 'warning', message: errorText(e) });
+      return false;
+    }
+    this.configs = sc.models;
+    this.display.show = [...new Set(sc.panels.map((p) => p.spec))];
+    this.display.stopAt = sc.steps;
+    this.post({ type: 'scenario', scenario: sc, show: this.display.show, stopAt: sc.steps });
+    return true;
+  }
+
+  /** Resume `configs` from checkpoint bytes of its main model; null, with `resumeFailed`, if impossible. */
+  async resume(bytes) {
+    const [main, ...alongside] = this.configs;
+    try {
+      const s = await this.sessions.open(bytes, this.data, { model: main.model, levels: main.levels }, alongside);
+      if (main.lr) s.setLearningRate(main.lr);
+      return s;
+    } catch (e) {
+      if (isFatal(e)) throw e;
+      this.post({ type: 'resumeFailed', reason: errorText(e) });
+      return null;
+    }
+  }
+
+  replaceSession(next) {
+    if (this.session && this.session !== next) free(this.session);
+    this.session = next;
+    this.id++;
+    this.step = next ? next.currentStep : 0;
+    this.timer.reset();
+    this.share.reset();
+    this.drawing.reset();
+    this.metrics.forget(next);
+    this.fitWork();
+  }
+
+  /** Tell the page what runs now (the load pass follows: www/worker/scheduler.js `loadPass`). */
+  announce(extra) {
+    const { session, data } = this;
+    const info = session.info();
+    const mean = session.meanImage();
+    const realDiversity = session.realDiversity(Math.min(200, info.nHeldOut || 200));
+    this.post({ type: 'ready', run: this.id, info, meanImage: mean, realDiversity, data: { name: data.name, n: data.n, h: data.h, w: data.w, digits: data.digits }, ...extra }, [mean.buffer]);
+    this.post({ type: 'status', key: 'draw', text: `Drawing the samples of the ${info.step ? `model at step ${info.step}` : 'untrained model'}…` });
+  }
+
+  // --- settings -----------------------------------------------------------------------------------
+
+  setDisplay(display) {
+    this.display = { ...this.display, ...(display || {}) };
+    this.fitWork();
+  }
+
+  setLearningRate(lr) {
+    this.session.setLearningRate(lr);
+    for (const c of this.configs) c.lr = lr;
+  }
+
+  /**
+   * The core's bounds on work (WORK_LIMITS, src/limits.rs) for this session's L, which an imported
+   * checkpoint sets: the page bounded its rows and metric samples for the L of its URL, so a
+   * checkpoint with more levels could otherwise draw L × rows past them.
+   */
+  fitWork() {
+    if (!this.session) return;
+    const display = this.display;
+    const levels = this.session.info().levels;
+    const rows = Math.max(1, Math.floor(WORK_LIMITS.draw.max / levels));
+    const n = Math.max(1, Math.floor(WORK_LIMITS.metrics.max / levels));
+    const cut = [];
+    if (display.samples > rows) cut.push(`${rows} rows instead of ${display.samples} (${WORK_LIMITS.draw.label} ≤ ${WORK_LIMITS.draw.max})`);
+    if (display.metricsN > n) cut.push(`${n} samples for the metrics instead of ${display.metricsN} (${WORK_LIMITS.metrics.label} ≤ ${WORK_LIMITS.metrics.max})`);
+    if (!cut.length) return;
+    display.samples = Math.min(display.samples, rows);
+    display.metricsN = Math.min(display.metricsN, n);
+    this.post({ type: 'warning', message: `This run has L = ${levels}: drawing ${cut.join(' and ')}.` });
+  }
+
+  /** Samples per sampler for the metrics: fewer on the CPU (fallback or an emulated adapter) unless the URL says how many. */
+  metricsN() {
+    const light = this.sessions.backend === 'cpu' || this.cpuAdapter;
+    return light && !this.display.metricsNExplicit ? Math.min(this.display.metricsN, LIGHT_METRICS_N) : this.display.metricsN;
+  }
+
+  // --- passes -------------------------------------------------------------------------------------
+
+  /**
+   * Train one frame (`requested` steps, or as many as fit the frame time) and report it:
+   * `{trained}`, or `{failed, step}` when the flush failed (the scheduler says how).
+   */
+  async trainFrame(requested) {
+    const s = this.session;
+    if (!s) return { trained: false };
+    const display = this.display;
+    // A session's first frame compiles its shaders (WebGPU) or warms up: say so while it runs (the
+    // page's progress message ends it), also when the run plays on load.
+    if (!this.trainedIn.has(s)) this.post({ type: 'status', key: 'step', text: this.sessions.backend === 'webgpu' ? 'First training step: WebGPU compiles its shaders on first use…' : 'First training step…' });
+    let k = requested ?? this.timer.nextSteps();
+    if (requested == null && display.stopAt) k = Math.max(1, Math.min(k, display.stopAt - this.step));
+    // With a fixed sampling interval, a frame ends exactly where the next drawing is due.
+    if (requested == null && display.sampleEvery) k = Math.max(1, Math.min(k, display.sampleEvery - this.drawing.stepsSince));
+    const t0 = performance.now();
+    s.step(k);
+    let report;
+    try {
+      report = await s.flush();
+    } catch (e) {
+      return { failed: e, step: s.currentStep };
+    }
+    const dt = performance.now() - t0;
+    this.trainedIn.add(s);
+    if (this.session !== s) return { trained: false };
+    this.share.record('train', t0, t0 + dt);
+    const speed = this.timer.record(k, dt, report.step, performance.now());
+    this.drawing.trained(k);
+    this.metrics.trained(k);
+    this.step = report.step;
+    const [other] = report.others;
+    this.post({ type: 'progress', companion: other || null, step: report.step, steps: report.steps, levelLoss: report.levelLoss, ...speed, stepsPerFrame: k, frameMs: dt, trainingShare: this.share.trainingShare(performance.now()) });
+    return { trained: true };
+  }
+
+  /**
+   * Every grid: the forward process (if `withForward`), the samplers' chains, then problem 2's
+   * draws view (see SampleRunner.draw for `rows`, `together` and `giveWay`). Its time counts
+   * against training's share while `playing()`, else only its cost (per row drawn, so that a
+   * lighter redraw can be sized).
+   */
+  async draw({ withForward, rows = this.display.samples, together, giveWay, playing }) {
+    const t0 = performance.now();
+    const done = await this.drawing.draw(this.session, this.display, withForward, giveWay, { together, rows });
+    if (done && rows === this.display.samples) await this.drawsPass();
+    if (playing()) this.share.record('draw', t0, performance.now(), rows);
+    else if (done) this.share.cost('draw', performance.now() - t0, rows);
+  }
+
+  /** Problem 2's view of the current session. */
+  drawsPass() {
+    // Digit classes of the ends: only on the bundled digits (null: not applicable).
+    const classify = (px) => (this.data.digits ? this.metrics.classify(this.session, px) : null);
+    return drawsPass(this.session, this.display, classify, this.post);
+  }
+
+  /**
+   * One measuring pass over every sampler shown (see MetricsRunner.measure): true when complete,
+   * false when it gave way, undefined without a session. Outside playing, a complete pass tells
+   * the time share its cost; while playing the loop records its time.
+   */
+  async measure({ giveWay, playing }) {
+    const session = this.session;
+    if (!session) return undefined;
+    const t0 = performance.now();
+    const done = await this.metrics.measure({
+      wasm: this.wasm,
+      session,
+      specs: samplerSpecs(session, this.display),
+      n: this.metricsN(),
+      seed: this.display.seed,
+      digits: this.data.digits,
+      current: () => this.session,
+      giveWay,
+    });
+    if (done && !playing()) this.share.cost('measure', performance.now() - t0);
+    return done;
+  }
+
+  /** The main model's checkpoint bytes -> `exported`, with the run they come from. */
+  async export(msg) {
+    if (!this.session) return;
+    const bytes = await this.session.export();
+    const info = this.session.info();
+    this.post({ type: 'exported', run: this.id, reason: msg.reason || 'user', bytes, step: info.step, config: info.config, backend: this.sessions.backend }, [bytes.buffer]);
+  }
+
+  // --- what the training loop asks ----------------------------------------------------------------
+
+  /** Playing again after a pause: the time share's window starts again. */
+  resumeShare() {
+    this.share.resume();
+  }
+
+  /**
+   * Rows of the drawing due while playing at `now` (0: none): when due, and only while training
+   * keeps its share of the time: as many rows as fit it (all, else half, ..., one row; the pass at
+   * pause draws them all). A fixed sampling interval, `se` in the URL, is kept as asked, with
+   * every row.
+   */
+  drawRows(now) {
+    const display = this.display;
+    if (!this.drawing.due(display)) return 0;
+    return display.sampleEvery ? display.samples : this.share.largestFit('draw', now, display.samples);
+  }
+
+  /**
+   * A measurement is due while playing at `now`, and training keeps its share with it. A
+   * measuring pass never run is expected to cost the last drawing pass's cost per row times the
+   * measurement's samples (the same chains, n samples per sampler instead of a few rows), so that
+   * the first measurement while playing cannot take training's time unseen (measured in CI: one
+   * 100-sample measurement at L = 100 on the CPU backend took training from 80% to 52% of the
+   * minute).
+   */
+  measureDue(now) {
+    return this.metrics.due(this.display.metricsEvery, this.session) && this.share.allows('measure', now, { basis: 'draw', factor: this.metricsN() });
+  }
+
+  recordMeasure(start, end) {
+    this.share.record('measure', start, end);
+  }
+
+  /** The scenario's step budget is reached. */
+  budgetReached() {
+    return !!this.display.stopAt && this.step >= this.display.stopAt;
+  }
+
+  /** Steps were trained since the last drawing of every row. */
+  undrawn() {
+    return this.drawing.stepsSince > 0;
+  }
+
+  /** Steps were trained since the last measurement. */
+  metricsStale() {
+    return this.metrics.stale();
+  }
+}
