@@ -7,7 +7,7 @@ import { banner, clearBanner, errorBanner, logErrorsTo } from './banners.js';
 import { Charts } from './charts.js';
 import { showConfig, wireControls } from './controls.js';
 import { wireFiles } from './files.js';
-import { CVAE_LAST_STEP_SHARE } from '../shared/limits.js';
+import { CVAE_LAST_STEP_SHARE, CVAE_MAX_LEVELS } from '../shared/limits.js';
 import { readChecked } from './file-checks.js';
 import { escapeHtml } from './format.js';
 import { clearMetrics } from './metrics-panel.js';
@@ -91,8 +91,8 @@ function buildPanels() {
     other: showOtherModel(),
     onSwitch: (to) => {
       cfg.model = to;
-      if (to === 'cvae' && cfg.L > 4) {
-        cfg.L = 4;
+      if (to === 'cvae' && cfg.L > CVAE_MAX_LEVELS) {
+        cfg.L = CVAE_MAX_LEVELS;
         cfg.a = null;
       }
       showConfig(cfg);
