@@ -15,10 +15,12 @@ phase() {
 bash scripts/setup.sh
 phase setup
 
-# Formatting and the JS linter first: seconds, and they fail fast.
+# Formatting, the JS linter and the library's module graph (no import cycle in src/) first:
+# seconds, and they fail fast.
 cargo fmt --all --check
 npx --no-install eslint .
-phase "format and JS lint (rustfmt, eslint)"
+node scripts/module-cycles.mjs
+phase "format and lints (rustfmt, eslint, module cycles)"
 
 # Clippy lints every build of this workspace's own crates as it compiles them: clippy-driver is
 # the workspace's compiler (RUSTC_WORKSPACE_WRAPPER, the mechanism of `cargo clippy` itself) with

@@ -1,7 +1,7 @@
 //! Which device the tensors live on. The core is the same for all of them: burn 0.22 tensors are
 //! device-dispatched, so choosing a backend is choosing a `Device` value.
 
-use burn::prelude::Device;
+use burn::prelude::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -64,6 +64,18 @@ pub fn device(kind: BackendKind) -> Result<Device> {
         BackendKind::Cpu => Ok(cpu()),
         BackendKind::Gpu => wgpu(),
     }
+}
+
+/// A float tensor's values, read back from its device in one asynchronous read (the browser's
+/// way; natively it waits).
+pub async fn read<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
+    t.into_data_async().await.map_err(Error::backend)?.try_to_vec::<f32>().map_err(Error::backend)
+}
+
+/// The same, blocking (native only: a browser cannot block).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn read_blocking<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
+    t.try_into_data().map_err(Error::backend)?.try_to_vec::<f32>().map_err(Error::backend)
 }
 
 /// A short human-readable description of a device ("cpu (flex)", "wgpu: llvmpipe ...").

@@ -102,12 +102,7 @@ fn encode(plan: Plan, values: Vec<f32>) -> Result<Vec<u8>> {
 pub async fn export(trainer: &Trainer) -> Result<Vec<u8>> {
     let mut plan = plan(trainer);
     let values = match plan.all.take() {
-        Some(all) => all
-            .into_data_async()
-            .await
-            .map_err(|e| Error::Backend(format!("{e:?}")))?
-            .try_to_vec::<f32>()
-            .map_err(|e| Error::Backend(format!("{e:?}")))?,
+        Some(all) => crate::backend::read(all).await?,
         None => Vec::new(),
     };
     encode(plan, values)
@@ -117,11 +112,7 @@ pub async fn export(trainer: &Trainer) -> Result<Vec<u8>> {
 pub fn export_blocking(trainer: &Trainer) -> Result<Vec<u8>> {
     let mut plan = plan(trainer);
     let values = match plan.all.take() {
-        Some(all) => all
-            .try_into_data()
-            .map_err(|e| Error::Backend(format!("{e:?}")))?
-            .try_to_vec::<f32>()
-            .map_err(|e| Error::Backend(format!("{e:?}")))?,
+        Some(all) => crate::backend::read_blocking(all)?,
         None => Vec::new(),
     };
     encode(plan, values)

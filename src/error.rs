@@ -35,6 +35,12 @@ impl std::fmt::Display for Error {
 }
 
 impl Error {
+    /// A failure of the compute backend (a readback, a lost device) as `Error::Backend`, with the
+    /// backend's own description: `.map_err(Error::backend)`.
+    pub fn backend(e: impl std::fmt::Debug) -> Self {
+        Error::Backend(format!("{e:?}"))
+    }
+
     /// The kind of error as a short, stable name, for code that must react to it (the page's
     /// worker switches on it; the message is for people and may be reworded freely).
     pub fn kind(&self) -> &'static str {

@@ -15,11 +15,12 @@ use burn::prelude::*;
 use safetensors::{Dtype, tensor::TensorView};
 use serde::Serialize;
 
+use crate::backend::read_blocking;
 use crate::checkpoint::{self, Meta};
 use crate::error::{Error, Result, write_file};
 use crate::model::{LEVEL_FEATURES, Model, ModelKind, level_features};
 use crate::optim::NamedParams;
-use crate::sampler::Noise;
+use crate::rng::Noise;
 
 /// The PyTorch module file written beside the weights.
 pub const TORCH_MODULE: &str = include_str!("export/denoise_lab_model.py");
@@ -88,7 +89,8 @@ pub fn torch_name(path: &str) -> &str {
 /// blocking readback). Rank-2 parameters are the `Linear` weights: transposed to [out, in].
 pub fn torch_tensors(model: &Model) -> Result<Vec<TorchTensor>> {
     let params = NamedParams::of(model);
-    let values = read(Tensor::cat(params.entries.iter().map(|(_, _, v, _)| v.clone()).collect(), 0))?;
+    let values =
+        read_blocking(Tensor::cat(params.entries.iter().map(|(_, _, v, _)| v.clone()).collect(), 0))?;
     let mut offset = 0;
     let mut out = Vec::with_capacity(params.entries.len());
     for (path, _, _, shape) in params.entries {
@@ -106,13 +108,6 @@ pub fn torch_tensors(model: &Model) -> Result<Vec<TorchTensor>> {
         out.push(TorchTensor { name: torch_name(&path).to_string(), shape, values });
     }
     Ok(out)
-}
-
-fn read<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
-    t.try_into_data()
-        .map_err(|e| Error::Backend(format!("{e:?}")))?
-        .try_to_vec::<f32>()
-        .map_err(|e| Error::Backend(format!("{e:?}")))
 }
 
 /// A tensor to write: name, shape, dtype and little-endian bytes.
@@ -156,8 +151,8 @@ fn check_tensors(model: &Model, cfg: &TorchConfig, device: &Device) -> Result<Ve
         Model::Denoiser(m) => {
             let z = noise.normal(image, device);
             let yhat = m.forward(z.clone(), feats);
-            out.push(f32_entry("z", image.to_vec(), &read(z)?));
-            out.push(f32_entry("yhat", image.to_vec(), &read(yhat)?));
+            out.push(f32_entry("z", image.to_vec(), &read_blocking(z)?));
+            out.push(f32_entry("yhat", image.to_vec(), &read_blocking(yhat)?));
         }
         Model::Cvae(m) => {
             let k = m.latent_dim();
@@ -167,12 +162,12 @@ fn check_tensors(model: &Model, cfg: &TorchConfig, device: &Device) -> Result<Ve
             let schedule = crate::schedule::Schedule::new(cfg.a, big_l)?;
             let coefs = crate::model::cvae::StepCoefs::new(&schedule, &levels, device);
             let mean = m.decode(eps.clone(), z_l.clone(), feats, &coefs);
-            out.push(f32_entry("z_prev", image.to_vec(), &read(z_prev)?));
-            out.push(f32_entry("z_l", image.to_vec(), &read(z_l)?));
-            out.push(f32_entry("eps", vec![n, k], &read(eps)?));
-            out.push(f32_entry("mu", vec![n, k], &read(mu)?));
-            out.push(f32_entry("logvar", vec![n, k], &read(logvar)?));
-            out.push(f32_entry("mean", image.to_vec(), &read(mean)?));
+            out.push(f32_entry("z_prev", image.to_vec(), &read_blocking(z_prev)?));
+            out.push(f32_entry("z_l", image.to_vec(), &read_blocking(z_l)?));
+            out.push(f32_entry("eps", vec![n, k], &read_blocking(eps)?));
+            out.push(f32_entry("mu", vec![n, k], &read_blocking(mu)?));
+            out.push(f32_entry("logvar", vec![n, k], &read_blocking(logvar)?));
+            out.push(f32_entry("mean", image.to_vec(), &read_blocking(mean)?));
         }
     }
     Ok(out)
@@ -201,4 +196,24 @@ pub fn export_torch(bytes: &[u8], dir: &Path, device: &Device) -> Result<Vec<Pat
         paths.push(path);
     }
     Ok(paths)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sampler::SamplerKind;
+
+    /// A sampler added to the core (`SamplerKind::names_for`) and forgotten in the PyTorch module
+    /// fails here: every sampler of an exportable (trained) model is a branch of its `sample`.
+    #[test]
+    fn the_torch_module_has_every_sampler_of_the_trained_models() {
+        let trained = ModelKind::ALL.into_iter().filter(|m| m.trained());
+        for name in trained.flat_map(SamplerKind::names_for) {
+            let branch = format!("sampler == \"{name}\"");
+            assert!(
+                TORCH_MODULE.contains(&branch),
+                "src/export/denoise_lab_model.py has no `{branch}` branch in `sample`"
+            );
+        }
+    }
 }

@@ -69,6 +69,15 @@ pub const LATENT_DIM: Limit = Limit::int("latent size k", 1, 256);
 pub const SIGMA: Limit =
     Limit { label: "sigma", min: 0.0, max: 10.0, min_open: false, max_open: false, integer: false };
 
+/// The most levels the page gives the CVAE step: switching a run to the CVAE brings L down to this.
+/// The step is made for few levels, where the true reverse step is far from Gaussian (docs/math.md,
+/// section 3); scenario 4 trains it at L = 4 too.
+pub const CVAE_MAX_LEVELS: usize = 4;
+
+/// The most levels at which the page shows "one z_ℓ, many draws" (quiz problem 2, whose few levels
+/// are 2..8): with more, one step barely moves z and every draw looks the same.
+pub const DRAWS_MAX_LEVELS: usize = 8;
+
 /// A bound on a product of settings. Each field's range alone would let a shared link combine the
 /// largest of every one (batch 1024 with 128 channels needs gigabytes), so the page (the wasm
 /// bridge, its URL parser and its checkpoint import) also bounds the work they make together.

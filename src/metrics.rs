@@ -4,7 +4,8 @@
 //! Submodules: [`classifier`] (the digit classifier whose features and predictions the figures
 //! use), [`frechet`] (Fréchet distance between feature sets), [`classes`] (class histogram and
 //! entropy from logits), [`memorisation`] (distance to the nearest training image), [`summary`]
-//! (all of them for one sample set, with the classifier).
+//! (all of them for one sample set, with the classifier, and the real digits they are compared
+//! with).
 
 pub mod classes;
 pub mod classifier;
@@ -12,11 +13,11 @@ pub mod frechet;
 pub mod memorisation;
 pub mod summary;
 
-pub use classes::{class_histogram, entropy_nats, predicted_classes};
+pub use classes::{entropy_nats, histogram_of, predicted_classes};
 pub use classifier::Classifier;
 pub use frechet::{FeatureStats, frechet_distance};
 pub use memorisation::Memorisation;
-pub use summary::{Reference, SampleMetrics};
+pub use summary::{Baseline, Reference, SampleMetrics};
 
 /// Root-mean-square distance between two images of the same size.
 pub fn rms_distance(a: &[f32], b: &[f32]) -> f64 {

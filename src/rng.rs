@@ -1,6 +1,9 @@
 //! A portable seeded PRNG (SplitMix64): the same numbers natively and on wasm32, so a seed means
 //! the same batches, levels and evaluation noise in the CLI and in the browser.
-//! (`rand`'s SmallRng is a different algorithm on 32-bit targets.)
+//! (`rand`'s SmallRng is a different algorithm on 32-bit targets.) `Noise` draws tensors of such
+//! numbers for the samplers.
+
+use burn::prelude::*;
 
 #[derive(Clone, Debug)]
 pub struct SplitMix64(u64);
@@ -46,5 +49,35 @@ impl SplitMix64 {
         let u1 = self.next_f64().max(f64::MIN_POSITIVE);
         let u2 = self.next_f64();
         (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+    }
+}
+
+/// Gaussian noise drawn on the CPU from a seed and uploaded: the same seed gives the same z_L
+/// and the same per-step noise on every backend (CPU, wgpu, WebGPU), whatever else shares the
+/// device's RNG.
+pub struct Noise(SplitMix64);
+
+impl Noise {
+    pub fn new(seed: u64) -> Self {
+        Noise(SplitMix64::new(seed ^ 0x6E6F_6973_6521))
+    }
+
+    pub fn normal<const D: usize>(&mut self, shape: [usize; D], device: &Device) -> Tensor<D> {
+        let n: usize = shape.iter().product();
+        let v: Vec<f32> = (0..n).map(|_| self.0.normal() as f32).collect();
+        Tensor::from_data(TensorData::new(v, shape), device)
+    }
+
+    /// Standard Gumbel noise −ln(−ln u), u uniform in (0, 1): argmax(logits + it) draws from
+    /// softmax(logits) (the exact sampler's choice of training image).
+    pub fn gumbel(&mut self, shape: [usize; 2], device: &Device) -> Tensor<2> {
+        let v: Vec<f32> = (0..shape[0] * shape[1])
+            .map(|_| {
+                // Never exactly 0 or 1, so both logarithms stay finite.
+                let u = self.0.next_f64().clamp(f64::EPSILON, 1.0 - f64::EPSILON);
+                -(-u.ln()).ln() as f32
+            })
+            .collect();
+        Tensor::from_data(TensorData::new(v, shape), device)
     }
 }

@@ -15,8 +15,8 @@ use crate::error::{Error, Result};
 use crate::ideal::Universal;
 use crate::limits;
 use crate::model::cvae::StepCoefs;
-use crate::model::{LEVEL_FEATURES, Model, ModelKind, level_features};
-use crate::rng::SplitMix64;
+use crate::model::{Model, ModelKind, level_features_tensor};
+use crate::rng::Noise;
 use crate::schedule::Schedule;
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -82,36 +82,6 @@ impl SamplerKind {
     }
 }
 
-/// Gaussian noise drawn on the CPU from a seed and uploaded: the same seed gives the same z_L
-/// and the same per-step noise on every backend (CPU, wgpu, WebGPU), whatever else shares the
-/// device's RNG.
-pub struct Noise(SplitMix64);
-
-impl Noise {
-    pub fn new(seed: u64) -> Self {
-        Noise(SplitMix64::new(seed ^ 0x6E6F_6973_6521))
-    }
-
-    pub fn normal<const D: usize>(&mut self, shape: [usize; D], device: &Device) -> Tensor<D> {
-        let n: usize = shape.iter().product();
-        let v: Vec<f32> = (0..n).map(|_| self.0.normal() as f32).collect();
-        Tensor::from_data(TensorData::new(v, shape), device)
-    }
-
-    /// Standard Gumbel noise −ln(−ln u), u uniform in (0, 1): argmax(logits + it) draws from
-    /// softmax(logits) (the exact sampler's choice of training image).
-    pub fn gumbel(&mut self, shape: [usize; 2], device: &Device) -> Tensor<2> {
-        let v: Vec<f32> = (0..shape[0] * shape[1])
-            .map(|_| {
-                // Never exactly 0 or 1, so both logarithms stay finite.
-                let u = self.0.next_f64().clamp(f64::EPSILON, 1.0 - f64::EPSILON);
-                -(-u.ln()).ln() as f32
-            })
-            .collect();
-        Tensor::from_data(TensorData::new(v, shape), device)
-    }
-}
-
 /// Some levels of a chain, level-major: images[i * batch .. (i+1) * batch] is level levels[i].
 pub struct Chain {
     pub levels: Vec<usize>,
@@ -129,14 +99,12 @@ impl Chain {
 
     /// One async readback of the whole chain.
     pub async fn read(self) -> Result<Vec<f32>> {
-        let data = self.images.into_data_async().await.map_err(|e| Error::Backend(format!("{e:?}")))?;
-        data.try_to_vec::<f32>().map_err(|e| Error::Backend(format!("{e:?}")))
+        crate::backend::read(self.images).await
     }
 
     #[cfg(not(target_arch = "wasm32"))]
     pub fn read_blocking(self) -> Result<Vec<f32>> {
-        let data = self.images.try_into_data().map_err(|e| Error::Backend(format!("{e:?}")))?;
-        data.try_to_vec::<f32>().map_err(|e| Error::Backend(format!("{e:?}")))
+        crate::backend::read_blocking(self.images)
     }
 }
 
@@ -156,8 +124,7 @@ pub fn display_levels(levels: usize, columns: usize) -> Vec<usize> {
 }
 
 fn features(level: usize, batch: usize, max_level: usize, device: &Device) -> Tensor<2> {
-    let f = level_features(&vec![level; batch], max_level);
-    Tensor::from_data(TensorData::new(f, [batch, LEVEL_FEATURES]), device)
+    level_features_tensor(&vec![level; batch], max_level, device)
 }
 
 /// What a sampler runs on: a trained model (plain, non-autodiff) or the universal denoiser Φ*.
@@ -386,6 +353,7 @@ pub fn forward_chain(schedule: &Schedule, y: Tensor<4>, keep: &[usize], noise: &
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rng::SplitMix64;
 
     #[test]
     fn display_levels_are_spaced_and_bounded() {

@@ -1,5 +1,5 @@
-//! The course quiz as four named presets: what to train, which samplers to show, how
-//! long, and a caption saying what to look for. The page lists them (`all()` is serde
+//! The course quiz as named presets (its four problems, then two about the ideal objects): what to
+//! train, which samplers to show, how long, and a caption saying what to look for. The page lists them (`all()` is serde
 //! serialisable); the CLI's `scenario NAME` trains them natively (`train_blocking`, or
 //! `load_blocking` for saved models) and measures them (`measure_blocking`), as the tests do.
 //!
@@ -228,9 +228,8 @@ mod native {
     use std::path::{Path, PathBuf};
 
     use crate::error::{Error, Result, read_file, write_file};
-    use crate::ideal::Universal;
     use crate::metrics::Classifier;
-    use crate::metrics::{Memorisation, Reference, SampleMetrics, mean_rms_to, spread_per_level};
+    use crate::metrics::{Baseline, SampleMetrics, mean_rms_to, spread_per_level};
     use crate::sampler::display_levels;
     use crate::session::Member;
     use crate::train::Trainer;
@@ -278,12 +277,9 @@ mod native {
         pub panels: Vec<PanelReport>,
     }
 
-    /// The yardsticks of a model's samples: the Fréchet reference (`reference` of its held-out
-    /// digits), `samples` real training digits measured like a sample set (the floor of each
-    /// figure at that sample size) and the training images on the device for the memorisation
-    /// figure. The real digits' memorisation figure is that of `samples` held-out digits, which
-    /// are not in the training set (training digits would be at distance 0). Also returns the
-    /// training digits.
+    /// The yardsticks of a model's samples: its `Baseline` (the Fréchet reference of `reference`
+    /// held-out digits, the training images) and its real digits measured like `samples` samples
+    /// (`Baseline::real_blocking`). Also returns the training digits.
     pub fn real_baseline_blocking(
         m: &Member,
         data: &Dataset,
@@ -291,20 +287,12 @@ mod native {
         reference: usize,
         samples: usize,
         device: &Device,
-    ) -> Result<(Reference, SampleMetrics, Dataset, Universal)> {
-        let (h, w) = m.size();
-        let dim = h * w;
-        let held = m.held_out();
-        let r = reference.min(held.n);
-        let reference = Reference::compute_blocking(classifier, &held.pixels[..r * dim], device)?;
-        let (train_part, _) = m.config().split(data);
-        let training = Universal::new(&train_part, m.config().schedule()?, device)?;
-        let k = samples.min(train_part.n);
-        let mut real =
-            SampleMetrics::measure_blocking(classifier, &train_part.pixels[..k * dim], &reference, device)?;
-        let k_held = samples.min(held.n);
-        real.memorisation = Some(Memorisation::measure_blocking(&training, &held.pixels[..k_held * dim])?);
-        Ok((reference, real, train_part, training))
+    ) -> Result<(Baseline, SampleMetrics, Dataset)> {
+        let (train, held) = m.config().split(data);
+        let baseline =
+            Baseline::compute_blocking(classifier, (&train, &held), reference, m.schedule(), device)?;
+        let real = baseline.real_blocking(classifier, (&train, &held), samples, device)?;
+        Ok((baseline, real, train))
     }
 
     /// One of a scenario's models after training (or loaded from a checkpoint of that training;
@@ -442,7 +430,7 @@ mod native {
         let first = models[0];
         let (h, w) = first.size();
         let dim = h * w;
-        let (reference, real, train_part, training_images) =
+        let (baseline, real, train_part) =
             real_baseline_blocking(first, data, classifier, options.reference, options.samples, device)?;
         let pairs = (real.n / 2).max(1);
         let real_rms_pair = (0..pairs)
@@ -460,8 +448,7 @@ mod native {
             let px = chain.read_blocking()?;
             let n = options.samples;
             let final_px = &px[(levels.len() - 1) * n * dim..];
-            let mut metrics = SampleMetrics::measure_blocking(classifier, final_px, &reference, device)?;
-            metrics.memorisation = Some(Memorisation::measure_blocking(&training_images, final_px)?);
+            let metrics = baseline.measure_blocking(classifier, final_px, device)?;
             let chain_spread = if scenario.chain_spread {
                 levels.iter().copied().zip(spread_per_level(&px, n, dim)).collect()
             } else {

@@ -8,9 +8,11 @@
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::ideal::UniversalModel;
+use crate::ideal::Universal;
+use crate::limits;
 use crate::model::ModelKind;
-use crate::sampler::{self, Chain, Decoder, Noise, SamplerKind};
+use crate::rng::Noise;
+use crate::sampler::{self, Chain, Decoder, SamplerKind};
 use crate::schedule::Schedule;
 use crate::train::{FlushReport, TrainConfig, Trainer};
 use burn::prelude::*;
@@ -158,6 +160,65 @@ impl Member {
             Member::Trained(t) => t.schedule,
             Member::Universal(u) => u.universal.schedule,
         }
+    }
+}
+
+/// Φ* as one of a run's models: built from a configuration's training split, the same images a
+/// trained model with that configuration (same seed, same held-out count) learns from.
+pub struct UniversalModel {
+    /// `kind` is `ModelKind::Universal`; the architecture fields are unused.
+    pub config: TrainConfig,
+    pub universal: Universal,
+    held_out: Dataset,
+    mean_image: Vec<f32>,
+    device: Device,
+}
+
+impl UniversalModel {
+    pub fn new(config: TrainConfig, data: &Dataset, device: &Device) -> Result<Self> {
+        if config.kind != ModelKind::Universal {
+            return Err(Error::Config(format!("not the universal model: {}", config.kind.name())));
+        }
+        let schedule = config.schedule()?;
+        limits::SEED.check(config.seed as f64)?;
+        config.check_data(data)?;
+        let (train, held_out) = config.split(data);
+        let universal = Universal::new(&train, schedule, device)?;
+        Ok(Self { mean_image: train.mean_image(), config, universal, held_out, device: device.clone() })
+    }
+
+    pub fn held_out(&self) -> &Dataset {
+        &self.held_out
+    }
+
+    /// The mean training image: Φ*(z, ℓ) for z carrying no information (quiz (a)).
+    pub fn mean_image(&self) -> &[f32] {
+        &self.mean_image
+    }
+
+    pub fn device(&self) -> Device {
+        self.device.clone()
+    }
+
+    /// Several samplers from the same z_L (as `Trainer::sample_together` does).
+    pub fn sample_together(
+        &self,
+        kinds: &[SamplerKind],
+        n: usize,
+        seed: u64,
+        keep: &[usize],
+    ) -> Result<Vec<Chain>> {
+        let u = &self.universal;
+        let size = (u.height, u.width);
+        sampler::run_together(Decoder::Universal(u), &u.schedule, kinds, n, seed, size, &self.device, keep)
+    }
+
+    /// Run a sampler from z_L ~ N(0, I) drawn with `seed` (as `Trainer::sample` does).
+    pub fn sample(&self, kind: SamplerKind, n: usize, seed: u64, keep: &[usize]) -> Result<Chain> {
+        let u = &self.universal;
+        let mut noise = Noise::new(seed);
+        let z_top = noise.normal([n, 1, u.height, u.width], &self.device);
+        sampler::run(Decoder::Universal(u), &u.schedule, kind, z_top, keep, &mut noise)
     }
 }
 

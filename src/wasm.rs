@@ -20,8 +20,7 @@ use crate::backend;
 use crate::checkpoint;
 use crate::data::Dataset;
 use crate::error::Error;
-use crate::ideal::Universal;
-use crate::metrics::{self, Memorisation};
+use crate::metrics::{self, Baseline};
 use crate::model::ModelKind;
 use crate::sampler::{Chain, SamplerKind, display_levels};
 use crate::session;
@@ -133,12 +132,6 @@ pub fn checkpoint_info(bytes: &[u8]) -> Result<JsValue, JsValue> {
 /// A run the page may start: a step's work within `limits::STEP_WORK` (kind "config" if not).
 fn page_sized(c: &TrainConfig) -> Result<(), JsValue> {
     crate::limits::STEP_WORK.check(crate::limits::step_work(c.batch, c.base_channels)).map_err(js_err)
-}
-
-/// Default `a` for L levels (a^L = 0.01), for the page's controls.
-#[wasm_bindgen(js_name = defaultA)]
-pub fn default_a(levels: u32) -> f64 {
-    crate::Schedule::default_a(levels as usize)
 }
 
 /// The JS `Session` class: a run of one or more models (`crate::session::Session`; a scenario's
@@ -304,22 +297,10 @@ impl Session {
         Ok(Session { inner: Rc::new(RefCell::new(run)), data: Rc::new(data), backend })
     }
 
-    /// "webgpu" or "cpu".
-    #[wasm_bindgen(getter)]
-    pub fn backend(&self) -> String {
-        self.backend.clone()
-    }
-
     /// Training steps taken so far (exact in a JS number: the core keeps it below 2^53).
     #[wasm_bindgen(getter, js_name = currentStep)]
     pub fn current_step(&self) -> f64 {
         self.inner.borrow().step() as f64
-    }
-
-    /// The main model: "denoiser" or "cvae".
-    #[wasm_bindgen(getter)]
-    pub fn model(&self) -> String {
-        self.inner.borrow().main().config.kind.name().to_string()
     }
 
     /// The samplers this run can show (names, main model's first).
@@ -376,13 +357,6 @@ impl Session {
     /// Queue `n` training steps of every model (no readback: `flush` reads their statistics).
     pub fn step(&self, n: u32) {
         self.inner.borrow_mut().train_steps(n as usize);
-    }
-
-    /// The main model's flushed step statistics so far, `[{step, loss, kl, nll}, ...]` (restored
-    /// from a checkpoint too).
-    #[wasm_bindgen(js_name = lossHistory)]
-    pub fn loss_history(&self) -> Result<JsValue, JsValue> {
-        to_js(&self.inner.borrow().main().history)
     }
 
     /// The learning rate of every model.
@@ -555,9 +529,8 @@ impl Session {
 #[wasm_bindgen]
 pub struct Metrics {
     classifier: crate::metrics::Classifier,
-    reference: metrics::Reference,
-    /// The session's training images on the device, for the memorisation figure.
-    training: Universal,
+    /// The session's reference (held-out digits) and training images.
+    baseline: Baseline,
     /// Held-out accuracy recorded in the classifier file when it was trained.
     accuracy: f64,
     device: Device,
@@ -579,12 +552,10 @@ impl Metrics {
         session: &Session,
         reference_n: u32,
     ) -> Result<Metrics, JsValue> {
-        // Copy only the reference digits out of the borrow (it must not live across an await).
-        let (device, reference_px, training) = {
+        // The split and the device out of the borrow (it must not live across an await).
+        let (device, schedule, split) = {
             let run = session.inner.borrow();
             let t = run.main();
-            let (train, _) = t.config.split(&session.data);
-            let training = Universal::new(&train, t.schedule, &t.device()).map_err(js_err)?;
             let held = t.held_out();
             let side = crate::metrics::classifier::SIDE;
             if held.h != side || held.w != side {
@@ -593,20 +564,22 @@ impl Metrics {
                     held.h, held.w
                 ))));
             }
-            let r = (reference_n as usize).min(held.n);
-            (t.device(), held.pixels[..r * held.image_len()].to_vec(), training)
+            (t.device(), t.schedule, t.config.split(&session.data))
         };
+        let (train, held) = split;
         let (classifier, meta) =
             crate::metrics::Classifier::from_bytes_with_meta(&classifier_bytes, &device).map_err(js_err)?;
-        let reference =
-            metrics::Reference::compute_async(&classifier, &reference_px, &device).await.map_err(js_err)?;
-        Ok(Metrics { classifier, reference, training, accuracy: meta.held_out_accuracy, device })
+        let baseline =
+            Baseline::compute_async(&classifier, (&train, &held), reference_n as usize, schedule, &device)
+                .await
+                .map_err(js_err)?;
+        Ok(Metrics { classifier, baseline, accuracy: meta.held_out_accuracy, device })
     }
 
     /// The reference (held-out real digits) figures: `{n, histogram, entropy_nats, diversity,
     /// classifier_accuracy}`.
     pub fn reference(&self) -> Result<JsValue, JsValue> {
-        let r = &self.reference;
+        let r = &self.baseline.reference;
         to_js(&ReferenceFigures {
             n: r.n,
             histogram: &r.histogram,
@@ -636,43 +609,30 @@ impl Metrics {
         Ok(metrics::classes::histogram_of(&e.predictions(), 10).into_iter().map(|c| c as u32).collect())
     }
 
-    /// `n` real training digits (never in the reference) measured like a sample set; their
-    /// memorisation figure is that of `n` held-out digits (training digits are their own nearest
-    /// training images).
+    /// `n` real digits measured like a sample set (`Baseline::real_async`: training digits, with
+    /// the memorisation figure of held-out ones).
     #[wasm_bindgen(js_name = measureReal)]
     pub async fn measure_real(&self, session: &Session, n: u32) -> Result<JsValue, JsValue> {
-        let (pixels, held) = {
-            let run = session.inner.borrow();
-            let (train, held) = run.main().config.split(&session.data);
-            let (k, k_held) = ((n as usize).min(train.n), (n as usize).min(held.n));
-            (
-                train.pixels[..k * train.image_len()].to_vec(),
-                held.pixels[..k_held * held.image_len()].to_vec(),
-            )
-        };
-        let mut m = self.sample_metrics(&pixels).await?;
-        m.memorisation = Some(Memorisation::measure_async(&self.training, &held).await.map_err(js_err)?);
+        let (train, held) = session.inner.borrow().main().config.split(&session.data);
+        let m = self
+            .baseline
+            .real_async(&self.classifier, (&train, &held), n as usize, &self.device)
+            .await
+            .map_err(js_err)?;
         to_js(&m)
     }
 }
 
 impl Metrics {
-    /// The sample metrics of `pixels` (final images) against the reference, with the
+    /// The sample metrics of `pixels` (final images) against the baseline, with the
     /// memorisation figure.
     async fn measure_pixels(&self, pixels: &[f32]) -> Result<JsValue, JsValue> {
-        let mut m = self.sample_metrics(pixels).await?;
-        m.memorisation = Some(Memorisation::measure_async(&self.training, pixels).await.map_err(js_err)?);
+        let m = self.baseline.measure_async(&self.classifier, pixels, &self.device).await.map_err(js_err)?;
         to_js(&m)
-    }
-
-    async fn sample_metrics(&self, pixels: &[f32]) -> Result<metrics::SampleMetrics, JsValue> {
-        metrics::SampleMetrics::measure_async(&self.classifier, pixels, &self.reference, &self.device)
-            .await
-            .map_err(js_err)
     }
 }
 
-/// One quiz scenario by name or number (1..4, any letter case); an error of kind "config" naming
+/// One quiz scenario by name or number (1.., in the order of `scenarios`; any letter case); an error of kind "config" naming
 /// the known ones otherwise.
 #[wasm_bindgen(js_name = scenario)]
 pub fn scenario(name: &str) -> Result<JsValue, JsValue> {

@@ -242,5 +242,5 @@ fn configuration_errors_are_clear() {
     let c = TrainConfig { batch: 4, ..config(ModelKind::Denoiser, 10) };
     refused(Trainer::new(c.clone(), &four, &backend::cpu()).err().expect("refused"));
     let phi = TrainConfig { kind: ModelKind::Universal, ..c };
-    refused(denoise_lab::ideal::UniversalModel::new(phi, &four, &backend::cpu()).err().expect("refused"));
+    refused(denoise_lab::session::UniversalModel::new(phi, &four, &backend::cpu()).err().expect("refused"));
 }

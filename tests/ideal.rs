@@ -5,12 +5,12 @@
 
 use denoise_lab::backend;
 use denoise_lab::data::Dataset;
-use denoise_lab::ideal::UniversalModel;
 use denoise_lab::metrics::{
     Classifier, Memorisation, Reference, SampleMetrics, mean_pairwise_distance, rms_distance,
 };
 use denoise_lab::model::ModelKind;
 use denoise_lab::sampler::SamplerKind;
+use denoise_lab::session::UniversalModel;
 use denoise_lab::train::TrainConfig;
 
 const DIM: usize = 28 * 28;

@@ -106,7 +106,7 @@ fn universal_denoiser_on_wgpu_matches_the_cpu_backend() {
         assert!(diff < 1e-3, "level {level}: {diff}");
     }
     let config = TrainConfig { kind: ModelKind::Universal, levels: 4, ..TrainConfig::default() };
-    let m = denoise_lab::ideal::UniversalModel::new(config, &data, &gpu).unwrap();
+    let m = denoise_lab::session::UniversalModel::new(config, &data, &gpu).unwrap();
     let px = m.sample(SamplerKind::Exact, 4, 3, &[0]).unwrap().read_blocking().unwrap();
     assert!(px.iter().all(|v| v.is_finite()));
 }

@@ -14,7 +14,7 @@ use denoise_lab::error::{read_file, write_file};
 use denoise_lab::metrics::classifier::{
     CLASSES, ClassifierMeta, ClassifierTrainConfig, FEATURES, train_classifier,
 };
-use denoise_lab::metrics::{self, Classifier, Memorisation, SampleMetrics};
+use denoise_lab::metrics::{self, Classifier, SampleMetrics};
 use denoise_lab::model::ModelKind;
 use denoise_lab::sampler::{SamplerKind, display_levels};
 use denoise_lab::scenario;
@@ -58,7 +58,7 @@ struct ModelArgs {
     #[arg(long)]
     universal: bool,
     /// Levels L of Φ*.
-    #[arg(long, short = 'L', default_value_t = 100, requires = "universal")]
+    #[arg(long, short = 'L', default_value_t = TrainConfig::default().levels, requires = "universal")]
     levels: usize,
     /// Per-step signal factor a of Φ* (default: a^L = 0.01).
     #[arg(long, requires = "universal")]
@@ -91,33 +91,33 @@ enum Command {
         #[command(flatten)]
         data: DataArgs,
         /// denoiser or cvae
-        #[arg(long, default_value = "denoiser")]
+        #[arg(long, default_value_t = TrainConfig::default().kind.name().to_string())]
         model: String,
         /// Number of levels L.
-        #[arg(long, short = 'L', default_value_t = 100)]
+        #[arg(long, short = 'L', default_value_t = TrainConfig::default().levels)]
         levels: usize,
         /// Per-step signal factor a (default: a^L = 0.01).
         #[arg(long)]
         a: Option<f64>,
         #[arg(long, default_value_t = 500)]
         steps: usize,
-        #[arg(long, default_value_t = 64)]
+        #[arg(long, default_value_t = TrainConfig::default().batch)]
         batch: usize,
-        #[arg(long, default_value_t = 2e-3)]
+        #[arg(long, default_value_t = TrainConfig::default().lr)]
         lr: f64,
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, default_value_t = TrainConfig::default().seed)]
         seed: u64,
         /// Channels of the U-Net at full resolution.
-        #[arg(long, default_value_t = 32)]
+        #[arg(long, default_value_t = TrainConfig::default().base_channels)]
         channels: usize,
         /// Latent size k of the CVAE step.
-        #[arg(long, default_value_t = 32)]
+        #[arg(long, default_value_t = TrainConfig::default().latent_dim)]
         latent: usize,
         /// Size of the level (and latent) embedding the U-Net's blocks read.
         #[arg(long, default_value_t = TrainConfig::default().cond_dim)]
         cond_dim: usize,
         /// Clip the global gradient norm to this value (0: no clipping).
-        #[arg(long, default_value_t = 1.0)]
+        #[arg(long, default_value_t = TrainConfig::default().clip_norm)]
         clip: f64,
         /// Continue from this checkpoint instead of starting fresh.
         #[arg(long)]
@@ -176,20 +176,20 @@ enum Command {
         /// default: every sampler of the model. Several: comma-separated.
         #[arg(long)]
         sampler: Option<String>,
-        #[arg(long, short, default_value_t = 256)]
+        #[arg(long, short, default_value_t = scenario::RunOptions::default().samples)]
         n: usize,
-        #[arg(long, default_value_t = 11)]
+        #[arg(long, default_value_t = scenario::RunOptions::default().seed)]
         seed: u64,
         /// Held-out real digits forming the Fréchet reference.
-        #[arg(long, default_value_t = 1000)]
+        #[arg(long, default_value_t = scenario::RunOptions::default().reference)]
         reference: usize,
         /// Classifier weights (default: the bundled www/data/classifier.bin).
         #[arg(long)]
         classifier: Option<PathBuf>,
     },
-    /// Train a quiz scenario's models and print its figures (collapse, imperfect, noise, few-levels).
+    /// Train a quiz scenario's models and print its figures (`scenario list` names them).
     Scenario {
-        /// collapse, imperfect, noise or few-levels (or 1..4); `list` lists them.
+        /// A scenario's name or number (1.., in the order of `list`); `list` lists them.
         name: String,
         #[command(flatten)]
         data: DataArgs,
@@ -197,9 +197,9 @@ enum Command {
         #[arg(long)]
         steps: Option<usize>,
         /// Samples per panel.
-        #[arg(long, short, default_value_t = 256)]
+        #[arg(long, short, default_value_t = scenario::RunOptions::default().samples)]
         n: usize,
-        #[arg(long, default_value_t = 11)]
+        #[arg(long, default_value_t = scenario::RunOptions::default().seed)]
         seed: u64,
         /// Train every model with this seed (TrainConfig.seed: initial weights, batches, levels,
         /// train/held-out split) instead of the preset's.
@@ -244,13 +244,13 @@ enum Command {
     Bench {
         #[command(flatten)]
         data: DataArgs,
-        #[arg(long, default_value = "denoiser")]
+        #[arg(long, default_value_t = TrainConfig::default().kind.name().to_string())]
         model: String,
-        #[arg(long, short = 'L', default_value_t = 100)]
+        #[arg(long, short = 'L', default_value_t = TrainConfig::default().levels)]
         levels: usize,
-        #[arg(long, default_value_t = 64)]
+        #[arg(long, default_value_t = TrainConfig::default().batch)]
         batch: usize,
-        #[arg(long, default_value_t = 32)]
+        #[arg(long, default_value_t = TrainConfig::default().base_channels)]
         channels: usize,
         /// Timed blocks (after 3 warm-up steps).
         #[arg(long, default_value_t = 10)]
@@ -569,7 +569,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             let model = model.open(&dataset, &device)?;
             let classifier = load_classifier(classifier.as_ref(), &device)?;
             let samplers = sampler.unwrap_or_else(|| SamplerKind::names_for(model.kind()).join(","));
-            let (reference, real, _, training) =
+            let (baseline, real, _) =
                 scenario::real_baseline_blocking(&model, &dataset, &classifier, reference, n, &device)?;
             println!(
                 "{} with L = {}, step {}; {} samples (seed {}) against {} held-out digits",
@@ -578,15 +578,13 @@ fn run(cli: Cli) -> Result<(), Error> {
                 model.step(),
                 n,
                 seed,
-                reference.n
+                baseline.reference.n
             );
             print_metrics_header();
             for name in samplers.split(',') {
                 let kind = SamplerKind::parse(name.trim())?;
                 let px = model.sample(kind, n, seed, &[0])?.read_blocking()?;
-                let mut m = SampleMetrics::measure_blocking(&classifier, &px, &reference, &device)?;
-                m.memorisation = Some(Memorisation::measure_blocking(&training, &px)?);
-                print_metrics_row(name.trim(), &m);
+                print_metrics_row(name.trim(), &baseline.measure_blocking(&classifier, &px, &device)?);
             }
             print_metrics_row(&format!("real digits ({})", real.n), &real);
             print_memorisation_note();

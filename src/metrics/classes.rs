@@ -23,11 +23,6 @@ pub fn predicted_classes(logits: &[f32], classes: usize) -> Vec<usize> {
         .collect()
 }
 
-/// How many rows of `logits` fall in each class.
-pub fn class_histogram(logits: &[f32], classes: usize) -> Vec<usize> {
-    histogram_of(&predicted_classes(logits, classes), classes)
-}
-
 /// Counts of each class in a list of predictions.
 pub fn histogram_of(predictions: &[usize], classes: usize) -> Vec<usize> {
     let mut h = vec![0usize; classes];
@@ -66,7 +61,7 @@ mod tests {
         let logits =
             [0.1, 2.0, -1.0, /**/ 5.0, 1.0, 1.0, /**/ 0.0, 0.0, 3.0, /**/ 1.0, 1.0, 0.0];
         assert_eq!(predicted_classes(&logits, 3), vec![1, 0, 2, 0]);
-        assert_eq!(class_histogram(&logits, 3), vec![2, 1, 1]);
+        assert_eq!(histogram_of(&predicted_classes(&logits, 3), 3), vec![2, 1, 1]);
         assert_eq!(entropy_nats(&[5, 0, 0]), 0.0);
         assert!((entropy_nats(&[1; 10]) - 10f64.ln()).abs() < 1e-12);
         assert!((entropy_nats(&[2, 2]) - 2f64.ln()).abs() < 1e-12);

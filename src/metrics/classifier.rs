@@ -246,8 +246,7 @@ impl Classifier {
     pub async fn features_async(&self, images: &[f32], device: &Device) -> Result<Embedding> {
         let (n, t) = self.embed_tensor(images, &device.clone().inner())?;
         let Some(t) = t else { return Ok(Embedding::default()) };
-        let data = t.into_data_async().await.map_err(|e| Error::Backend(format!("{e:?}")))?;
-        Ok(Self::split(n, data.try_to_vec::<f32>().map_err(|e| Error::Backend(format!("{e:?}")))?))
+        Ok(Self::split(n, crate::backend::read(t).await?))
     }
 
     /// The same, blocking (native only).
@@ -255,8 +254,7 @@ impl Classifier {
     pub fn features_blocking(&self, images: &[f32], device: &Device) -> Result<Embedding> {
         let (n, t) = self.embed_tensor(images, &device.clone().inner())?;
         let Some(t) = t else { return Ok(Embedding::default()) };
-        let data = t.try_into_data().map_err(|e| Error::Backend(format!("{e:?}")))?;
-        Ok(Self::split(n, data.try_to_vec::<f32>().map_err(|e| Error::Backend(format!("{e:?}")))?))
+        Ok(Self::split(n, crate::backend::read_blocking(t)?))
     }
 
     /// Fraction of `data` classified correctly (native; `data` must be labelled).
@@ -347,11 +345,7 @@ pub fn train_classifier(
         model = optim.step(lr, model, grads);
         if step % 100 == 0 || step == config.steps {
             let all = Tensor::cat(std::mem::take(&mut losses), 0);
-            let v = all
-                .try_into_data()
-                .map_err(|e| Error::Backend(format!("{e:?}")))?
-                .try_to_vec::<f32>()
-                .unwrap_or_default();
+            let v = crate::backend::read_blocking(all)?;
             let mean = v.iter().sum::<f32>() / v.len().max(1) as f32;
             if !mean.is_finite() {
                 return Err(Error::Diverged {

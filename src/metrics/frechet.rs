@@ -88,11 +88,6 @@ pub fn frechet_distance(a: &FeatureStats, b: &FeatureStats) -> f64 {
     (mean_term + s1.trace() + s2.trace() - 2.0 * cross).max(0.0)
 }
 
-/// Convenience: the Fréchet distance between two raw feature sets of `dim` columns.
-pub fn frechet_distance_of(a: &[f32], b: &[f32], dim: usize) -> f64 {
-    frechet_distance(&FeatureStats::from_features(a, dim), &FeatureStats::from_features(b, dim))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

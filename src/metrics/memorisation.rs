@@ -9,7 +9,7 @@
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::ideal::Universal;
 
 /// An image whose nearest training image is within this RMS distance per pixel counts as a copy
@@ -54,8 +54,7 @@ impl Memorisation {
     /// Measure `images` (flattened, the training images' size) against `training` (browser).
     pub async fn measure_async(training: &Universal, images: &[f32]) -> Result<Self> {
         let (d, dim) = Self::distances(training, images);
-        let data = d.into_data_async().await.map_err(|e| Error::Backend(format!("{e:?}")))?;
-        let d = data.try_to_vec::<f32>().map_err(|e| Error::Backend(format!("{e:?}")))?;
+        let d = crate::backend::read(d).await?;
         Ok(Self::from_distances(&d, dim))
     }
 
@@ -63,7 +62,7 @@ impl Memorisation {
     #[cfg(not(target_arch = "wasm32"))]
     pub fn measure_blocking(training: &Universal, images: &[f32]) -> Result<Self> {
         let (d, dim) = Self::distances(training, images);
-        let d = d.into_data().try_to_vec::<f32>().map_err(|e| Error::Backend(format!("{e:?}")))?;
+        let d = crate::backend::read_blocking(d)?;
         Ok(Self::from_distances(&d, dim))
     }
 }

@@ -4,7 +4,10 @@
 //!
 //! Plain slices in, numbers out. The classifier pass is the only device work; `*_async` reads it
 //! back asynchronously (browser), `*_blocking` synchronously (native). `from_embedding` does the
-//! CPU part alone, for a caller that already has the embedding.
+//! CPU part alone, for a caller that already has the embedding. `Baseline` is what a run's samples
+//! are compared with: held-out real digits (the reference), its training digits (the
+//! memorisation figure) and real digits measured like a sample set; the CLI, the scenarios and
+//! the page measure through it.
 
 use burn::prelude::Device;
 use serde::{Deserialize, Serialize};
@@ -13,7 +16,11 @@ use super::classes::{entropy_nats, histogram_of};
 use super::classifier::{CLASSES, Classifier, Embedding, FEATURES, SIDE};
 use super::frechet::{FeatureStats, frechet_distance};
 use super::mean_pairwise_distance;
+use super::memorisation::Memorisation;
+use crate::data::Dataset;
 use crate::error::Result;
+use crate::ideal::Universal;
+use crate::schedule::Schedule;
 
 /// Images per set used for the pairwise diversity (O(n^2)): the first `DIVERSITY_MAX`.
 pub const DIVERSITY_MAX: usize = 256;
@@ -110,5 +117,123 @@ impl SampleMetrics {
     ) -> Result<Self> {
         let e = classifier.features_blocking(images, device)?;
         Ok(Self::from_embedding(&e, images, reference))
+    }
+}
+
+/// What a run's samples are measured against: the Fréchet reference of its first held-out digits,
+/// and its training images on the device for the distance to the nearest one (`Memorisation`).
+pub struct Baseline {
+    pub reference: Reference,
+    /// The training images (as Φ* holds them: its nearest-neighbour search).
+    pub training: Universal,
+}
+
+/// The first `n` images of `data` (all of them if it has fewer), flattened.
+fn first(data: &Dataset, n: usize) -> &[f32] {
+    &data.pixels[..n.min(data.n) * data.image_len()]
+}
+
+impl Baseline {
+    /// The baseline of a run whose split is (`train`, `held_out`): the first `reference` held-out
+    /// digits form the Fréchet reference. `schedule` is the run's (Φ*'s; the distances do not
+    /// depend on it).
+    pub async fn compute_async(
+        classifier: &Classifier,
+        (train, held_out): (&Dataset, &Dataset),
+        reference: usize,
+        schedule: Schedule,
+        device: &Device,
+    ) -> Result<Self> {
+        let training = Universal::new(train, schedule, device)?;
+        let reference = Reference::compute_async(classifier, first(held_out, reference), device).await?;
+        Ok(Self { reference, training })
+    }
+
+    /// The same, blocking (native).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn compute_blocking(
+        classifier: &Classifier,
+        (train, held_out): (&Dataset, &Dataset),
+        reference: usize,
+        schedule: Schedule,
+        device: &Device,
+    ) -> Result<Self> {
+        let training = Universal::new(train, schedule, device)?;
+        let reference = Reference::compute_blocking(classifier, first(held_out, reference), device)?;
+        Ok(Self { reference, training })
+    }
+
+    /// The figures of a sample set (final images, flattened) with its memorisation figure.
+    pub async fn measure_async(
+        &self,
+        classifier: &Classifier,
+        images: &[f32],
+        device: &Device,
+    ) -> Result<SampleMetrics> {
+        self.measure_pair_async(classifier, images, images, device).await
+    }
+
+    /// The same, blocking (native).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn measure_blocking(
+        &self,
+        classifier: &Classifier,
+        images: &[f32],
+        device: &Device,
+    ) -> Result<SampleMetrics> {
+        self.measure_pair_blocking(classifier, images, images, device)
+    }
+
+    /// Real digits measured like a sample set of `n` images: the first `n` training digits (never
+    /// in the reference: the floor of each figure at this sample size), with the memorisation
+    /// figure of the first `n` held-out digits (a training digit is its own nearest training
+    /// image, at distance 0).
+    pub async fn real_async(
+        &self,
+        classifier: &Classifier,
+        (train, held_out): (&Dataset, &Dataset),
+        n: usize,
+        device: &Device,
+    ) -> Result<SampleMetrics> {
+        self.measure_pair_async(classifier, first(train, n), first(held_out, n), device).await
+    }
+
+    /// The same, blocking (native).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn real_blocking(
+        &self,
+        classifier: &Classifier,
+        (train, held_out): (&Dataset, &Dataset),
+        n: usize,
+        device: &Device,
+    ) -> Result<SampleMetrics> {
+        self.measure_pair_blocking(classifier, first(train, n), first(held_out, n), device)
+    }
+
+    /// The figures of `images`, with the memorisation figure of `nearest` (the same images, except
+    /// for real digits).
+    async fn measure_pair_async(
+        &self,
+        classifier: &Classifier,
+        images: &[f32],
+        nearest: &[f32],
+        device: &Device,
+    ) -> Result<SampleMetrics> {
+        let mut m = SampleMetrics::measure_async(classifier, images, &self.reference, device).await?;
+        m.memorisation = Some(Memorisation::measure_async(&self.training, nearest).await?);
+        Ok(m)
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    fn measure_pair_blocking(
+        &self,
+        classifier: &Classifier,
+        images: &[f32],
+        nearest: &[f32],
+        device: &Device,
+    ) -> Result<SampleMetrics> {
+        let mut m = SampleMetrics::measure_blocking(classifier, images, &self.reference, device)?;
+        m.memorisation = Some(Memorisation::measure_blocking(&self.training, nearest)?);
+        Ok(m)
     }
 }

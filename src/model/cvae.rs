@@ -20,13 +20,13 @@
 //! decoder itself had to turn one fixed N(0, I) into a different set of digits for every z_l, and
 //! the step's advantage over the Gaussian step depended on the seed (docs/math.md, section 3).
 
-use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
+use burn::nn::conv::Conv2d;
+use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::silu;
 use burn::tensor::module::adaptive_avg_pool2d;
 
-use super::unet::{CondEmbedding, UNet, UNetConfig};
+use super::unet::{CondEmbedding, UNet, UNetConfig, conv3x3};
 use crate::rng::SplitMix64;
 use crate::schedule::Schedule;
 
@@ -67,10 +67,10 @@ impl GaussianHead {
         let c = base_channels;
         Self {
             embed: CondEmbedding::new(cond_dim, device),
-            conv1: conv(images, c, 1, device),
+            conv1: conv3x3(images, c, 1, device),
             cond: LinearConfig::new(cond_dim, c).init(device),
-            conv2: conv(c, 2 * c, 2, device),
-            conv3: conv(2 * c, 2 * c, 2, device),
+            conv2: conv3x3(c, 2 * c, 2, device),
+            conv3: conv3x3(2 * c, 2 * c, 2, device),
             head: LinearConfig::new(2 * c * POOL * POOL, 2 * latent_dim).init(device),
         }
     }
@@ -154,13 +154,6 @@ pub struct CvaeTerms {
     pub nll: Tensor<1>,
 }
 
-fn conv(cin: usize, cout: usize, stride: usize, device: &Device) -> Conv2d {
-    Conv2dConfig::new([cin, cout], [3, 3])
-        .with_stride([stride, stride])
-        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
-        .init(device)
-}
-
 impl Cvae {
     pub fn new(base_channels: usize, cond_dim: usize, latent_dim: usize, device: &Device) -> Self {
         Self {
@@ -168,7 +161,7 @@ impl Cvae {
             prior: GaussianHead::new(1, base_channels, cond_dim, latent_dim, device),
             dec_embed: CondEmbedding::new(cond_dim, device),
             dec_latent: LinearConfig::new(latent_dim, cond_dim).init(device),
-            dec: UNetConfig::new(1, 1).with_base_channels(base_channels).with_cond_dim(cond_dim).init(device),
+            dec: UNetConfig::new(1, 1, base_channels, cond_dim).init(device),
         }
     }
 

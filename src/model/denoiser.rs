@@ -14,10 +14,7 @@ impl Denoiser {
     pub fn new(base_channels: usize, cond_dim: usize, device: &Device) -> Self {
         Self {
             embed: CondEmbedding::new(cond_dim, device),
-            unet: UNetConfig::new(1, 1)
-                .with_base_channels(base_channels)
-                .with_cond_dim(cond_dim)
-                .init(device),
+            unet: UNetConfig::new(1, 1, base_channels, cond_dim).init(device),
         }
     }
 

@@ -29,6 +29,14 @@ pub fn level_features(levels: &[usize], max_level: usize) -> Vec<f32> {
     out
 }
 
+/// `level_features` as a [B, LEVEL_FEATURES] tensor on `device`.
+pub fn level_features_tensor(levels: &[usize], max_level: usize, device: &Device) -> Tensor<2> {
+    Tensor::from_data(
+        TensorData::new(level_features(levels, max_level), [levels.len(), LEVEL_FEATURES]),
+        device,
+    )
+}
+
 /// A 3x3 convolution with padding 1 (same size at stride 1).
 pub(crate) fn conv3x3(cin: usize, cout: usize, stride: usize, device: &Device) -> Conv2d {
     Conv2dConfig::new([cin, cout], [3, 3])
@@ -82,14 +90,13 @@ impl ResBlock {
     }
 }
 
+/// The U-Net's sizes (the models pass theirs from `ArchConfig`).
 #[derive(Config, Debug)]
 pub struct UNetConfig {
     pub in_channels: usize,
     pub out_channels: usize,
     /// Channels at full resolution; the half and quarter scales use twice as many.
-    #[config(default = 32)]
     pub base_channels: usize,
-    #[config(default = 64)]
     pub cond_dim: usize,
 }
 

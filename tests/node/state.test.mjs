@@ -2,8 +2,8 @@
 // without a browser.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LIMITS, SAMPLERS_BY_MODEL } from '../../www/shared/limits.js';
-import { PARAMS, defaults, parseQuery, parseValue, toQuery, trainConfig, defaultA, describe } from '../../www/page/state.js';
+import { DEFAULTS, LIMITS, SAMPLERS_BY_MODEL } from '../../www/shared/limits.js';
+import { PARAMS, defaults, param, parseQuery, parseValue, toQuery, trainConfig, fromTrainConfig, defaultA, describe } from '../../www/page/state.js';
 import { fmt, fmtMs, ago, escapeHtml } from '../../www/page/format.js';
 
 test('defaults parse from an empty query and write back to the always-written parameters', () => {
@@ -65,6 +65,24 @@ test('the ranges are the core\'s (www/shared/limits.js, generated from src/limit
   assert.deepEqual(parseValue('show', 'ddim,universal/exact'), ['ddim', 'universal/exact']);
   assert.throws(() => parseValue('show', 'exact'), /must list samplers/);
   assert.equal(parseValue('ideal', '1'), true);
+});
+
+test('each setting takes its range and its default from the core, by its core field', () => {
+  const settings = PARAMS.filter((p) => p.field);
+  assert.deepEqual(settings.map((p) => p.field).sort(), ['a', 'base_channels', 'batch', 'latent_dim', 'levels', 'lr', 'model', 'seed']);
+  for (const p of settings) {
+    assert.equal(p.default, DEFAULTS[p.field], `${p.name}: the default of TrainConfig.${p.field}`);
+    if (p.field !== 'model') assert.equal(p.limit, LIMITS[p.field], `${p.name}: the range of TrainConfig.${p.field}`);
+  }
+  assert.equal(param('sigma').limit, LIMITS.sigma);
+  // The page's configuration and the core's convert both ways, by the same table.
+  const { cfg } = parseQuery('model=cvae&L=6&a=0.5&k=8&lr=0.01&batch=16&seed=9&channels=16');
+  const back = fromTrainConfig(trainConfig(cfg));
+  for (const p of settings) assert.equal(back[p.name], cfg[p.name], p.name);
+  // A core configuration has more fields than the page sets (clip_norm, held_out...): ignored.
+  const fromCore = fromTrainConfig({ ...DEFAULTS, levels: 7, latent_dim: 3 });
+  assert.deepEqual(Object.keys(fromCore).sort(), settings.map((p) => p.name).sort());
+  assert.deepEqual([fromCore.L, fromCore.k, fromCore.a], [7, 3, null]);
 });
 
 test('an embed defaults to smaller grids unless the URL says otherwise', () => {

@@ -8,6 +8,7 @@ import { deleteAutosave } from './autosave.js';
 import { clearBanner, errorBanner } from './banners.js';
 import { showConfig } from './controls.js';
 import { readChecked } from './file-checks.js';
+import { CVAE_MAX_LEVELS } from '../shared/limits.js';
 import { markScenario, showScenarioCaption } from './scenario-panel.js';
 import { LIGHT, cfg, displaySettings, isLight, lab, lighten, run, saveKey, useBackend, view, writeUrl } from './store.js';
 import { training } from './training.js';
@@ -83,8 +84,8 @@ function sendDisplay(resample) {
 /** Train the other model (the pointer beside the sampler panels). */
 export function switchModel(to) {
   cfg.model = to;
-  if (to === 'cvae' && cfg.L > 4) {
-    cfg.L = 4;
+  if (to === 'cvae' && cfg.L > CVAE_MAX_LEVELS) {
+    cfg.L = CVAE_MAX_LEVELS;
     cfg.a = null;
   }
   showConfig(cfg);

@@ -3,8 +3,7 @@
 
 import { banner, clearBanner } from './banners.js';
 import { escapeHtml, fmt } from './format.js';
-import { LIMITS } from '../shared/limits.js';
-import { defaultA, parseValue } from './state.js';
+import { PARAMS, defaultA, parseValue } from './state.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -26,11 +25,12 @@ const STRUCTURAL = ['model', 'L', 'a', 'k', 'channels', 'batch', 'seed'];
 
 export const btn = { play: $('play'), step: $('step'), reset: $('reset'), resample: $('resample'), export: $('export') };
 
-// The inputs' ranges are the core's (src/limits.rs through www/shared/limits.js).
-for (const [key, limit] of [['L', LIMITS.levels], ['a', LIMITS.a], ['k', LIMITS.latent_dim], ['channels', LIMITS.base_channels], ['lr', LIMITS.lr], ['batch', LIMITS.batch], ['seed', LIMITS.seed], ['sigma', LIMITS.sigma]]) {
-  if (!limit.min_open) ctl[key].min = String(limit.min);
-  if (!limit.max_open) ctl[key].max = String(limit.max);
-  ctl[key].step = limit.integer ? '1' : 'any';
+// The inputs' ranges are the core's (src/limits.rs through www/shared/limits.js), from the URL's table.
+for (const { name, limit } of PARAMS) {
+  if (!limit || !ctl[name]) continue;
+  if (!limit.min_open) ctl[name].min = String(limit.min);
+  if (!limit.max_open) ctl[name].max = String(limit.max);
+  ctl[name].step = limit.integer ? '1' : 'any';
 }
 
 export function showConfig(cfg) {

@@ -8,6 +8,7 @@ import { setEnabled, showConfig } from './controls.js';
 import { downloadFile } from './files.js';
 import { escapeHtml, fmtMs } from './format.js';
 import { renderMetrics } from './metrics-panel.js';
+import { fromTrainConfig } from './state.js';
 import { buildScenarioButtons, markScenario, showScenarioCaption } from './scenario-panel.js';
 import { endActivity, showActivity, showBackend, showCompanionLoss, showProgress, showStuck } from './stats.js';
 import { cfg, lab, run, view, writeUrl } from './store.js';
@@ -38,10 +39,10 @@ function onReady(msg) {
   lab.times.ready ??= performance.now();
   endActivity('start');
   // The session's configuration wins (a resumed or imported checkpoint may differ).
-  const c = msg.info.config;
-  const modelChanged = c.model !== cfg.model;
-  Object.assign(cfg, { model: c.model, L: c.levels, a: c.a ?? null, batch: c.batch, seed: c.seed, channels: c.base_channels, k: c.latent_dim });
-  if (msg.imported || view.scenario) cfg.lr = c.lr;
+  const { lr, ...fromCore } = fromTrainConfig(msg.info.config);
+  const modelChanged = fromCore.model !== cfg.model;
+  Object.assign(cfg, fromCore);
+  if (msg.imported || view.scenario) cfg.lr = lr;
   // A scenario's compared trained model (Φ* beside the network is not one: it has no loss).
   lab.companionModel = msg.info.models.slice(1).find((m) => m.model !== 'universal')?.model ?? null;
   if (!view.scenario) lab.scenario = null;

@@ -2,6 +2,7 @@
 // its caption and its figures; the forward process; the mean image beside eq. (2)'s outputs with
 // their RMS distances (quiz (a)).
 
+import { CVAE_MAX_LEVELS } from '../shared/limits.js';
 import { fmt } from './format.js';
 import { ChainGrid, drawImage } from './grid.js';
 import { SAMPLER_COLORS, describe, domId } from './samplers.js';
@@ -77,7 +78,7 @@ export class SamplePanels {
           ? `<p><b>Eq. (2), stochastic and DDIM samplers</b> belong to the diffusion denoiser (Problem 1).
       <button type="button" class="small">Train the denoiser at L = ${levels}</button></p>`
           : `<p><b>Progressive CVAE (Problem 2):</b> a VAE per step instead of a Gaussian step — it needs far fewer levels.
-      <button type="button" class="small">Train the CVAE at L = ${Math.min(levels, 4)}</button></p>`;
+      <button type="button" class="small">Train the CVAE at L = ${Math.min(levels, CVAE_MAX_LEVELS)}</button></p>`;
       sec.querySelector('button').dataset.switchTo = model === 'cvae' ? 'denoiser' : 'cvae';
       host.append(sec);
     }

@@ -74,6 +74,7 @@ export const SAMPLER_COLORS = COLORS;
 
 const LABELS = {
   deterministic: 'eq. (2)',
+  stochastic: 'stochastic',
   ddim: 'DDIM',
   cvae: 'progressive CVAE',
   'universal/deterministic': 'eq. (2) with Φ*',
@@ -81,6 +82,8 @@ const LABELS = {
   'universal/ddim': 'DDIM with Φ*',
   'universal/exact': 'true conditional',
 };
+
+export const SAMPLER_LABELS = LABELS;
 
 /** A sampler spec's short name in tables and legends. */
 export const samplerLabel = (spec) => LABELS[spec] ?? spec;

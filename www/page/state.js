@@ -1,13 +1,10 @@
 // The page's state in the URL: one declarative table of parameters, one generic parser and one
-// writer. Pure (no DOM): `node --test tests/node/` tests it directly. The ranges come from the
-// Rust core (www/shared/limits.js is generated from src/limits.rs), so the page, the worker, the CLI and
-// the core accept the same values.
+// writer. Pure (no DOM): `node --test tests/node/` tests it directly. The ranges and the defaults of
+// the settings come from the Rust core (www/shared/limits.js is generated from src/limits.rs and
+// TrainConfig::default()), so the page, the worker, the CLI and the core accept the same values and
+// start from the same ones.
 
-import { LIMITS, SAMPLER_SPECS, DEFAULT_FINAL_SIGNAL, WORK_LIMITS } from '../shared/limits.js';
-
-// Sampler specs as the core names them (src/session.rs `spec`): a trained model's samplers by
-// name, the universal denoiser Φ*'s as "universal/name".
-export const SAMPLER_NAMES = SAMPLER_SPECS;
+import { LIMITS, DEFAULTS, SAMPLER_SPECS, DEFAULT_FINAL_SIGNAL, WORK_LIMITS } from '../shared/limits.js';
 
 /** The default a for L levels: a^L = DEFAULT_FINAL_SIGNAL (the core's Schedule::default_a). */
 export const defaultA = (L) => Math.pow(DEFAULT_FINAL_SIGNAL, 1 / Math.max(1, L));
@@ -66,29 +63,39 @@ function samplerList(s) {
     .map((x) => x.trim().toLowerCase())
     .filter(Boolean)
     .map((x) => (x === 'eq2' ? 'deterministic' : x));
-  const bad = names.filter((x) => !SAMPLER_NAMES.includes(x));
-  if (bad.length || !names.length) throw new Error(`must list samplers from ${SAMPLER_NAMES.join(', ')}`);
+  // Sampler specs as the core names them (src/session.rs `spec`): a trained model's samplers by
+  // name, the universal denoiser Φ*'s as "universal/name".
+  const bad = names.filter((x) => !SAMPLER_SPECS.includes(x));
+  if (bad.length || !names.length) throw new Error(`must list samplers from ${SAMPLER_SPECS.join(', ')}`);
   return names;
 }
 
 // ---- the table ----------------------------------------------------------------------------------
 
 /**
+ * A parameter that sets the core's TrainConfig field `field`: its range (`limit`) and its default
+ * are the core's, looked up by that field. `extra` adds to the row or overrides its parser.
+ */
+const setting = (name, field, extra = {}) => ({ name, group: 'cfg', field, limit: LIMITS[field], default: DEFAULTS[field], parse: inLimit(LIMITS[field]), ...extra });
+
+/**
  * Every URL parameter. `group`: 'cfg' (what is trained and sampled: changing it restarts or
  * resamples) or 'view' (how the page looks and behaves). `field`: the core's TrainConfig field
- * it sets, if any. `always`: written to the URL even at its default. `write`: a custom writer
- * (value, state) => string or null (null: left out); the default writes non-default values.
+ * it sets, if any. `limit`: the core's range of its value (www/shared/limits.js), if it has one.
+ * `always`: written to the URL even at its default. `write`: a custom writer (value, state) =>
+ * string or null (null: left out); the default writes non-default values.
  */
 export const PARAMS = [
-  { name: 'model', group: 'cfg', field: 'model', default: 'denoiser', always: true, parse: oneOf({ denoiser: ['denoiser', 'diffusion'], cvae: ['cvae', 'vae'] }) },
-  { name: 'L', group: 'cfg', field: 'levels', default: 100, always: true, parse: inLimit(LIMITS.levels) },
-  { name: 'a', group: 'cfg', field: 'a', default: null, parse: orNull(['default'], inLimit(LIMITS.a)) }, // null: a^L = 0.01
-  { name: 'sigma', group: 'cfg', default: null, parse: orNull(['posterior', 'default', 'auto'], inLimit(LIMITS.sigma)) }, // null: sqrt(v)
-  { name: 'k', group: 'cfg', field: 'latent_dim', default: 32, parse: inLimit(LIMITS.latent_dim) },
-  { name: 'lr', group: 'cfg', field: 'lr', default: 0.002, parse: inLimit(LIMITS.lr) },
-  { name: 'batch', group: 'cfg', field: 'batch', default: 64, parse: inLimit(LIMITS.batch) },
-  { name: 'seed', group: 'cfg', field: 'seed', default: 1, parse: inLimit(LIMITS.seed) },
-  { name: 'channels', group: 'cfg', field: 'base_channels', default: 32, parse: inLimit(LIMITS.base_channels) },
+  { name: 'model', group: 'cfg', field: 'model', default: DEFAULTS.model, always: true, parse: oneOf({ denoiser: ['denoiser', 'diffusion'], cvae: ['cvae', 'vae'] }) },
+  setting('L', 'levels', { always: true }),
+  setting('a', 'a', { parse: orNull(['default'], inLimit(LIMITS.a)) }), // null: a^L = DEFAULT_FINAL_SIGNAL
+  // The stochastic sampler's sigma: a sampling setting, not a TrainConfig field. null: sqrt(v).
+  { name: 'sigma', group: 'cfg', limit: LIMITS.sigma, default: null, parse: orNull(['posterior', 'default', 'auto'], inLimit(LIMITS.sigma)) },
+  setting('k', 'latent_dim'),
+  setting('lr', 'lr'),
+  setting('batch', 'batch'),
+  setting('seed', 'seed'),
+  setting('channels', 'base_channels'),
   { name: 'ideal', group: 'cfg', default: false, parse: flag }, // show Φ*, the universal denoiser, beside a trained denoiser
   { name: 'controls', group: 'view', default: true, parse: flag },
   { name: 'embed', group: 'view', default: false, parse: flag },
@@ -200,5 +207,12 @@ export function toQuery(state) {
 export function trainConfig(cfg) {
   const out = {};
   for (const p of PARAMS) if (p.field) out[p.field] = cfg[p.name];
+  return out;
+}
+
+/** The page's configuration values (URL names) of a core TrainConfig: the inverse of `trainConfig`. */
+export function fromTrainConfig(config) {
+  const out = {};
+  for (const p of PARAMS) if (p.field && p.field in config) out[p.name] = config[p.field] ?? null;
   return out;
 }

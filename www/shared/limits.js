@@ -1,4 +1,4 @@
-// Generated from src/limits.rs by `cargo run -- limits --js > www/shared/limits.js`: do not edit.
+// Generated from the core (src/page.rs) by `cargo run -- limits --js > www/shared/limits.js`: do not edit.
 // The ranges the core accepts, by configuration field.
 export const LIMITS = {
   "a": {
@@ -75,6 +75,22 @@ export const LIMITS = {
   }
 };
 
+// The core's default configuration (TrainConfig::default()), by configuration field (a: null
+// is a^L = DEFAULT_FINAL_SIGNAL).
+export const DEFAULTS = {
+  "a": null,
+  "base_channels": 32,
+  "batch": 64,
+  "clip_norm": 1.0,
+  "cond_dim": 64,
+  "held_out": 1000,
+  "latent_dim": 32,
+  "levels": 100,
+  "lr": 0.002,
+  "model": "denoiser",
+  "seed": 1
+};
+
 // Bounds on products of settings (a step's, a grid's and the metrics' work) on the page.
 export const WORK_LIMITS = {
   "draw": {
@@ -117,6 +133,12 @@ export const DEFAULT_FINAL_SIGNAL = 0.01;
 
 // The share of the CVAE step's training pairs drawn at l = 1 (cvae::LAST_STEP_SHARE).
 export const CVAE_LAST_STEP_SHARE = 0.5;
+
+// The most levels the page gives the CVAE step (limits::CVAE_MAX_LEVELS).
+export const CVAE_MAX_LEVELS = 4;
+
+// The most levels at which the page shows one z_l's many draws (limits::DRAWS_MAX_LEVELS).
+export const DRAWS_MAX_LEVELS = 8;
 
 // What a file must start with, and its largest size, before the page copies it into the wasm.
 export const FILES = {"checkpointMagic":[68,78,76,65,66,0,1,0],"checkpointMaxBytes":536870912,"idxMaxBytes":68157440};

@@ -1,6 +1,7 @@
 // Drawing in the worker: one pass over every sampler shown (and the forward process), posted to
 // the page as `samples`, and when the next pass is due while training.
 
+import { DRAWS_MAX_LEVELS } from '../shared/limits.js';
 import { letMessagesIn } from './let-messages-in.js';
 
 const shownIn = (display) => (name) => !display.show || !display.show.length || display.show.includes(name);
@@ -96,7 +97,7 @@ const DRAWS_LEVEL = 2;
  */
 export async function drawsPass(session, display, classify, post) {
   const info = session.info();
-  if (!session.samplers.includes('universal/exact') || info.levels > 8) return;
+  if (!session.samplers.includes('universal/exact') || info.levels > DRAWS_MAX_LEVELS) return;
   const level = Math.min(DRAWS_LEVEL, info.levels);
   const items = [];
   const transfer = [];
