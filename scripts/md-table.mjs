@@ -14,6 +14,7 @@
 // content on stdin):
 //
 //   node scripts/md-table.mjs FILE NAME --command "what measured it" [--date YYYY-MM-DD] [--machine TEXT] < table.md
+//   node scripts/md-table.mjs FILE NAME --check    # only check that FILE has the block's markers
 //
 // --date and --machine are for seeding a block with figures measured earlier, elsewhere: then
 // they name the date and the machine of that measurement, not of the write.
@@ -102,12 +103,14 @@ function main(argv) {
     if (a === '--command' || a === '--date' || a === '--machine') {
       if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
       o[a.slice(2)] = argv[++i];
-    } else if (a.startsWith('--')) throw new Error(`unknown option ${a}`);
+    } else if (a === '--check') o.check = true;
+    else if (a.startsWith('--')) throw new Error(`unknown option ${a}`);
     else positional.push(a);
   }
-  if (positional.length !== 2 || !o.command) {
-    throw new Error('usage: node scripts/md-table.mjs FILE NAME --command TEXT [--date YYYY-MM-DD] [--machine TEXT] < content.md');
+  if (positional.length !== 2 || !(o.command || o.check)) {
+    throw new Error('usage: node scripts/md-table.mjs FILE NAME (--command TEXT [--date YYYY-MM-DD] [--machine TEXT] < content.md | --check)');
   }
+  if (o.check) return void readBlock(fs.readFileSync(positional[0], 'utf8'), positional[1]);
   const body = fs.readFileSync(0, 'utf8');
   if (!body.trim()) throw new Error('no content on stdin');
   writeBlock(positional[0], positional[1], body, o);

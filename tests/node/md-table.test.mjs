@@ -96,6 +96,10 @@ test('writeBlock and the command line write the file in place, with this machine
     const bad = spawnSync('node', [SCRIPT, file, 'missing', '--command', 'x'], { input: 'y', encoding: 'utf8' });
     assert.equal(bad.status, 1);
     assert.match(bad.stderr, /no '<!-- begin: missing -->' marker/);
+    assert.equal(spawnSync('node', [SCRIPT, file, 'speed', '--check']).status, 0, '--check finds the markers');
+    const unchecked = spawnSync('node', [SCRIPT, file, 'nowhere', '--check'], { encoding: 'utf8' });
+    assert.equal(unchecked.status, 1, '--check fails without the markers');
+    assert.match(unchecked.stderr, /no '<!-- begin: nowhere -->' marker/);
     const empty = spawnSync('node', [SCRIPT, file, 'speed', '--command', 'x'], { input: '  \n', encoding: 'utf8' });
     assert.equal(empty.status, 1);
     assert.match(empty.stderr, /no content/);
