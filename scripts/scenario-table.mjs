@@ -104,7 +104,7 @@ function table(run, { report, command }, o) {
   const trained = report.training.map(([kind]) => kind);
   const source = run.load ? `its trained model${trained.length > 1 ? 's' : ''} (${trained.join(', ')}, ${report.steps} steps) loaded from the fixtures` : `trained by the command (${report.training.map(([kind, s]) => `${kind}: ${report.steps} steps in ${f(s, 0)} s`).join(', ')})`;
   const lines = [
-    `\`${command}\`: ${report.panels[0]?.metrics.n ?? o.n} samples per sampler (noise seed 11) against ${report.real.n} held-out real digits; ${source}.`,
+    `\`${command}\`: ${report.panels[0]?.metrics.n ?? o.n} samples per sampler (noise seed 11); the Fréchet reference is the CLI's 1000 held-out real digits, the last row ${report.real.n} other held-out digits measured like the samples; ${source}.`,
     '',
     '| samples | Fréchet ↓ | class entropy (nats) | diversity | nearest training image (median RMS) | copies | class histogram 0..9 |',
     '| --- | --- | --- | --- | --- | --- | --- |',
