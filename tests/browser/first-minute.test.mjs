@@ -4,24 +4,17 @@
 // at >= 75% of the wall time while playing, also when a measurement of the samples falls due
 // (`me=20`: due after 20 steps, so on any machine within the minute; a measurement costs about
 // 17 drawings, n = 100 samples instead of 6 rows, and must not take training's time). The
-// figures are printed (bench/browser-bench.mjs reports the same ones). The run without WebGPU
-// also keeps a screenshot of the page after its half minute of training
-// (target/browser-artifacts/first-minute.png).
-//
-// DOCS_UPDATE=1 also writes what the docs show from this file: the screenshot as
-// docs/images/page.png (the README's picture) and the figures as docs/performance.md's
-// first-minute table (scripts/md-table.mjs), once every test here has passed.
+// figures are printed (bench/browser-bench.mjs reports the same ones); with DOCS_UPDATE=1 they
+// are also written into docs/performance.md's first-minute table (scripts/md-table.mjs), once
+// every test here has passed.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import { PNG } from 'pngjs';
 import path from 'node:path';
-import { launch, openPage, waitReady, waitSamplesCurrent, lab, artifact, pixelStats, ROOT } from './helpers.mjs';
+import { launch, openPage, waitReady, lab, ROOT } from './helpers.mjs';
 import { writeBlock } from '../../scripts/md-table.mjs';
 
 const DOCS_UPDATE = process.env.DOCS_UPDATE === '1';
 const PERFORMANCE_MD = path.join(ROOT, 'docs', 'performance.md');
-const PAGE_PNG = path.join(ROOT, 'docs', 'images', 'page.png');
 const TESTS = 3;
 /** One row of docs/performance.md's first-minute table per test that passed. */
 const rows = [];
@@ -42,7 +35,7 @@ after(() => {
 });
 
 /** Load the default page, check the lighter start, press Play and measure the first minute. */
-async function firstMinute({ name, webgpu, backend: expected, playMs, query = '', limits, fullSize = true, screenshot = false }) {
+async function firstMinute({ name, webgpu, backend: expected, playMs, query = '', limits, fullSize = true }) {
   const env = await launch({ webgpu });
   try {
     const { page, consoleErrors } = await openPage(env.context, env.url, `resume=0${query}`);
@@ -88,24 +81,6 @@ async function firstMinute({ name, webgpu, backend: expected, playMs, query = ''
     if (limits.redrawn) assert.ok(drawn + light >= 1, 'the grids were redrawn while playing');
     const row = `| ${name} | ${backend === 'webgpu' ? 'WebGPU' : 'CPU backend'}, ${await lab(page, 'lab.info.levels')} levels | ${(firstDrawn / 1000).toFixed(1)} s | ${(firstStep / 1000).toFixed(1)} s | ${steps} steps in ${playMs / 1000} s | ${(100 * share).toFixed(1)}% | ${drawn}, ${light} |`;
 
-    if (screenshot) {
-      // The pause draws every row again: the picture shows the trained samples, not a mix.
-      await waitSamplesCurrent(page);
-      const file = artifact('first-minute.png');
-      await page.screenshot({ path: file });
-      // What the picture shows, read back from it: the forward process and a sampler's chains are drawn.
-      for (const selector of ['#grid-forward canvas', '#grid-ddim canvas']) {
-        const shot = PNG.sync.read(await page.locator(selector).screenshot());
-        const st = pixelStats({ width: shot.width, height: shot.height, data: shot.data });
-        assert.ok(st.distinct > 20 && st.max - st.min > 100, `${selector} is drawn in the screenshot: ${JSON.stringify(st)}`);
-      }
-      if (DOCS_UPDATE) {
-        fs.mkdirSync(path.dirname(PAGE_PNG), { recursive: true });
-        fs.copyFileSync(file, PAGE_PNG);
-        console.log(`# DOCS_UPDATE: wrote ${path.relative(ROOT, PAGE_PNG)}`);
-      }
-    }
-
     // One click back to the full size (the same banner action on every machine: checked once per backend).
     if (!fullSize) {
       assert.deepEqual(consoleErrors, []);
@@ -129,7 +104,7 @@ async function firstMinute({ name, webgpu, backend: expected, playMs, query = ''
 test('without WebGPU: lighter settings, a grid at once, training soon and at >= 75% of the time', async () => {
   // 30 s: a drawing pass of every row at L = 100 costs a few seconds here, so it waits for four
   // times as much training, but a one-row redraw fits every few seconds (www/worker/time-share.js).
-  await firstMinute({ name: 'no WebGPU', webgpu: false, backend: 'cpu', playMs: 30000, query: '&me=20', limits: { firstDrawn: 5000, firstStep: 10000, redrawn: true }, screenshot: true });
+  await firstMinute({ name: 'no WebGPU', webgpu: false, backend: 'cpu', playMs: 30000, query: '&me=20', limits: { firstDrawn: 5000, firstStep: 10000, redrawn: true } });
 });
 
 // On a CPU WebGPU adapter the page trains on its CPU backend (www/shared/webgpu.js chooseBackend):
