@@ -9,7 +9,11 @@
 //   bash scripts/build-web.sh
 //   node bench/browser-bench.mjs [--steps 40] [--cpu-steps 10] [--config "L=100&batch=64"]
 //                                [--backends webgpu,cpu,auto] [--models denoiser,cvae] [--json out.json]
+//                                [--markdown docs/performance.md [--block browser]]
 //
+// `--markdown FILE` also writes the wasm size and the table into FILE between
+// `<!-- begin: BLOCK -->` and `<!-- end: BLOCK -->` (default block `browser`), stamped with the
+// date, the command and the machine (scripts/md-table.mjs).
 // `--config` is the page's query string (model is set per run); the default is the page's
 // default configuration.
 
@@ -17,9 +21,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { launch, openPage, waitReady, DIST } from '../tests/browser/helpers.mjs';
+import { writeBlock, readBlock, commandLine } from '../scripts/md-table.mjs';
 
 function args() {
-  const o = { steps: 40, cpuSteps: 10, config: '', backends: ['webgpu', 'cpu', 'auto'], models: ['denoiser', 'cvae'], json: null, timeout: 900 };
+  const o = { steps: 40, cpuSteps: 10, config: '', backends: ['webgpu', 'cpu', 'auto'], models: ['denoiser', 'cvae'], json: null, markdown: null, block: 'browser', timeout: 900 };
   const a = process.argv.slice(2);
   for (let i = 0; i < a.length; i++) {
     const v = () => a[++i];
@@ -30,9 +35,11 @@ function args() {
       case '--backends': o.backends = v().split(','); break;
       case '--models': o.models = v().split(','); break;
       case '--json': o.json = v(); break;
+      case '--markdown': o.markdown = v(); break;
+      case '--block': o.block = v(); break;
       case '--timeout': o.timeout = Number(v()); break;
       case '-h': case '--help':
-        console.log(fs.readFileSync(new URL(import.meta.url), 'utf8').split('\n').slice(1, 13).join('\n'));
+        console.log(fs.readFileSync(new URL(import.meta.url), 'utf8').split('\n').slice(1, 18).join('\n'));
         process.exit(0);
         break;
       default: throw new Error(`unknown argument ${a[i]}`);
@@ -95,10 +102,12 @@ async function run(backend, model, opts) {
 }
 
 const opts = args();
+if (opts.markdown) readBlock(fs.readFileSync(opts.markdown, 'utf8'), opts.block); // fail now, not after the runs
 const wasmPath = path.join(DIST, 'pkg', 'denoise_lab_bg.wasm');
 const wasm = fs.readFileSync(wasmPath);
 const gz = zlib.gzipSync(wasm, { level: 9 }).length;
-console.log(`wasm: ${(wasm.length / 1024 / 1024).toFixed(2)} MiB raw, ${(gz / 1024 / 1024).toFixed(2)} MiB gzipped (${wasmPath})`);
+const wasmLine = `wasm: ${(wasm.length / 1024 / 1024).toFixed(2)} MiB raw, ${(gz / 1024 / 1024).toFixed(2)} MiB gzipped`;
+console.log(`${wasmLine} (${wasmPath})`);
 console.log(`config: ${opts.config || '(page defaults)'}; ${opts.steps} steps on WebGPU, ${opts.cpuSteps} on the CPU\n`);
 
 const rows = [];
@@ -116,15 +125,24 @@ for (const backend of opts.backends) {
   }
 }
 
-console.log('\n| backend | adapter | model | L | batch | ch | median ms/step | images/s | first step (warm-up) | page load → first grid | page load → first step | training share |');
-console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
+const table = [
+  `${wasmLine}; page configuration: ${opts.config ? `\`${opts.config}\`` : 'the page defaults'}; ${opts.steps} steps on WebGPU, ${opts.cpuSteps} on the CPU.`,
+  '',
+  '| backend | adapter | model | L | batch | ch | median ms/step | images/s | first step (warm-up) | page load → first grid | page load → first step | training share |',
+  '|---|---|---|---|---|---|---|---|---|---|---|---|',
+];
 for (const r of rows) {
   if (r.error) {
-    console.log(`| ${r.backend} | | ${r.model} | | | | failed: ${r.error} | | | | | |`);
+    table.push(`| ${r.backend} | | ${r.model} | | | | failed: ${r.error.replace(/\|/g, '/')} | | | | | |`);
     continue;
   }
-  console.log(
+  table.push(
     `| ${r.backend} | ${r.adapter} | ${r.model} | ${r.levels} | ${r.batch} | ${r.channels} | ${r.medianMsPerStep.toFixed(1)} | ${r.imagesPerSec.toFixed(0)} | ${(r.warmupMs / 1000).toFixed(2)} s | ${(r.pageToFirstGridMs / 1000).toFixed(2)} s | ${(r.pageToFirstStepMs / 1000).toFixed(2)} s | ${r.trainingShare != null ? `${(100 * r.trainingShare).toFixed(0)}%` : '–'} |`,
   );
+}
+console.log(`\n${table.slice(2).join('\n')}`);
+if (opts.markdown) {
+  writeBlock(opts.markdown, opts.block, table.join('\n'), { command: commandLine(['node', 'bench/browser-bench.mjs', ...process.argv.slice(2)]) });
+  console.log(`(written to ${opts.markdown}, block ${opts.block})`);
 }
 if (opts.json) fs.writeFileSync(opts.json, JSON.stringify({ wasmBytes: wasm.length, wasmGzipBytes: gz, config: opts.config, rows }, null, 2));

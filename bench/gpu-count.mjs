@@ -4,6 +4,10 @@
 //
 //   bash scripts/build-web.sh
 //   node bench/gpu-count.mjs [--config "L=10&batch=16&channels=8"] [--models denoiser,cvae] [--json out.json]
+//                            [--markdown docs/performance.md]
+//
+// `--markdown FILE` also writes the table into FILE between `<!-- begin: gpu-count -->` and
+// `<!-- end: gpu-count -->`, stamped with the date, the command and the machine (scripts/md-table.mjs).
 //
 // Inside the page's worker it wraps GPUComputePassEncoder.dispatchWorkgroups, GPUQueue.submit,
 // GPUDevice.createBindGroup, GPUDevice.createComputePipeline(Async) and GPUQueue.writeBuffer and
@@ -16,9 +20,10 @@
 
 import fs from 'node:fs';
 import { launch, waitReady } from '../tests/browser/helpers.mjs';
+import { writeBlock, readBlock, commandLine } from '../scripts/md-table.mjs';
 
 function args() {
-  const o = { config: 'L=10&batch=16&channels=8&rows=4&cols=6', models: ['denoiser', 'cvae'], json: null, kernels: 0 };
+  const o = { config: 'L=10&batch=16&channels=8&rows=4&cols=6', models: ['denoiser', 'cvae'], json: null, kernels: 0, markdown: null };
   const a = process.argv.slice(2);
   for (let i = 0; i < a.length; i++) {
     const v = () => a[++i];
@@ -26,6 +31,7 @@ function args() {
     else if (a[i] === '--models') o.models = v().split(',');
     else if (a[i] === '--json') o.json = v();
     else if (a[i] === '--kernels') o.kernels = Number(v());
+    else if (a[i] === '--markdown') o.markdown = v();
     else throw new Error(`unknown argument ${a[i]}`);
   }
   return o;
@@ -113,17 +119,20 @@ async function measure(model, opts) {
     delete eleven.kernels;
     const again = await stepAndCount(11); // fused kernels compile on first use: does that settle?
     const info = await page.evaluate(() => window.denoiseLab.info);
+    const a = await page.evaluate(() => window.denoiseLab.adapter);
+    const adapter = a ? [a.vendor, a.architecture, a.description].filter(Boolean).join(' ') : '?';
     // The samplers of one model are drawn together (one forward per level for all of them).
     const forwards = info.samplerGroups.length * info.levels;
     const perStep = Object.fromEntries(Object.keys(one).map((k) => [k, (eleven[k] - one[k]) / 10]));
     const drawing = Object.fromEntries(Object.keys(one).map((k) => [k, one[k] - perStep[k]]));
-    return { model, levels: info.levels, batch: info.config.batch, channels: info.config.base_channels, samplers: info.samplers, perStep, drawing, perForward: drawing.dispatch / forwards, perLevel: drawing.dispatch / info.levels, newPipelinesOver11Steps: eleven.pipeline, newPipelinesOverNext11: again.pipeline, kernels, drawingKernels };
+    return { model, adapter, levels: info.levels, batch: info.config.batch, channels: info.config.base_channels, samplers: info.samplers, perStep, drawing, perForward: drawing.dispatch / forwards, perLevel: drawing.dispatch / info.levels, newPipelinesOver11Steps: eleven.pipeline, newPipelinesOverNext11: again.pipeline, kernels, drawingKernels };
   } finally {
     await env.close();
   }
 }
 
 const opts = args();
+if (opts.markdown) readBlock(fs.readFileSync(opts.markdown, 'utf8'), 'gpu-count'); // fail now, not after the counting
 const rows = [];
 for (const model of opts.models) {
   process.stdout.write(`counting ${model}… `);
@@ -131,11 +140,17 @@ for (const model of opts.models) {
   rows.push(r);
   console.log('done');
 }
-console.log(`\nconfig: ${opts.config}\n`);
-console.log('| model | L | batch | ch | samplers | dispatches/step | submits/step | bind groups/step | buffer writes/step | dispatches per sampled level (all samplers) | per U-Net forward | new pipelines in 11 steps, then 11 more |');
-console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
-for (const r of rows) {
-  console.log(`| ${r.model} | ${r.levels} | ${r.batch} | ${r.channels} | ${r.samplers.length} | ${r.perStep.dispatch} | ${r.perStep.submit} | ${r.perStep.bindGroup} | ${r.perStep.writeBuffer} | ${r.perLevel.toFixed(0)} | ${r.perForward.toFixed(0)} | ${r.newPipelinesOver11Steps}, ${r.newPipelinesOverNext11} |`);
+const table = [
+  `Page configuration: \`${opts.config}\` (the CVAE at L = 4 unless L <= 8), \`backend=webgpu\`; adapter: ${[...new Set(rows.map((r) => r.adapter))].join(', ')}.`,
+  '',
+  '| model | L | batch | ch | samplers | dispatches/step | submits/step | bind groups/step | buffer writes/step | dispatches per sampled level (all samplers) | per U-Net forward | new pipelines in 11 steps, then 11 more |',
+  '|---|---|---|---|---|---|---|---|---|---|---|---|',
+  ...rows.map((r) => `| ${r.model} | ${r.levels} | ${r.batch} | ${r.channels} | ${r.samplers.length} | ${r.perStep.dispatch} | ${r.perStep.submit} | ${r.perStep.bindGroup} | ${r.perStep.writeBuffer} | ${r.perLevel.toFixed(0)} | ${r.perForward.toFixed(0)} | ${r.newPipelinesOver11Steps}, ${r.newPipelinesOverNext11} |`),
+];
+console.log(`\n${table.join('\n')}`);
+if (opts.markdown) {
+  writeBlock(opts.markdown, 'gpu-count', table.join('\n'), { command: commandLine(['node', 'bench/gpu-count.mjs', ...process.argv.slice(2)]) });
+  console.log(`(written to ${opts.markdown}, block gpu-count)`);
 }
 for (const r of opts.kernels ? rows : []) {
   console.log(`\n${r.model}: the ${opts.kernels} kernels dispatched most per training step (of ${r.kernels.length} kernels, ${r.perStep.dispatch} dispatches)\n`);

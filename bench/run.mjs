@@ -19,15 +19,21 @@
 //
 //   node bench/run.mjs [--rounds 2] [--models denoiser,cvae] [--channels 8] [--batch 16]
 //                      [--only pytorch,burn-flex,...] [--json target/bench/peers.json]
+//                      [--markdown docs/performance.md [--block peers]]
+//
+// `--markdown FILE` also writes the tables into FILE between `<!-- begin: BLOCK -->` and
+// `<!-- end: BLOCK -->` (BLOCK: `--block`, default `peers`), stamped with the date, the command
+// and the machine (scripts/md-table.mjs).
 
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { writeBlock, readBlock, commandLine } from '../scripts/md-table.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const o = { rounds: 2, models: ['denoiser', 'cvae'], channels: 8, batch: 16, only: null, json: path.join(ROOT, 'target', 'bench', 'peers.json'), python: process.env.BENCH_PYTHON || path.join(ROOT, 'target', 'bench-venv', 'bin', 'python') };
+const o = { rounds: 2, models: ['denoiser', 'cvae'], channels: 8, batch: 16, only: null, markdown: null, block: 'peers', json: path.join(ROOT, 'target', 'bench', 'peers.json'), python: process.env.BENCH_PYTHON || path.join(ROOT, 'target', 'bench-venv', 'bin', 'python') };
 const a = process.argv.slice(2);
 for (let i = 0; i < a.length; i++) {
   const v = () => a[++i];
@@ -38,9 +44,12 @@ for (let i = 0; i < a.length; i++) {
     case '--batch': o.batch = Number(v()); break;
     case '--only': o.only = v().split(','); break;
     case '--json': o.json = v(); break;
+    case '--markdown': o.markdown = v(); break;
+    case '--block': o.block = v(); break;
     default: throw new Error(`unknown argument ${a[i]}`);
   }
 }
+if (o.markdown) readBlock(fs.readFileSync(o.markdown, 'utf8'), o.block); // fail now, not after an hour of runs
 const levelsFor = (model) => (model === 'cvae' ? 4 : 100);
 // The same protocol everywhere: warm-up steps, then timed blocks of 5 steps, each ending with
 // one readback of the loss; ms/step = block time / 5, median over blocks. The slow runners
@@ -207,3 +216,7 @@ fs.mkdirSync(path.dirname(o.json), { recursive: true });
 fs.writeFileSync(o.json, JSON.stringify({ date: new Date().toISOString(), peak, sgemm, options: o, results, rows }, null, 2));
 fs.writeFileSync(o.json.replace(/\.json$/, '.md'), `${lines.join('\n')}\n`);
 console.log(`\n(written to ${o.json} and ${o.json.replace(/\.json$/, '.md')})`);
+if (o.markdown) {
+  writeBlock(o.markdown, o.block, lines.join('\n'), { command: commandLine(['node', 'bench/run.mjs', ...process.argv.slice(2)]) });
+  console.log(`(and into ${o.markdown}, block ${o.block})`);
+}

@@ -3,7 +3,7 @@
 # (about an hour on 2 cores: scenario 4 trains two models for 2000 steps on each of three seeds).
 # Run it after changing a scenario preset, the model or the checkpoint format: the tests refuse
 # fixtures that no longer match their preset. Each run also prints the scenario's figures
-# (README's scenario table comes from the same command without --save).
+# (docs/scenarios.md's tables are measured on these fixtures by `node scripts/scenario-table.mjs`).
 #
 #   bash scripts/make-fixtures.sh            # the fixtures, with Flex's SIMD kernels (the default)
 #   bash scripts/make-fixtures.sh --no-simd  # scenario 4's three seeds without them, into

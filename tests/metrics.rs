@@ -5,7 +5,8 @@
 //! checkpoints in `tests/fixtures/` (`bash scripts/make-fixtures.sh` retrains them; loading checks
 //! that each file holds exactly its preset's configuration and step count). Training itself is
 //! tested in `tests/core.rs` (the loss falls, eq. (2) collapses on a freshly trained denoiser).
-//! The margins in the assertions were measured on these fixtures (see README, "Sample metrics").
+//! The margins in the assertions were measured on these fixtures (docs/scenarios.md has the figures,
+//! written by `node scripts/scenario-table.mjs`).
 
 use denoise_lab::backend;
 use denoise_lab::data::Dataset;
@@ -215,7 +216,7 @@ fn scenario_1_eq2_collapses_in_entropy_and_diversity() {
     );
     // Where the collapsed chain ends: after the first step, which lands on the mean image, eq. (2)
     // keeps denoising and settles on one digit-like fixed point, nearer the mean image than two
-    // real digits are to each other (README: 0.35 vs 0.73 at 256 samples).
+    // real digits are to each other (docs/scenarios.md, scenario 1, has both at 256 samples).
     let (rms, pair) = (r.panels[0].rms_to_mean, r.real_rms_pair);
     eprintln!("eq. (2) RMS to the mean image {rms:.3}; two real digits {pair:.3}");
     assert!(rms < 0.75 * pair, "eq. (2)'s samples end near the mean image: {rms} vs {pair}");
@@ -224,7 +225,7 @@ fn scenario_1_eq2_collapses_in_entropy_and_diversity() {
 /// Quiz problem 2 on trained models: at L = 4, with the same steps and batch, the CVAE step's
 /// samples are clearly nearer real digits than the Gaussian step's, on the preset's seed and two
 /// more (each trained by `scripts/make-fixtures.sh`; the same seeds trained without Flex's SIMD
-/// kernels are in README's scenario section).
+/// kernels: `bash scripts/make-fixtures.sh --no-simd`; docs/scenarios.md, scenario 4).
 #[test]
 fn scenario_4_cvae_beats_the_gaussian_step_at_four_levels_on_three_seeds() {
     let device = backend::cpu();
@@ -265,7 +266,7 @@ fn scenario_4_cvae_beats_the_gaussian_step_at_four_levels_on_three_seeds() {
         ratios.push(ratio);
     }
     // The aim: 0.7 on every seed. Measured on these fixtures (the CVAE's training pairs half
-    // at the last step, cvae::LAST_STEP_SHARE): 0.34, 0.43 and 0.46 (README, scenario 4).
+    // at the last step, cvae::LAST_STEP_SHARE): docs/scenarios.md, scenario 4, has each seed's ratio.
     let worst = ratios.iter().cloned().fold(0.0, f64::max);
     assert!(worst <= 0.7, "CVAE / Gaussian step Fréchet ratios {ratios:.2?}: worst {worst:.2}");
 }

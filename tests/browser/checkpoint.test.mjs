@@ -1,8 +1,13 @@
 // 4. Export a checkpoint, reload, import it: the same samples for the same seed.
+// A checkpoint trained by the CLI (a fixture of tests/metrics.rs) loads in the page, which shows
+// on it what the quiz predicts; its screenshot is the README's picture (DOCS_UPDATE=1 writes it to
+// docs/images/page.png).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { launch, openPage, waitReady, assertCpuBackend, train, canvasPixels, meanAbsDiff, lab, waitSamplesCurrent, artifact, SMALL_CPU } from './helpers.mjs';
+import path from 'node:path';
+import { PNG } from 'pngjs';
+import { launch, openPage, waitReady, assertCpuBackend, train, canvasPixels, meanAbsDiff, pixelStats, lab, waitSamplesCurrent, artifact, SMALL_CPU, ROOT } from './helpers.mjs';
 
 let env;
 before(async () => {
@@ -108,5 +113,50 @@ test('a checkpoint with more levels than the page was bounded for draws within t
     () => false,
   );
   assert.ok(drawn, `13 rows drawn (${await page.$eval('#grid-ddim canvas', (c) => c.height)} px)`);
+  assert.deepEqual(consoleErrors, []);
+});
+
+test('a checkpoint trained by the CLI loads in the page, which shows on it what the quiz predicts', async () => {
+  // Scenario 1's denoiser (L = 40, 600 steps), trained natively by `denoise-lab scenario collapse --save`.
+  const fixture = path.join(ROOT, 'tests', 'fixtures', 'collapse-0-denoiser.ckpt');
+  const { page, consoleErrors } = await openPage(env.context, env.url, 'L=10&rows=4&cols=6&backend=cpu&mn=32&me=0&seed=3&resume=0');
+  await waitReady(page);
+  const v = await lab(page, 'lab.readyVersion');
+  await page.setInputFiles('#import-file', fixture);
+  await page.click('.banner[data-id="import"] button:has-text("Switch to denoiser, L = 40")');
+  await waitReady(page, { version: v + 1 });
+  assert.equal(await lab(page, 'lab.info.levels'), 40);
+  assert.equal(await lab(page, 'lab.step'), 600, 'at the step the CLI saved');
+  // Training goes on from the CLI's weights; the pause draws every row and measures the samples.
+  const step = await train(page, 10);
+  await page.waitForFunction((s) => window.denoiseLab.metrics?.samplers && window.denoiseLab.metrics.step === s, step, { timeout: 180000, polling: 250 });
+  const m = await lab(page, 'lab.metrics.samplers');
+  console.log(`# CLI checkpoint at step ${step}: ${JSON.stringify(Object.fromEntries(Object.entries(m).map(([k, x]) => [k, [x.frechet.toFixed(0), x.entropy_nats.toFixed(2), x.diversity.toFixed(1)]])))}`);
+  // Quiz problem 1: eq. (2) collapses, DDIM and the stochastic sampler give digits of many classes.
+  assert.ok(m.deterministic.entropy_nats < 0.5 && m.deterministic.diversity < 0.25 * m.ddim.diversity, `eq. (2) collapses: ${JSON.stringify(m.deterministic)}`);
+  for (const name of ['stochastic', 'ddim']) {
+    assert.ok(m[name].entropy_nats > 1.2, `${name} gives several classes: ${JSON.stringify(m[name])}`);
+    assert.ok(m[name].frechet < 0.5 * m.deterministic.frechet, `${name} is nearer real digits than eq. (2)`);
+  }
+  // The picture: the page at the top, without the banners of the load and the import.
+  await page.$$eval('.banner .close', (buttons) => buttons.forEach((b) => b.click()));
+  await page.evaluate(() => window.scrollTo(0, 0));
+  const viewport = page.viewportSize();
+  await page.setViewportSize({ width: 1280, height: 990 });
+  const file = artifact('cli-checkpoint.png');
+  await page.screenshot({ path: file });
+  // What the picture shows, read back from it: the forward process and the chains are drawn.
+  for (const selector of ['#grid-forward canvas', '#grid-ddim canvas', '#grid-deterministic canvas']) {
+    const shot = PNG.sync.read(await page.locator(selector).screenshot());
+    const st = pixelStats({ width: shot.width, height: shot.height, data: shot.data });
+    assert.ok(st.distinct > 20 && st.max - st.min > 100, `${selector} is drawn in the screenshot: ${JSON.stringify(st)}`);
+  }
+  await page.setViewportSize(viewport);
+  if (process.env.DOCS_UPDATE === '1') {
+    const png = path.join(ROOT, 'docs', 'images', 'page.png');
+    fs.mkdirSync(path.dirname(png), { recursive: true });
+    fs.copyFileSync(file, png);
+    console.log(`# DOCS_UPDATE: wrote ${path.relative(ROOT, png)}`);
+  }
   assert.deepEqual(consoleErrors, []);
 });

@@ -53,7 +53,7 @@ test('README’s iframe snippet embeds the page in another origin’s page, and 
   assert.ok(t.firstDrawn < t.firstStep && t.firstStep < t.firstSamples, `grid, then a step, then every grid: ${JSON.stringify(t)}`);
   // The first minute, measured from the iframe's own navigation (no click needed here; CPU
   // backend, the snippet's settings). The aim is a grid within 2 s and a step within 5 s; the
-  // bounds leave room for a loaded 2-core machine (README, "The first minute", has the figures).
+  // bounds leave room for a loaded 2-core machine (docs/performance.md, "The first minute").
   console.log(`# embedded, from its navigation: first grid ${t.firstDrawn.toFixed(0)} ms, first step ${t.firstStep.toFixed(0)} ms, every grid ${t.firstSamples.toFixed(0)} ms`);
   assert.ok(t.firstDrawn < 4000, `a grid within 4 s of load (${t.firstDrawn.toFixed(0)} ms)`);
   assert.ok(t.firstStep < 7000, `the first step within 7 s of load (${t.firstStep.toFixed(0)} ms)`);

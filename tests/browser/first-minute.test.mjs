@@ -4,13 +4,38 @@
 // at >= 75% of the wall time while playing, also when a measurement of the samples falls due
 // (`me=20`: due after 20 steps, so on any machine within the minute; a measurement costs about
 // 17 drawings, n = 100 samples instead of 6 rows, and must not take training's time). The
-// figures are printed (bench/browser-bench.mjs reports the same ones).
-import { test } from 'node:test';
+// figures are printed (bench/browser-bench.mjs reports the same ones); with DOCS_UPDATE=1 they
+// are also written into docs/performance.md's first-minute table (scripts/md-table.mjs), once
+// every test here has passed.
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, openPage, waitReady, lab } from './helpers.mjs';
+import path from 'node:path';
+import { launch, openPage, waitReady, lab, ROOT } from './helpers.mjs';
+import { writeBlock } from '../../scripts/md-table.mjs';
+
+const DOCS_UPDATE = process.env.DOCS_UPDATE === '1';
+const PERFORMANCE_MD = path.join(ROOT, 'docs', 'performance.md');
+const TESTS = 3;
+/** One row of docs/performance.md's first-minute table per test that passed. */
+const rows = [];
+
+after(() => {
+  if (!DOCS_UPDATE) return;
+  if (rows.length !== TESTS) {
+    console.log(`# DOCS_UPDATE: ${rows.length} of ${TESTS} tests passed; docs/performance.md left as it was`);
+    return;
+  }
+  const table = [
+    '| run | trains on | first grid, from navigation | first step, from Play | then, while playing | training share | redraws: every row, lighter |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
+    ...rows,
+  ].join('\n');
+  writeBlock(PERFORMANCE_MD, 'first-minute', table, { command: 'DOCS_UPDATE=1 node --test tests/browser/first-minute.test.mjs' });
+  console.log('# DOCS_UPDATE: wrote the first-minute table of docs/performance.md');
+});
 
 /** Load the default page, check the lighter start, press Play and measure the first minute. */
-async function firstMinute({ webgpu, backend: expected, playMs, query = '', limits, fullSize = true }) {
+async function firstMinute({ name, webgpu, backend: expected, playMs, query = '', limits, fullSize = true }) {
   const env = await launch({ webgpu });
   try {
     const { page, consoleErrors } = await openPage(env.context, env.url, `resume=0${query}`);
@@ -54,9 +79,14 @@ async function firstMinute({ webgpu, backend: expected, playMs, query = '', limi
     const said = await lab(page, 'lab.activities');
     assert.ok(said.some((t) => /^First training step/.test(t)), `the progress line named the first step: ${JSON.stringify(said)}`);
     if (limits.redrawn) assert.ok(drawn + light >= 1, 'the grids were redrawn while playing');
+    const row = `| ${name} | ${backend === 'webgpu' ? 'WebGPU' : 'CPU backend'}, ${await lab(page, 'lab.info.levels')} levels | ${(firstDrawn / 1000).toFixed(1)} s | ${(firstStep / 1000).toFixed(1)} s | ${steps} steps in ${playMs / 1000} s | ${(100 * share).toFixed(1)}% | ${drawn}, ${light} |`;
 
     // One click back to the full size (the same banner action on every machine: checked once per backend).
-    if (!fullSize) return assert.deepEqual(consoleErrors, []);
+    if (!fullSize) {
+      assert.deepEqual(consoleErrors, []);
+      rows.push(row);
+      return;
+    }
     const v = await lab(page, 'lab.readyVersion');
     await page.click(`.banner[data-id="${bannerId}"] button:has-text("Full size")`);
     await waitReady(page, { version: v + 1 });
@@ -65,6 +95,7 @@ async function firstMinute({ webgpu, backend: expected, playMs, query = '', limi
     assert.equal(full.get('channels'), null, 'the full size is the default: not in the URL');
     assert.equal(full.get('light'), '0', 'light=0: a reload keeps the full size');
     assert.deepEqual(consoleErrors, []);
+    rows.push(row);
   } finally {
     await env.close();
   }
@@ -73,14 +104,14 @@ async function firstMinute({ webgpu, backend: expected, playMs, query = '', limi
 test('without WebGPU: lighter settings, a grid at once, training soon and at >= 75% of the time', async () => {
   // 30 s: a drawing pass of every row at L = 100 costs a few seconds here, so it waits for four
   // times as much training, but a one-row redraw fits every few seconds (www/worker/time-share.js).
-  await firstMinute({ webgpu: false, backend: 'cpu', playMs: 30000, query: '&me=20', limits: { firstDrawn: 5000, firstStep: 10000, redrawn: true } });
+  await firstMinute({ name: 'no WebGPU', webgpu: false, backend: 'cpu', playMs: 30000, query: '&me=20', limits: { firstDrawn: 5000, firstStep: 10000, redrawn: true } });
 });
 
 // On a CPU WebGPU adapter the page trains on its CPU backend (www/shared/webgpu.js chooseBackend):
 // the same first minute as without WebGPU, with the adapter named and WebGPU one click away.
 // 15 s of play: the backend, the banner and the first step are what this adds to the test above.
 test('on a CPU WebGPU adapter (SwiftShader), at the defaults: the CPU backend, a grid at once, training soon', async () => {
-  await firstMinute({ webgpu: true, backend: 'cpu', playMs: 15000, query: '&me=20&backend=auto', limits: { firstDrawn: 5000, firstStep: 10000, redrawn: false }, fullSize: false });
+  await firstMinute({ name: 'a CPU WebGPU adapter (SwiftShader), page defaults', webgpu: true, backend: 'cpu', playMs: 15000, query: '&me=20&backend=auto', limits: { firstDrawn: 5000, firstStep: 10000, redrawn: false }, fullSize: false });
 });
 
 // SwiftShader's WebGPU when the URL asks for it: it runs WebGPU's kernels on the CPU, and at
@@ -91,5 +122,5 @@ test('on a CPU WebGPU adapter (SwiftShader), at the defaults: the CPU backend, a
 // budgeted); a redraw is not expected within them (its cost, several seconds, must wait for
 // three times as much training).
 test('on SwiftShader WebGPU (backend=webgpu), L = 20: lighter settings, a grid, training soon, >= 75% of the time', async () => {
-  await firstMinute({ webgpu: true, backend: 'webgpu', playMs: 20000, query: '&L=20&me=20&backend=webgpu', limits: { firstDrawn: 20000, firstStep: 60000, redrawn: false } });
+  await firstMinute({ name: 'SwiftShader WebGPU (`backend=webgpu`), L = 20', webgpu: true, backend: 'webgpu', playMs: 20000, query: '&L=20&me=20&backend=webgpu', limits: { firstDrawn: 20000, firstStep: 60000, redrawn: false } });
 });
