@@ -13,7 +13,8 @@ use crate::backend;
 use crate::data::{BatchSampler, Dataset};
 use crate::error::{Error, Result};
 use crate::limits;
-use crate::model::{ArchConfig, Loss, Model, ModelKind, Pairs};
+use crate::model::cvae::StepCoefs;
+use crate::model::{ArchConfig, LEVEL_FEATURES, Model, ModelKind, level_features};
 use crate::optim::{Adam, AdamConfig};
 use crate::rng::{Noise, SplitMix64};
 use crate::sampler::{self, Chain, SamplerKind};
@@ -298,70 +299,82 @@ impl Trainer {
         }
     }
 
-    /// One step: draw a batch of pairs, compute the model's loss, take the optimiser's step and
-    /// queue the step's statistics.
+    /// One step: draw a batch of pairs, compute the loss, take the optimiser's step and queue the
+    /// step's statistics.
     fn train_step(&mut self) {
-        let pairs = self.draw_pairs();
-        let loss = self.model.loss(&self.schedule, &pairs, true);
-        let mean = loss.per_sample.clone().mean();
-        let grads = GradientsParams::from_grads(mean.backward(), &self.model);
-        self.model = self.optim.step(self.config.lr, self.model.clone(), grads);
-        self.step += 1;
-        self.record(mean, loss, &pairs.levels);
-    }
-
-    /// The next batch of training pairs, on the plain device. Every random draw of a step comes
-    /// from the trainer's CPU generator (seeded by the seed and the step), not the device's: a run
-    /// is the same run on every backend, so WebGPU (with burn's fusion) and the CPU backend can be
-    /// compared step for step (tests/browser/train). The levels first, then the noise images and
-    /// the latent draw, in that order; one upload per tensor (drawing b x 784 normals costs well
-    /// under a millisecond).
-    fn draw_pairs(&mut self) -> Pairs {
         let b = self.config.batch;
         let levels_n = self.schedule.levels;
         let plain = self.device.clone().inner();
         let idx: Vec<i64> = self.batches.next_indices().into_iter().map(|i| i as i64).collect();
-        let levels: Vec<usize> = (0..b).map(|_| self.model.training_level(&mut self.rng, levels_n)).collect();
+        let levels: Vec<usize> = match &self.model {
+            Model::Denoiser(_) => (0..b).map(|_| 1 + self.rng.below(levels_n)).collect(),
+            Model::Cvae(_) => {
+                (0..b).map(|_| crate::model::cvae::training_level(&mut self.rng, levels_n)).collect()
+            }
+        };
         let y = self.images.clone().select(0, Tensor::<1, Int>::from_data(TensorData::new(idx, [b]), &plain));
+        let feats = Tensor::<2>::from_data(
+            TensorData::new(level_features(&levels, levels_n), [b, LEVEL_FEATURES]),
+            &plain,
+        );
+        let s = self.schedule;
+        // Every random draw of a step comes from the trainer's CPU generator (seeded by the seed
+        // and the step), not the device's: a run is the same run on every backend, so WebGPU (with
+        // burn's fusion) and the CPU backend can be compared step for step (tests/browser/train).
+        // One upload per tensor; drawing b x 784 normals costs well under a millisecond.
         let (h, w) = (self.height, self.width);
         let rng = &mut self.rng;
         let mut normal = |shape: Vec<usize>| -> TensorData {
             let n = shape.iter().product::<usize>();
             TensorData::new((0..n).map(|_| rng.normal() as f32).collect::<Vec<f32>>(), shape)
         };
-        let noise = (0..self.model.noise_images())
-            .map(|_| Tensor::<4>::from_data(normal(vec![b, 1, h, w]), &plain))
-            .collect();
-        let gamma = self.model.latent_dim().map(|k| Tensor::<2>::from_data(normal(vec![b, k]), &plain));
-        Pairs { y, levels, noise, gamma }
-    }
+        let mut noise = || Tensor::<4>::from_data(normal(vec![b, 1, h, w]), &plain);
 
-    /// Queue a step's statistics row, still on the device: [loss, kl, nll, sum of the per-sample
-    /// loss at each level] (`flush` reads them). `mean` is the batch's loss.
-    fn record(&mut self, mean: Tensor<1>, loss: Loss, levels: &[usize]) {
-        let b = levels.len();
-        let levels_n = self.schedule.levels;
-        let plain = self.device.clone().inner();
-        // The one-hot rows are built on the CPU from the known levels: burn's `one_hot` validates
-        // its input with a synchronous read, which the browser cannot do.
+        let (per_sample, kl, nll) = match &self.model {
+            Model::Denoiser(m) => {
+                // z_l ~ q(z_l | y) in one shot (closed form).
+                let z = s.q_sample(y.clone(), noise(), &levels);
+                let loss = m.per_sample_loss(z.autodiff(), feats.autodiff(), y.autodiff());
+                (loss, None, None)
+            }
+            Model::Cvae(m) => {
+                // z_{l-1} from the closed form, then one encoder step to z_l.
+                let previous: Vec<usize> = levels.iter().map(|l| l - 1).collect();
+                let z_prev = s.q_sample(y.clone(), noise(), &previous);
+                let z_l = s.encode_step(z_prev.clone(), noise());
+                let coefs = StepCoefs::new(&s, &levels, &plain).autodiff();
+                let gamma = Tensor::<2>::from_data(normal(vec![b, m.latent_dim()]), &plain).autodiff();
+                let terms = m.terms(z_prev.autodiff(), z_l.autodiff(), feats.autodiff(), &coefs, gamma);
+                (terms.kl.clone() + terms.nll.clone(), Some(terms.kl), Some(terms.nll))
+            }
+        };
+        let loss = per_sample.clone().mean();
+        let grads = GradientsParams::from_grads(loss.backward(), &self.model);
+        self.model = self.optim.step(self.config.lr, self.model.clone(), grads);
+        self.step += 1;
+
+        // Stats row: [loss, kl, nll, sum of per-sample loss at each level].
+        // Built on the CPU from the known levels: burn's `one_hot` validates its input with a
+        // synchronous read, which the browser cannot do.
         let mut one_hot_rows = vec![0.0f32; b * levels_n];
         for (i, &l) in levels.iter().enumerate() {
             one_hot_rows[i * levels_n + (l - 1)] = 1.0;
         }
         let one_hot = Tensor::<2>::from_data(TensorData::new(one_hot_rows, [b, levels_n]), &plain);
-        let per_sample = loss.per_sample.inner();
-        let level_sums = per_sample.reshape([1, b]).matmul(one_hot).reshape([levels_n]);
-        let term = |t: Option<Tensor<1>>| match t {
-            Some(t) => t.inner().mean().reshape([1]),
-            None => Tensor::<1>::zeros([1], &plain),
-        };
-        let (kl, nll) = match loss.terms {
-            Some(t) => (Some(t.kl), Some(t.nll)),
-            None => (None, None),
-        };
-        let stats = Tensor::cat(vec![mean.inner().reshape([1]), term(kl), term(nll), level_sums], 0);
+        let per_sample = per_sample.inner();
+        let level_sums = per_sample.clone().reshape([1, b]).matmul(one_hot).reshape([levels_n]);
+        let zero = || Tensor::<1>::zeros([1], &plain);
+        let stats = Tensor::cat(
+            vec![
+                loss.inner().reshape([1]),
+                kl.map(|t| t.inner().mean().reshape([1])).unwrap_or_else(zero),
+                nll.map(|t| t.inner().mean().reshape([1])).unwrap_or_else(zero),
+                level_sums,
+            ],
+            0,
+        );
         let mut level_counts = vec![0u32; levels_n];
-        for &l in levels {
+        for &l in &levels {
             level_counts[l - 1] += 1;
         }
         self.pending.push(Pending { step: self.step, stats, level_counts });
@@ -474,19 +487,38 @@ impl Trainer {
         EvalInputs { n, h, w, y, levels, e1, e2 }
     }
 
-    /// The model's loss (`Model::loss`) on the inputs, its mean as a [1] tensor. The CVAE's latent
-    /// is at the encoder's mean, so the figure is deterministic.
+    /// The held-out loss on the inputs, as a [1] tensor (the CVAE's: [KL + NLL, KL, NLL]), its
+    /// latent at the encoder's mean so the figure is deterministic.
     fn eval_tensor(&self, inputs: &EvalInputs) -> Tensor<1> {
         let plain = self.device();
         let EvalInputs { n, h, w, .. } = *inputs;
-        let t4 = |v: &[f32]| Tensor::<4>::from_data(TensorData::new(v.to_vec(), [n, 1, h, w]), &plain);
-        let pairs = Pairs {
-            y: t4(&inputs.y),
-            levels: inputs.levels.clone(),
-            noise: vec![t4(&inputs.e1), t4(&inputs.e2)],
-            gamma: None,
-        };
-        self.model.valid().loss(&self.schedule, &pairs, false).per_sample.mean().reshape([1])
+        let s = self.schedule;
+        let t4 = |v: Vec<f32>, shape: [usize; 4]| Tensor::<4>::from_data(TensorData::new(v, shape), &plain);
+        let y = t4(inputs.y.clone(), [n, 1, h, w]);
+        let e1 = t4(inputs.e1.clone(), [n, 1, h, w]);
+        let e2 = t4(inputs.e2.clone(), [n, 1, h, w]);
+        let feats = Tensor::<2>::from_data(
+            TensorData::new(level_features(&inputs.levels, s.levels), [n, LEVEL_FEATURES]),
+            &plain,
+        );
+        match self.model.valid() {
+            Model::Denoiser(m) => {
+                let z = s.q_sample(y.clone(), e1, &inputs.levels);
+                m.per_sample_loss(z, feats, y).mean().reshape([1])
+            }
+            Model::Cvae(m) => {
+                let previous: Vec<usize> = inputs.levels.iter().map(|l| l - 1).collect();
+                let z_prev = s.q_sample(y, e1, &previous);
+                let z_l = s.encode_step(z_prev.clone(), e2);
+                // The encoder's own noise gamma is replaced by its mean (eps = eps_Psi) so the
+                // figure is deterministic: this is the loss without reparameterisation noise.
+                let coefs = StepCoefs::new(&s, &inputs.levels, &plain);
+                let t = m.terms_at_mean(z_prev, z_l, feats, &coefs);
+                let kl = t.kl.mean().reshape([1]);
+                let nll = t.nll.mean().reshape([1]);
+                Tensor::cat(vec![kl.clone() + nll.clone(), kl, nll], 0)
+            }
+        }
     }
 
     /// The mean training loss on held-out digits with fixed inputs (see `eval_inputs`), read back

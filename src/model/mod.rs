@@ -8,12 +8,9 @@ pub mod unet;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-pub use cvae::{Cvae, CvaeTerms};
+pub use cvae::Cvae;
 pub use denoiser::Denoiser;
 pub use unet::{LEVEL_FEATURES, level_features, level_features_tensor};
-
-use crate::rng::SplitMix64;
-use crate::schedule::Schedule;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -100,29 +97,6 @@ pub enum Model {
     Cvae(Cvae),
 }
 
-/// A batch of training pairs with every random number drawn by the caller (a trainer from its CPU
-/// generator, the held-out figure from a fixed seed), all on one plain (non-autodiff) device: a
-/// run then draws the same numbers on every backend.
-pub struct Pairs {
-    /// The clean images y, [B, 1, H, W].
-    pub y: Tensor<4>,
-    /// The level l of each pair, 1..=L.
-    pub levels: Vec<usize>,
-    /// N(0, I) images, [B, 1, H, W], at least `Model::noise_images` of them: the forward process
-    /// to z_l (the denoiser), or to z_{l-1} and then the encoder's one step to z_l (the CVAE).
-    pub noise: Vec<Tensor<4>>,
-    /// The CVAE encoder's reparameterisation draw gamma ~ N(0, I), [B, k]; `None`: the latent at
-    /// the posterior's mean (a deterministic figure). The denoiser has no latent.
-    pub gamma: Option<Tensor<2>>,
-}
-
-/// A batch's loss: per sample ([B], what training minimises on average) and, for the CVAE
-/// step, its two terms (per sample = KL + NLL).
-pub struct Loss {
-    pub per_sample: Tensor<1>,
-    pub terms: Option<CvaeTerms>,
-}
-
 impl Model {
     pub fn kind(&self) -> ModelKind {
         match self {
@@ -130,71 +104,4 @@ impl Model {
             Model::Cvae(_) => ModelKind::Cvae,
         }
     }
-
-    /// The level l of one training pair of a chain of `levels` steps: uniform for the denoiser,
-    /// for the CVAE step `cvae::training_level` (half of the pairs at the last step).
-    pub fn training_level(&self, rng: &mut SplitMix64, levels: usize) -> usize {
-        match self {
-            Model::Denoiser(_) => 1 + rng.below(levels),
-            Model::Cvae(_) => cvae::training_level(rng, levels),
-        }
-    }
-
-    /// How many N(0, I) images a training pair uses (`Pairs::noise`).
-    pub fn noise_images(&self) -> usize {
-        match self {
-            Model::Denoiser(_) => 1,
-            Model::Cvae(_) => 2,
-        }
-    }
-
-    /// The size k of the reparameterisation draw (`Pairs::gamma`), for a model with a latent.
-    pub fn latent_dim(&self) -> Option<usize> {
-        match self {
-            Model::Denoiser(_) => None,
-            Model::Cvae(m) => Some(m.latent_dim()),
-        }
-    }
-
-    /// The training loss of `pairs` (docs/math.md): loss (1) of the denoiser, KL + NLL of the CVAE
-    /// step. The forward process runs on the pairs' device; with `autodiff` (a model being
-    /// trained) the network's inputs then move to the autodiff device.
-    pub fn loss(&self, schedule: &Schedule, pairs: &Pairs, autodiff: bool) -> Loss {
-        let device = pairs.y.device();
-        let feats = level_features_tensor(&pairs.levels, schedule.levels, &device);
-        match self {
-            Model::Denoiser(m) => {
-                // z_l ~ q(z_l | y) in one shot (closed form).
-                let z = schedule.q_sample(pairs.y.clone(), pairs.noise[0].clone(), &pairs.levels);
-                let per_sample = m.per_sample_loss(
-                    lift(z, autodiff),
-                    lift(feats, autodiff),
-                    lift(pairs.y.clone(), autodiff),
-                );
-                Loss { per_sample, terms: None }
-            }
-            Model::Cvae(m) => {
-                // z_{l-1} from the closed form, then one encoder step to z_l.
-                let previous: Vec<usize> = pairs.levels.iter().map(|l| l - 1).collect();
-                let z_prev = schedule.q_sample(pairs.y.clone(), pairs.noise[0].clone(), &previous);
-                let z_l = schedule.encode_step(z_prev.clone(), pairs.noise[1].clone());
-                let coefs = cvae::StepCoefs::new(schedule, &pairs.levels, &device);
-                let coefs = if autodiff { coefs.autodiff() } else { coefs };
-                let (z_prev, z_l, feats) =
-                    (lift(z_prev, autodiff), lift(z_l, autodiff), lift(feats, autodiff));
-                let terms = match &pairs.gamma {
-                    Some(gamma) => m.terms(z_prev, z_l, feats, &coefs, lift(gamma.clone(), autodiff)),
-                    // The encoder's own noise gamma is replaced by its mean (eps = eps_Psi): the
-                    // loss without reparameterisation noise.
-                    None => m.terms_at_mean(z_prev, z_l, feats, &coefs),
-                };
-                Loss { per_sample: terms.kl.clone() + terms.nll.clone(), terms: Some(terms) }
-            }
-        }
-    }
-}
-
-/// `t` on the autodiff device when `autodiff`, else as it is.
-fn lift<const D: usize>(t: Tensor<D>, autodiff: bool) -> Tensor<D> {
-    if autodiff { t.autodiff() } else { t }
 }
