@@ -210,7 +210,8 @@ fn check_applies(decoder: Decoder, kind: SamplerKind) -> Result<()> {
 /// all) and with its own noise stream, so each chain is the one `run` gives for that seed. Those
 /// that step from the denoiser (1-3) run in lockstep: at each level one forward of the decoder on
 /// all their chains stacked (samplers × rows), instead of one forward per sampler, which is what
-/// a drawing pass costs on a GPU (README, speed). The others run on their own.
+/// a drawing pass costs on a GPU (docs/performance.md, "GPU commands per training step"). The
+/// others run on their own.
 #[allow(clippy::too_many_arguments)]
 pub fn run_together(
     decoder: Decoder,

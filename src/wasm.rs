@@ -368,9 +368,10 @@ impl Session {
     /// Read the queued steps' statistics (one readback per model): `{step, steps: [{step, loss,
     /// kl, nll}], levelLoss: [...], others: [{model, steps}]}`. Rejects with kind "diverged" if
     /// training diverged (the last good weights are then restored).
-    // The borrow is held across the await: safe only because www/worker/worker.js sends every call
-    // into the wasm through `serial()`, one at a time (a second call during this one would
-    // panic on the RefCell). The bridge should not rely on its caller for this; see README.
+    // The borrow is held across the await: safe only because the worker sends every call into
+    // the wasm through its scheduler's queue (www/worker/scheduler.js `serial`), one at a time (a
+    // second call during this one would panic on the RefCell). The bridge should not rely on its
+    // caller for this.
     #[allow(clippy::await_holding_refcell_ref)]
     pub async fn flush(&self) -> Result<JsValue, JsValue> {
         let inner = self.inner.clone();

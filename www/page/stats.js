@@ -44,7 +44,7 @@ export function showBackend(msg, { lightActions, onCpuBackend, onWebGpu }) {
     clearBanner('backend');
     if (msg.cpuAdapter) {
       // On a CPU adapter, burn's CPU backend in wasm is usually faster than emulated WebGPU
-      // (measured: README, "In the browser"), so offer it beside the lighter settings.
+      // (measured: docs/performance.md, "In the browser"), so offer it beside the lighter settings.
       const acts = lightActions();
       acts.actions = [...(acts.actions || []), { label: 'Train on the CPU backend instead', onClick: onCpuBackend }];
       banner('cpu-adapter', 'warn', `<b>Your WebGPU adapter runs on the CPU</b> (${escapeHtml(adapterText)}): training works but is slow. A browser with GPU access trains much faster.${note(acts)}`, acts);

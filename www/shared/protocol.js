@@ -12,7 +12,7 @@ export const TO_WORKER = {
   init: {
     doc: 'Start: load the core, choose the backend, load the data and start the first run (the first message to every worker).',
     fields: {
-      config: "the main model's TrainConfig (src/config.rs)",
+      config: "the main model's TrainConfig (src/train.rs)",
       ideal: 'Φ*, the universal denoiser of the same training images, beside a trained denoiser',
       display: 'what is drawn and measured, and how often (see `display`)',
       backend: "the URL's backend: 'auto', 'webgpu' or 'cpu'",

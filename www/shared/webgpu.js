@@ -18,7 +18,7 @@ function isCpuAdapter(info, adapter) {
  * on, given the adapter `probe` found: WebGPU on a GPU; on an adapter that runs on the CPU
  * (SwiftShader, lavapipe), burn's CPU backend unless WebGPU was asked for: emulated WebGPU is
  * several times slower there and compiles its shaders for seconds before the first step
- * (README, "The first minute"); the CPU backend when there is no adapter.
+ * (docs/performance.md, "The first minute"); the CPU backend when there is no adapter.
  */
 export function chooseBackend(probe, requested) {
   if (!probe.ok) return { backend: 'cpu', reason: probe.reason };
