@@ -8,6 +8,7 @@ test('a pass of unknown cost may start; a known one waits until training keeps i
   assert.equal(TRAINING_SHARE, 0.75);
   assert.equal(PLANNED_SHARE, 0.8, 'a margin for the loop’s own overhead');
   assert.ok(t.allows('draw', 0), 'never drawn: allowed');
+  t.record('train', 0, 0); // the window opens with training
   t.record('draw', 0, 3000); // a 3 s drawing
   // Training from 3 s on: the next 3 s drawing needs train >= 0.8 * (wall + 3000).
   let now = 3000;
@@ -65,7 +66,7 @@ test('a measurement never run is expected to cost its drawing scaled by its samp
 
 test('a drawing too costly for all its rows redraws fewer (halving down to one row), none if even one does not fit', () => {
   const t = new TimeShare();
-  assert.equal(t.largestFit('draw', 0, 6), 6, 'unknown cost: all rows');
+  assert.equal(t.largestFit('draw', 0, 6), 1, 'unknown cost: one row first, which measures it');
   t.record('draw', 0, 6000, 6); // 1 s per row
   // Training after it: the rows that fit grow from none through 1, 2, 3 (6 -> 3 -> 2 -> 1) to all 6.
   const seen = [];
@@ -85,4 +86,25 @@ test('a drawing too costly for all its rows redraws fewer (halving down to one r
   // The cost is kept per row: a one-row pass of 1.2 s makes a full pass expected at 7.2 s.
   t.record('draw', 60000, 61200, 1);
   assert.equal(t.expected('draw', { units: 6 }), 7200);
+});
+
+test('a pass cut short counts against training but cannot make a pass look cheap', () => {
+  // Measured on SwiftShader WebGPU at L = 20: the drawing at load gave way to Play after 0.5 s; taken
+  // as the cost of all 6 rows, it let a 16 s drawing start after the first step (training 40%).
+  const t = new TimeShare();
+  t.record('draw', 0, 500, 6, false);
+  assert.equal(t.expected('draw', { units: 6 }), null, 'still unknown');
+  assert.equal(t.trainingShare(500), null, 'the window opens with the first training: the pass Play cut short delayed the first step');
+  t.record('train', 500, 9000);
+  assert.equal(t.totals(9000).wall, 8500);
+  t.record('draw', 9000, 9000, 1, false);
+  assert.equal(t.totals(9000).other, 0, 'a pass cut short after training counts');
+  assert.equal(t.largestFit('draw', 9000, 6), 1, 'unknown: one row');
+  t.record('draw', 9000, 11700, 1); // a complete row: 2.7 s
+  assert.equal(t.totals(11700).other, 2700, 'its time counts');
+  assert.equal(t.expected('draw', { units: 6 }), 16200);
+  t.record('draw', 11700, 11800, 6, false); // cut short again: a lower bound below the known cost
+  assert.equal(t.expected('draw', { units: 1 }), 2700, 'a lower bound does not lower it');
+  t.record('draw', 11800, 15800, 1, false); // cut short after 4 s: it costs at least that
+  assert.equal(t.expected('draw', { units: 1 }), 4000, 'a lower bound above it raises it');
 });

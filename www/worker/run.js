@@ -321,7 +321,7 @@ export class Run {
     const t0 = performance.now();
     const done = await this.drawing.draw(this.session, this.display, withForward, giveWay, { together, rows });
     if (done && rows === this.display.samples) await this.drawsPass();
-    if (playing()) this.share.record('draw', t0, performance.now(), rows);
+    if (playing()) this.share.record('draw', t0, performance.now(), rows, done);
     else if (done) this.share.cost('draw', performance.now() - t0, rows);
   }
 
@@ -394,8 +394,8 @@ export class Run {
     return this.metrics.due(this.display.metricsEvery, this.session) && this.share.allows('measure', now, { basis: 'draw', factor: this.metricsN() });
   }
 
-  recordMeasure(start, end) {
-    this.share.record('measure', start, end);
+  recordMeasure(start, end, complete) {
+    this.share.record('measure', start, end, 1, complete);
   }
 
   /** The scenario's step budget is reached. */

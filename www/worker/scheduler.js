@@ -221,8 +221,8 @@ export class Scheduler {
         if (rows > 0) await this.serial(() => this.draw({ rows }));
         if (this.playing && work.measureDue(performance.now())) {
           const t0 = performance.now();
-          await this.serial(() => this.measure());
-          work.recordMeasure(t0, performance.now());
+          const done = await this.serial(() => this.measure());
+          work.recordMeasure(t0, performance.now(), done !== false);
         }
         await new Promise((r) => setTimeout(r, 0));
       }

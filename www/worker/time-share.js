@@ -24,7 +24,10 @@ export class TimeShare {
     this.lastCost = {}; // kind -> ms of its last complete pass
   }
 
-  /** Playing again after a pause: the paused time is not wall time of training (costs are kept). */
+  /**
+   * Playing again after a pause: the paused time is not wall time of training (costs are kept);
+   * the window opens again with the next training (see `record`).
+   */
   resume() {
     this.spans = [];
   }
@@ -37,10 +40,25 @@ export class TimeShare {
     this.lastCost[kind] = ms / units;
   }
 
-  /** Something ran from `start` to `end` (ms, one clock); a pass of `units` (see `cost`). */
-  record(kind, start, end, units = 1) {
+  /**
+   * Something ran from `start` to `end` (ms, one clock); a pass of `units` (see `cost`). A pass
+   * that gave way before its end (`complete` false) counts against training like any other, but
+   * its time is only a lower bound of its cost: it can raise a known cost, never set one (a
+   * drawing cut short by Play after half a second once made a 16 s drawing look cheap).
+   */
+  record(kind, start, end, units = 1, complete = true) {
+    if (kind !== 'train') {
+      const perUnit = (end - start) / units;
+      const known = this.lastCost[kind];
+      if (complete) this.lastCost[kind] = perUnit;
+      else if (known != null) this.lastCost[kind] = Math.max(known, perUnit);
+    }
+    // The window opens with the first training since Play: a pass that was running when Play was
+    // pressed (the drawing at load, which gives way between two samplers' chains) delays the
+    // first step, reported as such (the page's "first step after Play"); it is not a pass the
+    // loop chose to start while playing, which is what the share governs.
+    if (kind !== 'train' && !this.spans.length) return;
     this.spans.push({ start, end, kind });
-    if (kind !== 'train') this.lastCost[kind] = (end - start) / units;
     const cut = end - WINDOW_MS;
     while (this.spans.length && this.spans[0].end < cut) this.spans.shift();
   }
@@ -78,9 +96,11 @@ export class TimeShare {
 
   /**
    * The largest size of a `kind` pass, from `max` units down by halves to 1, that may start at
-   * `now` (see `allows`); 0 if none. A drawing too costly for all its rows redraws fewer.
+   * `now` (see `allows`); 0 if none. A drawing too costly for all its rows redraws fewer. A pass
+   * of unknown cost starts at one unit, which measures it.
    */
   largestFit(kind, now, max, estimate = {}) {
+    if (max >= 1 && this.expected(kind, { ...estimate, units: 1 }) == null) return 1;
     for (let units = max; units >= 1; units = units === 1 ? 0 : Math.ceil(units / 2)) {
       if (this.allows(kind, now, { ...estimate, units })) return units;
     }
