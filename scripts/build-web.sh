@@ -5,6 +5,7 @@
 #   dist/www/                  app.js, worker.js, style.css, data/ (bundled MNIST, gzipped IDX)
 #   dist/pkg/                  the wasm core (wasm-bindgen --target web), wasm-opt'ed if binaryen is there
 #   dist/vendor/               uPlot (from node_modules: no CDN, no request outside the origin)
+#   dist/www/data/lessons/     the lessons' checkpoints (copied from tests/fixtures)
 #
 # Usage: bash scripts/build-web.sh [--web-only] [--no-opt]
 #   --web-only   skip cargo/wasm-bindgen (reuse dist/pkg): for quick edits to the JS/CSS/HTML
@@ -94,6 +95,16 @@ rm -rf "$DIST/www" "$DIST/vendor"
 mkdir -p "$DIST/www" "$DIST/vendor"
 cp -R "$ROOT/www/." "$DIST/www/"
 cp "$ROOT/node_modules/uplot/dist/uPlot.esm.js" "$ROOT/node_modules/uplot/dist/uPlot.min.css" "$DIST/vendor/"
+# The lessons' bundled checkpoints (src/lesson.rs names them): the scenario fixtures that
+# scripts/make-fixtures.sh trains and tests/metrics.rs and tests/cli.rs check, fetched by the
+# worker only when a lesson opens.
+mkdir -p "$DIST/www/data/lessons"
+lesson_files=$(node --input-type=module -e "
+  const { LESSONS } = await import('$ROOT/www/shared/limits.js');
+  console.log([...new Set(LESSONS.flatMap((l) => l.checkpoints).filter(Boolean))].join(' '));")
+for f in $lesson_files; do
+  cp "$ROOT/tests/fixtures/$f" "$DIST/www/data/lessons/$f"
+done
 cp "$ROOT/node_modules/uplot/LICENSE" "$DIST/vendor/uPlot.LICENSE" 2>/dev/null || true
 
 raw=$(stat -c %s "$DIST/pkg/denoise_lab_bg.wasm")

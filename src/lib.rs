@@ -8,6 +8,7 @@ pub mod checkpoint;
 pub mod data;
 pub mod error;
 pub mod ideal;
+pub mod lesson;
 pub mod limits;
 pub mod metrics;
 pub mod model;

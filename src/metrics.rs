@@ -51,6 +51,29 @@ pub fn mean_pairwise_distance(images: &[f32], dim: usize) -> f64 {
     total / (n * (n - 1) / 2) as f64
 }
 
+/// Eq. (2)'s first step z_{L−1} = ŷ(z_L, L) over several draws of z_L (quiz problem 1 (a)): how
+/// far it lands from the mean training image, and how far the draws land from each other. The
+/// images are the level L−1 of the chains (`dim` pixels each); at most `summary::DIVERSITY_MAX`
+/// enter the spread.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FirstStep {
+    /// Mean RMS distance (per pixel, range −1..1) of z_{L−1} to the mean training image.
+    pub rms_to_mean: f64,
+    /// Mean pairwise L2 distance of the z_{L−1} (the diversity of the first step).
+    pub spread: f64,
+}
+
+impl FirstStep {
+    pub fn of(images: &[f32], mean_image: &[f32]) -> Self {
+        let dim = mean_image.len();
+        let n = (images.len() / dim).min(summary::DIVERSITY_MAX);
+        FirstStep {
+            rms_to_mean: mean_rms_to(images, mean_image),
+            spread: mean_pairwise_distance(&images[..n * dim], dim),
+        }
+    }
+}
+
 /// Mean RMS distance of each image to a reference image (e.g. the mean training image).
 pub fn mean_rms_to(images: &[f32], reference: &[f32]) -> f64 {
     let dim = reference.len();

@@ -229,7 +229,7 @@ mod native {
 
     use crate::error::{Error, Result, read_file, write_file};
     use crate::metrics::Classifier;
-    use crate::metrics::{Baseline, SampleMetrics, mean_rms_to, spread_per_level};
+    use crate::metrics::{Baseline, FirstStep, SampleMetrics, mean_rms_to, spread_per_level};
     use crate::sampler::display_levels;
     use crate::session::Member;
     use crate::train::Trainer;
@@ -260,6 +260,8 @@ mod native {
         pub metrics: SampleMetrics,
         /// Mean RMS distance of the final samples to the mean training image.
         pub rms_to_mean: f64,
+        /// Eq. (2)'s first step (z_{L−1}) of the same chains: for the lessons (`lesson::judge`).
+        pub first_step: FirstStep,
         /// (level, mean pairwise distance of the samples at that level), L..0 (chain_spread only).
         pub chain: Vec<(usize, f64)>,
     }
@@ -375,6 +377,20 @@ mod native {
         device: &Device,
         steps: Option<usize>,
     ) -> Result<Vec<Trained>> {
+        let paths: Vec<PathBuf> =
+            (0..scenario.models.len()).map(|i| checkpoint_path(dir, scenario, i)).collect();
+        load_files_blocking(&paths, scenario, data, device, steps)
+    }
+
+    /// `load_blocking` from the given files, one per model (a computed model's is not read).
+    pub fn load_files_blocking(
+        paths: &[PathBuf],
+        scenario: &Scenario,
+        data: &Dataset,
+        device: &Device,
+        steps: Option<usize>,
+    ) -> Result<Vec<Trained>> {
+        let dir = paths.first().and_then(|p| p.parent()).unwrap_or(Path::new("."));
         let steps = steps.unwrap_or(scenario.steps) as u64;
         let mut trained = Vec::new();
         for (i, config) in scenario.models.iter().enumerate() {
@@ -386,8 +402,8 @@ mod native {
                 });
                 continue;
             }
-            let path = checkpoint_path(dir, scenario, i);
-            let bytes = read_file(&path)?;
+            let path = &paths[i];
+            let bytes = read_file(path)?;
             let trainer = crate::checkpoint::import(&bytes, data, device, None)?;
             if trainer.config != *config || trainer.step() != steps {
                 return Err(Error::Checkpoint(format!(
@@ -442,15 +458,28 @@ mod native {
         for p in &scenario.panels {
             let t = models[p.model];
             log(&format!("sampling {} x {}", options.samples, p.label));
-            let keep = if scenario.chain_spread { display_levels(t.levels(), 11) } else { vec![0] };
+            // The first step z_{L−1} is kept for the lessons' figures, beside the levels shown.
+            let first = t.levels() - 1;
+            let mut keep = if scenario.chain_spread { display_levels(t.levels(), 11) } else { vec![0] };
+            keep.push(first);
             let chain = t.sample(p.sampler, options.samples, options.seed, &keep)?;
             let levels = chain.levels.clone();
             let px = chain.read_blocking()?;
             let n = options.samples;
-            let final_px = &px[(levels.len() - 1) * n * dim..];
+            let level_px = |l: usize| {
+                let at = levels.iter().position(|&x| x == l).expect("a kept level");
+                &px[at * n * dim..(at + 1) * n * dim]
+            };
+            let final_px = level_px(0);
             let metrics = baseline.measure_blocking(classifier, final_px, device)?;
+            let first_step = FirstStep::of(level_px(first), t.mean_image());
             let chain_spread = if scenario.chain_spread {
-                levels.iter().copied().zip(spread_per_level(&px, n, dim)).collect()
+                levels
+                    .iter()
+                    .copied()
+                    .zip(spread_per_level(&px, n, dim))
+                    .filter(|&(l, _)| keep_shown(l, t.levels()))
+                    .collect()
             } else {
                 Vec::new()
             };
@@ -459,10 +488,36 @@ mod native {
                 sampler: p.sampler.name().to_string(),
                 rms_to_mean: mean_rms_to(final_px, t.mean_image()),
                 metrics,
+                first_step,
                 chain: chain_spread,
             });
         }
         Ok(ScenarioReport { name: scenario.name.clone(), steps, training, real, real_rms_pair, panels })
+    }
+
+    /// The chain spread lists the displayed levels only (`display_levels(L, 11)`), not the first
+    /// step kept beside them for the lessons.
+    fn keep_shown(level: usize, levels: usize) -> bool {
+        display_levels(levels, 11).contains(&level)
+    }
+
+    impl ScenarioReport {
+        /// What a lesson on this scenario judges (`lesson::judge`).
+        pub fn figures(&self) -> crate::lesson::Figures {
+            crate::lesson::Figures {
+                step: self.steps as u64,
+                panels: self
+                    .panels
+                    .iter()
+                    .map(|p| crate::lesson::PanelFigures {
+                        label: p.label.clone(),
+                        metrics: p.metrics.clone(),
+                        first_step: p.first_step.clone(),
+                    })
+                    .collect(),
+                real: self.real.clone(),
+            }
+        }
     }
 }
 

@@ -269,11 +269,16 @@ impl Session {
     /// A resumed main model with models to show beside it (`alongside`, e.g. Φ* of its data).
     pub fn resumed(trainer: Trainer, alongside: &[TrainConfig], data: &Dataset) -> Result<Self> {
         let device = trainer.device();
+        let members = alongside.iter().map(|c| Member::new(c, data, &device)).collect::<Result<Vec<_>>>()?;
+        Ok(Self::with_members(trainer, members))
+    }
+
+    /// A run of `trainer` with the models beside it already built (e.g. resumed from their own
+    /// checkpoints).
+    pub fn with_members(trainer: Trainer, alongside: Vec<Member>) -> Self {
         let mut run = Self::single(trainer);
-        for c in alongside {
-            run.members.push(Member::new(c, data, &device)?);
-        }
-        Ok(run)
+        run.members.extend(alongside);
+        run
     }
 
     pub fn main(&self) -> &Trainer {

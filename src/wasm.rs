@@ -269,7 +269,10 @@ impl Session {
     /// Rebuild a run from checkpoint bytes (its main model), with the models of `alongside` (an
     /// array of `TrainConfig`s, e.g. Φ*; null for none) beside it. With `expect_model`/
     /// `expect_levels` set, a checkpoint for another model or L is refused with a message saying
-    /// so.
+    /// so. `alongside_checkpoints` (null, or an array by the index of `alongside` of checkpoint
+    /// bytes or null): a model beside the main one that resumes from its own checkpoint, which
+    /// must be for that model and L (a lesson's second trained model).
+    #[allow(clippy::too_many_arguments)]
     #[wasm_bindgen(js_name = fromCheckpoint)]
     pub async fn from_checkpoint(
         bytes: Vec<u8>,
@@ -279,12 +282,22 @@ impl Session {
         expect_model: Option<String>,
         expect_levels: Option<u32>,
         alongside: JsValue,
+        alongside_checkpoints: JsValue,
     ) -> Result<Session, JsValue> {
         let alongside: Vec<TrainConfig> = if alongside.is_null() || alongside.is_undefined() {
             Vec::new()
         } else {
             from_js(alongside, "configuration")?
         };
+        let alongside_bytes: Vec<Option<Vec<u8>>> =
+            if alongside_checkpoints.is_null() || alongside_checkpoints.is_undefined() {
+                Vec::new()
+            } else {
+                js_sys::Array::from(&alongside_checkpoints)
+                    .iter()
+                    .map(|b| (!b.is_null() && !b.is_undefined()).then(|| Uint8Array::new(&b).to_vec()))
+                    .collect()
+            };
         let data = Dataset::from_idx(&images, labels.as_deref()).map_err(js_err)?;
         let expect = match (expect_model, expect_levels) {
             (Some(m), Some(l)) => Some((m.parse::<ModelKind>().map_err(js_err)?, l as usize)),
@@ -293,7 +306,19 @@ impl Session {
         page_sized(&checkpoint::read_meta(&bytes).map_err(js_err)?.config)?;
         let device = device_for(&backend).await?;
         let trainer = checkpoint::import(&bytes, &data, &device, expect).map_err(js_err)?;
-        let run = session::Session::resumed(trainer, &alongside, &data).map_err(js_err)?;
+        let mut members = Vec::new();
+        for (i, c) in alongside.iter().enumerate() {
+            members.push(match alongside_bytes.get(i).and_then(Option::as_ref) {
+                Some(b) => {
+                    page_sized(&checkpoint::read_meta(b).map_err(js_err)?.config)?;
+                    let t =
+                        checkpoint::import(b, &data, &device, Some((c.kind, c.levels))).map_err(js_err)?;
+                    session::Member::Trained(Box::new(t))
+                }
+                None => session::Member::new(c, &data, &device).map_err(js_err)?,
+            });
+        }
+        let run = session::Session::with_members(trainer, members);
         Ok(Session { inner: Rc::new(RefCell::new(run)), data: Rc::new(data), backend })
     }
 
@@ -592,6 +617,7 @@ impl Metrics {
 
     /// Sample `n` final images with a sampler spec (see `Session.sample`; z_L drawn with `seed`)
     /// and measure them: `SampleMetrics` {n, frechet, histogram, entropy_nats, diversity}.
+    /// With `first_step`: the chains' first step z_{L−1} (`metrics::FirstStep`, for the lessons).
     pub async fn measure(
         &self,
         session: &Session,
@@ -599,9 +625,21 @@ impl Metrics {
         n: u32,
         seed: u32,
     ) -> Result<JsValue, JsValue> {
-        let chain = session.inner.borrow().sample(&spec, n as usize, seed as u64, &[0]).map_err(js_err)?;
+        let (chain, mean) = {
+            let run = session.inner.borrow();
+            let (model, kind) = session::parse_spec(&spec).map_err(js_err)?;
+            let m = run.member_for(model, kind).map_err(js_err)?;
+            let keep: Vec<usize> = if m.levels() > 1 { vec![m.levels() - 1, 0] } else { vec![0] };
+            let chain = m.sample(kind, n as usize, seed as u64, &keep).map_err(js_err)?;
+            (chain, m.mean_image().to_vec())
+        };
         let pixels = chain.read().await.map_err(js_err)?;
-        self.measure_pixels(&pixels).await
+        // Levels are kept top-down: z_{L−1}, then z_0 (one level when L = 1).
+        let last = &pixels[pixels.len() - n as usize * mean.len()..];
+        let first = &pixels[..n as usize * mean.len()];
+        let metrics =
+            self.baseline.measure_async(&self.classifier, last, &self.device).await.map_err(js_err)?;
+        to_js(&Measured { metrics, first_step: metrics::FirstStep::of(first, &mean) })
     }
 
     /// The classifier's class counts (digits 0..9) of `pixels` (flattened 28x28 images).
@@ -624,13 +662,12 @@ impl Metrics {
     }
 }
 
-impl Metrics {
-    /// The sample metrics of `pixels` (final images) against the baseline, with the
-    /// memorisation figure.
-    async fn measure_pixels(&self, pixels: &[f32]) -> Result<JsValue, JsValue> {
-        let m = self.baseline.measure_async(&self.classifier, pixels, &self.device).await.map_err(js_err)?;
-        to_js(&m)
-    }
+/// A sampler's measured figures: its `SampleMetrics` and its first step.
+#[derive(Serialize)]
+struct Measured {
+    #[serde(flatten)]
+    metrics: metrics::SampleMetrics,
+    first_step: metrics::FirstStep,
 }
 
 /// One quiz scenario by name or number (1.., in the order of `scenarios`; any letter case); an error of kind "config" naming
@@ -645,4 +682,19 @@ pub fn scenario(name: &str) -> Result<JsValue, JsValue> {
 #[wasm_bindgen(js_name = scenarios)]
 pub fn scenarios() -> Result<JsValue, JsValue> {
     to_js(&crate::scenario::all())
+}
+
+/// The lessons (`lesson::all`: question, choices, scenario, bundled checkpoints, ...), for the page.
+#[wasm_bindgen(js_name = lessons)]
+pub fn lessons() -> Result<JsValue, JsValue> {
+    to_js(&crate::lesson::all())
+}
+
+/// A lesson's verdict (`lesson::judge`: `{choice, text}`) on a run's measured figures
+/// (`lesson::Figures`: `{step, panels: [{label, ...SampleMetrics, first_step}], real}`).
+#[wasm_bindgen(js_name = judgeLesson)]
+pub fn judge_lesson(name: &str, figures: JsValue) -> Result<JsValue, JsValue> {
+    let lesson = crate::lesson::by_name(name).map_err(js_err)?;
+    let figures: crate::lesson::Figures = from_js(figures, "lesson figures")?;
+    to_js(&crate::lesson::judge(&lesson, &figures).map_err(js_err)?)
 }

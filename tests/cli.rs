@@ -164,3 +164,27 @@ fn a_failed_write_keeps_the_old_file_whole() {
     // A path that names no file is an error, not a panic.
     assert!(write_file(Path::new(""), b"x").is_err(), "an empty path is refused");
 }
+
+/// Every lesson (src/lesson.rs), run by `denoise-lab lesson NAME` on the bundled checkpoints
+/// (tests/fixtures, the files the page bundles; 'imperfect' trains its 60 steps), gives the
+/// outcome the quiz's solution predicts, decided from the figures it measured.
+#[test]
+fn every_lesson_s_measured_verdict_is_the_quiz_s_answer() {
+    for lesson in denoise_lab::lesson::all() {
+        let out = Command::new(env!("CARGO_BIN_EXE_denoise-lab"))
+            .args(["lesson", lesson.name, "--load", "tests/fixtures", "-n", "48", "--json"])
+            .stderr(Stdio::null())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "lesson {}: {stdout}", lesson.name);
+        let json: serde_json::Value = serde_json::from_str(&stdout[stdout.find('{').unwrap()..]).unwrap();
+        let verdict = &json["verdict"];
+        eprintln!("{}: {} ({})", lesson.name, verdict["choice"], verdict["text"]);
+        assert_eq!(verdict["choice"], lesson.quiz_answer, "lesson {}: {}", lesson.name, verdict["text"]);
+        assert!(
+            verdict["text"].as_str().unwrap().chars().any(|c| c.is_ascii_digit()),
+            "the verdict gives figures"
+        );
+    }
+}

@@ -11,6 +11,7 @@ use denoise_lab::backend::{self, BackendKind};
 use denoise_lab::checkpoint;
 use denoise_lab::data::Dataset;
 use denoise_lab::error::{read_file, write_file};
+use denoise_lab::lesson;
 use denoise_lab::metrics::classifier::{
     CLASSES, ClassifierMeta, ClassifierTrainConfig, FEATURES, train_classifier,
 };
@@ -186,6 +187,26 @@ enum Command {
         /// Classifier weights (default: the bundled www/data/classifier.bin).
         #[arg(long)]
         classifier: Option<PathBuf>,
+    },
+    /// Run a lesson (its scenario's models, from the bundled checkpoints with --load) and print
+    /// the verdict its measured figures give (`lesson list` names the lessons).
+    Lesson {
+        /// A lesson's name; `list` lists them.
+        name: String,
+        #[command(flatten)]
+        data: DataArgs,
+        /// Samples per panel.
+        #[arg(long, short, default_value_t = scenario::RunOptions::default().samples)]
+        n: usize,
+        #[arg(long, default_value_t = scenario::RunOptions::default().seed)]
+        seed: u64,
+        /// Load the lesson's checkpoints from this folder (tests/fixtures holds them; the page
+        /// bundles the same files) instead of training its models.
+        #[arg(long)]
+        load: Option<PathBuf>,
+        /// Print the verdict and the figures as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Train a quiz scenario's models and print its figures (`scenario list` names them).
     Scenario {
@@ -588,6 +609,43 @@ fn run(cli: Cli) -> Result<(), Error> {
             }
             print_metrics_row(&format!("real digits ({})", real.n), &real);
             print_memorisation_note();
+        }
+        Command::Lesson { name, data, n, seed, load, json } => {
+            if name == "list" {
+                for l in lesson::all() {
+                    println!("{:<13} {} ({}; scenario {})", l.name, l.title, l.quiz, l.scenario);
+                }
+                return Ok(());
+            }
+            let lesson = lesson::by_name(&name)?;
+            let sc = scenario::by_name(lesson.scenario)?;
+            let dataset = load_data(&data)?;
+            let device = backend::device(data.backend.parse::<BackendKind>()?)?;
+            let classifier = Classifier::bundled(&device);
+            let options = scenario::RunOptions { samples: n, seed, ..scenario::RunOptions::default() };
+            let log = |m: &str| eprintln!("{m}");
+            // A lesson's checkpoints where it has them; a model without one is trained (or computed).
+            let trained = match &load {
+                Some(dir) if lesson.checkpoints.iter().any(Option::is_some) => {
+                    let paths: Vec<PathBuf> =
+                        lesson.checkpoints.iter().map(|c| dir.join(c.unwrap_or("(computed)"))).collect();
+                    scenario::load_files_blocking(&paths, &sc, &dataset, &device, None)?
+                }
+                _ => scenario::train_blocking(&sc, &dataset, &device, None, log)?,
+            };
+            let report =
+                scenario::measure_blocking(&sc, &trained, &dataset, &device, &classifier, &options, log)?;
+            let figures = report.figures();
+            let verdict = lesson::judge(&lesson, &figures)?;
+            let said = lesson.choices.iter().find(|c| c.id == verdict.choice).map_or("", |c| c.text);
+            println!("lesson {} ({}): {}", lesson.name, lesson.quiz, lesson.title);
+            println!("  measured: {}", verdict.text);
+            println!("  outcome: {} ({said})", verdict.choice);
+            if json {
+                let out =
+                    serde_json::json!({ "lesson": lesson.name, "verdict": verdict, "figures": figures });
+                println!("{}", serde_json::to_string_pretty(&out).map_err(|e| Error::Config(e.to_string()))?);
+            }
         }
         Command::Scenario { name, data, steps, n, seed, train_seed, json, save, load } => {
             if name == "list" {

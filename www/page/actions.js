@@ -93,6 +93,31 @@ export function switchModel(to) {
   training.restart();
 }
 
+// ---- a lesson (www/page/lesson.js) -------------------------------------------------------------
+
+/**
+ * Run the lesson: from its checkpoints, measure the trained models now (the verdict follows the
+ * measurement); training live (a lesson without checkpoints, or after "from scratch"), play to
+ * the scenario's budget, where the worker measures on its own.
+ */
+export function runLesson() {
+  if (!lab.ready) return;
+  if (lab.step >= (view.stop || 0) && lab.step > 0) {
+    if (!lab.measuring && lab.verdict?.run !== lab.run) measure();
+    return;
+  }
+  if (!training.wantPlaying) togglePlay();
+}
+
+/** Train the lesson's models from scratch (one click away from its checkpoints). */
+export function lessonFromScratch() {
+  run.lessonFromCheckpoint = false;
+  lab.verdict = null;
+  // Playing once the fresh run is ready (www/page/messages.js onReady plays when wanted).
+  training.wantPlaying = true;
+  training.restart({ fresh: true, discard: true });
+}
+
 // ---- scenarios ----------------------------------------------------------------------------------
 
 export function startScenario(name) {

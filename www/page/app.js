@@ -3,12 +3,14 @@
 // to their handlers (www/page/messages.js), then the training worker started (www/page/training.js,
 // through www/page/worker-client.js). It never blocks on the wasm, which lives in the worker.
 
-import { changeSetting, exportCheckpoint, importCheckpoint, loadData, measure, resample, setLearningRate, setSigma, startOver, stepOnce, switchModel, togglePlay } from './actions.js';
+import { changeSetting, exportCheckpoint, importCheckpoint, lessonFromScratch, loadData, measure, resample, runLesson, setLearningRate, setSigma, startOver, stepOnce, switchModel, togglePlay } from './actions.js';
 import { loadAutosave } from './autosave.js';
 import { banner, errorBanner, logErrorsTo } from './banners.js';
 import { showConfig, wireControls } from './controls.js';
 import { wireFiles } from './files.js';
 import { escapeHtml } from './format.js';
+import { LessonView, hasCheckpoints, lessonNamed } from './lesson.js';
+import { showTeacherPage } from './teacher.js';
 import { workerHandlers } from './messages.js';
 import { wireModelSwitch } from './sample-panels.js';
 import { LIGHT, cfg, isLight, lab, run, saveKey, urlProblems, view, writeUrl } from './store.js';
@@ -34,6 +36,13 @@ if (view.embed) {
   full.delete('controls');
   $('open-full').href = `${location.pathname}?${full}`;
   $('open-full').hidden = false;
+}
+// A lesson (`?lesson=NAME`): its question and prediction first, the grids once Run is pressed.
+if (view.lesson) {
+  const lesson = lessonNamed(view.lesson);
+  document.body.classList.add('lesson');
+  run.lessonFromCheckpoint = hasCheckpoints(lesson);
+  run.lessonView = new LessonView(lesson, { run: runLesson, scratch: lessonFromScratch, steps: lesson.steps });
 }
 if (urlProblems.length) {
   lab.warnings.push(...urlProblems);
@@ -80,8 +89,15 @@ function startsLight(probe) {
 
 showConfig(cfg);
 writeUrl();
-rebuildForModel();
-(async () => {
+if (view.teacher) showTeacherPage();
+else start();
+
+function start() {
+  rebuildForModel();
+  go();
+}
+
+async function go() {
   // The one adapter probe of this load (none for backend=cpu): the worker is given it in `init`.
   run.probe = view.backend === 'cpu' ? null : await probeWebGpu(false);
   if (startsLight(run.probe)) {
@@ -94,4 +110,4 @@ rebuildForModel();
   }
   const saved = view.resume ? await loadAutosave(saveKey()) : null;
   training.start({ resumeBytes: saved ? saved.bytes : null, autoplay: view.autoplay });
-})();
+}

@@ -42,10 +42,12 @@ export function createLab({ cfg, view, post }) {
     companionModel: null, // the side-by-side model of a scenario
     companionLoss: null, // its last loss
     scenario: null, // the scenario that runs now
+    verdict: null, // the lesson's last verdict ({run, lesson, step, n, choice, text}: the worker's `verdict`)
     pausedStep: null, // the step the worker's loop stopped at (null while it runs)
     memory: null, // [{step, allocations, bytesInUse, ...}] at each drawing (the soak benchmark)
     metrics: null, // the last `metrics` message (www/page/metrics-panel.js), or {unavailable}; null until measured
     metricsVersion: 0, // counts measurements shown
+    measuring: false, // a measuring pass is under way (between `metricsBusy` and its end)
     metricsSkipped: 0, // counts measurements the worker postponed (for training or an export)
     dataDigits: null, // whether the session's data are digits the bundled classifier knows (null before a session)
     config: cfg, // the page's settings (www/page/store.js cfg), live

@@ -73,6 +73,16 @@ function onReady(msg) {
   if (msg.data) $('data-status').textContent = `Data: ${msg.data.name} — ${msg.data.n} images of ${msg.data.h}×${msg.data.w}.`;
   clearBanner('crash');
   if (training.wantPlaying) training.post({ type: 'play' });
+  run.lessonView?.update(true);
+}
+
+/** A lesson's progress line while it trains: the steps left and their time at this machine's measured speed. */
+function lessonProgress(msg) {
+  const lesson = run.lessonView;
+  if (!lesson || !view.stop || msg.step > view.stop) return;
+  const left = view.stop - msg.step;
+  const eta = lab.msPerStep ? `, about ${Math.max(1, Math.round((left * lab.msPerStep) / 1000))} s left at ${lab.msPerStep.toFixed(0)} ms/step measured here` : '';
+  lesson.status(`Training: step ${msg.step} of ${view.stop}${eta}. Then it measures the samples.`);
 }
 
 function onProgress(msg) {
@@ -88,6 +98,7 @@ function onProgress(msg) {
   lab.stepsPerSec = msg.stepsPerSec;
   lab.trainingShare = msg.trainingShare;
   showProgress(msg, { loss: msg.steps.length ? charts.smoothedLoss() : null, batch: cfg.batch });
+  lessonProgress(msg);
   if (msg.companion && msg.companion.steps.length) {
     lab.companionLoss = msg.companion.steps.at(-1).loss;
     showCompanionLoss(msg.companion.model, lab.companionLoss);
@@ -167,6 +178,7 @@ export const workerHandlers = {
   },
   backend: (msg) => {
     Object.assign(lab, { backend: msg.backend, adapter: msg.adapter, cpuAdapter: msg.cpuAdapter, fallbackReason: msg.reason });
+    run.lessonView?.setBackend(msg.backend);
     showBackend(msg, { lightActions, onCpuBackend: () => switchBackend('cpu'), onWebGpu: () => switchBackend('webgpu') });
   },
   ready: onReady,
@@ -184,10 +196,21 @@ export const workerHandlers = {
   scenario: onScenario,
   metricsBusy: (msg) => {
     $('metrics-status').textContent = `Measuring ${msg.n} samples per sampler…`;
+    lab.measuring = true;
+    if (run.lessonView?.revealed && lab.verdict?.run !== lab.run) run.lessonView.status(`Measuring ${msg.n} samples per sampler at step ${lab.step}…`);
     $('panel-metrics').classList.add('busy');
   },
-  metrics: (msg) => renderMetrics(msg, lab),
+  metrics: (msg) => {
+    lab.measuring = false;
+    renderMetrics(msg, lab);
+  },
+  verdict: (msg) => {
+    if (msg.run !== lab.run) return; // a session since replaced
+    lab.verdict = msg;
+    run.lessonView?.showVerdict(msg);
+  },
   metricsSkipped: () => {
+    lab.measuring = false;
     lab.metricsSkipped++;
     $('panel-metrics').classList.remove('busy');
     $('metrics-status').textContent = `Measurement postponed for training or an export (every ${view.me || '–'} steps, on pause, or “Measure now”).`;
@@ -195,7 +218,8 @@ export const workerHandlers = {
   paused: (msg) => training.paused(msg.step),
   stopped: (msg) => {
     training.stopped();
-    banner('stopped', 'info', `Paused at step ${msg.step}: the end of this scenario's training budget. Press Play to keep training.`);
+    if (run.lessonView) run.lessonView.status(`Trained ${msg.step} steps; measuring the samples next…`);
+    else banner('stopped', 'info', `Paused at step ${msg.step}: the end of this scenario's training budget. Press Play to keep training.`);
   },
   exported: onExported,
   diverged: (msg) => {

@@ -4,7 +4,7 @@
 // TrainConfig::default()), so the page, the worker, the CLI and the core accept the same values and
 // start from the same ones.
 
-import { LIMITS, DEFAULTS, SAMPLER_SPECS, DEFAULT_FINAL_SIGNAL, WORK_LIMITS } from '../shared/limits.js';
+import { LIMITS, DEFAULTS, SAMPLER_SPECS, DEFAULT_FINAL_SIGNAL, WORK_LIMITS, LESSONS } from '../shared/limits.js';
 
 /** The default a for L levels: a^L = DEFAULT_FINAL_SIGNAL (the core's Schedule::default_a). */
 export const defaultA = (L) => Math.pow(DEFAULT_FINAL_SIGNAL, 1 / Math.max(1, L));
@@ -57,6 +57,13 @@ function scenarioName(s) {
   return v;
 }
 
+function lessonName(s) {
+  const v = s.trim().toLowerCase();
+  if (v === '' || v === 'none') return null;
+  if (!LESSONS.some((l) => l.name === v)) throw new Error(`must be a lesson: ${LESSONS.map((l) => l.name).join(', ')}`);
+  return v;
+}
+
 function samplerList(s) {
   const names = s
     .split(',')
@@ -105,7 +112,10 @@ export const PARAMS = [
   { name: 'backend', group: 'view', default: 'auto', parse: oneOf({ auto: ['auto'], webgpu: ['webgpu', 'gpu'], cpu: ['cpu'] }) }, // auto: WebGPU on a GPU, the CPU backend on a CPU adapter
   { name: 'rows', group: 'view', default: 6, parse: intIn(2, 16) }, // samples per grid
   { name: 'cols', group: 'view', default: 11, parse: intIn(2, 21) }, // levels shown
-  { name: 'scenario', group: 'view', default: null, parse: scenarioName }, // a quiz preset
+  // A lesson (src/lesson.rs): its scenario runs, so `scenario` is not written beside it.
+  { name: 'lesson', group: 'view', default: null, parse: lessonName },
+  { name: 'teacher', group: 'view', default: false, parse: flag }, // the teacher's page: every lesson and its embed snippet
+  { name: 'scenario', group: 'view', default: null, parse: scenarioName, write: (v, s) => (v && !s.view.lesson ? v : null) }, // a quiz preset
   // Samplers shown and a step to pause at: a scenario sets its own, so they are written only outside one.
   { name: 'show', group: 'view', default: null, parse: samplerList, write: (v, s) => (v && !s.view.scenario ? v.join(',') : null) },
   { name: 'stop', group: 'view', default: null, parse: intIn(1, 10_000_000), write: (v, s) => (v && !s.view.scenario ? String(v) : null) },
@@ -154,6 +164,12 @@ export function parseQuery(search) {
   if (state.view.embed) {
     if (!q.has('rows')) state.view.rows = 4;
     if (!q.has('cols')) state.view.cols = 9;
+  }
+  if (state.view.lesson) {
+    state.view.scenario = LESSONS.find((l) => l.name === state.view.lesson).scenario;
+    // A lesson's embed shows its grids side by side under the lesson: three rows, six levels.
+    if (state.view.embed && !q.has('rows')) state.view.rows = 3;
+    if (state.view.embed && !q.has('cols')) state.view.cols = 6;
   }
   boundWork(state, problems);
   return { ...state, problems };

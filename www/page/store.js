@@ -27,6 +27,8 @@ export const run = {
   pendingImport: null,
   lightened: null, // {channels, batch} of the full size when the page started light on a CPU
   probe: null, // the WebGPU adapter probe of this load (www/shared/webgpu.js), sent in every `init`
+  lessonFromCheckpoint: false, // a lesson's models start from its bundled checkpoints (else from scratch)
+  lessonView: null, // the lesson shown (www/page/lesson.js LessonView), if any
 };
 
 /** The test handle (also `window.denoiseLab`); its test hooks post to the worker. */

@@ -21,9 +21,9 @@ const AUTOSAVE_MS = 30000;
 const TAB = Math.random().toString(36).slice(2);
 
 /** The worker's init message (config, display, backend, scenario, data) for the current settings. */
-const initMessage = () => ({ config: trainConfig(cfg), ideal: cfg.ideal, display: displaySettings(), backend: view.backend, scenario: view.scenario, data: run.customData, probe: run.probe });
+const initMessage = () => ({ config: trainConfig(cfg), ideal: cfg.ideal, display: displaySettings(), backend: view.backend, scenario: view.scenario, lesson: view.lesson, fromCheckpoint: run.lessonFromCheckpoint, data: run.customData, probe: run.probe });
 /** The worker's reset message for the current settings. */
-const resetMessage = (checkpoint) => ({ type: 'reset', config: trainConfig(cfg), ideal: cfg.ideal, display: displaySettings(), checkpoint, scenario: view.scenario });
+const resetMessage = (checkpoint) => ({ type: 'reset', config: trainConfig(cfg), ideal: cfg.ideal, display: displaySettings(), checkpoint, scenario: view.scenario, lesson: view.lesson, fromCheckpoint: run.lessonFromCheckpoint });
 /** Whether this run is autosaved: scenario runs are short presets (maybe two models), not autosaved. */
 const autosaving = () => !view.scenario;
 /** Whether a restart continues from the autosave of the new settings. */

@@ -126,6 +126,8 @@ export class MetricsRunner {
     this.lastMs = performance.now() - t0;
     this.lastAt = performance.now();
     this.stepsSince = 0;
+    // What a lesson's verdict is judged on (www/worker/run.js judgeLesson).
+    this.last = { session, step: session.currentStep, n, samplers, real: this.real };
     this.post({
       type: 'metrics',
       step: session.currentStep,

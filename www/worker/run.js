@@ -5,7 +5,7 @@
 
 import { errorText, isFatal } from './errors.js';
 import { FrameTimer } from './frame-timer.js';
-import { WORK_LIMITS } from '../shared/limits.js';
+import { LESSONS, WORK_LIMITS } from '../shared/limits.js';
 import { chooseBackend, probeWebGpu } from '../shared/webgpu.js';
 import { MetricsRunner } from './metrics.js';
 import { SampleRunner, drawsPass, samplerSpecs } from './sampling.js';
@@ -38,6 +38,8 @@ export class Run {
     this.session = null; // the run: its main model first
     this.id = 0; // counts sessions: an export names the run it comes from
     this.configs = null; // the run's TrainConfigs, main model first (a scenario may compare several)
+    this.scenario = null; // the quiz scenario applied (src/scenario.rs), if any
+    this.lesson = null; // the lesson shown (src/lesson.rs, www/shared/limits.js LESSONS), if any
     this.data = null; // {images, labels, name, digits, n, h, w}
     this.display = { samples: 6, columns: 11, seed: 1, sigma: null, forwardRows: 4, show: null, metricsN: 100, metricsEvery: 200, stopAt: null, sampleEvery: null };
     this.cpuAdapter = false;
@@ -64,6 +66,7 @@ export class Run {
     this.wasm = await import(PKG);
     await this.wasm.default();
     this.post({ type: 'scenarios', list: this.wasm.scenarios() });
+    this.setLesson(msg.lesson);
     if (msg.scenario) this.applyScenario(msg.scenario);
     const classifierLoad = this.metrics.loadClassifier(fetchBytes);
     let probe = msg.backend === 'cpu' ? await probeWebGpu(true) : msg.probe;
@@ -87,7 +90,8 @@ export class Run {
     }
     this.post({ type: 'status', text: this.sessions.backend === 'webgpu' ? 'Starting WebGPU (compiling shaders)…' : 'Starting the CPU backend…' });
     const resumed = msg.checkpoint ? await this.resume(msg.checkpoint) : null;
-    this.replaceSession(resumed || (await this.sessions.create(this.configs, this.data)));
+    const lessonRun = !resumed && msg.fromCheckpoint ? await this.openLesson() : null;
+    this.replaceSession(resumed || lessonRun || (await this.sessions.create(this.configs, this.data)));
     await classifierLoad;
     this.announce({ resumed: resumed ? { step: this.session.currentStep, history: this.sessions.savedHistory(msg.checkpoint) } : null });
     return true;
@@ -98,7 +102,17 @@ export class Run {
     if (msg.display) this.display = { ...this.display, ...msg.display };
     const before = this.configs;
     this.configs = freePlay(msg.config, msg.ideal);
+    this.setLesson(msg.lesson);
+    this.scenario = null;
     if (msg.scenario) this.applyScenario(msg.scenario);
+    if (msg.fromCheckpoint && !msg.checkpoint) {
+      const opened = await this.openLesson();
+      if (opened) {
+        this.replaceSession(opened);
+        this.announce({ reset: true });
+        return true;
+      }
+    }
     if (msg.checkpoint) {
       const resumed = await this.resume(msg.checkpoint);
       if (resumed) {
@@ -192,11 +206,59 @@ export class Run {
       this.post({ type: 'warning', message: errorText(e) });
       return false;
     }
+    this.scenario = sc;
     this.configs = sc.models;
     this.display.show = [...new Set(sc.panels.map((p) => p.spec))];
     this.display.stopAt = sc.steps;
     this.post({ type: 'scenario', scenario: sc, show: this.display.show, stopAt: sc.steps });
     return true;
+  }
+
+  /** The lesson named `name` (null: none); its scenario is applied by the caller. */
+  setLesson(name) {
+    this.lesson = name ? LESSONS.find((l) => l.name === name) || null : null;
+  }
+
+  /**
+   * The lesson's models from its bundled checkpoints (www/data/lessons/, copied from
+   * tests/fixtures by scripts/build-web.sh): the main model and any trained model beside it; a
+   * computed one (Φ*) is built. Null, with an error, if they cannot be fetched or opened.
+   */
+  async openLesson() {
+    const lesson = this.lesson;
+    if (!lesson || !lesson.checkpoints[0]) return null;
+    const [main, ...alongside] = this.configs;
+    this.post({ type: 'status', key: 'lesson', text: `Loading the lesson's trained model${lesson.checkpoints.filter(Boolean).length > 1 ? 's' : ''}…` });
+    try {
+      const fetchOne = (file) => (file ? fetchBytes(new URL(`../data/lessons/${file}`, import.meta.url).href, `the lesson's checkpoint ${file}`) : null);
+      const [bytes, ...others] = await Promise.all(lesson.checkpoints.map(fetchOne));
+      return await this.sessions.open(bytes, this.data, { model: main.model, levels: main.levels }, alongside, others);
+    } catch (e) {
+      if (isFatal(e)) throw e;
+      this.post({ type: 'error', kind: 'import', message: `Could not load the lesson's trained models (${errorText(e)}): training from scratch instead.` });
+      return null;
+    } finally {
+      this.post({ type: 'status', key: 'lesson', text: null });
+    }
+  }
+
+  /**
+   * The lesson's verdict on the last measurement (`verdict`): its figures, the scenario's panels
+   * in order with real digits, judged by the core (src/lesson.rs `judge`).
+   */
+  judgeLesson() {
+    const last = this.metrics.last;
+    if (!this.lesson || !this.scenario || !last || last.session !== this.session) return;
+    const missing = this.scenario.panels.filter((p) => !last.samplers[p.spec]);
+    if (missing.length) return;
+    const figures = { step: last.step, real: last.real, panels: this.scenario.panels.map((p) => ({ label: p.label, ...last.samplers[p.spec] })) };
+    try {
+      const verdict = this.wasm.judgeLesson(this.lesson.name, figures);
+      this.post({ type: 'verdict', run: this.id, lesson: this.lesson.name, step: last.step, n: last.n, choice: verdict.choice, text: verdict.text });
+    } catch (e) {
+      if (isFatal(e)) throw e;
+      this.post({ type: 'error', kind: 'metrics', message: `No verdict for this lesson: ${errorText(e)}` });
+    }
   }
 
   /** Resume `configs` from checkpoint bytes of its main model; null, with `resumeFailed`, if impossible. */
@@ -352,6 +414,7 @@ export class Run {
       giveWay,
     });
     if (done && !playing()) this.share.cost('measure', performance.now() - t0);
+    if (done) this.judgeLesson();
     return done;
   }
 

@@ -30,9 +30,11 @@ export class Sessions {
   /**
    * A run from checkpoint bytes of its main model, with the models of `alongside` (TrainConfigs,
    * e.g. Φ*) beside it; `expect` ({model, levels}) refuses a checkpoint of any other.
+   * `alongsideBytes`: by the index of `alongside`, checkpoint bytes a model beside resumes from
+   * (a lesson's second trained model), or null.
    */
-  async open(bytes, data, expect = null, alongside = []) {
-    const open = () => this.wasm.Session.fromCheckpoint(bytes, data.images, data.labels, this.backend, expect?.model ?? null, expect?.levels ?? null, alongside);
+  async open(bytes, data, expect = null, alongside = [], alongsideBytes = null) {
+    const open = () => this.wasm.Session.fromCheckpoint(bytes, data.images, data.labels, this.backend, expect?.model ?? null, expect?.levels ?? null, alongside, alongsideBytes);
     if (this.backend === 'webgpu') {
       try {
         return await open();
