@@ -68,7 +68,7 @@ phase "node tests"
 # embed, training on SwiftShader WebGPU) run after them, alone. The native tests need the
 # wrapper they were compiled with, or cargo would compile them again.
 BEHAVIOUR="url errors checkpoint faults never-lose metrics"
-TIMED="first-minute embed fallback train"
+TIMED="first-minute embed fallback train lessons"
 for f in tests/browser/*.test.mjs; do
   name="$(basename "$f" .test.mjs)"
   case " $BEHAVIOUR $TIMED " in
@@ -93,7 +93,7 @@ cat target/native-tests.log
 phase "native tests beside the browser files that time nothing"
 # shellcheck disable=SC2046
 node --test --test-concurrency=1 $(for n in $TIMED; do echo "tests/browser/$n.test.mjs"; done)
-phase "browser tests that bound times (first minute, embed, fallback, SwiftShader WebGPU)"
+phase "browser tests that bound times (first minute, embed, fallback, SwiftShader WebGPU, lessons)"
 
 {
   echo "A $run run (target/debug $([ "$run" = cold ] && echo absent || echo present) at the start), every phase green:"

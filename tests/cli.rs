@@ -165,12 +165,14 @@ fn a_failed_write_keeps_the_old_file_whole() {
     assert!(write_file(Path::new(""), b"x").is_err(), "an empty path is refused");
 }
 
-/// Every lesson (src/lesson.rs), run by `denoise-lab lesson NAME` on the bundled checkpoints
-/// (tests/fixtures, the files the page bundles; 'imperfect' trains its 60 steps), gives the
-/// outcome the quiz's solution predicts, decided from the figures it measured.
+/// `denoise-lab lesson NAME --load tests/fixtures` gives the outcome the quiz's solution predicts,
+/// decided from the figures it measured on the bundled checkpoints (the files the page bundles).
+/// Two lessons here, one with two trained models: every lesson's verdict is checked on the page
+/// (tests/browser/lessons.test.mjs), and `judge` itself by src/lesson.rs's tests; the lessons
+/// with Φ* take tens of seconds each in this build.
 #[test]
-fn every_lesson_s_measured_verdict_is_the_quiz_s_answer() {
-    for lesson in denoise_lab::lesson::all() {
+fn the_lesson_command_s_measured_verdict_is_the_quiz_s_answer() {
+    for lesson in ["collapse", "few-levels"].map(|n| denoise_lab::lesson::by_name(n).unwrap()) {
         let out = Command::new(env!("CARGO_BIN_EXE_denoise-lab"))
             .args(["lesson", lesson.name, "--load", "tests/fixtures", "-n", "48", "--json"])
             .stderr(Stdio::null())

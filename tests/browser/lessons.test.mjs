@@ -74,3 +74,23 @@ for (const lesson of LESSONS) {
     await page.close();
   });
 }
+
+test("the teacher's page lists every lesson with its embed snippet, and trains nothing", async () => {
+  const page = await env.context.newPage();
+  await page.goto(`${env.url}?teacher=1`);
+  await page.waitForSelector('#panel-teacher:not([hidden]) .teacher-lesson');
+  const items = await page.$$eval('.teacher-lesson', (els) =>
+    els.map((el) => ({ href: el.querySelector('h3 a').getAttribute('href'), snippet: el.querySelector('input').value, copy: !!el.querySelector('button.copy') })),
+  );
+  assert.equal(items.length, LESSONS.length, 'one entry per lesson');
+  for (const [i, l] of LESSONS.entries()) {
+    assert.equal(items[i].href, `?lesson=${l.name}`);
+    assert.match(items[i].snippet, new RegExp(`<iframe src="[^"]*\\?lesson=${l.name}&amp;embed=1|<iframe src="[^"]*\\?lesson=${l.name}&embed=1`));
+    assert.match(items[i].snippet, /width="760" height="640"/);
+    assert.ok(items[i].copy, 'a copy button');
+  }
+  assert.equal(await page.evaluate(() => window.denoiseLab.backend), null, 'no worker started');
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: path.join(ARTIFACTS, 'teacher.png'), fullPage: true });
+  await page.close();
+});
