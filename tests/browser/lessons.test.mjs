@@ -69,7 +69,20 @@ for (const lesson of LESSONS) {
     }
     fs.mkdirSync(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: path.join(ARTIFACTS, `lesson-${lesson.name}.png`) });
-    if (DOCS_UPDATE) await page.screenshot({ path: path.join(ROOT, 'www', 'data', 'lessons', `${lesson.name}.jpg`), type: 'jpeg', quality: 70 });
+    if (DOCS_UPDATE) {
+      // The teacher's page's preview: the embed at half size (380x320), drawn down in the page.
+      const png = await page.screenshot();
+      const small = await page.evaluate(async (b64) => {
+        const img = new Image();
+        img.src = `data:image/png;base64,${b64}`;
+        await img.decode();
+        const c = document.createElement('canvas');
+        [c.width, c.height] = [380, 320];
+        c.getContext('2d').drawImage(img, 0, 0, 380, 320);
+        return c.toDataURL('image/jpeg', 0.8).split(',')[1];
+      }, png.toString('base64'));
+      fs.writeFileSync(path.join(ROOT, 'www', 'data', 'lessons', `${lesson.name}.jpg`), Buffer.from(small, 'base64'));
+    }
     assert.deepEqual(errors, []);
     await page.close();
   });
