@@ -184,7 +184,7 @@ test('a lighter redraw (fewer rows, while training) replaces some rows of each g
   assert.deepEqual(next.data.slice(2 * rowBytes), after.data.slice(2 * rowBytes), 'rows 3 and 4 stay');
   assert.equal((await lab(page, 'lab.lightRows')).first, 1);
   assert.match(await page.textContent('#metrics-stochastic'), /row 2 of 4 redrawn at step \d+ while training/);
-  assert.match(await page.getAttribute(grid, 'aria-label'), /4 samples from z_L to z_0, drawn at step \d+; diversity of z_0 [\d.]+ measured at step \d+/, 'the canvas says what it shows');
+  assert.match(await page.getAttribute(grid, 'aria-label'), /4 samples from z_L to z_0, drawn at step \d+; diversity of z_0 [\d.e+-]+ measured at step \d+/, 'the canvas says what it shows');
 });
 
 test('a scenario preset sets up its models, samplers, caption and URL; Free play leaves it', async () => {

@@ -46,7 +46,7 @@ export const realLabel = (digits) => (digits ? 'real digits' : 'real images');
 
 export function clearMetrics(lab) {
   $('metrics-table').querySelector('tbody').replaceChildren();
-  $('metrics-status').textContent = 'Not measured yet.';
+  $('metrics-status').textContent = 'Not measured yet: the samples are measured on pause, with “Measure now”, and while training when a measurement leaves training its share of the time.';
   lab.metrics = null;
 }
 

@@ -112,6 +112,8 @@ export class SamplePanels {
     this.meanImage = meanImage;
     this.realDiversity = realDiversity;
     drawImage($('mean-canvas'), meanImage, h, w);
+    $('mean-canvas').setAttribute('role', 'img');
+    $('mean-canvas').setAttribute('aria-label', `The mean training image E[y], ${h}×${w} pixels, of the ${this.realName.replace('real ', '')} this run trains on`);
   }
 
   clear() {
