@@ -58,7 +58,14 @@ test('at 390 px: no horizontal scroll, the CPU banner stacked above its buttons,
   console.log(`# at 390 px: page ${scrollWidth} px wide, ${targets.length} touch targets, the smallest ${smallest.height.toFixed(1)} px tall (${smallest.what})`);
   assert.ok(smallest.height >= 44, `every touch target is at least 44 px tall at 390 px: ${smallest.what} is ${smallest.height} px`);
 
+  // The embed, in a course page's narrow column: no horizontal scroll either.
+  await load(`${SMALL}&resume=0&embed=1`);
+  await page.waitForTimeout(300);
+  const embedWidth = await page.evaluate(() => document.documentElement.scrollWidth);
+  assert.ok(embedWidth <= 390, `no horizontal scroll in the embed at 390 px (${embedWidth} px wide)`);
+
   // At 1400 px: the settings beside the panels, as before.
+  await load(`${SMALL}&resume=0`);
   await page.setViewportSize({ width: 1400, height: 1000 });
   const [controls, main] = await Promise.all([page.$eval('#controls', (e) => e.getBoundingClientRect().right), page.$eval('#main', (e) => e.getBoundingClientRect().left)]);
   assert.ok(controls <= main, 'the settings panel is a sidebar at 1400 px');
@@ -100,6 +107,12 @@ test('Space plays and pauses, but not in a field or on a button; Tab reaches eve
   await page.keyboard.press('Space');
   await page.keyboard.press('Escape');
   assert.equal(await lab(page, 'lab.playing'), false, 'Space on a select does not play');
+  // On a focused button Space presses that button (Resample), not Play.
+  const drawn = await lab(page, 'lab.samplesVersion');
+  await page.focus('#resample');
+  await page.keyboard.press('Space');
+  await page.waitForFunction((n) => window.denoiseLab.samplesVersion > n, drawn, { timeout: 60000, polling: 100 });
+  assert.equal(await lab(page, 'lab.playing'), false, 'Space on another button presses that button');
 
   // Tab from the top reaches every enabled, visible control.
   await page.click('summary:has-text("Train on other IDX data")');

@@ -175,6 +175,8 @@ export class SamplePanels {
       parts.push(`diversity of z<sub>0</sub>: <b>${fmt(div)}</b>${real}`);
       if (chain.rmsToMean != null) parts.push(`RMS to the mean image: <b>${fmt(chain.rmsToMean)}</b>`);
       parts.push(`<span class="muted measured">measured at step ${m.step} on ${m.n} samples, noise seed ${m.seed}</span>`);
+    } else {
+      parts.push('<span class="muted">diversity of z<sub>0</sub>: not measured yet (it needs a drawing of two rows or more: on pause, or while training when one fits)</span>');
     }
     const steps = this.rowSteps[name];
     if (light) {
