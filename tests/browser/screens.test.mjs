@@ -57,6 +57,7 @@ test('at 390 px: no horizontal scroll, the CPU banner stacked above its buttons,
   const smallest = targets.reduce((a, b) => (b.height < a.height ? b : a));
   console.log(`# at 390 px: page ${scrollWidth} px wide, ${targets.length} touch targets, the smallest ${smallest.height.toFixed(1)} px tall (${smallest.what})`);
   assert.ok(smallest.height >= 44, `every touch target is at least 44 px tall at 390 px: ${smallest.what} is ${smallest.height} px`);
+  assert.deepEqual(await axeCheck(page), [], 'no WCAG 2.1 A/AA violations at 390 px, with the CPU banner');
 
   // The embed, in a course page's narrow column: no horizontal scroll either.
   await load(`${SMALL}&resume=0&embed=1`);

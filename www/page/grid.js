@@ -12,6 +12,19 @@ export const MIN_IMAGE_PX = 28;
 /** Screen pixels per image pixel: `scale`, or more for images smaller than MIN_IMAGE_PX. */
 export const gridScale = (scale, h, w) => Math.max(scale, Math.ceil(MIN_IMAGE_PX / Math.min(h, w)));
 
+/**
+ * `el` scrolls sideways on a narrow screen (a wide grid, the metrics table): while it does, it is
+ * a Tab stop, so the keyboard can scroll it too (WCAG: scrollable regions are focusable).
+ */
+export function keyboardScrollable(el) {
+  const check = () => {
+    if (el.scrollWidth > el.clientWidth + 1) el.setAttribute('tabindex', '0');
+    else el.removeAttribute('tabindex');
+  };
+  new ResizeObserver(check).observe(el);
+  return check;
+}
+
 export class ChainGrid {
   constructor(container, { forward = false, scale = 3 } = {}) {
     this.forward = forward;
@@ -29,6 +42,7 @@ export class ChainGrid {
     this.canvas.setAttribute('aria-label', 'not drawn yet');
     this.wrap.append(this.header, this.canvas);
     container.replaceChildren(this.wrap);
+    this.scrollCheck = keyboardScrollable(container);
     this.ctx = this.canvas.getContext('2d', { willReadFrequently: true });
     this.levelsKey = '';
     this.image = null;
@@ -99,6 +113,7 @@ export class ChainGrid {
       }
     }
     this.ctx.putImageData(this.image, 0, 0);
+    this.scrollCheck();
   }
 
   /** Every other column label when one does not fit its column (a narrow screen, many levels). */
