@@ -102,6 +102,7 @@ export class Charts {
       $('chart-diversity'),
     );
     this.diversityNames = samplers;
+    $('diversity-measured').textContent = '';
     labelCanvas(this.diversity, 'Diversity along the chain: not drawn yet');
   }
 

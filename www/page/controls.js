@@ -141,7 +141,8 @@ export function wireControls(on) {
  * Whether Space, pressed with focus on `target`, plays and pauses: yes on the page itself (like a
  * video player), not where Space already does something: typing in a text field, opening a
  * select, pressing a focused button (the Play button itself plays that way), ticking a checkbox,
- * following a link, opening a details summary or the file picker.
+ * following a link, opening a details summary or the file picker, scrolling whatever else took
+ * the focus (a grid that scrolls sideways on a phone).
  */
 export function spacePlays(target) {
   if (!(target instanceof Element)) return true;

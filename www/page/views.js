@@ -44,6 +44,8 @@ export function clearRunViews() {
   rebuildForModel();
   charts.clearLoss();
   panels.clear();
+  lab.gridRows = {};
+  lab.diversityShown = null;
   draws.hide();
   clearMetrics(lab);
 }
