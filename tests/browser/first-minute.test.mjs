@@ -74,6 +74,7 @@ async function firstMinute({ name, webgpu, backend: expected, playMs, query = ''
     const light = await lab(page, 'lab.lightDrawings');
     const live = limits.live ? await page.evaluate(() => ({
       gridRows: window.denoiseLab.gridRows,
+      redraws: window.denoiseLab.lightHistory,
       panels: [...document.querySelectorAll('#sampler-panels section.sampler')].map((e) => e.dataset.sampler),
       diversity: window.denoiseLab.diversityShown,
       metrics: document.getElementById('metrics-status').textContent,
@@ -88,17 +89,22 @@ async function firstMinute({ name, webgpu, backend: expected, playMs, query = ''
     assert.ok(said.some((t) => /^First training step/.test(t)), `the progress line named the first step: ${JSON.stringify(said)}`);
     if (limits.redrawn) assert.ok(drawn + light >= 1, 'the grids were redrawn while playing');
     if (live) {
-      console.log(`live view after ${playMs} ms of play: rows drawn at ${JSON.stringify(live.gridRows)}; diversity chart ${JSON.stringify(live.diversity)}; "${live.metrics}"`);
+      console.log(`live view after ${playMs} ms of play: rows drawn at ${JSON.stringify(live.gridRows)}; lighter redraws ${JSON.stringify(live.redraws)}; diversity chart ${JSON.stringify(live.diversity)}; "${live.metrics}"`);
+      // Lighter redraws rotate through the rows (issue 25: they redrew row 1 only): each grid has
+      // as many different rows redrawn while playing as the redraws drew, up to all 6, and as
+      // many after step `after` as the redraws there drew. How many fit the minute depends on the
+      // machine (4 to 7 one-row redraws measured on 2 loaded cores; docs/page.md, "The live view").
+      const drew = (from) => live.redraws.filter((r) => r.step >= from).reduce((n, r) => n + r.rows, 0);
+      assert.ok(live.redraws.length >= 2, `at least two lighter redraws in the minute (${live.redraws.length})`);
       assert.ok(live.panels.length >= 3, `the samplers' panels (${live.panels})`);
       for (const name of live.panels) {
         const rows = live.gridRows[name];
         assert.ok(rows && rows.length === 6, `${name}: the step of each of its 6 rows is known (${JSON.stringify(rows)})`);
-        // Lighter redraws rotate: every row was redrawn while playing (not row 1 only), and the
-        // rows redrawn after step 100 are different rows (the minute holds about 6 one-row
-        // redraws, the last 30 s about 3: see docs/page.md, "The live view").
-        for (const [i, at] of rows.entries()) assert.ok(at >= 1, `${name}: row ${i + 1} redrawn while playing (at step ${at}; ${steps} steps)`);
-        const late = rows.filter((at) => at >= limits.live.after).length;
-        assert.ok(late >= 2, `${name}: ${late} rows redrawn after step ${limits.live.after} (${JSON.stringify(rows)}; ${steps} steps)`);
+        for (const from of [1, limits.live.after]) {
+          const redrawn = rows.filter((at) => at >= from).length;
+          // At least: a redraw still under way may have replaced a row already.
+          assert.ok(redrawn >= Math.min(6, drew(from)), `${name}: rows redrawn from step ${from} on: ${JSON.stringify(rows)}; the redraws drew ${drew(from)} rows there`);
+        }
       }
       assert.ok(live.diversity && Object.keys(live.diversity).length >= 1, `the diversity chart has data (${JSON.stringify(live.diversity)})`);
       assert.doesNotMatch(live.metrics, /^Not measured yet\.$/, 'the samples panel says when it measures');
@@ -125,9 +131,9 @@ async function firstMinute({ name, webgpu, backend: expected, playMs, query = ''
   }
 }
 
-test('without WebGPU: lighter settings, a grid at once, training soon and at >= 75% of the time, every row of every grid redrawn', async () => {
+test('without WebGPU: lighter settings, a grid at once, training soon and at >= 75% of the time, redraws rotating through every row', async () => {
   // 60 s: a drawing pass of every row at L = 100 costs several seconds here, so it waits for four
-  // times as much training, but a one-row redraw fits about every 10 s (www/worker/time-share.js),
+  // times as much training, but a one-row redraw fits every 10 s or so (www/worker/time-share.js),
   // and the redraws rotate through the 6 rows (issue 25: the live view stays live).
   await firstMinute({ name: 'no WebGPU', webgpu: false, backend: 'cpu', playMs: 60000, query: '&me=20', limits: { firstDrawn: 5000, firstStep: 10000, redrawn: true, live: { after: 100 } } });
 });

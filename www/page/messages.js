@@ -116,6 +116,8 @@ function onSamples(msg) {
     // pass over every row.
     lab.lightDrawings++;
     lab.lightRows = { ...msg.light, step: msg.step };
+    lab.lightHistory.push(lab.lightRows);
+    if (lab.lightHistory.length > 1000) lab.lightHistory.shift();
     return;
   }
   lab.samplesStep = msg.step;
