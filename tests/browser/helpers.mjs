@@ -215,3 +215,18 @@ export function artifact(name) {
 }
 
 export const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+/** The WCAG 2.1 A and AA rules of axe-core (npm `axe-core`, a dev dependency). */
+export const AXE_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];
+const AXE_PATH = path.join(ROOT, 'node_modules', 'axe-core', 'axe.min.js');
+
+/**
+ * axe-core's violations of `tags` on the page as it is now (inject once per document):
+ * [{id, impact, help, nodes: [selector, ...]}] (empty: none). Assert `deepEqual(…, [])` to see
+ * what failed and where.
+ */
+export async function axeCheck(page, { tags = AXE_TAGS } = {}) {
+  if (!(await page.evaluate(() => !!window.axe))) await page.addScriptTag({ path: AXE_PATH });
+  const result = await page.evaluate((values) => window.axe.run(document, { runOnly: { type: 'tag', values }, resultTypes: ['violations'] }), tags);
+  return result.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 5).map((n) => `${n.target.join(' ')}: ${n.failureSummary?.split('\n')[1]?.trim() ?? ''}`) }));
+}

@@ -157,7 +157,7 @@ test('Pause stops a measuring pass that started while playing; the paused weight
   assert.match(await page.textContent('#metrics-status'), new RegExp(`Measured at step ${paused}`));
 });
 
-test('a lighter redraw (fewer rows, while training) replaces the first rows of each grid and keeps the others and the figures', async () => {
+test('a lighter redraw (fewer rows, while training) replaces some rows of each grid, the next ones each time, and keeps the others and the figures', async () => {
   await waitReady(page);
   await waitSamplesCurrent(page);
   const grid = '#grid-stochastic canvas';
@@ -172,8 +172,19 @@ test('a lighter redraw (fewer rows, while training) replaces the first rows of e
   assert.deepEqual(after.data.slice(rowBytes), before.data.slice(rowBytes), 'the rows not redrawn are unchanged');
   assert.equal(await lab(page, 'lab.samplesVersion'), version, 'not counted as a drawing of every row');
   assert.deepEqual(await lab(page, 'lab.finalDiversity'), diversity, 'the figures stay the full pass’s');
-  assert.deepEqual(await lab(page, 'lab.lightRows'), { rows: 1, of: 4, step: await lab(page, 'lab.step') });
+  assert.deepEqual(await lab(page, 'lab.lightRows'), { rows: 1, of: 4, first: 0, step: await lab(page, 'lab.step') });
   assert.match(await page.textContent('#metrics-stochastic'), /row 1 of 4 redrawn at step \d+ while training, the others and the figures at step \d+/);
+  // The next lighter redraw takes the next row (they rotate): row 2 changes (other noise: its own
+  // seed), rows 1, 3 and 4 stay as they were.
+  await page.evaluate(() => window.denoiseLab.debugDraw(1));
+  await page.waitForFunction((n) => window.denoiseLab.lightDrawings > n + 1, light, { timeout: 60000, polling: 100 });
+  const next = await canvasPixels(page, grid);
+  assert.deepEqual(next.data.slice(0, rowBytes), after.data.slice(0, rowBytes), 'row 1 stays');
+  assert.notDeepEqual(next.data.slice(rowBytes, 2 * rowBytes), after.data.slice(rowBytes, 2 * rowBytes), 'row 2 is redrawn');
+  assert.deepEqual(next.data.slice(2 * rowBytes), after.data.slice(2 * rowBytes), 'rows 3 and 4 stay');
+  assert.equal((await lab(page, 'lab.lightRows')).first, 1);
+  assert.match(await page.textContent('#metrics-stochastic'), /row 2 of 4 redrawn at step \d+ while training/);
+  assert.match(await page.getAttribute(grid, 'aria-label'), /4 samples from z_L to z_0, drawn at step \d+; diversity of z_0 [\d.e+-]+ measured at step \d+/, 'the canvas says what it shows');
 });
 
 test('a scenario preset sets up its models, samplers, caption and URL; Free play leaves it', async () => {

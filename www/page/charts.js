@@ -15,6 +15,13 @@ function chartSize(el, height) {
   return { width: w, height };
 }
 
+/** A uPlot chart's canvas as an image with a text alternative (`text`: what it shows now). */
+function labelCanvas(chart, text) {
+  const c = chart.ctx.canvas;
+  c.setAttribute('role', 'img');
+  c.setAttribute('aria-label', text);
+}
+
 function axisStyle() {
   return { stroke: '#555', grid: { stroke: '#eee', width: 1 }, ticks: { stroke: '#ddd', width: 1 }, font: '11px system-ui, sans-serif' };
 }
@@ -73,6 +80,7 @@ export class Charts {
     );
     this.rebuildLevels(levels, compact);
     this.rebuildDiversity(samplers, compact);
+    this.dirty = true; // labels the new canvases at the next frame
   }
 
   /** The diversity-along-the-chain chart for the sampler specs shown. */
@@ -94,6 +102,8 @@ export class Charts {
       $('chart-diversity'),
     );
     this.diversityNames = samplers;
+    $('diversity-measured').textContent = '';
+    labelCanvas(this.diversity, 'Diversity along the chain: not drawn yet');
   }
 
   /** The per-level loss chart for L levels (its points show when L is small). */
@@ -110,6 +120,7 @@ export class Charts {
       [[], []],
       $('chart-levels'),
     );
+    this.dirty = true; // labels the new canvas at the next frame
   }
 
   lossSeries() {
@@ -156,24 +167,38 @@ export class Charts {
     if (!this.dirty || !this.loss) return;
     this.loss.setData(this.lossSeries());
     this.levels?.setData([this.levelLoss.map((_, i) => i + 1), this.levelLoss.map((v) => (v == null ? null : v))]);
+    const d = this.lossData;
+    labelCanvas(this.loss, d.step.length ? `Training loss over ${d.step.length} steps: smoothed ${fmt(d.sLoss.at(-1))} at step ${d.step.at(-1)}` : 'Training loss: no step yet');
+    const known = this.levelLoss.filter((v) => v != null);
+    if (this.levels) labelCanvas(this.levels, known.length ? `Loss per level, 1 to ${this.levelLoss.length}: from ${fmt(this.levelLoss.find((v) => v != null))} at the lowest level measured to ${fmt(known.at(-1))} at the highest` : 'Loss per level: no step yet');
     this.dirty = false;
   }
 
-  /** Diversity along the chains (per sampler) and of the final samples, beside real digits. */
-  showDiversity(chains, realDiversity, realName = 'real digits') {
-    if (!chains || !this.diversity) return;
+  /**
+   * Diversity along the chains (per sampler) and of the final samples, beside real digits:
+   * `chains` by sampler, each measured at `measured[spec]` = {step, n} (its drawing's step and
+   * rows). Returns {spec: {step, n}} of what it shows (null: nothing to show yet).
+   */
+  showDiversity(chains, realDiversity, realName = 'real digits', measured = {}) {
+    if (!chains || !this.diversity) return null;
     const names = this.diversityNames;
-    const first = chains[names[0]];
-    if (!first) return;
+    const first = names.map((n) => chains[n]).find(Boolean);
+    if (!first) return null;
     const order = first.levels.map((l, i) => [l, i]).sort((p, q) => p[0] - q[0]);
     const xs = order.map((p) => p[0]);
     const data = [xs];
     for (const n of names) {
       const c = chains[n];
-      data.push(order.map(([, i]) => (c ? c.diversity[i] : null)));
+      const same = c && c.levels.length === first.levels.length;
+      data.push(order.map(([, i]) => (same ? c.diversity[i] : null)));
     }
     data.push(xs.map(() => realDiversity));
     this.diversity.setData(data);
+    const shown = Object.fromEntries(names.filter((n) => chains[n] && measured?.[n]).map((n) => [n, { step: measured[n].step, n: measured[n].n }]));
+    const when = Object.entries(shown).map(([n, m]) => `${samplerLabel(n)} at step ${m.step} on ${m.n} samples`);
+    $('diversity-measured').textContent = when.length ? `Measured ${when.join('; ')}.` : '';
+    const figures = names.filter((n) => chains[n]).map((n) => `${samplerLabel(n)} ${fmt(chains[n].diversity.at(-1))}`);
+    this.diversity.ctx.canvas.setAttribute('aria-label', `Diversity along the chain, level L to 0: z_0 ${figures.join(', ')}; ${realName} ${fmt(realDiversity)}. ${$('diversity-measured').textContent}`);
     // The reference series is named after the data ("real images" when it is not the digits).
     const ref = this.diversity.series.length - 1;
     if (this.diversity.series[ref].label !== realName) {
@@ -188,5 +213,6 @@ export class Charts {
     let html = names.map((n) => row(`${samplerLabel(n)} z<sub>0</sub>`, SAMPLER_COLORS[n], chains[n]?.diversity.at(-1))).join('');
     html += row(realName, SAMPLER_COLORS.real, realDiversity);
     $('diversity-bars').innerHTML = html;
+    return shown;
   }
 }

@@ -119,6 +119,12 @@ export function wireControls(on) {
   ctl.ideal.addEventListener('change', () => on.setting('ideal', ctl.ideal.checked));
   ctl.sigma.addEventListener('change', sigmaChanged);
   for (const name of ['play', 'step', 'reset', 'resample', 'export']) btn[name].addEventListener('click', () => on[name]());
+  document.addEventListener('keydown', (ev) => {
+    if (ev.key !== ' ' || ev.repeat || ev.ctrlKey || ev.metaKey || ev.altKey || ev.shiftKey) return;
+    if (!spacePlays(ev.target) || btn.play.disabled) return;
+    ev.preventDefault(); // instead of scrolling the page
+    on.play();
+  });
   $('measure').addEventListener('click', () => on.measure());
   $('copy-link').addEventListener('click', async () => {
     const url = location.href;
@@ -129,6 +135,18 @@ export function wireControls(on) {
       banner('link', 'info', `Link to this setup: <code>${escapeHtml(url)}</code>`);
     }
   });
+}
+
+/**
+ * Whether Space, pressed with focus on `target`, plays and pauses: yes on the page itself (like a
+ * video player), not where Space already does something: typing in a text field, opening a
+ * select, pressing a focused button (the Play button itself plays that way), ticking a checkbox,
+ * following a link, opening a details summary or the file picker, scrolling whatever else took
+ * the focus (a grid that scrolls sideways on a phone).
+ */
+export function spacePlays(target) {
+  if (!(target instanceof Element)) return true;
+  return !target.closest('input, select, textarea, button, a[href], summary, label.button, [contenteditable], [role="button"], [tabindex]:not([tabindex="-1"])');
 }
 
 export function showPlaying(playing, ready) {

@@ -39,6 +39,7 @@ export class DrawsPanel {
     for (const { spec, chain, classes } of msg.items) {
       const g = this.grids[spec];
       g.grid.draw(chain);
+      g.grid.setLabel(`${samplerLabel(spec)}: one z_${msg.level} and ${msg.draws} draws of z_${msg.level - 1} and their ends z_0 at step ${msg.step}${classes == null ? '' : `; they end in ${classes} classes`}`);
       g.note.textContent = classes == null ? '' : `${msg.draws} draws end in ${classes} class${classes === 1 ? '' : 'es'}`;
       g.note.dataset.classes = classes ?? '';
     }

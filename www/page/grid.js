@@ -1,10 +1,29 @@
 // Sample grids: a chain z_L ... z_0 per row, one canvas per grid, drawn with putImageData from one
-// readback (pixels in [-1, 1], level-major as the core returns them).
+// readback (pixels in [-1, 1], level-major as the core returns them). Small images are shown
+// enlarged (nearest neighbour) so that each one takes at least MIN_IMAGE_PX screen pixels.
 
 import { levelLabel } from './format.js';
 
 const GAP = 2;
-const CELL_BG = [255, 255, 255];
+const CELL_BG = 255;
+/** The smallest side, in screen (CSS) pixels, an image of a grid is shown at (8×8 data: ×4). */
+export const MIN_IMAGE_PX = 28;
+
+/** Screen pixels per image pixel: `scale`, or more for images smaller than MIN_IMAGE_PX. */
+export const gridScale = (scale, h, w) => Math.max(scale, Math.ceil(MIN_IMAGE_PX / Math.min(h, w)));
+
+/**
+ * `el` scrolls sideways on a narrow screen (a wide grid, the metrics table): while it does, it is
+ * a Tab stop, so the keyboard can scroll it too (WCAG: scrollable regions are focusable).
+ */
+export function keyboardScrollable(el) {
+  const check = () => {
+    if (el.scrollWidth > el.clientWidth + 1) el.setAttribute('tabindex', '0');
+    else el.removeAttribute('tabindex');
+  };
+  new ResizeObserver(check).observe(el);
+  return check;
+}
 
 export class ChainGrid {
   constructor(container, { forward = false, scale = 3 } = {}) {
@@ -14,59 +33,72 @@ export class ChainGrid {
     this.wrap.className = 'grid-wrap';
     this.header = document.createElement('div');
     this.header.className = 'grid-header';
+    this.header.setAttribute('aria-hidden', 'true'); // the canvas's label names the levels
     this.canvas = document.createElement('canvas');
     this.canvas.className = 'pixel';
     this.canvas.width = 1;
     this.canvas.height = 1;
+    this.canvas.setAttribute('role', 'img');
+    this.canvas.setAttribute('aria-label', 'not drawn yet');
     this.wrap.append(this.header, this.canvas);
     container.replaceChildren(this.wrap);
+    this.scrollCheck = keyboardScrollable(container);
     this.ctx = this.canvas.getContext('2d', { willReadFrequently: true });
     this.levelsKey = '';
+    this.image = null;
+    // Column labels that would not fit their column: every other one is shown.
+    new ResizeObserver(() => this.fitLabels()).observe(this.header);
+  }
+
+  /** The canvas's text alternative: what it shows and the figure it carries. */
+  setLabel(text) {
+    this.canvas.setAttribute('aria-label', text);
   }
 
   /**
-   * `onlyLast`: one row of every chain's end. `firstRows`: the chain's rows replace the grid's
-   * first rows and the others stay as drawn (a lighter redraw; a grid of another shape is drawn
-   * anew).
+   * `onlyLast`: one row of every chain's end. `at`: the grid rows (of `of` rows in all; with
+   * `onlyLast`, the columns) the chain's rows replace, the others staying as drawn (a lighter
+   * redraw; a grid of another shape is drawn anew, blank where nothing was drawn yet).
    */
-  draw(chain, { onlyLast = false, firstRows = false } = {}) {
+  draw(chain, { onlyLast = false, at = null, of = chain.n } = {}) {
     const { n, h, w, pixels } = chain;
     const all = chain.levels;
+    const total = at ? of : n;
+    const slots = at || [...Array(n).keys()];
     const levelIdx = onlyLast ? [all.length - 1] : all.map((_, i) => i);
-    const cols = onlyLast ? n : levelIdx.length;
-    const rows = onlyLast ? 1 : n;
+    const cols = onlyLast ? total : levelIdx.length;
+    const rows = onlyLast ? 1 : total;
     const cw = w + GAP;
     const ch = h + GAP;
     const W = cols * cw;
     const H = rows * ch;
-    const keepBelow = firstRows && this.canvas.width === W && this.canvas.height > H;
-    if (!keepBelow && (this.canvas.width !== W || this.canvas.height !== H)) {
+    const scale = gridScale(this.scale, h, w);
+    const key = `${onlyLast ? `last:${total}` : all.join(',')}/${h}x${w}`;
+    const fresh = !at || key !== this.levelsKey || !this.image || this.image.width !== W || this.image.height !== H;
+    if (this.canvas.width !== W || this.canvas.height !== H) {
       this.canvas.width = W;
       this.canvas.height = H;
     }
-    this.wrap.style.width = `min(100%, ${W * this.scale}px)`;
-    const key = onlyLast ? `last:${n}` : all.join(',');
+    // The displayed width: `scale` screen pixels per image pixel, narrower only on a narrow screen
+    // (never below MIN_IMAGE_PX per image: the grid scrolls inside its panel then).
+    this.wrap.style.width = `min(100%, ${W * scale}px)`;
+    this.wrap.style.minWidth = `${Math.ceil((MIN_IMAGE_PX * W) / w)}px`;
     if (key !== this.levelsKey) {
       this.levelsKey = key;
-      this.header.style.gridTemplateColumns = `repeat(${cols}, 1fr)`;
+      this.header.style.gridTemplateColumns = `repeat(${cols}, minmax(0, 1fr))`;
       this.header.innerHTML = onlyLast ? '' : all.map((l) => `<span>${levelLabel(l, this.forward)}</span>`).join('');
       this.header.hidden = onlyLast;
+      this.fitLabels();
     }
-    const img = this.ctx.createImageData(W, H);
-    const d = img.data;
-    for (let i = 0; i < d.length; i += 4) {
-      d[i] = CELL_BG[0];
-      d[i + 1] = CELL_BG[1];
-      d[i + 2] = CELL_BG[2];
-      d[i + 3] = 255;
-    }
+    if (fresh) this.image = new ImageData(new Uint8ClampedArray(W * H * 4).fill(CELL_BG), W, H);
+    const d = this.image.data;
     const dim = h * w;
     for (let c = 0; c < levelIdx.length; c++) {
       const li = levelIdx[c];
       for (let s = 0; s < n; s++) {
         const src = (li * n + s) * dim;
-        const col = onlyLast ? s : c;
-        const row = onlyLast ? 0 : s;
+        const col = onlyLast ? slots[s] : c;
+        const row = onlyLast ? 0 : slots[s];
         const x0 = col * cw + GAP / 2;
         const y0 = row * ch + GAP / 2;
         for (let y = 0; y < h; y++) {
@@ -80,7 +112,20 @@ export class ChainGrid {
         }
       }
     }
-    this.ctx.putImageData(img, 0, 0);
+    this.ctx.putImageData(this.image, 0, 0);
+    this.scrollCheck();
+  }
+
+  /** Every other column label when one does not fit its column (a narrow screen, many levels). */
+  fitLabels() {
+    const spans = this.header.children;
+    this.header.classList.remove('sparse');
+    for (const s of spans) {
+      if (s.scrollWidth > s.clientWidth + 0.5) {
+        this.header.classList.add('sparse');
+        return;
+      }
+    }
   }
 }
 

@@ -18,7 +18,10 @@ export function createLab({ cfg, view, post }) {
     samplesStep: -1, // the training step the shown samples were drawn at
     samplesVersion: 0, // counts drawings of every row
     lightDrawings: 0, // counts lighter redraws while training (some rows only; www/worker/time-share.js)
-    lightRows: null, // {rows, of, step} of the last lighter redraw
+    lightRows: null, // {rows, of, first, step} of the last lighter redraw
+    lightHistory: [], // {rows, of, first, step} of every lighter redraw of this page (the last 1000)
+    gridRows: {}, // {spec: [step]}: the step each row of each sampler's grid was last drawn at (null: not yet)
+    diversityShown: null, // {spec: {step, n}}: what the diversity chart shows, measured at `step` on `n` samples
     draws: null, // problem 2's view: {level, step, classes: {spec: classes reached}}
     finalDiversity: null, // {spec: mean pairwise distance of the drawn z_0} at the last drawing
     readyVersion: 0, // counts sessions

@@ -109,6 +109,11 @@ function onProgress(msg) {
 function onSamples(msg) {
   panels.render(msg);
   lab.times.firstDrawn ??= performance.now();
+  if (Object.keys(msg.chains).length) {
+    lab.gridRows = structuredClone(panels.rowSteps);
+    // The diversity chart follows every drawing of two rows or more (a lighter one too).
+    if (Object.values(msg.chains).some((c) => c.n >= 2)) lab.diversityShown = charts.showDiversity(panels.chains, panels.realDiversity, panels.realName, panels.measured);
+  }
   if (msg.partial) return;
   if (msg.memory) {
     // Device allocations and wasm memory at each drawing (the soak benchmark reads these).
@@ -122,9 +127,10 @@ function onSamples(msg) {
     // pass over every row.
     lab.lightDrawings++;
     lab.lightRows = { ...msg.light, step: msg.step };
+    lab.lightHistory.push(lab.lightRows);
+    if (lab.lightHistory.length > 1000) lab.lightHistory.shift();
     return;
   }
-  charts.showDiversity(panels.chains, panels.realDiversity, panels.realName);
   lab.samplesStep = msg.step;
   lab.finalDiversity = Object.fromEntries(Object.entries(panels.chains || {}).map(([spec, c]) => [spec, c.diversity.at(-1)]));
   lab.samplesVersion++;

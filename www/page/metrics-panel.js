@@ -46,7 +46,7 @@ export const realLabel = (digits) => (digits ? 'real digits' : 'real images');
 
 export function clearMetrics(lab) {
   $('metrics-table').querySelector('tbody').replaceChildren();
-  $('metrics-status').textContent = 'Not measured yet.';
+  $('metrics-status').textContent = 'Not measured yet: the samples are measured on pause, with “Measure now”, and while training when a measurement leaves training its share of the time.';
   lab.metrics = null;
 }
 
@@ -77,7 +77,7 @@ export function renderMetrics(msg, lab) {
       <td class="num diversity">${fmt(m.diversity, 3)}</td>
       <td class="num nearest">${m.memorisation ? fmt(m.memorisation.median_nn_rms, 3) : '–'}</td>
       <td class="num copies">${m.memorisation ? `${Math.round(100 * m.memorisation.copies)}%` : '–'}</td>
-      <td>${digits ? `<canvas class="hist" aria-label="class histogram of ${escapeHtml(name)}"></canvas>` : na}</td>`;
+      <td>${digits ? `<canvas class="hist" role="img" aria-label="class histogram of ${escapeHtml(name)}, digits 0 to 9: ${m.histogram.join(', ')}"></canvas>` : na}</td>`;
     tbody.append(tr);
     if (digits) drawHistogram(tr.querySelector('canvas'), m.histogram, color);
   }

@@ -5,6 +5,7 @@
 import { Charts } from './charts.js';
 import { DrawsPanel } from './draws-panel.js';
 import { clearMetrics } from './metrics-panel.js';
+import { keyboardScrollable } from './grid.js';
 import { SamplePanels } from './sample-panels.js';
 import { activeSamplers } from './samplers.js';
 import { CVAE_LAST_STEP_SHARE } from '../shared/limits.js';
@@ -15,6 +16,7 @@ const $ = (id) => document.getElementById(id);
 export const panels = new SamplePanels();
 export const draws = new DrawsPanel();
 export const charts = new Charts();
+keyboardScrollable($('metrics-table'));
 
 /** Panels and charts for the current model (and a scenario's side-by-side model). */
 export function rebuildForModel() {
@@ -42,6 +44,8 @@ export function clearRunViews() {
   rebuildForModel();
   charts.clearLoss();
   panels.clear();
+  lab.gridRows = {};
+  lab.diversityShown = null;
   draws.hide();
   clearMetrics(lab);
 }

@@ -114,7 +114,7 @@ export const TO_PAGE = {
       seed: 'the seed of the grids',
       chains: '{[sampler]: chain}: the grids drawn (pixels transferred)',
       'forward?': 'the forward process grid (pixels transferred)',
-      'light?': '{rows, of}: fewer rows than the display (a lighter redraw while training), or null',
+      'light?': '{rows, of, first}: fewer rows than the display (a lighter redraw while training): `rows` rows from row `first` on (modulo `of`), or null',
       'incomplete?': 'the pass stopped early (for an export, Play, Pause or new settings)',
       'ms?': "the pass's time",
       'memory?': 'device allocations and wasm memory after the pass',

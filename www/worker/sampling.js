@@ -27,6 +27,7 @@ export class SampleRunner {
   reset() {
     this.lastAt = 0;
     this.stepsSince = 0;
+    this.nextRow = 0; // the first row of the next lighter redraw (they rotate through the rows)
   }
 
   trained(steps) {
@@ -47,14 +48,20 @@ export class SampleRunner {
    * together (`sampleMany`: one forward per level for all of them, one readback). `giveWay()`:
    * stop between models (an export or the page being hidden is waiting; between samplers when not
    * `together`); the pass then counts as not done. `rows`: fewer rows than the display's (a
-   * lighter redraw while training, www/worker/time-share.js): the page redraws those rows only, and the
-   * pass at pause draws them all again.
+   * lighter redraw while training, www/worker/time-share.js): rows `first` to `first + rows - 1`
+   * (counted modulo the display's rows), where each lighter redraw starts after the last one's
+   * rows, so that a few of them refresh every row; the page replaces those rows only, and the
+   * pass at pause draws them all again. The core draws a pass's z_L from one seed, so a row cannot
+   * be drawn alone with the noise the pass over every row gives it: a lighter redraw starting at
+   * row `first` > 0 draws its z_L with the seed `seed + first` (the one starting at row 0 with
+   * `seed`, the same noise as those rows of the whole pass).
    */
   async draw(session, display, withForward, giveWay = () => false, { together = true, rows = display.samples } = {}) {
     const t0 = performance.now();
-    const light = rows < display.samples ? { rows, of: display.samples } : null;
+    const first = rows < display.samples ? this.nextRow % display.samples : 0;
+    const light = rows < display.samples ? { rows, of: display.samples, first } : null;
     const step = session.currentStep;
-    const seed = display.seed;
+    const seed = (display.seed + first) % 2 ** 32;
     if (withForward) {
       const forward = await session.forwardProcess(display.forwardRows, seed, display.columns);
       this.post({ type: 'samples', partial: true, step, seed, chains: {}, forward }, [forward.pixels.buffer]);
@@ -77,6 +84,7 @@ export class SampleRunner {
     if (!incomplete) {
       this.lastAt = performance.now();
       if (!light) this.stepsSince = 0;
+      this.nextRow = light ? (first + rows) % display.samples : 0;
     }
     this.post({ type: 'samples', partial: false, incomplete, step, seed, chains: {}, ms, light, memory: session.memory() });
     return !incomplete;
