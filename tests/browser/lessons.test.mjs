@@ -9,7 +9,7 @@ import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { launch, waitReady, lab, ARTIFACTS, ROOT } from './helpers.mjs';
+import { launch, waitReady, lab, axeCheck, ARTIFACTS, ROOT } from './helpers.mjs';
 import { LESSONS } from '../../www/shared/limits.js';
 
 const DOCS_UPDATE = process.env.DOCS_UPDATE === '1';
@@ -67,6 +67,7 @@ for (const lesson of LESSONS) {
       const size = await page.evaluate(() => ({ h: document.documentElement.scrollHeight, w: document.documentElement.scrollWidth }));
       assert.ok(size.h <= 640 && size.w <= 760, `the embed fits 760x640 without scrolling: ${JSON.stringify(size)}`);
     }
+    assert.deepEqual(await axeCheck(page), [], 'axe-core (WCAG 2.1 A/AA): no violations on the answered lesson');
     fs.mkdirSync(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: path.join(ARTIFACTS, `lesson-${lesson.name}.png`) });
     if (DOCS_UPDATE) {
@@ -103,6 +104,7 @@ test("the teacher's page lists every lesson with its embed snippet, and trains n
     assert.ok(items[i].copy, 'a copy button');
   }
   assert.equal(await page.evaluate(() => window.denoiseLab.backend), null, 'no worker started');
+  assert.deepEqual(await axeCheck(page), [], "axe-core: no violations on the teacher's page");
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   await page.screenshot({ path: path.join(ARTIFACTS, 'teacher.png'), fullPage: true });
   await page.close();
