@@ -94,6 +94,26 @@ pub struct Figures {
     pub real: SampleMetrics,
 }
 
+#[cfg(not(target_arch = "wasm32"))]
+impl Figures {
+    /// What a lesson on a scenario judges, from the CLI's measurement of it.
+    pub fn of_report(report: &crate::scenario::ScenarioReport) -> Self {
+        Figures {
+            step: report.steps as u64,
+            panels: report
+                .panels
+                .iter()
+                .map(|p| PanelFigures {
+                    label: p.label.clone(),
+                    metrics: p.metrics.clone(),
+                    first_step: p.first_step.clone(),
+                })
+                .collect(),
+            real: report.real.clone(),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Verdict {
     /// The outcome: one of the lesson's choice ids.
@@ -288,7 +308,7 @@ fn real_rms(real: &SampleMetrics) -> f64 {
     real.diversity / ((SIDE * SIDE) as f64).sqrt()
 }
 
-fn panel<'a>(f: &'a Figures, i: usize) -> Result<&'a PanelFigures> {
+fn panel(f: &Figures, i: usize) -> Result<&PanelFigures> {
     f.panels.get(i).ok_or_else(|| Error::Config(format!("the figures have no panel {i}")))
 }
 

@@ -500,25 +500,6 @@ mod native {
     fn keep_shown(level: usize, levels: usize) -> bool {
         display_levels(levels, 11).contains(&level)
     }
-
-    impl ScenarioReport {
-        /// What a lesson on this scenario judges (`lesson::judge`).
-        pub fn figures(&self) -> crate::lesson::Figures {
-            crate::lesson::Figures {
-                step: self.steps as u64,
-                panels: self
-                    .panels
-                    .iter()
-                    .map(|p| crate::lesson::PanelFigures {
-                        label: p.label.clone(),
-                        metrics: p.metrics.clone(),
-                        first_step: p.first_step.clone(),
-                    })
-                    .collect(),
-                real: self.real.clone(),
-            }
-        }
-    }
 }
 
 #[cfg(test)]

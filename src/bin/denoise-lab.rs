@@ -635,7 +635,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             };
             let report =
                 scenario::measure_blocking(&sc, &trained, &dataset, &device, &classifier, &options, log)?;
-            let figures = report.figures();
+            let figures = lesson::Figures::of_report(&report);
             let verdict = lesson::judge(&lesson, &figures)?;
             let said = lesson.choices.iter().find(|c| c.id == verdict.choice).map_or("", |c| c.text);
             println!("lesson {} ({}): {}", lesson.name, lesson.quiz, lesson.title);
