@@ -180,7 +180,7 @@ fn the_lesson_command_s_measured_verdict_is_the_quiz_s_answer() {
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "lesson {}: {stdout}", lesson.name);
-        let json: serde_json::Value = serde_json::from_str(&stdout[stdout.find('{').unwrap()..]).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&stdout[stdout.find("\n{").unwrap()..]).unwrap();
         let verdict = &json["verdict"];
         eprintln!("{}: {} ({})", lesson.name, verdict["choice"], verdict["text"]);
         assert_eq!(verdict["choice"], lesson.quiz_answer, "lesson {}: {}", lesson.name, verdict["text"]);

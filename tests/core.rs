@@ -49,7 +49,7 @@ fn denoiser_learns_the_mean_and_eq2_sampling_collapses() {
     let mut t = Trainer::new(config(ModelKind::Denoiser, levels), &data, &backend::cpu()).unwrap();
     let eval = t.eval_inputs(128, 99);
     let before = t.eval_loss_blocking(&eval).unwrap();
-    train(&mut t, 300);
+    train(&mut t, 150);
     let after = t.eval_loss_blocking(&eval).unwrap();
     eprintln!("held-out loss: {before:.4} -> {after:.4}");
     assert!(after < 0.6 * before, "training lowers the loss: {before} -> {after}");
