@@ -181,6 +181,7 @@ impl UniversalModel {
         }
         let schedule = config.schedule()?;
         limits::SEED.check(config.seed as f64)?;
+        config.check_held_out()?;
         config.check_data(data)?;
         let (train, held_out) = config.split(data);
         let universal = Universal::new(&train, schedule, device)?;

@@ -94,12 +94,26 @@ impl TrainConfig {
         Schedule::from_options(self.a, self.levels)
     }
 
+    /// `Ok` if some digits are held out: the forward process, the draws of one z_ℓ and the
+    /// metrics' Fréchet reference all take held-out digits, and a run without any would fail
+    /// there (or measure against nothing) long after it started.
+    pub fn check_held_out(&self) -> Result<()> {
+        if self.held_out == 0 {
+            return Err(Error::Config(
+                "held_out must be at least 1: the forward process and the metrics compare with held-out digits"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
     pub fn validate(&self) -> Result<()> {
         self.schedule()?;
         self.arch().validate()?;
         limits::BATCH.check(self.batch as f64)?;
         limits::LR.check(self.lr)?;
         limits::SEED.check(self.seed as f64)?;
+        self.check_held_out()?;
         if !(self.clip_norm.is_finite() && self.clip_norm >= 0.0) {
             return Err(Error::Config(format!(
                 "gradient clip norm must be >= 0 (0 = off), got {}",
