@@ -306,6 +306,19 @@ impl Trainer {
         Ok(())
     }
 
+    /// The gradient clip norm (0: no clipping) for the steps to come, also after a rollback.
+    pub fn set_clip_norm(&mut self, clip_norm: f64) -> Result<()> {
+        let mut c = self.config.clone();
+        c.clip_norm = clip_norm;
+        c.validate()?;
+        self.config = c;
+        let clip = (clip_norm > 0.0).then_some(clip_norm);
+        for optim in [&mut self.optim, &mut self.last_flushed.optim, &mut self.last_good.optim] {
+            optim.config.clip_norm = clip;
+        }
+        Ok(())
+    }
+
     /// Queue `n` training steps. No readback happens here.
     pub fn train_steps(&mut self, n: usize) {
         for _ in 0..n {

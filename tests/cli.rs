@@ -188,3 +188,42 @@ fn every_lesson_s_measured_verdict_is_the_quiz_s_answer() {
         );
     }
 }
+
+/// `train --resume` takes a new --lr and --clip (the way out of a divergence the CLI suggests)
+/// and refuses a model flag that differs from the checkpoint's instead of dropping it.
+#[test]
+fn resume_applies_lr_and_clip_and_refuses_another_architecture() {
+    let dir = scratch("resume");
+    let out = dir.join("run.ckpt");
+    let first = train(&out, &["--steps", "5"]).output().unwrap();
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let before = load(&out).config;
+    assert_eq!((before.lr, before.clip_norm), (2e-3, 1.0));
+
+    let mut resume = Command::new(env!("CARGO_BIN_EXE_denoise-lab"));
+    resume.args(["train", "--resume"]).arg(&out).arg("--out").arg(&out);
+    let run = resume.args(["--steps", "5", "--lr", "0.0005", "--clip", "0.25"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    assert!(stderr.contains("resuming with --lr 0.0005 (the checkpoint's was 0.002)"), "{stderr}");
+    assert!(stderr.contains("resuming with --clip 0.25 (the checkpoint's was 1)"), "{stderr}");
+    let after = load(&out);
+    assert_eq!((after.config.lr, after.config.clip_norm, after.step), (0.0005, 0.25, 10));
+
+    // The same architecture given again is fine; another one is an error naming the flag, and
+    // the checkpoint is left as it was.
+    let run = train(&out, &["--resume", out.to_str().unwrap(), "--steps", "1"]).output().unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    for (flag, value) in [("--channels", "8"), ("-L", "5"), ("--model", "cvae"), ("--batch", "16")] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_denoise-lab"));
+        cmd.args(["train", "--resume"]).arg(&out).arg("--out").arg(&out);
+        let run = cmd.args(["--steps", "1", flag, value]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(1), "{flag} {value} with --resume: {stderr}");
+        assert!(
+            stderr.contains(&format!("{flag} {value} differs from the resumed checkpoint's")),
+            "{stderr}"
+        );
+    }
+    assert_eq!(load(&out).step, 11);
+}
