@@ -94,6 +94,7 @@ impl Member {
 
     /// A sampler's chain from z_L ~ N(0, I) drawn with `seed`, keeping the levels in `keep`.
     pub fn sample(&self, kind: SamplerKind, n: usize, seed: u64, keep: &[usize]) -> Result<Chain> {
+        limits::SAMPLES.check(n as f64)?;
         match self {
             Member::Trained(t) => t.sample(kind, n, seed, keep),
             Member::Universal(u) => u.sample(kind, n, seed, keep),
@@ -109,6 +110,7 @@ impl Member {
         seed: u64,
         keep: &[usize],
     ) -> Result<Vec<Chain>> {
+        limits::SAMPLES.check(n as f64)?;
         match self {
             Member::Trained(t) => t.sample_together(kinds, n, seed, keep),
             Member::Universal(u) => u.sample_together(kinds, n, seed, keep),
@@ -120,6 +122,7 @@ impl Member {
     /// there to z_0 with fresh noise per draw. Keeps z_ℓ, z_{ℓ−1} and z_0. The same `seed` gives
     /// the same z_ℓ to every sampler and model of a run, so their draws compare.
     pub fn draws(&self, kind: SamplerKind, level: usize, seed: u64, draws: usize) -> Result<Chain> {
+        limits::SAMPLES.check(draws as f64)?;
         let schedule = self.schedule();
         if level == 0 || level > schedule.levels {
             return Err(Error::Config(format!(
@@ -138,7 +141,7 @@ impl Member {
             let y = Tensor::<4>::from_data(TensorData::new(y, [1, 1, h, w]), &device);
             schedule.q_sample(y, noise.normal([1, 1, h, w], &device), &[level])
         };
-        let z = z.repeat_dim(0, draws.max(1));
+        let z = z.repeat_dim(0, draws);
         let mut keep = vec![level, level - 1, 0];
         keep.dedup();
         match self {
@@ -311,6 +314,14 @@ impl Session {
         self.main().step()
     }
 
+    /// `train_steps` for a caller that may pass anything (the wasm bridge: −1 from JS arrives as
+    /// 4,294,967,295): from 1 to `limits::STEPS_PER_CALL`, else an error of kind config.
+    pub fn queue_steps(&mut self, n: u64) -> Result<()> {
+        limits::STEPS_PER_CALL.check(n as f64)?;
+        self.train_steps(n as usize);
+        Ok(())
+    }
+
     /// Queue `n` steps of every trained model (no readback).
     pub fn train_steps(&mut self, n: usize) {
         for t in self.trainers_mut() {
@@ -444,7 +455,24 @@ mod tests {
         let chain = s.sample("universal/exact", 2, 1, &[3, 0]).unwrap();
         assert_eq!(chain.levels, [3, 0]);
 
-        let single = Session::new(&[tiny(ModelKind::Denoiser)], &data, &device).unwrap();
+        // What the bridge may pass (a JS −1 arrives as u32::MAX) is bounded with errors of a kind.
+        let mut single = Session::new(&[tiny(ModelKind::Denoiser)], &data, &device).unwrap();
+        for n in [0, u32::MAX as u64] {
+            let e = single.queue_steps(n).err().expect("refused");
+            assert_eq!(e.kind(), "config");
+            assert!(e.to_string().contains("training steps per call must be"), "{e}");
+        }
+        single.queue_steps(2).unwrap();
+        assert_eq!(single.flush_blocking().unwrap()[0].steps.len(), 2);
+        let main = &single.members()[0];
+        for n in [0, u32::MAX as usize] {
+            let e = single.sample("ddim", n, 1, &[0]).err().expect("refused");
+            assert!(e.to_string().contains("samples per call must be"), "{e}");
+            let e = main.sample_together(&[SamplerKind::Ddim], n, 1, &[0]).err().expect("refused");
+            assert_eq!(e.kind(), "config");
+            let e = single.draws("ddim", 1, 1, n).err().expect("refused");
+            assert_eq!(e.kind(), "config");
+        }
         let err = single.sample("cvae", 2, 1, &[0]).err().expect("the denoiser has no CVAE sampler");
         assert_eq!(err.kind(), "config");
         assert!(Session::new(&[], &data, &device).is_err());
