@@ -227,3 +227,26 @@ fn resume_applies_lr_and_clip_and_refuses_another_architecture() {
     }
     assert_eq!(load(&out).step, 11);
 }
+
+/// In a folder shared with others, a symbolic link planted at the temporary name the atomic write
+/// used to take (`.NAME.tmp-PID`) must not redirect the write to the link's target.
+#[cfg(unix)]
+#[test]
+fn an_atomic_write_does_not_follow_a_planted_symlink() {
+    let dir = scratch("symlink");
+    let victim = dir.join("victim.txt");
+    std::fs::write(&victim, b"someone else's file").unwrap();
+    let path = dir.join("run.ckpt");
+    let planted = dir.join(format!(".run.ckpt.tmp-{}", std::process::id()));
+    std::os::unix::fs::symlink(&victim, &planted).unwrap();
+    write_file(&path, b"the checkpoint").unwrap();
+    assert_eq!(std::fs::read(&victim).unwrap(), b"someone else's file", "the link's target is untouched");
+    assert!(!std::fs::symlink_metadata(&path).unwrap().file_type().is_symlink(), "a file, not the link");
+    assert_eq!(std::fs::read(&path).unwrap(), b"the checkpoint");
+    assert!(std::fs::symlink_metadata(&planted).unwrap().file_type().is_symlink(), "the link is left alone");
+    // Each write takes a new temporary name, and leaves none behind.
+    write_file(&path, b"the next checkpoint").unwrap();
+    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    files.sort();
+    assert_eq!(files, [planted.file_name().unwrap(), "run.ckpt".as_ref(), "victim.txt".as_ref()]);
+}
