@@ -458,7 +458,7 @@ mod tests {
         // What the bridge may pass (a JS −1 arrives as u32::MAX) is bounded with errors of a kind.
         let mut single = Session::new(&[tiny(ModelKind::Denoiser)], &data, &device).unwrap();
         for n in [0, u32::MAX as u64] {
-            let e = single.queue_steps(n).err().expect("refused");
+            let e = single.queue_steps(n).expect_err("refused");
             assert_eq!(e.kind(), "config");
             assert!(e.to_string().contains("training steps per call must be"), "{e}");
         }

@@ -149,7 +149,8 @@ enum Command {
         /// A checkpoint written by `train` (or exported from the page).
         #[arg(long, short)]
         checkpoint: PathBuf,
-        /// The folder to write (created if needed).
+        /// The folder to write: new, empty, or a previous export (replaced as a whole); a
+        /// folder holding other files is refused.
         #[arg(long, short)]
         out: PathBuf,
     },
