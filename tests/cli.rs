@@ -250,3 +250,77 @@ fn an_atomic_write_does_not_follow_a_planted_symlink() {
     files.sort();
     assert_eq!(files, [planted.file_name().unwrap(), "run.ckpt".as_ref(), "victim.txt".as_ref()]);
 }
+
+/// A missing `--out` folder is an error before any training, not at the first save.
+#[test]
+fn a_missing_out_folder_is_refused_before_training() {
+    let dir = scratch("missing-out");
+    let out = dir.join("no-such-folder").join("run.ckpt");
+    let run = train(&out, &["--steps", "20", "--checkpoint-every", "0"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("does not exist"), "{stderr}");
+    assert!(!stderr.contains("training a"), "refused before training: {stderr}");
+}
+
+/// A periodic save that fails does not end the run: a warning, training goes on, and the next
+/// save writes the checkpoint again.
+#[test]
+fn a_failed_periodic_save_warns_and_training_goes_on() {
+    let dir = scratch("save-fails");
+    let out = dir.join("run.ckpt");
+    let mut child =
+        train(&out, &["--steps", "1000000", "--checkpoint-every", "5", "--checkpoint-minutes", "0"])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+    let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let stderr = stderr.clone();
+        let mut pipe = BufReader::new(child.stderr.take().unwrap());
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            while pipe.read_line(&mut line).unwrap_or(0) > 0 {
+                stderr.lock().unwrap().push_str(&line);
+                line.clear();
+            }
+        })
+    };
+    wait_for("a periodic checkpoint", &mut child, || out.exists());
+    // A folder where the checkpoint goes: the rename of every save fails until it is gone.
+    std::fs::remove_file(&out).unwrap();
+    std::fs::create_dir(&out).unwrap();
+    wait_for("a warning", &mut child, || stderr.lock().unwrap().contains("was not saved"));
+    std::fs::remove_dir(&out).unwrap();
+    wait_for("a checkpoint after the failed save", &mut child, || out.is_file());
+    assert!(child.try_wait().unwrap().is_none(), "training goes on");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    reader.join().unwrap();
+    let text = stderr.lock().unwrap().clone();
+    assert!(text.contains("training goes on"), "{text}");
+    assert!(load(&out).step > 0);
+}
+
+/// `sample` writes its PNG atomically: a new file renamed over the old one, never the old file
+/// rewritten in place (which another link to it would see half written).
+#[test]
+fn sample_replaces_its_png_atomically() {
+    let dir = scratch("sample-png");
+    let ckpt = dir.join("run.ckpt");
+    let run = train(&ckpt, &["--steps", "1", "--checkpoint-every", "0"]).output().unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let png = dir.join("samples.png");
+    std::fs::write(&png, b"the old picture").unwrap();
+    std::fs::hard_link(&png, dir.join("link.png")).unwrap();
+    let run = Command::new(env!("CARGO_BIN_EXE_denoise-lab"))
+        .args(["sample", "-n", "2", "--sampler", "deterministic", "-c"])
+        .arg(&ckpt)
+        .arg("--out")
+        .arg(&png)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(std::fs::read(&png).unwrap().starts_with(b"\x89PNG"), "a PNG");
+    assert_eq!(std::fs::read(dir.join("link.png")).unwrap(), b"the old picture", "not rewritten in place");
+}

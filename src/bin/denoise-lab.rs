@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use denoise_lab::backend::{self, BackendKind};
 use denoise_lab::checkpoint;
 use denoise_lab::data::Dataset;
-use denoise_lab::error::{read_file, write_file};
+use denoise_lab::error::{read_file, write_atomic_with, write_file};
 use denoise_lab::lesson;
 use denoise_lab::metrics::classifier::{
     CLASSES, ClassifierMeta, ClassifierTrainConfig, FEATURES, train_classifier,
@@ -394,6 +394,26 @@ enum Stop {
     Diverged(Error),
 }
 
+/// `Ok` if a file can be written at `out` as far as can be told before writing: its folder
+/// exists and `out` itself is not a folder.
+fn check_out(out: &Path) -> Result<(), Error> {
+    let folder = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !folder.is_dir() {
+        return Err(Error::Io(format!(
+            "cannot write {}: the folder {} does not exist",
+            out.display(),
+            folder.display()
+        )));
+    }
+    if out.is_dir() {
+        return Err(Error::Io(format!("cannot write {}: it is a folder", out.display())));
+    }
+    Ok(())
+}
+
 /// Serialise the trainer and write it atomically to `out`.
 fn save(trainer: &Trainer, out: &Path) -> Result<(), Error> {
     let bytes = checkpoint::export_blocking(trainer)?;
@@ -447,7 +467,14 @@ fn train_saving(trainer: &mut Trainer, steps: usize, every: &Saving, out: &Path)
         let due_steps = every.steps > 0 && step - saved_step >= every.steps;
         let due_time = every.minutes > 0.0 && saved_at.elapsed().as_secs_f64() >= 60.0 * every.minutes;
         if (due_steps || due_time) && step < end {
-            pb.suspend(|| save(trainer, out))?;
+            // A periodic save that fails (a full disk, a network folder gone for a moment) does
+            // not end the run: the previous checkpoint is still whole, the next save is tried
+            // on schedule, and the final save must succeed or the run fails.
+            if let Err(e) = pb.suspend(|| save(trainer, out)) {
+                pb.suspend(|| {
+                    eprintln!("warning: the checkpoint at step {step} was not saved ({e}); training goes on")
+                });
+            }
             (saved_step, saved_at) = (step, Instant::now());
         }
     }
@@ -548,6 +575,8 @@ fn run(cli: Cli) -> Result<(), Error> {
         } => {
             // First, so that a Ctrl-C from here on saves instead of killing the run.
             install_ctrlc_handler()?;
+            // A missing folder is found now, not at the first save after minutes of training.
+            check_out(&out)?;
             let dataset = load_data(&data)?;
             let device = backend::device(data.backend.parse::<BackendKind>()?)?;
             let fixed = FixedFlags { model, levels, a, batch, seed, channels, latent, cond_dim };
@@ -639,6 +668,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             }
         }
         Command::Sample { data, model, sampler, n, seed, columns, out } => {
+            check_out(&out)?;
             let dataset = load_data(&data)?;
             let device = backend::device(data.backend.parse::<BackendKind>()?)?;
             let model = model.open(&dataset, &device)?;
@@ -651,9 +681,12 @@ fn run(cli: Cli) -> Result<(), Error> {
             let pixels = chain.read_blocking()?;
             pb.finish_and_clear();
             let (h, w) = model.size();
-            let file = std::fs::File::create(&out)
-                .map_err(|e| Error::Io(format!("cannot write {}: {e}", out.display())))?;
-            image::write_grid(std::io::BufWriter::new(file), &pixels, levels.len(), n, h, w, 2)?;
+            write_atomic_with(&out, |file| {
+                let mut buffered = std::io::BufWriter::new(file);
+                image::write_grid(&mut buffered, &pixels, levels.len(), n, h, w, 2)
+                    .map_err(|e| std::io::Error::other(e.to_string()))?;
+                std::io::Write::flush(&mut buffered)
+            })?;
             let last = &pixels[(levels.len() - 1) * n * h * w..];
             eprintln!(
                 "wrote {} (levels {:?}); diversity of z_0 (mean pairwise L2): {:.3}",
