@@ -14,7 +14,7 @@ use crate::model::ModelKind;
 use crate::rng::Noise;
 use crate::sampler::{self, Chain, Decoder, SamplerKind};
 use crate::schedule::Schedule;
-use crate::train::{FlushReport, TrainConfig, Trainer};
+use crate::train::{FlushReport, ReadBack, TrainConfig, Trainer};
 use burn::prelude::*;
 
 /// One model of a run: trained, or the universal denoiser Φ* of the same training images.
@@ -329,20 +329,37 @@ impl Session {
         }
     }
 
-    /// Read every trained model's queued statistics: one report per trained model, main first. A
-    /// diverged model is an error (its last good weights are restored, see `Trainer::flush`).
+    /// Read every trained model's queued statistics: one report per trained model, main first.
+    /// If any model diverged, every trained model goes back to its last good weights (see
+    /// `Trainer::flush`), so they stay in step, and the error names the model that diverged.
     pub async fn flush(&mut self) -> Result<Vec<FlushReport>> {
-        let mut reports = Vec::new();
+        let mut read = Vec::new();
         for t in self.trainers_mut() {
-            reports.push(t.flush().await?);
+            read.push(t.read_pending().await?);
         }
-        Ok(reports)
+        self.absorb(read)
     }
 
     /// The same, blocking (native only).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn flush_blocking(&mut self) -> Result<Vec<FlushReport>> {
-        self.trainers_mut().map(|t| t.flush_blocking()).collect()
+        let read = self.trainers_mut().map(|t| t.read_pending_blocking()).collect::<Result<Vec<_>>>()?;
+        self.absorb(read)
+    }
+
+    fn absorb(&mut self, read: Vec<ReadBack>) -> Result<Vec<FlushReport>> {
+        let diverged = self
+            .trainers()
+            .zip(&read)
+            .find_map(|(t, r)| t.first_non_finite(r).map(|(step, loss)| (t.config.kind, step, loss)));
+        if let Some((kind, step, loss)) = diverged {
+            self.trainers_mut().for_each(Trainer::rollback);
+            return Err(Error::Diverged {
+                step,
+                message: format!("the {} model's loss became {loss}", kind.name()),
+            });
+        }
+        self.trainers_mut().zip(read).map(|(t, r)| t.absorb_read(r)).collect()
     }
 
     /// The learning rate of every trained model.
@@ -454,6 +471,23 @@ mod tests {
         assert_eq!(s.flush_blocking().unwrap().len(), 1, "only the trained model reports");
         let chain = s.sample("universal/exact", 2, 1, &[3, 0]).unwrap();
         assert_eq!(chain.levels, [3, 0]);
+
+        // One model diverging (the CVAE at learning rate 100, unclipped) stops both where they
+        // were last known good, in step, and the error names it.
+        let wild = TrainConfig { lr: 100.0, clip_norm: 0.0, ..tiny(ModelKind::Cvae) };
+        let mut s = Session::new(&[tiny(ModelKind::Denoiser), wild], &data, &device).unwrap();
+        let e = (0..20)
+            .find_map(|_| {
+                s.train_steps(5);
+                s.flush_blocking().err()
+            })
+            .expect("the CVAE diverges");
+        assert_eq!(e.kind(), "diverged");
+        assert!(e.to_string().contains("the cvae model's loss became"), "{e}");
+        assert_eq!(s.members()[1].step(), s.step(), "the models stay in step");
+        s.train_steps(1);
+        let _ = s.flush_blocking();
+        assert_eq!(s.members()[1].step(), s.step(), "and train on in step");
 
         // What the bridge may pass (a JS −1 arrives as u32::MAX) is bounded with errors of a kind.
         let mut single = Session::new(&[tiny(ModelKind::Denoiser)], &data, &device).unwrap();

@@ -158,6 +158,13 @@ struct Snapshot {
     step: u64,
 }
 
+/// Queued steps' statistics read back and not yet absorbed (`Trainer::read_pending`).
+#[derive(Default)]
+pub(crate) struct ReadBack {
+    values: Vec<f32>,
+    pending: Vec<Pending>,
+}
+
 /// One queued step: its stats row ([loss, kl, nll, per-level sums...]) still on the device.
 struct Pending {
     step: u64,
@@ -408,6 +415,39 @@ impl Trainer {
     }
 
     /// The queued statistics as one tensor (None when nothing is queued).
+    /// Read back the queued steps' statistics without checking them (`Session::flush` checks
+    /// every model's before any absorbs its own).
+    pub(crate) async fn read_pending(&mut self) -> Result<ReadBack> {
+        Ok(match self.take_pending() {
+            Some((all, pending)) => ReadBack { values: backend::read(all).await?, pending },
+            None => ReadBack::default(),
+        })
+    }
+
+    /// The same, blocking (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) fn read_pending_blocking(&mut self) -> Result<ReadBack> {
+        Ok(match self.take_pending() {
+            Some((all, pending)) => ReadBack { values: backend::read_blocking(all)?, pending },
+            None => ReadBack::default(),
+        })
+    }
+
+    /// The first step of `read` whose statistics are not finite, with its loss.
+    pub(crate) fn first_non_finite(&self, read: &ReadBack) -> Option<(u64, f32)> {
+        let width = 3 + self.schedule.levels;
+        read.values
+            .chunks_exact(width)
+            .zip(&read.pending)
+            .find(|(row, _)| row.iter().any(|v| !v.is_finite()))
+            .map(|(row, p)| (p.step, row[0]))
+    }
+
+    /// Check and keep what `read_pending` read (see `flush`).
+    pub(crate) fn absorb_read(&mut self, read: ReadBack) -> Result<FlushReport> {
+        self.absorb(&read.values, read.pending)
+    }
+
     fn take_pending(&mut self) -> Option<(Tensor<1>, Vec<Pending>)> {
         if self.pending.is_empty() {
             return None;
@@ -490,7 +530,9 @@ impl Trainer {
         Ok(report)
     }
 
-    fn rollback(&mut self) {
+    /// Back to the weights and optimiser known good (see `last_good`), dropping any queued step.
+    pub(crate) fn rollback(&mut self) {
+        self.pending.clear();
         let s = self.last_good.clone();
         self.last_flushed = s.clone();
         self.model = s.model;
