@@ -7,6 +7,9 @@
 //! `DENOISE_LAB_FUZZ_CASES=100000 cargo test --test fuzz`. Hunts of 20,000 cases per property
 //! found two panics, both fixed in `checkpoint::import`: step counters near u64::MAX overflowing
 //! on the next step, and Adam moments stored with another shape reaching `Tensor::from_data`.
+//! An accepted checkpoint is then used as the page uses it (`use_imported`: the forward process,
+//! a sampler, the draws of one z_ℓ, the metrics); that found a configuration holding out no
+//! digits, now refused by `TrainConfig::validate`.
 //!
 //! Where a checkpoint's checksum would stop damaged bytes at the door, the properties recompute
 //! it, so the damage reaches burn's tensor-pack reader, the metadata parser and the model loader.
