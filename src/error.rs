@@ -82,6 +82,11 @@ pub fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
 /// then renamed over `path` (a rename within one file system is atomic). If `write` fails, or
 /// the process dies before the rename, `path` is untouched; a failed write removes the
 /// temporary file.
+///
+/// The temporary file has a name no one can guess (the process id, a counter and a random
+/// number) and is created with `create_new` (O_CREAT | O_EXCL): in a folder shared with others,
+/// a file or a symbolic link planted under that name makes the creation fail (and another name
+/// is tried) instead of redirecting the write.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn write_atomic_with(
     path: &std::path::Path,
@@ -93,12 +98,8 @@ pub fn write_atomic_with(
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => std::path::Path::new("."),
     };
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(format!(".tmp-{}", std::process::id()));
-    let tmp = dir.join(tmp_name);
+    let (tmp, mut file) = create_temporary(dir, name).map_err(io)?;
     let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
         write(&mut file)?;
         file.sync_all()?;
         drop(file);
@@ -114,4 +115,37 @@ pub fn write_atomic_with(
         let _ = std::fs::remove_file(&tmp);
     }
     result.map_err(io)
+}
+
+/// A new file `.NAME.tmp-PID-COUNTER-RANDOM` in `dir`, created exclusively; another name is
+/// tried while one exists.
+#[cfg(not(target_arch = "wasm32"))]
+fn create_temporary(
+    dir: &std::path::Path,
+    name: &std::ffi::OsStr,
+) -> std::io::Result<(std::path::PathBuf, std::fs::File)> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    const ATTEMPTS: usize = 100;
+    let clock =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    for _ in 0..ATTEMPTS {
+        let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let mut rng = crate::rng::SplitMix64::new(
+            clock ^ (u64::from(std::process::id()) << 32) ^ count.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        );
+        let mut tmp_name = std::ffi::OsString::from(".");
+        tmp_name.push(name);
+        tmp_name.push(format!(".tmp-{}-{count}-{:016x}", std::process::id(), rng.next_u64()));
+        let tmp = dir.join(tmp_name);
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp) {
+            Ok(file) => return Ok((tmp, file)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::AlreadyExists,
+        format!("no free temporary name after {ATTEMPTS} attempts"),
+    ))
 }

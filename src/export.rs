@@ -173,8 +173,14 @@ fn check_tensors(model: &Model, cfg: &TorchConfig, device: &Device) -> Result<Ve
     Ok(out)
 }
 
-/// Write the export of a checkpoint (`bytes`) into `dir` (created if needed), computing on
-/// `device`. Returns the paths written.
+/// Write the export of a checkpoint (`bytes`) into `dir`, computing on `device`. Returns the
+/// paths written.
+///
+/// The folder is replaced as a whole, never file by file: the four files are written into a new
+/// hidden sibling folder, which is then renamed to `dir`, so an interruption never leaves new
+/// weights beside an old `config.json`. `dir` may be new, empty, or a previous export (only
+/// files of an export in it), which is replaced; any other folder is refused, so an export
+/// never overwrites or mixes with files it did not write.
 pub fn export_torch(bytes: &[u8], dir: &Path, device: &Device) -> Result<Vec<PathBuf>> {
     let device = device.clone().inner();
     let (model, meta) = checkpoint::load_model(bytes, &device)?;
@@ -188,14 +194,114 @@ pub fn export_torch(bytes: &[u8], dir: &Path, device: &Device) -> Result<Vec<Pat
         (CONFIG_FILE, format!("{cfg_json}\n").into_bytes()),
         (MODULE_FILE, TORCH_MODULE.as_bytes().to_vec()),
     ];
-    std::fs::create_dir_all(dir).map_err(|e| Error::Io(format!("cannot create {}: {e}", dir.display())))?;
-    let mut paths = Vec::new();
-    for (name, bytes) in files {
-        let path = dir.join(name);
-        write_file(&path, &bytes)?;
-        paths.push(path);
+    let replaces = check_export_folder(dir)?;
+    let (parent, name) = folder_parts(dir)?;
+    std::fs::create_dir_all(parent)
+        .map_err(|e| Error::Io(format!("cannot create {}: {e}", parent.display())))?;
+    let staging = sibling(parent, name, "new", |p| std::fs::create_dir(p))?;
+    let written = (|| {
+        for (file, bytes) in &files {
+            write_file(&staging.join(file), bytes)?;
+        }
+        put_in_place(&staging, dir, parent, name, replaces)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_dir_all(&staging);
     }
-    Ok(paths)
+    written?;
+    Ok(files.iter().map(|(file, _)| dir.join(file)).collect())
+}
+
+/// Whether `dir` holds a previous export to replace (`Ok(false)`: it is missing or empty); an
+/// error if it is a file or holds anything an export does not write.
+fn check_export_folder(dir: &Path) -> Result<bool> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(Error::Io(format!("cannot use {} as the export folder: {e}", dir.display()))),
+    };
+    let mut any = false;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::Io(format!("cannot read {}: {e}", dir.display())))?;
+        let name = entry.file_name();
+        let ours = [WEIGHTS_FILE, MODULE_FILE, CONFIG_FILE, CHECK_FILE].iter().any(|f| name == *f)
+            || name == "__pycache__";
+        if !ours {
+            return Err(Error::Io(format!(
+                "{} holds {}, which an export does not write: export into a new or empty folder, or \
+                 one holding a previous export (which is replaced)",
+                dir.display(),
+                Path::new(&name).display()
+            )));
+        }
+        any = true;
+    }
+    Ok(any)
+}
+
+/// The folder `dir` is in, and its name.
+fn folder_parts(dir: &Path) -> Result<(&Path, &std::ffi::OsStr)> {
+    let name =
+        dir.file_name().ok_or_else(|| Error::Io(format!("{} does not name a folder", dir.display())))?;
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    Ok((parent, name))
+}
+
+/// A new hidden sibling `.NAME.export-WHAT-PID-N` made by `make` (which must fail if the path
+/// exists), trying further numbers while one exists.
+fn sibling(
+    parent: &Path,
+    name: &std::ffi::OsStr,
+    what: &str,
+    make: impl Fn(&Path) -> std::io::Result<()>,
+) -> Result<PathBuf> {
+    for n in 0..1000 {
+        let mut s = std::ffi::OsString::from(".");
+        s.push(name);
+        s.push(format!(".export-{what}-{}-{n}", std::process::id()));
+        let path = parent.join(s);
+        match make(&path) {
+            Ok(()) => return Ok(path),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(Error::Io(format!("cannot create {}: {e}", path.display()))),
+        }
+    }
+    Err(Error::Io(format!("no free temporary name beside {}", parent.join(name).display())))
+}
+
+/// Rename the finished `staging` folder to `dir`. A previous export (`replaces`) is first moved
+/// aside, then removed: an interruption between the two renames leaves the old and the new
+/// export whole, each in its hidden folder, never a mix.
+fn put_in_place(
+    staging: &Path,
+    dir: &Path,
+    parent: &Path,
+    name: &std::ffi::OsStr,
+    replaces: bool,
+) -> Result<()> {
+    let io = |e: std::io::Error| Error::Io(format!("cannot move the export to {}: {e}", dir.display()));
+    if !replaces {
+        // A missing folder, or an empty one (a rename replaces an empty folder).
+        return std::fs::rename(staging, dir).map_err(io);
+    }
+    let old = sibling(parent, name, "old", |p| match std::fs::symlink_metadata(p) {
+        Ok(_) => Err(std::io::ErrorKind::AlreadyExists.into()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    })?;
+    std::fs::rename(dir, &old).map_err(io)?;
+    if let Err(e) = std::fs::rename(staging, dir) {
+        let _ = std::fs::rename(&old, dir);
+        return Err(io(e));
+    }
+    let _ = std::fs::remove_dir_all(&old);
+    if let Ok(d) = std::fs::File::open(parent) {
+        let _ = d.sync_all();
+    }
+    Ok(())
 }
 
 #[cfg(test)]

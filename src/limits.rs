@@ -69,6 +69,13 @@ pub const LATENT_DIM: Limit = Limit::int("latent size k", 1, 256);
 pub const SIGMA: Limit =
     Limit { label: "sigma", min: 0.0, max: 10.0, min_open: false, max_open: false, integer: false };
 
+/// Training steps one call queues (`Session::queue_steps`; the page's worker queues at most 64 a
+/// frame). A bound of the core, not a setting: not in `all()`.
+pub const STEPS_PER_CALL: Limit = Limit::int("training steps per call", 1, 1000);
+/// Chains one sampler call draws (`Member::sample`, `Member::draws`): at least one, and at most
+/// as many as the page's largest measurement (`METRICS_WORK` at L = 1). Not in `all()`.
+pub const SAMPLES: Limit = Limit::int("samples per call", 1, 100_000);
+
 /// The most levels the page gives the CVAE step: switching a run to the CVAE brings L down to this.
 /// The step is made for few levels, where the true reverse step is far from Gaussian (docs/math.md,
 /// section 3); scenario 4 trains it at L = 4 too.

@@ -29,6 +29,9 @@ pub fn rms_distance(a: &[f32], b: &[f32]) -> f64 {
 /// The diversity at every level of a chain read back level-major (`n` images of `dim` pixels per
 /// level): how the spread of the samples changes from z_L to z_0.
 pub fn spread_per_level(pixels: &[f32], n: usize, dim: usize) -> Vec<f64> {
+    if n * dim == 0 {
+        return Vec::new();
+    }
     pixels.chunks_exact(n * dim).map(|level| mean_pairwise_distance(level, dim)).collect()
 }
 

@@ -14,7 +14,7 @@ use crate::model::ModelKind;
 use crate::rng::Noise;
 use crate::sampler::{self, Chain, Decoder, SamplerKind};
 use crate::schedule::Schedule;
-use crate::train::{FlushReport, TrainConfig, Trainer};
+use crate::train::{FlushReport, ReadBack, TrainConfig, Trainer};
 use burn::prelude::*;
 
 /// One model of a run: trained, or the universal denoiser Φ* of the same training images.
@@ -94,6 +94,7 @@ impl Member {
 
     /// A sampler's chain from z_L ~ N(0, I) drawn with `seed`, keeping the levels in `keep`.
     pub fn sample(&self, kind: SamplerKind, n: usize, seed: u64, keep: &[usize]) -> Result<Chain> {
+        limits::SAMPLES.check(n as f64)?;
         match self {
             Member::Trained(t) => t.sample(kind, n, seed, keep),
             Member::Universal(u) => u.sample(kind, n, seed, keep),
@@ -109,6 +110,7 @@ impl Member {
         seed: u64,
         keep: &[usize],
     ) -> Result<Vec<Chain>> {
+        limits::SAMPLES.check(n as f64)?;
         match self {
             Member::Trained(t) => t.sample_together(kinds, n, seed, keep),
             Member::Universal(u) => u.sample_together(kinds, n, seed, keep),
@@ -120,6 +122,7 @@ impl Member {
     /// there to z_0 with fresh noise per draw. Keeps z_ℓ, z_{ℓ−1} and z_0. The same `seed` gives
     /// the same z_ℓ to every sampler and model of a run, so their draws compare.
     pub fn draws(&self, kind: SamplerKind, level: usize, seed: u64, draws: usize) -> Result<Chain> {
+        limits::SAMPLES.check(draws as f64)?;
         let schedule = self.schedule();
         if level == 0 || level > schedule.levels {
             return Err(Error::Config(format!(
@@ -138,7 +141,7 @@ impl Member {
             let y = Tensor::<4>::from_data(TensorData::new(y, [1, 1, h, w]), &device);
             schedule.q_sample(y, noise.normal([1, 1, h, w], &device), &[level])
         };
-        let z = z.repeat_dim(0, draws.max(1));
+        let z = z.repeat_dim(0, draws);
         let mut keep = vec![level, level - 1, 0];
         keep.dedup();
         match self {
@@ -181,6 +184,7 @@ impl UniversalModel {
         }
         let schedule = config.schedule()?;
         limits::SEED.check(config.seed as f64)?;
+        config.check_held_out()?;
         config.check_data(data)?;
         let (train, held_out) = config.split(data);
         let universal = Universal::new(&train, schedule, device)?;
@@ -310,6 +314,14 @@ impl Session {
         self.main().step()
     }
 
+    /// `train_steps` for a caller that may pass anything (the wasm bridge: −1 from JS arrives as
+    /// 4,294,967,295): from 1 to `limits::STEPS_PER_CALL`, else an error of kind config.
+    pub fn queue_steps(&mut self, n: u64) -> Result<()> {
+        limits::STEPS_PER_CALL.check(n as f64)?;
+        self.train_steps(n as usize);
+        Ok(())
+    }
+
     /// Queue `n` steps of every trained model (no readback).
     pub fn train_steps(&mut self, n: usize) {
         for t in self.trainers_mut() {
@@ -317,20 +329,37 @@ impl Session {
         }
     }
 
-    /// Read every trained model's queued statistics: one report per trained model, main first. A
-    /// diverged model is an error (its last good weights are restored, see `Trainer::flush`).
+    /// Read every trained model's queued statistics: one report per trained model, main first.
+    /// If any model diverged, every trained model goes back to its last good weights (see
+    /// `Trainer::flush`), so they stay in step, and the error names the model that diverged.
     pub async fn flush(&mut self) -> Result<Vec<FlushReport>> {
-        let mut reports = Vec::new();
+        let mut read = Vec::new();
         for t in self.trainers_mut() {
-            reports.push(t.flush().await?);
+            read.push(t.read_pending().await?);
         }
-        Ok(reports)
+        self.absorb(read)
     }
 
     /// The same, blocking (native only).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn flush_blocking(&mut self) -> Result<Vec<FlushReport>> {
-        self.trainers_mut().map(|t| t.flush_blocking()).collect()
+        let read = self.trainers_mut().map(|t| t.read_pending_blocking()).collect::<Result<Vec<_>>>()?;
+        self.absorb(read)
+    }
+
+    fn absorb(&mut self, read: Vec<ReadBack>) -> Result<Vec<FlushReport>> {
+        let diverged = self
+            .trainers()
+            .zip(&read)
+            .find_map(|(t, r)| t.first_non_finite(r).map(|(step, loss)| (t.config.kind, step, loss)));
+        if let Some((kind, step, loss)) = diverged {
+            self.trainers_mut().for_each(Trainer::rollback);
+            return Err(Error::Diverged {
+                step,
+                message: format!("the {} model's loss became {loss}", kind.name()),
+            });
+        }
+        self.trainers_mut().zip(read).map(|(t, r)| t.absorb_read(r)).collect()
     }
 
     /// The learning rate of every trained model.
@@ -443,7 +472,41 @@ mod tests {
         let chain = s.sample("universal/exact", 2, 1, &[3, 0]).unwrap();
         assert_eq!(chain.levels, [3, 0]);
 
-        let single = Session::new(&[tiny(ModelKind::Denoiser)], &data, &device).unwrap();
+        // One model diverging (the CVAE at learning rate 100, unclipped) stops both where they
+        // were last known good, in step, and the error names it.
+        let wild = TrainConfig { lr: 100.0, clip_norm: 0.0, ..tiny(ModelKind::Cvae) };
+        let mut s = Session::new(&[tiny(ModelKind::Denoiser), wild], &data, &device).unwrap();
+        let e = (0..20)
+            .find_map(|_| {
+                s.train_steps(5);
+                s.flush_blocking().err()
+            })
+            .expect("the CVAE diverges");
+        assert_eq!(e.kind(), "diverged");
+        assert!(e.to_string().contains("the cvae model's loss became"), "{e}");
+        assert_eq!(s.members()[1].step(), s.step(), "the models stay in step");
+        s.train_steps(1);
+        let _ = s.flush_blocking();
+        assert_eq!(s.members()[1].step(), s.step(), "and train on in step");
+
+        // What the bridge may pass (a JS −1 arrives as u32::MAX) is bounded with errors of a kind.
+        let mut single = Session::new(&[tiny(ModelKind::Denoiser)], &data, &device).unwrap();
+        for n in [0, u32::MAX as u64] {
+            let e = single.queue_steps(n).expect_err("refused");
+            assert_eq!(e.kind(), "config");
+            assert!(e.to_string().contains("training steps per call must be"), "{e}");
+        }
+        single.queue_steps(2).unwrap();
+        assert_eq!(single.flush_blocking().unwrap()[0].steps.len(), 2);
+        let main = &single.members()[0];
+        for n in [0, u32::MAX as usize] {
+            let e = single.sample("ddim", n, 1, &[0]).err().expect("refused");
+            assert!(e.to_string().contains("samples per call must be"), "{e}");
+            let e = main.sample_together(&[SamplerKind::Ddim], n, 1, &[0]).err().expect("refused");
+            assert_eq!(e.kind(), "config");
+            let e = single.draws("ddim", 1, 1, n).err().expect("refused");
+            assert_eq!(e.kind(), "config");
+        }
         let err = single.sample("cvae", 2, 1, &[0]).err().expect("the denoiser has no CVAE sampler");
         assert_eq!(err.kind(), "config");
         assert!(Session::new(&[], &data, &device).is_err());

@@ -94,12 +94,26 @@ impl TrainConfig {
         Schedule::from_options(self.a, self.levels)
     }
 
+    /// `Ok` if some digits are held out: the forward process, the draws of one z_ℓ and the
+    /// metrics' Fréchet reference all take held-out digits, and a run without any would fail
+    /// there (or measure against nothing) long after it started.
+    pub fn check_held_out(&self) -> Result<()> {
+        if self.held_out == 0 {
+            return Err(Error::Config(
+                "held_out must be at least 1: the forward process and the metrics compare with held-out digits"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
     pub fn validate(&self) -> Result<()> {
         self.schedule()?;
         self.arch().validate()?;
         limits::BATCH.check(self.batch as f64)?;
         limits::LR.check(self.lr)?;
         limits::SEED.check(self.seed as f64)?;
+        self.check_held_out()?;
         if !(self.clip_norm.is_finite() && self.clip_norm >= 0.0) {
             return Err(Error::Config(format!(
                 "gradient clip norm must be >= 0 (0 = off), got {}",
@@ -142,6 +156,13 @@ struct Snapshot {
     model: Model,
     optim: Adam,
     step: u64,
+}
+
+/// Queued steps' statistics read back and not yet absorbed (`Trainer::read_pending`).
+#[derive(Default)]
+pub(crate) struct ReadBack {
+    values: Vec<f32>,
+    pending: Vec<Pending>,
 }
 
 /// One queued step: its stats row ([loss, kl, nll, per-level sums...]) still on the device.
@@ -292,6 +313,19 @@ impl Trainer {
         Ok(())
     }
 
+    /// The gradient clip norm (0: no clipping) for the steps to come, also after a rollback.
+    pub fn set_clip_norm(&mut self, clip_norm: f64) -> Result<()> {
+        let mut c = self.config.clone();
+        c.clip_norm = clip_norm;
+        c.validate()?;
+        self.config = c;
+        let clip = (clip_norm > 0.0).then_some(clip_norm);
+        for optim in [&mut self.optim, &mut self.last_flushed.optim, &mut self.last_good.optim] {
+            optim.config.clip_norm = clip;
+        }
+        Ok(())
+    }
+
     /// Queue `n` training steps. No readback happens here.
     pub fn train_steps(&mut self, n: usize) {
         for _ in 0..n {
@@ -381,6 +415,39 @@ impl Trainer {
     }
 
     /// The queued statistics as one tensor (None when nothing is queued).
+    /// Read back the queued steps' statistics without checking them (`Session::flush` checks
+    /// every model's before any absorbs its own).
+    pub(crate) async fn read_pending(&mut self) -> Result<ReadBack> {
+        Ok(match self.take_pending() {
+            Some((all, pending)) => ReadBack { values: backend::read(all).await?, pending },
+            None => ReadBack::default(),
+        })
+    }
+
+    /// The same, blocking (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) fn read_pending_blocking(&mut self) -> Result<ReadBack> {
+        Ok(match self.take_pending() {
+            Some((all, pending)) => ReadBack { values: backend::read_blocking(all)?, pending },
+            None => ReadBack::default(),
+        })
+    }
+
+    /// The first step of `read` whose statistics are not finite, with its loss.
+    pub(crate) fn first_non_finite(&self, read: &ReadBack) -> Option<(u64, f32)> {
+        let width = 3 + self.schedule.levels;
+        read.values
+            .chunks_exact(width)
+            .zip(&read.pending)
+            .find(|(row, _)| row.iter().any(|v| !v.is_finite()))
+            .map(|(row, p)| (p.step, row[0]))
+    }
+
+    /// Check and keep what `read_pending` read (see `flush`).
+    pub(crate) fn absorb_read(&mut self, read: ReadBack) -> Result<FlushReport> {
+        self.absorb(&read.values, read.pending)
+    }
+
     fn take_pending(&mut self) -> Option<(Tensor<1>, Vec<Pending>)> {
         if self.pending.is_empty() {
             return None;
@@ -463,7 +530,9 @@ impl Trainer {
         Ok(report)
     }
 
-    fn rollback(&mut self) {
+    /// Back to the weights and optimiser known good (see `last_good`), dropping any queued step.
+    pub(crate) fn rollback(&mut self) {
+        self.pending.clear();
         let s = self.last_good.clone();
         self.last_flushed = s.clone();
         self.model = s.model;

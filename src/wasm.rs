@@ -379,9 +379,10 @@ impl Session {
         })
     }
 
-    /// Queue `n` training steps of every model (no readback: `flush` reads their statistics).
-    pub fn step(&self, n: u32) {
-        self.inner.borrow_mut().train_steps(n as usize);
+    /// Queue `n` training steps of every model (no readback: `flush` reads their statistics); `n`
+    /// from 1 to `limits::STEPS_PER_CALL`, else an error of kind "config".
+    pub fn step(&self, n: u32) -> Result<(), JsValue> {
+        self.inner.borrow_mut().queue_steps(n as u64).map_err(js_err)
     }
 
     /// The learning rate of every model.

@@ -190,3 +190,139 @@ fn the_lesson_command_s_measured_verdict_is_the_quiz_s_answer() {
         );
     }
 }
+
+/// `train --resume` takes a new --lr and --clip (the way out of a divergence the CLI suggests)
+/// and refuses a model flag that differs from the checkpoint's instead of dropping it.
+#[test]
+fn resume_applies_lr_and_clip_and_refuses_another_architecture() {
+    let dir = scratch("resume");
+    let out = dir.join("run.ckpt");
+    let first = train(&out, &["--steps", "5"]).output().unwrap();
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let before = load(&out).config;
+    assert_eq!((before.lr, before.clip_norm), (2e-3, 1.0));
+
+    let mut resume = Command::new(env!("CARGO_BIN_EXE_denoise-lab"));
+    resume.args(["train", "--resume"]).arg(&out).arg("--out").arg(&out);
+    let run = resume.args(["--steps", "5", "--lr", "0.0005", "--clip", "0.25"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    assert!(stderr.contains("resuming with --lr 0.0005 (the checkpoint's was 0.002)"), "{stderr}");
+    assert!(stderr.contains("resuming with --clip 0.25 (the checkpoint's was 1)"), "{stderr}");
+    let after = load(&out);
+    assert_eq!((after.config.lr, after.config.clip_norm, after.step), (0.0005, 0.25, 10));
+
+    // The same architecture given again is fine; another one is an error naming the flag, and
+    // the checkpoint is left as it was.
+    let run = train(&out, &["--resume", out.to_str().unwrap(), "--steps", "1"]).output().unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    for (flag, value) in [("--channels", "8"), ("-L", "5"), ("--model", "cvae"), ("--batch", "16")] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_denoise-lab"));
+        cmd.args(["train", "--resume"]).arg(&out).arg("--out").arg(&out);
+        let run = cmd.args(["--steps", "1", flag, value]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(1), "{flag} {value} with --resume: {stderr}");
+        assert!(
+            stderr.contains(&format!("{flag} {value} differs from the resumed checkpoint's")),
+            "{stderr}"
+        );
+    }
+    assert_eq!(load(&out).step, 11);
+}
+
+/// In a folder shared with others, a symbolic link planted at the temporary name the atomic write
+/// used to take (`.NAME.tmp-PID`) must not redirect the write to the link's target.
+#[cfg(unix)]
+#[test]
+fn an_atomic_write_does_not_follow_a_planted_symlink() {
+    let dir = scratch("symlink");
+    let victim = dir.join("victim.txt");
+    std::fs::write(&victim, b"someone else's file").unwrap();
+    let path = dir.join("run.ckpt");
+    let planted = dir.join(format!(".run.ckpt.tmp-{}", std::process::id()));
+    std::os::unix::fs::symlink(&victim, &planted).unwrap();
+    write_file(&path, b"the checkpoint").unwrap();
+    assert_eq!(std::fs::read(&victim).unwrap(), b"someone else's file", "the link's target is untouched");
+    assert!(!std::fs::symlink_metadata(&path).unwrap().file_type().is_symlink(), "a file, not the link");
+    assert_eq!(std::fs::read(&path).unwrap(), b"the checkpoint");
+    assert!(std::fs::symlink_metadata(&planted).unwrap().file_type().is_symlink(), "the link is left alone");
+    // Each write takes a new temporary name, and leaves none behind.
+    write_file(&path, b"the next checkpoint").unwrap();
+    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    files.sort();
+    assert_eq!(files, [planted.file_name().unwrap(), "run.ckpt".as_ref(), "victim.txt".as_ref()]);
+}
+
+/// A missing `--out` folder is an error before any training, not at the first save.
+#[test]
+fn a_missing_out_folder_is_refused_before_training() {
+    let dir = scratch("missing-out");
+    let out = dir.join("no-such-folder").join("run.ckpt");
+    let run = train(&out, &["--steps", "20", "--checkpoint-every", "0"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("does not exist"), "{stderr}");
+    assert!(!stderr.contains("training a"), "refused before training: {stderr}");
+}
+
+/// A periodic save that fails does not end the run: a warning, training goes on, and the next
+/// save writes the checkpoint again.
+#[test]
+fn a_failed_periodic_save_warns_and_training_goes_on() {
+    let dir = scratch("save-fails");
+    let out = dir.join("run.ckpt");
+    let mut child =
+        train(&out, &["--steps", "1000000", "--checkpoint-every", "5", "--checkpoint-minutes", "0"])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+    let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let stderr = stderr.clone();
+        let mut pipe = BufReader::new(child.stderr.take().unwrap());
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            while pipe.read_line(&mut line).unwrap_or(0) > 0 {
+                stderr.lock().unwrap().push_str(&line);
+                line.clear();
+            }
+        })
+    };
+    wait_for("a periodic checkpoint", &mut child, || out.exists());
+    // A folder where the checkpoint goes: the rename of every save fails until it is gone.
+    std::fs::remove_file(&out).unwrap();
+    std::fs::create_dir(&out).unwrap();
+    wait_for("a warning", &mut child, || stderr.lock().unwrap().contains("was not saved"));
+    std::fs::remove_dir(&out).unwrap();
+    wait_for("a checkpoint after the failed save", &mut child, || out.is_file());
+    assert!(child.try_wait().unwrap().is_none(), "training goes on");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    reader.join().unwrap();
+    let text = stderr.lock().unwrap().clone();
+    assert!(text.contains("training goes on"), "{text}");
+    assert!(load(&out).step > 0);
+}
+
+/// `sample` writes its PNG atomically: a new file renamed over the old one, never the old file
+/// rewritten in place (which another link to it would see half written).
+#[test]
+fn sample_replaces_its_png_atomically() {
+    let dir = scratch("sample-png");
+    let ckpt = dir.join("run.ckpt");
+    let run = train(&ckpt, &["--steps", "1", "--checkpoint-every", "0"]).output().unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let png = dir.join("samples.png");
+    std::fs::write(&png, b"the old picture").unwrap();
+    std::fs::hard_link(&png, dir.join("link.png")).unwrap();
+    let run = Command::new(env!("CARGO_BIN_EXE_denoise-lab"))
+        .args(["sample", "-n", "2", "--sampler", "deterministic", "-c"])
+        .arg(&ckpt)
+        .arg("--out")
+        .arg(&png)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(std::fs::read(&png).unwrap().starts_with(b"\x89PNG"), "a PNG");
+    assert_eq!(std::fs::read(dir.join("link.png")).unwrap(), b"the old picture", "not rewritten in place");
+}

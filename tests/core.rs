@@ -243,4 +243,15 @@ fn configuration_errors_are_clear() {
     refused(Trainer::new(c.clone(), &four, &backend::cpu()).err().expect("refused"));
     let phi = TrainConfig { kind: ModelKind::Universal, ..c };
     refused(denoise_lab::session::UniversalModel::new(phi, &four, &backend::cpu()).err().expect("refused"));
+    // No held-out digits: the forward process, the draws and the metrics would have nothing to
+    // compare with (a checkpoint saying so crashed the page's worker at its first drawing).
+    let e =
+        Trainer::new(TrainConfig { held_out: 0, ..config(ModelKind::Denoiser, 10) }, &data, &backend::cpu())
+            .err()
+            .expect("held_out 0 is refused");
+    assert_eq!(e.kind(), "config");
+    assert!(e.to_string().contains("held_out must be at least 1"), "{e}");
+    let phi = TrainConfig { kind: ModelKind::Universal, held_out: 0, ..config(ModelKind::Denoiser, 10) };
+    let e = denoise_lab::session::UniversalModel::new(phi, &data, &backend::cpu()).err().expect("refused");
+    assert!(e.to_string().contains("held_out must be at least 1"), "{e}");
 }

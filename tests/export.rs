@@ -135,3 +135,57 @@ fn the_cvae_exports_with_pytorch_names_and_layouts() {
     }
     assert!(check.tensor("log_sigma").is_err(), "no learned variance to compare");
 }
+
+/// The export replaces its folder as a whole: a new folder, an empty one or a previous export
+/// (with the `__pycache__` a notebook leaves) takes the new export and nothing else; a folder
+/// holding anything else is refused and left as it was; no temporary folder is left behind.
+#[test]
+fn the_export_replaces_a_previous_export_and_refuses_any_other_folder() {
+    let data = Dataset::bundled().take(&(0..40).collect::<Vec<_>>());
+    let config = TrainConfig { levels: 3, batch: 4, base_channels: 4, held_out: 8, ..TrainConfig::default() };
+    let trainer = Trainer::new(config, &data, &backend::cpu()).unwrap();
+    let bytes = checkpoint::export_blocking(&trainer).unwrap();
+    let parent = Path::new(env!("CARGO_TARGET_TMPDIR")).join("export-folders");
+    let _ = std::fs::remove_dir_all(&parent);
+    std::fs::create_dir_all(&parent).unwrap();
+    let listing = |dir: &Path| {
+        let mut names: Vec<String> =
+            std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        names.sort();
+        names
+    };
+    let export_files = ["check.safetensors", "config.json", "denoise_lab_model.py", "model.safetensors"];
+
+    // A new folder, then the same one again (a previous export, used from Python meanwhile).
+    let out = parent.join("torch");
+    export::export_torch(&bytes, &out, &backend::cpu()).unwrap();
+    assert_eq!(listing(&out), export_files);
+    std::fs::create_dir(out.join("__pycache__")).unwrap();
+    std::fs::write(out.join("config.json"), b"{\"the old\": \"config\"}").unwrap();
+    export::export_torch(&bytes, &out, &backend::cpu()).unwrap();
+    assert_eq!(listing(&out), export_files, "the previous export is replaced as a whole");
+    assert!(std::fs::read_to_string(out.join("config.json")).unwrap().contains("\"levels\": 3"));
+
+    // An empty folder takes the export.
+    let empty = parent.join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    export::export_torch(&bytes, &empty, &backend::cpu()).unwrap();
+    assert_eq!(listing(&empty), export_files);
+
+    // A folder with other files is refused, untouched.
+    let notes = parent.join("notes");
+    std::fs::create_dir(&notes).unwrap();
+    std::fs::write(notes.join("config.json"), b"mine").unwrap();
+    std::fs::write(notes.join("analysis.ipynb"), b"mine too").unwrap();
+    let e = export::export_torch(&bytes, &notes, &backend::cpu()).expect_err("refused");
+    assert_eq!(e.kind(), "io");
+    assert!(e.to_string().contains("analysis.ipynb, which an export does not write"), "{e}");
+    assert_eq!(listing(&notes), ["analysis.ipynb", "config.json"]);
+    assert_eq!(std::fs::read(notes.join("config.json")).unwrap(), b"mine");
+    // So is a file.
+    let file = parent.join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    assert!(export::export_torch(&bytes, &file, &backend::cpu()).is_err());
+
+    assert_eq!(listing(&parent), ["a-file", "empty", "notes", "torch"], "no temporary folder left");
+}

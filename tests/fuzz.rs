@@ -7,10 +7,16 @@
 //! `DENOISE_LAB_FUZZ_CASES=100000 cargo test --test fuzz`. Hunts of 20,000 cases per property
 //! found two panics, both fixed in `checkpoint::import`: step counters near u64::MAX overflowing
 //! on the next step, and Adam moments stored with another shape reaching `Tensor::from_data`.
+//! An accepted checkpoint is then used as the page uses it (`use_imported`: the forward process,
+//! a sampler, the draws of one z_ℓ, the metrics); that found a configuration holding out no
+//! digits, now refused by `TrainConfig::validate`.
 //!
 //! Where a checkpoint's checksum would stop damaged bytes at the door, the properties recompute
 //! it, so the damage reaches burn's tensor-pack reader, the metadata parser and the model loader.
 
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::Write;
 
 use burn::prelude::*;
@@ -21,7 +27,12 @@ use proptest::test_runner::{Config, TestRunner};
 use denoise_lab::checkpoint::{self, MAGIC};
 use denoise_lab::data::Dataset;
 use denoise_lab::data::idx::{parse_idx_images, parse_idx_labels};
+use denoise_lab::export::torch_tensors;
+use denoise_lab::metrics::{Baseline, Classifier};
 use denoise_lab::model::ModelKind;
+use denoise_lab::rng::Noise;
+use denoise_lab::sampler::SamplerKind;
+use denoise_lab::session::Member;
 use denoise_lab::train::{TrainConfig, Trainer};
 
 fn cases(default: u32) -> u32 {
@@ -113,7 +124,8 @@ fn idx_reader_never_panics_on_structured_inputs() {
 
 // ---- checkpoints ----
 
-const H: usize = 10;
+/// The digit classifier's side: the metrics measure the samples of every accepted checkpoint.
+const H: usize = 28;
 
 fn tiny_data() -> Dataset {
     let n = 40;
@@ -125,7 +137,8 @@ fn tiny_config() -> TrainConfig {
     TrainConfig {
         kind: ModelKind::Cvae,
         levels: 3,
-        batch: 4,
+        // One image a step: a step at the classifier's 28x28 costs what four did at 10x10.
+        batch: 1,
         base_channels: 4,
         cond_dim: 8,
         latent_dim: 2,
@@ -155,15 +168,67 @@ fn pack_of(file: &[u8]) -> &[u8] {
     &file[MAGIC.len()..file.len() - 4]
 }
 
-/// Import must answer, not panic; an accepted file must give a usable trainer.
-fn check_import(bytes: &[u8], data: &Dataset, device: &Device) {
+/// What an imported checkpoint is loaded and used with.
+struct Lab {
+    data: Dataset,
+    device: Device,
+    classifier: Classifier,
+    /// The models already used (`check_import`), by configuration and weights.
+    used: RefCell<HashSet<(String, u64)>>,
+}
+
+fn lab() -> Lab {
+    let device = Device::flex();
+    Lab { data: tiny_data(), classifier: Classifier::bundled(&device), device, used: RefCell::default() }
+}
+
+/// Import must answer, not panic. An accepted file must give a model that draws and is measured
+/// as the page does after an import (`use_imported`), then trains one step. Many accepted files
+/// differ only where the model does not read (the loss history, another metadata number): a
+/// model whose configuration and weights were already used is only trained.
+fn check_import(bytes: &[u8], lab: &Lab) {
     let _ = checkpoint::read_meta(bytes);
-    for expect in [None, Some((ModelKind::Cvae, 3))] {
-        if let Ok(mut t) = checkpoint::import(bytes, data, device, expect) {
-            t.train_steps(1);
-            let _ = t.flush_blocking();
-        }
+    let _ = checkpoint::import(bytes, &lab.data, &lab.device, Some((ModelKind::Cvae, 3)));
+    let Ok(t) = checkpoint::import(bytes, &lab.data, &lab.device, None) else { return };
+    let mut weights = DefaultHasher::new();
+    for tensor in torch_tensors(t.model()).expect("the weights read back") {
+        tensor.values.iter().for_each(|v| v.to_bits().hash(&mut weights));
     }
+    let key = (serde_json::to_string(&t.config).unwrap(), weights.finish());
+    let member = Member::Trained(Box::new(t));
+    if lab.used.borrow_mut().insert(key) {
+        use_imported(&member, lab);
+    }
+    let Member::Trained(mut t) = member else { unreachable!() };
+    t.train_steps(1);
+    let _ = t.flush_blocking();
+}
+
+/// The forward process, a sampler, one z_ℓ with many draws (`Member::draws`) and the metrics
+/// of an accepted checkpoint: each must answer, not panic, and the metrics must compare with
+/// held-out digits that exist. The weights may be anything, finite or not, so the figures
+/// themselves are not checked. The sampler starts at most 3 levels up (a hostile L may be 1000).
+fn use_imported(member: &Member, lab: &Lab) {
+    let t = member.trainer().unwrap();
+    let levels = t.schedule.levels;
+    let forward = t.forward_process(2, 1, &[levels, 0]);
+    assert_eq!(forward.read_blocking().expect("the forward process reads back").len(), 2 * 2 * H * H);
+    let kind = SamplerKind::parse(SamplerKind::names_for(t.config.kind)[0]).unwrap();
+    let start = levels.min(3);
+    let mut noise = Noise::new(1);
+    let z = noise.normal([2, 1, H, H], &t.device());
+    let chain = t.sample_from(kind, z, start, &[0], &mut noise).expect("a sampler runs");
+    let pixels = chain.read_blocking().unwrap();
+    assert_eq!(pixels.len(), 2 * H * H);
+    let (train, held) = t.config.split(&lab.data);
+    let baseline =
+        Baseline::compute_blocking(&lab.classifier, (&train, &held), 4, t.schedule, &lab.device).unwrap();
+    assert!(baseline.reference.n > 0, "the Fréchet reference has held-out digits");
+    let m = baseline.measure_blocking(&lab.classifier, &pixels, &lab.device).unwrap();
+    assert_eq!(m.memorisation.map(|m| m.n), Some(2), "every sample has a nearest training image");
+    let draws = member.draws(kind, 1, 3, 2).expect("one z_1, two draws");
+    let kept = draws.levels.len();
+    assert_eq!(draws.read_blocking().unwrap().len(), kept * 2 * H * H);
 }
 
 #[derive(Clone, Debug)]
@@ -214,10 +279,9 @@ fn apply(pack: &mut Vec<u8>, d: &Damage) {
 
 #[test]
 fn checkpoint_loader_never_panics_on_damaged_packs() {
-    let device = Device::flex();
-    let data = tiny_data();
+    let lab = lab();
     let valid = valid_checkpoint();
-    assert!(checkpoint::import(&valid, &data, &device, None).is_ok(), "the undamaged file loads");
+    assert!(checkpoint::import(&valid, &lab.data, &lab.device, None).is_ok(), "the undamaged file loads");
     let pack = pack_of(&valid).to_vec();
     runner(2000)
         .run(&(prop::collection::vec(damage(), 1..4), any::<bool>()), |(damages, reseal)| {
@@ -234,13 +298,13 @@ fn checkpoint_loader_never_panics_on_damaged_packs() {
                 f.extend_from_slice(&valid[valid.len() - 4..]);
                 if p != pack {
                     prop_assert!(
-                        checkpoint::import(&f, &data, &device, None).is_err(),
+                        checkpoint::import(&f, &lab.data, &lab.device, None).is_err(),
                         "damage without a new checksum was accepted"
                     );
                 }
                 f
             };
-            check_import(&file, &data, &device);
+            check_import(&file, &lab);
             Ok(())
         })
         .unwrap();
@@ -248,13 +312,12 @@ fn checkpoint_loader_never_panics_on_damaged_packs() {
 
 #[test]
 fn checkpoint_loader_never_panics_on_random_packs() {
-    let device = Device::flex();
-    let data = tiny_data();
+    let lab = lab();
     runner(5000)
         .run(&prop::collection::vec(any::<u8>(), 0..512), |pack| {
-            check_import(&seal(&pack), &data, &device);
+            check_import(&seal(&pack), &lab);
             // Raw bytes too (no magic, or a magic and nothing else).
-            check_import(&pack, &data, &device);
+            check_import(&pack, &lab);
             Ok(())
         })
         .unwrap();
@@ -264,8 +327,7 @@ fn checkpoint_loader_never_panics_on_random_packs() {
 /// random (often absurd) values, and tensors renamed, reshaped or given another dtype.
 #[test]
 fn checkpoint_loader_never_panics_on_hostile_contents() {
-    let device = Device::flex();
-    let data = tiny_data();
+    let lab = lab();
     let valid = valid_checkpoint();
     let reader = burn_pack::Reader::from_bytes(Bytes::from_bytes_vec(pack_of(&valid).to_vec())).unwrap();
     let meta: serde_json::Value =
@@ -368,7 +430,7 @@ fn checkpoint_loader_never_panics_on_hostile_contents() {
             else {
                 return Ok(());
             };
-            check_import(&seal(&pack), &data, &device);
+            check_import(&seal(&pack), &lab);
             Ok(())
         })
         .unwrap();

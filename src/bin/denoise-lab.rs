@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use denoise_lab::backend::{self, BackendKind};
 use denoise_lab::checkpoint;
 use denoise_lab::data::Dataset;
-use denoise_lab::error::{read_file, write_file};
+use denoise_lab::error::{read_file, write_atomic_with, write_file};
 use denoise_lab::lesson;
 use denoise_lab::metrics::classifier::{
     CLASSES, ClassifierMeta, ClassifierTrainConfig, FEATURES, train_classifier,
@@ -91,36 +91,42 @@ enum Command {
     Train {
         #[command(flatten)]
         data: DataArgs,
-        /// denoiser or cvae
-        #[arg(long, default_value_t = TrainConfig::default().kind.name().to_string())]
-        model: String,
-        /// Number of levels L.
-        #[arg(long, short = 'L', default_value_t = TrainConfig::default().levels)]
-        levels: usize,
+        /// denoiser or cvae [default: denoiser]
+        #[arg(long)]
+        model: Option<String>,
+        /// Number of levels L [default: 100].
+        #[arg(long, short = 'L')]
+        levels: Option<usize>,
         /// Per-step signal factor a (default: a^L = 0.01).
         #[arg(long)]
         a: Option<f64>,
         #[arg(long, default_value_t = 500)]
         steps: usize,
-        #[arg(long, default_value_t = TrainConfig::default().batch)]
-        batch: usize,
-        #[arg(long, default_value_t = TrainConfig::default().lr)]
-        lr: f64,
-        #[arg(long, default_value_t = TrainConfig::default().seed)]
-        seed: u64,
-        /// Channels of the U-Net at full resolution.
-        #[arg(long, default_value_t = TrainConfig::default().base_channels)]
-        channels: usize,
-        /// Latent size k of the CVAE step.
-        #[arg(long, default_value_t = TrainConfig::default().latent_dim)]
-        latent: usize,
-        /// Size of the level (and latent) embedding the U-Net's blocks read.
-        #[arg(long, default_value_t = TrainConfig::default().cond_dim)]
-        cond_dim: usize,
-        /// Clip the global gradient norm to this value (0: no clipping).
-        #[arg(long, default_value_t = TrainConfig::default().clip_norm)]
-        clip: f64,
-        /// Continue from this checkpoint instead of starting fresh.
+        /// [default: 64]
+        #[arg(long)]
+        batch: Option<usize>,
+        /// Learning rate [default: 0.002]. With --resume: replaces the checkpoint's.
+        #[arg(long)]
+        lr: Option<f64>,
+        /// [default: 1]
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Channels of the U-Net at full resolution [default: 32].
+        #[arg(long)]
+        channels: Option<usize>,
+        /// Latent size k of the CVAE step [default: 32].
+        #[arg(long)]
+        latent: Option<usize>,
+        /// Size of the level (and latent) embedding the U-Net's blocks read [default: 64].
+        #[arg(long)]
+        cond_dim: Option<usize>,
+        /// Clip the global gradient norm to this value (0: no clipping) [default: 1]. With
+        /// --resume: replaces the checkpoint's.
+        #[arg(long)]
+        clip: Option<f64>,
+        /// Continue from this checkpoint instead of starting fresh. Its model, L, a, sizes, batch
+        /// and seed go on; giving one of those flags with another value is an error. --lr and
+        /// --clip replace the checkpoint's.
         #[arg(long)]
         resume: Option<PathBuf>,
         /// The checkpoint, written at the end, every --checkpoint-every steps and every
@@ -143,7 +149,8 @@ enum Command {
         /// A checkpoint written by `train` (or exported from the page).
         #[arg(long, short)]
         checkpoint: PathBuf,
-        /// The folder to write (created if needed).
+        /// The folder to write: new, empty, or a previous export (replaced as a whole); a
+        /// folder holding other files is refused.
         #[arg(long, short)]
         out: PathBuf,
     },
@@ -300,6 +307,62 @@ fn load_data(args: &DataArgs) -> Result<Dataset, Error> {
     }
 }
 
+/// The flags of `train` that a checkpoint fixes: its model, schedule, sizes, batch and seed.
+struct FixedFlags {
+    model: Option<String>,
+    levels: Option<usize>,
+    a: Option<f64>,
+    batch: Option<usize>,
+    seed: Option<u64>,
+    channels: Option<usize>,
+    latent: Option<usize>,
+    cond_dim: Option<usize>,
+}
+
+impl FixedFlags {
+    /// `Ok` if every flag given agrees with the resumed checkpoint's `config`; else an error
+    /// naming the first that does not (it would otherwise be dropped without a word).
+    fn check_resume(&self, config: &TrainConfig) -> Result<(), Error> {
+        let differs = |flag: &str, given: String, kept: String| {
+            Err(Error::Config(format!(
+                "{flag} {given} differs from the resumed checkpoint's {kept}; a resumed run keeps its \
+                 model, L, a, sizes, batch and seed (only --lr and --clip change on resume)"
+            )))
+        };
+        if let Some(m) = &self.model
+            && m.parse::<ModelKind>()? != config.kind
+        {
+            return differs("--model", m.clone(), config.kind.name().to_string());
+        }
+        let schedule_a = config.schedule()?.a;
+        if let Some(a) = self.a
+            && (a - schedule_a).abs() > 1e-12 * schedule_a.abs().max(1.0)
+        {
+            return differs("--a", a.to_string(), schedule_a.to_string());
+        }
+        let sizes = [
+            ("-L", self.levels, config.levels),
+            ("--batch", self.batch, config.batch),
+            ("--channels", self.channels, config.base_channels),
+            ("--latent", self.latent, config.latent_dim),
+            ("--cond-dim", self.cond_dim, config.cond_dim),
+        ];
+        for (flag, given, kept) in sizes {
+            if let Some(v) = given
+                && v != kept
+            {
+                return differs(flag, v.to_string(), kept.to_string());
+            }
+        }
+        if let Some(seed) = self.seed
+            && seed != config.seed
+        {
+            return differs("--seed", seed.to_string(), config.seed.to_string());
+        }
+        Ok(())
+    }
+}
+
 /// Set by Ctrl-C (SIGINT): `train` finishes its current step, saves and exits with 130.
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
@@ -329,6 +392,26 @@ enum Stop {
     Interrupted,
     /// Training diverged; the trainer holds the last good weights.
     Diverged(Error),
+}
+
+/// `Ok` if a file can be written at `out` as far as can be told before writing: its folder
+/// exists and `out` itself is not a folder.
+fn check_out(out: &Path) -> Result<(), Error> {
+    let folder = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !folder.is_dir() {
+        return Err(Error::Io(format!(
+            "cannot write {}: the folder {} does not exist",
+            out.display(),
+            folder.display()
+        )));
+    }
+    if out.is_dir() {
+        return Err(Error::Io(format!("cannot write {}: it is a folder", out.display())));
+    }
+    Ok(())
 }
 
 /// Serialise the trainer and write it atomically to `out`.
@@ -384,7 +467,14 @@ fn train_saving(trainer: &mut Trainer, steps: usize, every: &Saving, out: &Path)
         let due_steps = every.steps > 0 && step - saved_step >= every.steps;
         let due_time = every.minutes > 0.0 && saved_at.elapsed().as_secs_f64() >= 60.0 * every.minutes;
         if (due_steps || due_time) && step < end {
-            pb.suspend(|| save(trainer, out))?;
+            // A periodic save that fails (a full disk, a network folder gone for a moment) does
+            // not end the run: the previous checkpoint is still whole, the next save is tried
+            // on schedule, and the final save must succeed or the run fails.
+            if let Err(e) = pb.suspend(|| save(trainer, out)) {
+                pb.suspend(|| {
+                    eprintln!("warning: the checkpoint at step {step} was not saved ({e}); training goes on")
+                });
+            }
             (saved_step, saved_at) = (step, Instant::now());
         }
     }
@@ -485,26 +575,43 @@ fn run(cli: Cli) -> Result<(), Error> {
         } => {
             // First, so that a Ctrl-C from here on saves instead of killing the run.
             install_ctrlc_handler()?;
+            // A missing folder is found now, not at the first save after minutes of training.
+            check_out(&out)?;
             let dataset = load_data(&data)?;
             let device = backend::device(data.backend.parse::<BackendKind>()?)?;
+            let fixed = FixedFlags { model, levels, a, batch, seed, channels, latent, cond_dim };
             let mut trainer = match resume {
                 Some(path) => {
                     let bytes = read_file(&path)?;
-                    checkpoint::import(&bytes, &dataset, &device, None)?
+                    let mut trainer = checkpoint::import(&bytes, &dataset, &device, None)?;
+                    fixed.check_resume(&trainer.config)?;
+                    if let Some(lr) = lr {
+                        eprintln!("resuming with --lr {lr} (the checkpoint's was {})", trainer.config.lr);
+                        trainer.set_lr(lr)?;
+                    }
+                    if let Some(clip) = clip {
+                        eprintln!(
+                            "resuming with --clip {clip} (the checkpoint's was {})",
+                            trainer.config.clip_norm
+                        );
+                        trainer.set_clip_norm(clip)?;
+                    }
+                    trainer
                 }
                 None => {
+                    let d = TrainConfig::default();
                     let config = TrainConfig {
-                        kind: model.parse::<ModelKind>()?,
-                        levels,
-                        a,
-                        batch,
-                        lr,
-                        seed,
-                        base_channels: channels,
-                        latent_dim: latent,
-                        cond_dim,
-                        clip_norm: clip,
-                        ..TrainConfig::default()
+                        kind: fixed.model.as_deref().map_or(Ok(d.kind), str::parse::<ModelKind>)?,
+                        levels: fixed.levels.unwrap_or(d.levels),
+                        a: fixed.a,
+                        batch: fixed.batch.unwrap_or(d.batch),
+                        lr: lr.unwrap_or(d.lr),
+                        seed: fixed.seed.unwrap_or(d.seed),
+                        base_channels: fixed.channels.unwrap_or(d.base_channels),
+                        latent_dim: fixed.latent.unwrap_or(d.latent_dim),
+                        cond_dim: fixed.cond_dim.unwrap_or(d.cond_dim),
+                        clip_norm: clip.unwrap_or(d.clip_norm),
+                        ..d
                     };
                     Trainer::new(config, &dataset, &device)?
                 }
@@ -561,6 +668,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             }
         }
         Command::Sample { data, model, sampler, n, seed, columns, out } => {
+            check_out(&out)?;
             let dataset = load_data(&data)?;
             let device = backend::device(data.backend.parse::<BackendKind>()?)?;
             let model = model.open(&dataset, &device)?;
@@ -573,9 +681,12 @@ fn run(cli: Cli) -> Result<(), Error> {
             let pixels = chain.read_blocking()?;
             pb.finish_and_clear();
             let (h, w) = model.size();
-            let file = std::fs::File::create(&out)
-                .map_err(|e| Error::Io(format!("cannot write {}: {e}", out.display())))?;
-            image::write_grid(std::io::BufWriter::new(file), &pixels, levels.len(), n, h, w, 2)?;
+            write_atomic_with(&out, |file| {
+                let mut buffered = std::io::BufWriter::new(file);
+                image::write_grid(&mut buffered, &pixels, levels.len(), n, h, w, 2)
+                    .map_err(|e| std::io::Error::other(e.to_string()))?;
+                std::io::Write::flush(&mut buffered)
+            })?;
             let last = &pixels[(levels.len() - 1) * n * h * w..];
             eprintln!(
                 "wrote {} (levels {:?}); diversity of z_0 (mean pairwise L2): {:.3}",
