@@ -91,38 +91,28 @@ enum Command {
     Train {
         #[command(flatten)]
         data: DataArgs,
-        /// denoiser or cvae [default: denoiser]
-        #[arg(long)]
+        #[arg(long, help = with_default("denoiser or cvae", TrainConfig::default().kind.name()))]
         model: Option<String>,
-        /// Number of levels L [default: 100].
-        #[arg(long, short = 'L')]
+        #[arg(long, short = 'L', help = with_default("Number of levels L", TrainConfig::default().levels))]
         levels: Option<usize>,
         /// Per-step signal factor a (default: a^L = 0.01).
         #[arg(long)]
         a: Option<f64>,
         #[arg(long, default_value_t = 500)]
         steps: usize,
-        /// [default: 64]
-        #[arg(long)]
+        #[arg(long, help = with_default("Images per step", TrainConfig::default().batch))]
         batch: Option<usize>,
-        /// Learning rate [default: 0.002]. With --resume: replaces the checkpoint's.
-        #[arg(long)]
+        #[arg(long, help = with_default("Learning rate (with --resume: replaces the checkpoint's)", TrainConfig::default().lr))]
         lr: Option<f64>,
-        /// [default: 1]
-        #[arg(long)]
+        #[arg(long, help = with_default("Seed of the weights, batches and levels", TrainConfig::default().seed))]
         seed: Option<u64>,
-        /// Channels of the U-Net at full resolution [default: 32].
-        #[arg(long)]
+        #[arg(long, help = with_default("Channels of the U-Net at full resolution", TrainConfig::default().base_channels))]
         channels: Option<usize>,
-        /// Latent size k of the CVAE step [default: 32].
-        #[arg(long)]
+        #[arg(long, help = with_default("Latent size k of the CVAE step", TrainConfig::default().latent_dim))]
         latent: Option<usize>,
-        /// Size of the level (and latent) embedding the U-Net's blocks read [default: 64].
-        #[arg(long)]
+        #[arg(long, help = with_default("Size of the level (and latent) embedding the U-Net's blocks read", TrainConfig::default().cond_dim))]
         cond_dim: Option<usize>,
-        /// Clip the global gradient norm to this value (0: no clipping) [default: 1]. With
-        /// --resume: replaces the checkpoint's.
-        #[arg(long)]
+        #[arg(long, help = with_default("Clip the global gradient norm to this value, 0: no clipping (with --resume: replaces the checkpoint's)", TrainConfig::default().clip_norm))]
         clip: Option<f64>,
         /// Continue from this checkpoint instead of starting fresh. Its model, L, a, sizes, batch
         /// and seed go on; giving one of those flags with another value is an error. --lr and
@@ -539,6 +529,12 @@ fn print_memorisation_note() {
         "NN rms: median RMS distance to the nearest training image (real digits: held-out ones); copies: share within {} of one",
         metrics::memorisation::COPY_RMS
     );
+}
+
+/// A flag's help with its default from `TrainConfig::default()` (the flag itself has none, so that
+/// `--resume` can tell a flag given from one left out).
+fn with_default(text: &str, default: impl std::fmt::Display) -> String {
+    format!("{text} [default: {default}]")
 }
 
 fn run(cli: Cli) -> Result<(), Error> {
