@@ -3,23 +3,28 @@
 #
 #   dist/index.html            the page
 #   dist/www/                  app.js, worker.js, style.css, data/ (bundled MNIST, gzipped IDX)
-#   dist/pkg/                  the wasm core (wasm-bindgen --target web), wasm-opt'ed if binaryen is there
+#   dist/pkg/                  the wasm core (wasm-bindgen --target web), wasm-opt'ed (npm binaryen)
 #   dist/vendor/               uPlot (from node_modules: no CDN, no request outside the origin)
+#   F.br, F.gz beside F        brotli and gzip copies of the wasm and the text files, for
+#                              scripts/serve.mjs and static hosts (docs/hosting.md)
 #
-# Usage: bash scripts/build-web.sh [--web-only] [--no-opt]
-#   --web-only   skip cargo/wasm-bindgen (reuse dist/pkg): for quick edits to the JS/CSS/HTML
-#   --no-opt     skip wasm-opt even if it is installed
+# Usage: bash scripts/build-web.sh [--web-only] [--no-opt] [--no-compress]
+#   --web-only     skip cargo/wasm-bindgen (reuse dist/pkg): for quick edits to the JS/CSS/HTML
+#   --no-opt       skip wasm-opt
+#   --no-compress  write no .br/.gz (and remove those of earlier builds)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DIST="${DIST_DIR:-$ROOT/dist}"
 WEB_ONLY=0
 NO_OPT=0
+NO_COMPRESS=0
 for arg in "$@"; do
   case "$arg" in
     --web-only) WEB_ONLY=1 ;;
     --no-opt) NO_OPT=1 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    --no-compress) NO_COMPRESS=1 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "build-web.sh: unknown argument $arg" >&2; exit 2 ;;
   esac
 done
@@ -94,7 +99,17 @@ cp -R "$ROOT/www/." "$DIST/www/"
 cp "$ROOT/node_modules/uplot/dist/uPlot.esm.js" "$ROOT/node_modules/uplot/dist/uPlot.min.css" "$DIST/vendor/"
 cp "$ROOT/node_modules/uplot/LICENSE" "$DIST/vendor/uPlot.LICENSE" 2>/dev/null || true
 
-raw=$(stat -c %s "$DIST/pkg/denoise_lab_bg.wasm")
-gz=$(gzip -9 -c "$DIST/pkg/denoise_lab_bg.wasm" | wc -c)
-say "done: $DIST (wasm $((raw / 1024)) KiB, $((gz / 1024)) KiB gzipped)"
+if [ "$NO_COMPRESS" = 0 ]; then
+  say "precompressing (brotli and gzip siblings, scripts/precompress.mjs)"
+  node "$ROOT/scripts/precompress.mjs" "$DIST"
+else
+  node "$ROOT/scripts/precompress.mjs" "$DIST" --remove
+fi
+
+WASM="$DIST/pkg/denoise_lab_bg.wasm"
+mb() { awk -v n="$1" 'BEGIN { printf "%.2f MB", n / 1e6 }'; }
+sizes="$(mb "$(stat -c %s "$WASM")") raw"
+[ -f "$WASM.gz" ] && sizes="$sizes, $(mb "$(stat -c %s "$WASM.gz")") gzip"
+[ -f "$WASM.br" ] && sizes="$sizes, $(mb "$(stat -c %s "$WASM.br")") brotli"
+say "done: $DIST (wasm: $sizes)"
 say "serve it with:  node scripts/serve.mjs   (then open http://127.0.0.1:8080/)"
