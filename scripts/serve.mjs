@@ -17,8 +17,9 @@
 // Against DNS rebinding and open-redirect tricks: a Host header other than 127.0.0.1, localhost,
 // [::1] or the host the server listens on (with any port) is refused with 403, and so is a request
 // target that starts with `//` (400). Every response carries a Content-Security-Policy that allows
-// the page's own origin only, plus 'wasm-unsafe-eval' (compiling the wasm), inline style
-// attributes (the page's colour swatches) and data: images (the empty favicon).
+// the page's own origin only, plus 'wasm-unsafe-eval' (compiling the wasm), index.html's one
+// inline event handler (by its hash), inline style attributes (the page's colour swatches) and
+// data: images (the empty favicon).
 //
 // Only GET and HEAD, only regular files whose real path is inside the folder (a symlink out of it
 // is refused); malformed URLs, NUL bytes and escapes from the folder are 4xx; an unreadable file
@@ -29,6 +30,7 @@
 //   const { server, port, url } = await startServer({ dir, port: 0 });
 
 import http from 'node:http';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -57,9 +59,13 @@ export const CODINGS = [
   { name: 'gzip', suffix: '.gz' },
 ];
 
+// The one inline event handler of index.html (the settings form's `onsubmit="return false"`),
+// allowed by its hash and nothing else like it.
+const INLINE_HANDLERS = ['return false'];
+
 export const CONTENT_SECURITY_POLICY = [
   "default-src 'self'",
-  "script-src 'self' 'wasm-unsafe-eval'",
+  `script-src 'self' 'wasm-unsafe-eval' 'unsafe-hashes' ${INLINE_HANDLERS.map((h) => `'sha256-${crypto.createHash('sha256').update(h).digest('base64')}'`).join(' ')}`,
   "style-src 'self'",
   "style-src-attr 'unsafe-inline'",
   "img-src 'self' data:",
