@@ -55,7 +55,7 @@ phase "node tests"
 # which leaves most of the second core idle); the files that bound times (the first minute, the
 # embed, training on SwiftShader WebGPU) run after them, alone. The native tests need the
 # wrapper they were compiled with, or cargo would compile them again.
-BEHAVIOUR="url errors checkpoint faults never-lose metrics"
+BEHAVIOUR="url errors checkpoint faults never-lose metrics download"
 TIMED="first-minute embed fallback train"
 for f in tests/browser/*.test.mjs; do
   name="$(basename "$f" .test.mjs)"
