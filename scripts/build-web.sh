@@ -66,7 +66,7 @@ optimise() {
     say "wasm-opt not found: skipping the optional size optimisation (docs/hosting.md, \"Sizes\")"
     return 0
   fi
-  version="$("$WASM_OPT_BIN" --version 2>/dev/null | head -1)"
+  version="$("$WASM_OPT_BIN" --version 2>/dev/null | head -1 || true)"
   key="opt-$({ sha256sum <"$wasm"; echo "$version ${WASM_OPT_PASSES[*]} ${WASM_FEATURES[*]}"; } | sha256sum | cut -c1-24).wasm"
   if [ -f "$CACHE/$key" ]; then
     say "wasm-opt ${WASM_OPT_PASSES[*]}: this module was optimised before, reusing $CACHE/$key"
