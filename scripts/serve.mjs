@@ -28,6 +28,8 @@
 // Also importable (the browser tests and the benchmark start it on a free port):
 //   import { startServer } from './scripts/serve.mjs';
 //   const { server, port, url } = await startServer({ dir, port: 0 });
+// (`csp: false` leaves the Content-Security-Policy out: bench/peer-page.mjs serves the peers'
+// benchmark pages, which have inline scripts.)
 
 import http from 'node:http';
 import crypto from 'node:crypto';
@@ -227,7 +229,7 @@ async function openInside(realRoot, candidate, depth = 0) {
   throw new HttpError(404, 'not a file');
 }
 
-export function startServer({ dir, port = 8080, host = '127.0.0.1', quiet = false } = {}) {
+export function startServer({ dir, port = 8080, host = '127.0.0.1', quiet = false, csp = true } = {}) {
   const root = path.resolve(dir);
   const hosts = allowedHostNames(host);
   if (!fs.existsSync(path.join(root, 'index.html'))) {
@@ -253,7 +255,7 @@ export function startServer({ dir, port = 8080, host = '127.0.0.1', quiet = fals
     res.writeHead(status, {
       'Content-Type': 'text/plain; charset=utf-8',
       'Content-Length': Buffer.byteLength(body),
-      'Content-Security-Policy': CONTENT_SECURITY_POLICY,
+      ...(csp ? { 'Content-Security-Policy': CONTENT_SECURITY_POLICY } : {}),
       ...headers,
     });
     res.end(body);
@@ -368,7 +370,7 @@ export function startServer({ dir, port = 8080, host = '127.0.0.1', quiet = fals
     res.setHeader('Content-Type', mimeFor(name));
     if (coding) res.setHeader('Content-Encoding', coding);
     res.setHeader('Content-Length', st.size);
-    res.setHeader('Content-Security-Policy', CONTENT_SECURITY_POLICY);
+    if (csp) res.setHeader('Content-Security-Policy', CONTENT_SECURITY_POLICY);
     // A development server: always revalidate so a rebuild is picked up on reload.
     res.setHeader('Cache-Control', 'no-cache');
     res.setHeader('X-Content-Type-Options', 'nosniff');

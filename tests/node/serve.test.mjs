@@ -523,6 +523,16 @@ test('every response carries the Content-Security-Policy: own origin, wasm compi
   }
 });
 
+test('csp: false leaves the policy out (the peers’ benchmark pages have inline scripts)', async (t) => {
+  const { startServer: startInProcess } = await import('../../scripts/serve.mjs');
+  const { server: inProcess, port } = await startInProcess({ dir: root, port: 0, quiet: true, csp: false });
+  t.after(() => { inProcess.closeAllConnections(); inProcess.close(); });
+  for (const target of ['/', '/nope.txt']) {
+    const r = await rawRequest(get(target), { port });
+    assert.equal(header(r, 'content-security-policy'), undefined, target);
+  }
+});
+
 test('after every hostile request: no crash, no leak, GET / still 200', async () => {
   await ensureServer();
   await assertAlive('all of the above');
