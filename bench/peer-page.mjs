@@ -45,7 +45,7 @@ function parseArgs(argv, backends, extra) {
 }
 
 async function run(o, dir, name, extra) {
-  const { server, url } = await startServer({ dir: ROOT, port: 0, quiet: true });
+  const { server, url } = await startServer({ dir: ROOT, port: 0, quiet: true, csp: false });
   const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), `denoise-lab-${name}-`));
   let context;
   try {

@@ -67,7 +67,7 @@ phase "node tests"
 # which leaves most of the second core idle); the files that bound times (the first minute, the
 # embed, training on SwiftShader WebGPU) run after them, alone. The native tests need the
 # wrapper they were compiled with, or cargo would compile them again.
-BEHAVIOUR="url errors checkpoint faults never-lose metrics screens"
+BEHAVIOUR="url errors checkpoint faults never-lose metrics screens download"
 TIMED="first-minute embed fallback train lessons"
 for f in tests/browser/*.test.mjs; do
   name="$(basename "$f" .test.mjs)"

@@ -59,7 +59,12 @@ const gpuContexts = new WeakMap(); // context -> launched with WebGPU
  * Start the static server and a fresh Chromium profile.
  * `webgpu: false` launches without the WebGPU flags (the CPU fallback path).
  */
-export async function launch({ webgpu = true, extraArgs = [] } = {}) {
+/**
+ * `bypassCSP` (default true): the tests inject scripts (axe-core) and evaluate strings in the page,
+ * which the page's Content-Security-Policy (scripts/serve.mjs) rightly forbids; download.test.mjs
+ * launches with false and trains the page under the policy.
+ */
+export async function launch({ webgpu = true, extraArgs = [], bypassCSP = true } = {}) {
   checkBuilt();
   const { server, url } = await startServer({ dir: DIST, port: 0, quiet: true });
   const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'denoise-lab-chromium-'));
@@ -72,6 +77,7 @@ export async function launch({ webgpu = true, extraArgs = [] } = {}) {
       args,
       viewport: { width: 1400, height: 1000 },
       acceptDownloads: true,
+      bypassCSP,
     });
   } catch (e) {
     server.close();

@@ -1,6 +1,8 @@
 // The dev server (scripts/serve.mjs) against hostile requests: it must answer every one with a
 // 4xx (or 200 for the legitimate ones), never crash, never serve a file from outside its folder
-// (symlinks included), and still serve the page afterwards.
+// (symlinks included), and still serve the page afterwards. It also negotiates precompressed
+// files (`F.br`, `F.gz` beside `F`) by Accept-Encoding, refuses foreign Host headers and `//`
+// targets, and sends its Content-Security-Policy.
 //
 // The server runs as a child process (`node scripts/serve.mjs --dir <tmp> --port 0`), so a crash
 // shows as an exited process rather than killing the test runner. Under root it runs as `nobody`
@@ -13,6 +15,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -21,6 +24,10 @@ const SECRET = 'SECRET-7f3a91c2-outside-the-root';
 const INDEX = '<!doctype html><title>serve test</title><p>INDEX-OK</p>';
 const HELLO = 'hello from inside the root\n';
 const BIG = 8 * 1024 * 1024;
+// A file with precompressed siblings (made incompressible enough that the three sizes differ).
+const PAGE_JS = Array.from({ length: 4000 }, (_, i) => `export const v${i} = ${(i * 2654435761) % 1000003};`).join('\n');
+const PAGE_BR = zlib.brotliCompressSync(PAGE_JS);
+const PAGE_GZ = zlib.gzipSync(PAGE_JS, { level: 9 });
 const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 
 let root;
@@ -62,6 +69,21 @@ before(() => {
   fs.symlinkSync(path.join(outside, 'secret.txt'), path.join(root, 'out.txt'));
   fs.symlinkSync(outside, path.join(root, 'outdir'));
   fs.symlinkSync('hello.txt', path.join(root, 'inlink.txt'));
+  // Precompressed siblings: both codings; gzip only; a stale .br (older than its file); a .br that
+  // is a symlink out of the root; data that is gzip already (served as it is, no Vary).
+  fs.writeFileSync(path.join(root, 'page.js'), PAGE_JS, { mode: 0o644 });
+  fs.writeFileSync(path.join(root, 'page.js.br'), PAGE_BR, { mode: 0o644 });
+  fs.writeFileSync(path.join(root, 'page.js.gz'), PAGE_GZ, { mode: 0o644 });
+  fs.writeFileSync(path.join(root, 'gz-only.css'), PAGE_JS, { mode: 0o644 });
+  fs.writeFileSync(path.join(root, 'gz-only.css.gz'), PAGE_GZ, { mode: 0o644 });
+  fs.writeFileSync(path.join(root, 'stale.js'), PAGE_JS, { mode: 0o644 });
+  fs.writeFileSync(path.join(root, 'stale.js.br'), PAGE_BR, { mode: 0o644 });
+  const past = new Date(Date.now() - 3600 * 1000);
+  fs.utimesSync(path.join(root, 'stale.js.br'), past, past);
+  fs.writeFileSync(path.join(root, 'leak.js'), PAGE_JS, { mode: 0o644 });
+  fs.writeFileSync(path.join(outside, 'leak.js.br'), SECRET, { mode: 0o644 });
+  fs.symlinkSync(path.join(outside, 'leak.js.br'), path.join(root, 'leak.js.br'));
+  fs.writeFileSync(path.join(root, 'data-idx.gz'), PAGE_GZ, { mode: 0o644 });
 });
 
 after(async () => {
@@ -154,8 +176,15 @@ function rawRequest(raw, { closeAfter = null, timeoutMs = 3000, port = server.po
   });
 }
 
-const get = (target, method = 'GET') =>
-  `${method} ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`;
+const get = (target, method = 'GET', headers = {}) =>
+  `${method} ${target} HTTP/1.1\r\n${Object.entries({ Host: '127.0.0.1', ...headers })
+    .map(([k, v]) => `${k}: ${v}\r\n`).join('')}Connection: close\r\n\r\n`;
+
+/** The value of response header `name` in a raw response head (lower-cased name), or undefined. */
+function header(r, name) {
+  const m = new RegExp(`\\r\\n${name}: ([^\\r]*)`, 'i').exec(r.head);
+  return m ? m[1] : undefined;
+}
 
 // After a request went unanswered: give a crashing server time to exit, so that the next case
 // starts a fresh one instead of being blamed for this one.
@@ -313,6 +342,195 @@ test('a read error is answered with a 500 and the server carries on (fault injec
   assert.equal(r.status, 500, r.text);
   const idx = await rawRequest(get('/'), { port });
   assert.equal(idx.status, 200);
+});
+
+test('chooseEncoding: q-values, *, identity, ties to the server’s order', async () => {
+  const { chooseEncoding } = await import('../../scripts/serve.mjs');
+  const all = ['br', 'gzip', 'identity'];
+  const cases = [
+    [undefined, 'identity'], // no header: the file as it is
+    ['', 'identity'], // an empty header: identity only
+    ['gzip, deflate', 'gzip'],
+    ['gzip, deflate, br, zstd', 'br'], // Chromium's header: equal q, the server prefers br
+    ['BR', 'br'],
+    ['x-gzip', 'gzip'],
+    ['gzip;q=1.0, br;q=0.9', 'gzip'],
+    ['gzip;q=0.5, br;q=0.8', 'br'],
+    ['br;q=0, gzip', 'gzip'],
+    ['br;q=0, gzip;q=0', 'identity'],
+    ['*', 'br'],
+    ['*;q=0.5, gzip', 'gzip'],
+    ['br;q=0, *', 'gzip'],
+    ['identity', 'identity'],
+    ['identity;q=1, br;q=0.5', 'identity'],
+    ['identity;q=0, gzip;q=0.1', 'gzip'],
+    ['*;q=0', null], // nothing acceptable
+    ['identity;q=0', null],
+    ['*;q=0, identity', 'identity'],
+    ['deflate, compress', 'identity'],
+    ['br;q=2', 'identity'], // a malformed q-value: that member is ignored
+    ['br;q=0.0001', 'identity'],
+    ['br;q=0.001', 'br'],
+    [' br ; q = 0.7 , gzip;q=0.6', 'br'],
+    ['gzip;q=0.8, gzip;q=0', 'gzip'], // the first mention counts
+  ];
+  for (const [h, want] of cases) assert.equal(chooseEncoding(h, all), want, `Accept-Encoding: ${JSON.stringify(h)}`);
+  // Only the codings on hand compete.
+  assert.equal(chooseEncoding('br', ['gzip', 'identity']), 'identity');
+  assert.equal(chooseEncoding('br, gzip;q=0.5', ['gzip', 'identity']), 'gzip');
+  assert.equal(chooseEncoding('br', ['identity']), 'identity');
+  assert.equal(chooseEncoding('br;q=1, identity;q=0', ['identity']), null);
+});
+
+test('precompressed siblings: Content-Encoding by Accept-Encoding, Vary, Content-Length, HEAD', async () => {
+  await ensureServer();
+  const cases = [
+    [null, null, PAGE_JS.length],
+    ['gzip, deflate, br, zstd', 'br', PAGE_BR.length],
+    ['gzip, deflate', 'gzip', PAGE_GZ.length],
+    ['br;q=0.5, gzip', 'gzip', PAGE_GZ.length],
+    ['identity', null, PAGE_JS.length],
+    ['deflate', null, PAGE_JS.length],
+    ['*', 'br', PAGE_BR.length],
+    ['br;q=0, gzip;q=0', null, PAGE_JS.length],
+  ];
+  for (const [accept, coding, size] of cases) {
+    const headers = accept === null ? {} : { 'Accept-Encoding': accept };
+    const label = `GET /page.js, Accept-Encoding: ${accept}`;
+    const r = await rawRequest(get('/page.js', 'GET', headers));
+    assert.equal(r.status, 200, label);
+    assert.equal(header(r, 'content-encoding'), coding ?? undefined, label);
+    assert.equal(header(r, 'vary'), 'Accept-Encoding', label);
+    assert.equal(header(r, 'content-type'), 'text/javascript; charset=utf-8', `${label}: the type of the file, not of its coding`);
+    assert.equal(Number(header(r, 'content-length')), size, label);
+    assert.equal(r.body.length, size, label);
+    const decoded = { br: zlib.brotliDecompressSync, gzip: zlib.gunzipSync }[coding]?.(r.body) ?? r.body;
+    assert.equal(decoded.toString(), PAGE_JS, `${label}: the body decodes to the file`);
+    const head = await rawRequest(get('/page.js', 'HEAD', headers));
+    assert.equal(head.status, 200, `HEAD ${label}`);
+    assert.equal(header(head, 'content-encoding'), coding ?? undefined, `HEAD ${label}`);
+    assert.equal(Number(header(head, 'content-length')), size, `HEAD ${label}`);
+    assert.equal(head.body.length, 0, `HEAD ${label}`);
+  }
+  // Only a .gz beside it: br is not on hand, gzip is.
+  const gzOnly = await rawRequest(get('/gz-only.css', 'GET', { 'Accept-Encoding': 'br' }));
+  assert.equal(header(gzOnly, 'content-encoding'), undefined);
+  assert.equal(gzOnly.body.toString(), PAGE_JS);
+  const gzOnly2 = await rawRequest(get('/gz-only.css', 'GET', { 'Accept-Encoding': 'br, gzip' }));
+  assert.equal(header(gzOnly2, 'content-encoding'), 'gzip');
+  assert.equal(zlib.gunzipSync(gzOnly2.body).toString(), PAGE_JS);
+  // A stale .br (older than its file: a rebuild changed the file) is not sent.
+  const stale = await rawRequest(get('/stale.js', 'GET', { 'Accept-Encoding': 'br' }));
+  assert.equal(stale.status, 200);
+  assert.equal(header(stale, 'content-encoding'), undefined);
+  assert.equal(stale.body.toString(), PAGE_JS);
+  // A .br that is a symlink out of the root is not followed.
+  const leak = await rawRequest(get('/leak.js', 'GET', { 'Accept-Encoding': 'br' }));
+  assert.equal(leak.status, 200);
+  assert.equal(header(leak, 'content-encoding'), undefined);
+  assert.ok(!leak.text.includes(SECRET));
+  // Nothing acceptable: 406, still with Vary.
+  const none = await rawRequest(get('/hello.txt', 'GET', { 'Accept-Encoding': 'br, identity;q=0' }));
+  assert.equal(none.status, 406);
+  assert.equal(header(none, 'vary'), 'Accept-Encoding');
+  const none2 = await rawRequest(get('/page.js', 'GET', { 'Accept-Encoding': '*;q=0' }));
+  assert.equal(none2.status, 406);
+  // The index of a folder negotiates too (no siblings here: the file as it is).
+  const idx = await rawRequest(get('/', 'GET', { 'Accept-Encoding': 'br' }));
+  assert.equal(idx.body.toString(), INDEX);
+  assert.equal(header(idx, 'vary'), 'Accept-Encoding');
+  // Data that is gzip already is sent as raw bytes, never with Content-Encoding (the wasm
+  // un-gzips the IDX files itself), and does not vary.
+  const data = await rawRequest(get('/data-idx.gz', 'GET', { 'Accept-Encoding': 'gzip, br' }));
+  assert.equal(data.status, 200);
+  assert.equal(header(data, 'content-encoding'), undefined);
+  assert.equal(header(data, 'vary'), undefined);
+  assert.equal(header(data, 'content-type'), 'application/gzip');
+  assert.deepEqual(data.body, PAGE_GZ);
+  // The siblings themselves can still be fetched by name, as they are.
+  const br = await rawRequest(get('/page.js.br', 'GET', { 'Accept-Encoding': 'br' }));
+  assert.equal(br.status, 200);
+  assert.equal(header(br, 'content-encoding'), undefined);
+  assert.deepEqual(br.body, PAGE_BR);
+});
+
+test('Host: loopback names and the served address are answered, any other name is refused', async () => {
+  await ensureServer();
+  const { port } = server;
+  for (const host of ['127.0.0.1', `127.0.0.1:${port}`, 'localhost', `LOCALHOST:${port}`, '[::1]', `[::1]:${port}`]) {
+    const r = await rawRequest(get('/hello.txt', 'GET', { Host: host }));
+    assert.equal(r.status, 200, `Host: ${host}`);
+    assert.equal(r.body.toString(), HELLO);
+  }
+  // DNS rebinding: a page of another site whose name now resolves to 127.0.0.1.
+  for (const host of ['evil.example', `evil.example:${port}`, 'localhost.evil.example', '127.0.0.1.nip.io', '[::2]', '']) {
+    const r = await rawRequest(get('/hello.txt', 'GET', { Host: host }));
+    assert.equal(r.status, 403, `Host: ${JSON.stringify(host)}`);
+    assert.ok(!r.body.toString().includes(HELLO.trim()), `Host: ${host}: no content`);
+    const head = await rawRequest(get('/hello.txt', 'HEAD', { Host: host }));
+    assert.equal(head.status, 403, `HEAD, Host: ${JSON.stringify(host)}`);
+  }
+  // An absolute-form target names its own authority, which counts as the host.
+  assert.equal((await rawRequest(get('http://evil.example/hello.txt'))).status, 403);
+  const abs = await rawRequest(get(`http://127.0.0.1:${port}/hello.txt`));
+  assert.equal(abs.status, 200);
+  assert.equal(abs.body.toString(), HELLO);
+  // HTTP/1.0 without a Host header (nothing to check) is served.
+  const old = await rawRequest('GET /hello.txt HTTP/1.0\r\n\r\n');
+  assert.equal(old.status, 200);
+  await assertAlive('foreign Host headers');
+});
+
+test('a Host check for a wildcard listen address allows this machine’s own addresses', async () => {
+  const { allowedHostNames } = await import('../../scripts/serve.mjs');
+  const local = allowedHostNames('127.0.0.1');
+  assert.deepEqual([...local].sort(), ['127.0.0.1', '[::1]', 'localhost']);
+  assert.ok(allowedHostNames('denoise.test').has('denoise.test'));
+  assert.ok(allowedHostNames('::1').has('[::1]'));
+  const any = allowedHostNames('0.0.0.0');
+  for (const list of Object.values(os.networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === 'IPv4') assert.ok(any.has(a.address), a.address);
+  }
+  assert.ok(!any.has('evil.example'));
+});
+
+test('targets starting with // are refused with 400', async () => {
+  await ensureServer();
+  for (const target of ['//etc/passwd', '//evil.example/', '//127.0.0.1/hello.txt', '///hello.txt']) {
+    const r = await rawRequest(get(target));
+    assert.equal(r.status, 400, target);
+  }
+  // A single slash still works.
+  assert.equal((await rawRequest(get('/hello.txt'))).status, 200);
+});
+
+test('every response carries the Content-Security-Policy: own origin, wasm compilation', async () => {
+  await ensureServer();
+  const { CONTENT_SECURITY_POLICY } = await import('../../scripts/serve.mjs');
+  const directives = new Map(CONTENT_SECURITY_POLICY.split(';').map((d) => {
+    const [name, ...values] = d.trim().split(/\s+/);
+    return [name, values];
+  }));
+  assert.deepEqual(directives.get('default-src'), ["'self'"]);
+  // index.html's `onsubmit="return false"` by its hash, no other inline script.
+  assert.deepEqual(directives.get('script-src'), ["'self'", "'wasm-unsafe-eval'", "'unsafe-hashes'", "'sha256-GZIcz60Uwd6wT3vaYke/atSr53TehbYAPepOa3d03Vw='"]);
+  for (const values of directives.values()) {
+    for (const v of values) assert.ok(!/^\*|^https?:|'unsafe-eval'/.test(v), `no foreign source, no eval: ${v}`);
+  }
+  for (const target of ['/', '/page.js', '/hello.txt', '/nope.txt']) {
+    const r = await rawRequest(get(target, 'GET', { 'Accept-Encoding': 'br' }));
+    assert.equal(header(r, 'content-security-policy'), CONTENT_SECURITY_POLICY, target);
+  }
+});
+
+test('csp: false leaves the policy out (the peers’ benchmark pages have inline scripts)', async (t) => {
+  const { startServer: startInProcess } = await import('../../scripts/serve.mjs');
+  const { server: inProcess, port } = await startInProcess({ dir: root, port: 0, quiet: true, csp: false });
+  t.after(() => { inProcess.closeAllConnections(); inProcess.close(); });
+  for (const target of ['/', '/nope.txt']) {
+    const r = await rawRequest(get(target), { port });
+    assert.equal(header(r, 'content-security-policy'), undefined, target);
+  }
 });
 
 test('after every hostile request: no crash, no leak, GET / still 200', async () => {
