@@ -15,10 +15,20 @@ function openDb() {
       const store = ev.oldVersion < 1 ? req.result.createObjectStore(STORE, { keyPath: 'key' }) : req.transaction.objectStore(STORE);
       if (!store.indexNames.contains('savedAt')) store.createIndex('savedAt', 'savedAt');
     };
-    req.onsuccess = () => resolve(req.result);
+    req.onsuccess = () => {
+      const db = req.result;
+      // A newer page in another tab upgrades the schema: let it (this tab reopens on its next save).
+      db.onversionchange = () => {
+        db.close();
+        dbPromise = null;
+      };
+      resolve(db);
+    };
     req.onerror = () => reject(req.error);
     req.onblocked = () => reject(new Error('IndexedDB is blocked by another tab'));
   });
+  // A failed open is not kept: the next save tries again (a blocked or busy store is often transient).
+  dbPromise.catch(() => (dbPromise = null));
   return dbPromise;
 }
 function idb(mode, fn) {
