@@ -310,6 +310,16 @@ test('dead after a fatal error or a lost device: nothing runs any more', async (
   await turn();
   assert.deepEqual(lost.types(), ['deviceLost'], 'reported once');
   assert.equal(lost.run.log.at(-1), 'frame 1');
+
+  // A wasm call in flight when the device was lost traps afterwards: still one crash for the page
+  // (issue 26: one device loss counted as two, and the second moved the run to the CPU backend).
+  const both = setup();
+  both.run.fail = trap;
+  const inFlight = both.scheduler.frame(1); // the frame's flush awaits the device...
+  both.scheduler.lost({ reason: 'destroyed', message: '' }); // ...which is lost meanwhile
+  await inFlight;
+  assert.equal(both.scheduler.state, DEAD);
+  assert.deepEqual(both.types(), ['deviceLost'], 'the trap after the loss is not a second crash');
 });
 
 test("a new run's metrics wait until the page has been idle a moment, and not for Play", async () => {

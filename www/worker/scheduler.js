@@ -109,8 +109,12 @@ export class Scheduler {
 
   // --- transitions --------------------------------------------------------------------------------
 
-  /** -> dead, on a wasm trap (`where`: what was running). */
+  /**
+   * -> dead, on a wasm trap (`where`: what was running). Once dead (a lost device), a call in
+   * flight that traps afterwards is not a second crash for the page to count.
+   */
   die(where, e) {
+    if (this.dead) return;
     this.state = DEAD;
     this.post({ type: 'fatal', message: `${where}: ${errorText(e)}` });
   }
