@@ -119,6 +119,11 @@ test('two tabs on the same settings: the one behind does not silently overwrite 
   assert.equal(conflict.theirs, ahead);
   assert.ok(conflict.ours <= behind && conflict.ours < ahead, JSON.stringify(conflict));
   assert.equal(await inPage(pageB, (store, key) => store.loadAutosave(key).then((e) => e.step)), ahead, 'the save with more steps is kept');
+  // Reset in the tab behind discards its own run, not the other tab's save (issue 26).
+  const v0 = await lab(pageB, 'lab.readyVersion');
+  await pageB.click('#reset');
+  await waitReady(pageB, { version: v0 + 1 });
+  assert.equal(await inPage(pageB, (store, key) => store.loadAutosave(key).then((e) => e?.step ?? null)), ahead, "Reset keeps the other tab's save");
   // Asked, the user continues from the other tab's save.
   const v = await lab(pageB, 'lab.readyVersion');
   await pageB.click('.banner[data-id="save-conflict"] button:has-text("Continue from that save")');

@@ -4,7 +4,6 @@
 // shows it and tells the worker (www/page/training.js). www/page/app.js wires them to the controls
 // at load; www/page/messages.js calls those the worker's messages lead to.
 
-import { deleteAutosave } from './autosave.js';
 import { clearBanner, errorBanner } from './banners.js';
 import { showConfig } from './controls.js';
 import { readChecked } from './file-checks.js';
@@ -72,7 +71,7 @@ export function resample() {
 /** Reset: discard this run's autosave and train afresh with the same settings. */
 export function startOver() {
   if (!training.running) return;
-  deleteAutosave(saveKey());
+  training.discardSave(saveKey());
   training.restart({ fresh: true, discard: true });
 }
 

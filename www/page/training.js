@@ -208,6 +208,20 @@ class Training {
     }
   }
 
+  /**
+   * Reset: the save of these settings goes with this tab's run, unless another tab (or an earlier
+   * visit) saved more steps there: that run is not this tab's to discard.
+   */
+  async discardSave(key) {
+    const saved = await loadAutosave(key);
+    if (!saved) return;
+    if (saved.tab !== TAB && saved.step > lab.step) {
+      banner('reset-kept', 'info', `Reset this tab's run. The save of these settings at step ${saved.step}, from another tab or an earlier visit, is kept.`);
+      return;
+    }
+    await deleteAutosave(key);
+  }
+
   requestAutosave() {
     if (!autosaving() || !lab.ready || lab.step === this.lastSavedStep || lab.step === 0) return;
     this.post({ type: 'export', reason: 'autosave' });
