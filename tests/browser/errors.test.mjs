@@ -84,6 +84,9 @@ test('a checkpoint for another model or L is refused with a choice', async () =>
   await page.fill('#ctl-L', '8');
   await page.press('#ctl-L', 'Enter');
   await waitReady(page, { version: (await lab(page, 'lab.readyVersion')) + 1 });
+  // A run at L = 8, playing (so not saved by a pause) when the import replaces it.
+  await page.click('#play');
+  await page.waitForFunction(() => window.denoiseLab.step >= 2, null, { timeout: 60000, polling: 50 });
   await page.setInputFiles('#import-file', good);
   // The previous test may have left an 'import' error banner: wait for the new message.
   await page.waitForFunction(() => /checkpoint is for/.test(document.querySelector('.banner[data-id="import"]')?.textContent || ''));
@@ -95,4 +98,13 @@ test('a checkpoint for another model or L is refused with a choice', async () =>
   await waitReady(page, { version: v + 1 });
   assert.equal((await lab(page, 'lab.info')).levels, 10);
   assert.equal(await page.inputValue('#ctl-L'), '10');
+  // The run the import replaced was autosaved first (issue 26), and the file's bytes let go.
+  const saved = await page.evaluate(async (L) => {
+    const { autosaveKey, loadAutosave } = await import('/www/page/autosave.js');
+    const { trainConfig } = await import('/www/page/state.js');
+    const s = await loadAutosave(autosaveKey(trainConfig({ ...window.denoiseLab.config, L, a: null }), 'bundled'));
+    return s ? s.step : null;
+  }, 8);
+  assert.ok(saved >= 2, `the L = 8 run was saved before the import replaced it (step ${saved})`);
+  assert.equal(await lab(page, 'lab.importPending'), false, 'the imported bytes are not kept');
 });

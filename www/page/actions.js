@@ -196,7 +196,9 @@ export function switchBackend(backend) {
 
 /** Send checkpoint bytes to the worker; `adopt`: take its settings where they differ from the page's. */
 export function sendImport(bytes, name, adopt = false) {
-  run.pendingImport = { bytes, name };
+  run.pendingImport = { bytes, name }; // kept for "Switch to ..." until the import ends
+  lab.importPending = true;
+  training.saveLeaving();
   training.stopped();
   clearBanner('import');
   const copy = bytes.slice();
@@ -220,6 +222,7 @@ export async function importCheckpoint(file) {
 export function loadData(images, labels, name) {
   if (!lab.ready) return;
   run.pendingData = { images, labels: labels || undefined, name };
+  training.saveLeaving();
   training.stopped();
   clearBanner('data');
   training.post({ type: 'loadData', images: images.slice(), labels: labels ? labels.slice() : undefined, name });

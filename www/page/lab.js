@@ -37,6 +37,7 @@ export function createLab({ cfg, view, post }) {
     errors: [], // the message of every error banner, in order
     warnings: [], // the URL's problems, the worker's warnings and WebGPU errors, in order
     lastExport: null, // {name, size, step} of the last download
+    importPending: false, // a checkpoint's bytes are kept for an import under way (or its "Switch to ...")
     autosaves: 0, // counts autosaves stored in this browser
     resumed: null, // {step, history} of the autosave this session resumed, if it did
     frames: [], // [{k, ms}] per training frame of this session (k steps in ms)

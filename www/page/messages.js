@@ -68,6 +68,7 @@ function onReady(msg) {
     training.resumedAt(msg.resumed.step);
   }
   if (msg.imported) {
+    releaseImport();
     banner('imported', 'info', `Imported checkpoint${msg.imported.name ? ` “${escapeHtml(msg.imported.name)}”` : ''} at step ${msg.imported.step}.`);
   }
   if (msg.data) $('data-status').textContent = `Data: ${msg.data.name} — ${msg.data.n} images of ${msg.data.h}×${msg.data.w}.`;
@@ -149,8 +150,15 @@ function onExported(msg) {
   banner('exported', 'info', `Exported ${escapeHtml(name)} (${(msg.bytes.byteLength / 1024).toFixed(0)} KiB).`);
 }
 
+/** An import ended: its bytes (up to the checkpoint size limit) are not kept. */
+function releaseImport() {
+  run.pendingImport = null;
+  lab.importPending = false;
+}
+
 function onError(msg) {
   if (msg.kind === 'data') run.pendingData = null;
+  if (msg.kind === 'import') releaseImport();
   errorBanner(msg.kind === 'import' ? 'import' : msg.kind === 'data' ? 'data' : `err-${msg.kind}`, msg.message);
   if ((msg.kind === 'config' || msg.kind === 'import' || msg.kind === 'data') && lab.info) {
     // The previous session is still there.

@@ -179,9 +179,7 @@ class Training {
     const wasPlaying = this.wantPlaying;
     const restart = ++this.restarts;
     if (discard) this.discardedRun = lab.run;
-    // The run being left is saved unless it was a scenario run (`lab.scenario`: what runs now,
-    // where the settings may already name the next scenario).
-    else if (lab.ready && lab.step > 0 && lab.step !== this.lastSavedStep && !lab.scenario) this.post({ type: 'export', reason: 'autosave' });
+    else this.saveLeaving();
     this.post({ type: 'pause' });
     lab.ready = false;
     setEnabled(false);
@@ -206,6 +204,15 @@ class Training {
     } else {
       this.start({ autoplay: this.wantPlaying });
     }
+  }
+
+  /**
+   * The run about to be replaced (new settings, an import, other data) is saved first, unless it
+   * was a scenario run (`lab.scenario`: what runs now, where the settings may already name the
+   * next scenario) or is saved at this step already.
+   */
+  saveLeaving() {
+    if (lab.ready && lab.step > 0 && lab.step !== this.lastSavedStep && !lab.scenario) this.post({ type: 'export', reason: 'autosave' });
   }
 
   /**
