@@ -83,9 +83,17 @@ test('a drawing too costly for all its rows redraws fewer (halving down to one r
     }
   }
   assert.deepEqual(seen, [0, 1, 2, 3, 6]);
-  // The cost is kept per row: a one-row pass of 1.2 s makes a full pass expected at 7.2 s.
+  // Costs are kept by size; between two sizes the line through them (a part per level, a part
+  // per row): 6 rows in 6 s and 1 row in 1.2 s make 3 rows 240 + 3 * 960 = 3120 ms, 6 rows still 6 s.
   t.record('draw', 60000, 61200, 1);
-  assert.equal(t.expected('draw', { units: 6 }), 7200);
+  assert.equal(t.expected('draw', { units: 6 }), 6000);
+  assert.equal(t.expected('draw', { units: 1 }), 1200);
+  assert.equal(t.expected('draw', { units: 3 }), 3120);
+  // From one size alone, its cost per unit (as before a second size is seen).
+  const u = new TimeShare();
+  u.record('train', 0, 0);
+  u.record('draw', 0, 1600, 1);
+  assert.equal(u.expected('draw', { units: 3 }), 4800);
 });
 
 test('a pass cut short counts against training but cannot make a pass look cheap', () => {

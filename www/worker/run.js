@@ -15,6 +15,9 @@ import { dataset, fetchBytes, loadBundled } from './data.js';
 
 const PKG = new URL('../../pkg/denoise_lab.js', import.meta.url).href;
 const LIGHT_METRICS_N = 32;
+/** The fewest rows of a lighter redraw while playing, and how long the grids may wait for them (see `drawRows`). */
+const LIGHT_ROWS = 3;
+const LIGHT_STALE_MS = 20000;
 
 /** The models of a free-play run: `main`, and Φ* beside a denoiser when `ideal`. */
 function freePlay(main, ideal) {
@@ -442,7 +445,15 @@ export class Run {
   drawRows(now) {
     const display = this.display;
     if (!this.drawing.due(display)) return 0;
-    return display.sampleEvery ? display.samples : this.share.largestFit('draw', now, display.samples);
+    if (display.sampleEvery) return display.samples;
+    const rows = this.share.largestFit('draw', now, display.samples);
+    // A lighter redraw waits until LIGHT_ROWS rows fit: per row it costs less than one-row redraws
+    // (a part of a drawing's cost is per level, whatever the rows), so the rotation covers every
+    // row sooner. Not if its cost is unknown (one row measures it), nor once the grids have not
+    // changed for LIGHT_STALE_MS.
+    const least = Math.min(LIGHT_ROWS, display.samples);
+    if (rows >= least || this.share.expected('draw') == null || now - this.drawing.lastAt > LIGHT_STALE_MS) return rows;
+    return 0;
   }
 
   /**

@@ -21,7 +21,7 @@ export class TimeShare {
   /** A new run: nothing measured yet. */
   reset() {
     this.spans = []; // {start, end, kind}: 'train' or a pass ('draw', 'measure')
-    this.lastCost = {}; // kind -> ms of its last complete pass
+    this.costs = {}; // kind -> Map(units -> ms of its last complete pass of that size)
   }
 
   /**
@@ -37,7 +37,12 @@ export class TimeShare {
    * `units`: its size (a drawing's rows); costs are kept per unit.
    */
   cost(kind, ms, units = 1) {
-    this.lastCost[kind] = ms / units;
+    this.known(kind).set(units, ms);
+  }
+
+  known(kind) {
+    this.costs[kind] ??= new Map();
+    return this.costs[kind];
   }
 
   /**
@@ -48,10 +53,10 @@ export class TimeShare {
    */
   record(kind, start, end, units = 1, complete = true) {
     if (kind !== 'train') {
-      const perUnit = (end - start) / units;
-      const known = this.lastCost[kind];
-      if (complete) this.lastCost[kind] = perUnit;
-      else if (known != null) this.lastCost[kind] = Math.max(known, perUnit);
+      const ms = end - start;
+      const expected = this.expected(kind, { units });
+      if (complete) this.known(kind).set(units, ms);
+      else if (expected != null && ms > expected) this.known(kind).set(units, ms);
     }
     // The window opens with the first training since Play: a pass that was running when Play was
     // pressed (the drawing at load, which gives way between two samplers' chains) delays the
@@ -82,16 +87,18 @@ export class TimeShare {
   }
 
   /**
-   * The expected cost of a pass of `kind` and `units`: its last cost per unit times `units`, else
-   * (never run) `basis`'s last cost per unit times `factor` (e.g. a measurement of n samples per
-   * sampler from a drawing's cost per row: factor n, since both run the same chains), else null:
-   * unknown.
+   * The expected cost of a pass of `kind` and `units`: the last complete pass of that size; else,
+   * from passes of two other sizes, the line through them (a drawing's cost is a part per level
+   * whatever the rows, plus a part per row: one row costs more than a sixth of six); from one
+   * size, that cost per unit times `units`; else (never run) `basis`'s expected cost for `factor`
+   * times as many units (a measurement of n samples per sampler from a drawing's cost: factor n,
+   * since both run the same chains); else null: unknown.
    */
   expected(kind, { basis, factor = 1, units = 1 } = {}) {
-    const cost = this.lastCost[kind];
-    if (cost != null) return cost * units;
-    const base = basis == null ? null : this.lastCost[basis];
-    return base == null ? null : base * factor * units;
+    const known = this.costs[kind];
+    if (known?.size) return costAt(known, units);
+    const base = basis == null ? null : this.costs[basis];
+    return base?.size ? costAt(base, units * factor) : null;
   }
 
   /**
@@ -118,4 +125,18 @@ export class TimeShare {
     const t = this.totals(now);
     return t.train >= this.share * (t.wall + cost);
   }
+}
+
+/** The cost of `units` from `known` (units -> ms): see `TimeShare.expected`. */
+function costAt(known, units) {
+  if (known.has(units)) return known.get(units);
+  const sizes = [...known.keys()].sort((a, b) => a - b);
+  if (sizes.length === 1) return (known.get(sizes[0]) * units) / sizes[0];
+  // The two sizes nearest `units` (both below or both above it: extrapolated).
+  const near = sizes.sort((a, b) => Math.abs(a - units) - Math.abs(b - units)).slice(0, 2).sort((a, b) => a - b);
+  const [u1, u2] = near;
+  const perUnit = (known.get(u2) - known.get(u1)) / (u2 - u1);
+  const fixed = known.get(u1) - perUnit * u1;
+  // Never below the linear share of the cheaper size per unit (a noisy pair could give a slope < 0).
+  return Math.max(fixed + perUnit * units, (Math.min(...near.map((u) => known.get(u) / u)) * units) / 2);
 }
