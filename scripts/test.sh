@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test: formatting and lints, the native tests (CPU, and wgpu over lavapipe), the wasm build
 # of the page, the JS unit tests and the browser suite (headless Chromium on SwiftShader WebGPU and
-# on the CPU backend) against that build. Each phase prints its time: the whole run must stay
+# on the CPU backend; Firefox ESR on its CPU backend and on its own WebGPU over lavapipe; WebKitGTK
+# on its CPU backend) against that build. Each phase prints its time: the whole run must stay
 # within 40 minutes cold (fresh clone) and 12 minutes warm on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,11 +52,11 @@ node --test tests/node/
 phase "node tests"
 
 # The native tests run beside the browser files whose checks do not time anything (URL state,
-# checkpoints, errors, faults, autosaves, metrics: the CPU backend in one Chromium worker thread,
-# which leaves most of the second core idle); the files that bound times (the first minute, the
+# checkpoints, errors, faults, autosaves, metrics, a failed start, Firefox and WebKit: the CPU
+# backend in one browser worker thread, which leaves most of the second core idle); the files that bound times (the first minute, the
 # embed, training on SwiftShader WebGPU) run after them, alone. The native tests need the
 # wrapper they were compiled with, or cargo would compile them again.
-BEHAVIOUR="url errors checkpoint faults never-lose metrics"
+BEHAVIOUR="url errors checkpoint faults never-lose metrics start firefox webkit"
 TIMED="first-minute embed fallback train"
 for f in tests/browser/*.test.mjs; do
   name="$(basename "$f" .test.mjs)"

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { acceptedLocale, usableLocale } from '../../www/page/locale.js';
-import { START_ADVICE, describeError, errorSource, startFailureText } from '../../www/page/start-failure.js';
+import { START_ADVICE, describeError, errorSource, failedStep, startFailureText } from '../../www/page/start-failure.js';
 
 const WWW = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'www');
 
@@ -67,4 +67,15 @@ test("an error's source is the first frame under the page's folder, in each engi
   assert.equal(describeError(new TypeError('Failed to fetch dynamically imported module: http://127.0.0.1:8080/www/page/app.js'), base), 'TypeError: Failed to fetch dynamically imported module: http://127.0.0.1:8080/www/page/app.js');
   assert.equal(describeError('boom', base), 'boom');
   assert.equal(describeError(undefined, base), 'unknown error');
+});
+
+test("a failure in the worker's start names the step it was at", () => {
+  assert.equal(failedStep('Loading the WebAssembly core…'), 'loading the WebAssembly core failed: ');
+  assert.equal(failedStep('Loading the bundled MNIST digits...'), 'loading the bundled MNIST digits failed: ');
+  assert.equal(failedStep(undefined), '');
+  assert.equal(failedStep(''), '');
+  assert.equal(
+    startFailureText(`${failedStep('Loading the WebAssembly core…')}init: CompileError: expected magic word`),
+    `The page could not start: loading the WebAssembly core failed: init: CompileError: expected magic word. ${START_ADVICE}`,
+  );
 });

@@ -9,7 +9,7 @@ import { downloadFile } from './files.js';
 import { escapeHtml, fmtMs } from './format.js';
 import { renderMetrics } from './metrics-panel.js';
 import { buildScenarioButtons, markScenario, showScenarioCaption } from './scenario-panel.js';
-import { startFailureText } from './start-failure.js';
+import { failedStep, startFailureText } from './start-failure.js';
 import { endActivity, showActivity, showBackend, showCompanionLoss, showProgress, showStuck } from './stats.js';
 import { cfg, lab, run, view, writeUrl } from './store.js';
 import { training } from './training.js';
@@ -142,7 +142,8 @@ function onError(msg) {
     training.setPlaying(false);
     endActivity();
   }
-  if (msg.kind === 'init') showStuck(startFailureText(msg.message));
+  // What the worker was loading when it failed: its last status ("Loading the WebAssembly core…").
+  if (msg.kind === 'init') showStuck(startFailureText(`${failedStep(lab.activities.at(-1))}${msg.message}`));
 }
 
 function onImportMismatch(msg) {

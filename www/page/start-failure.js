@@ -12,6 +12,15 @@ export function startFailureText(detail) {
 }
 
 /**
+ * A status line the page showed while starting ("Loading the WebAssembly core…") as the start of a
+ * failure's detail: "loading the WebAssembly core failed: "; empty when there is none.
+ */
+export function failedStep(status) {
+  const step = typeof status === 'string' ? status.trim().replace(/(…|\.\.\.)$/, '') : '';
+  return step ? `${step.charAt(0).toLowerCase()}${step.slice(1)} failed: ` : '';
+}
+
+/**
  * Where an error was thrown, as a path of the site and a line ("vendor/uPlot.esm.js:442"), from
  * the first frame of its stack that is a file under `base` (the page's folder); null when the
  * stack names none. Chromium writes frames as "at URL:line:col", Firefox and WebKit as
