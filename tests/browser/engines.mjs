@@ -192,7 +192,7 @@ class WebDriverPage extends EnginePage {
 
 /**
  * WebKitGTK's MiniBrowser under its own Xvfb, driven by WebKitWebDriver. `lang`: the browser's LANG
- * (`null`: unset; "C" makes WebKitGTK report navigator.language "C", which Intl rejects).
+ * (`null`: unset; "C.UTF-8" makes WebKitGTK report navigator.language "C", which Intl rejects; "C" alone gives "en-US").
  */
 export async function launchWebKit({ lang = null } = {}) {
   checkDist();

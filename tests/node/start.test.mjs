@@ -79,3 +79,7 @@ test("a failure in the worker's start names the step it was at", () => {
     `The page could not start: loading the WebAssembly core failed: init: CompileError: expected magic word. ${START_ADVICE}`,
   );
 });
+
+test('a detail that ends in a full stop gets no second one', () => {
+  assert.equal(startFailureText('init: Importing a module script failed.'), `The page could not start: init: Importing a module script failed. ${START_ADVICE}`);
+});

@@ -8,7 +8,7 @@ export const START_ADVICE = 'Reload the page to try again. If it fails again, cl
 
 /** The status line's text for a start that failed on `detail` (what failed, and why). */
 export function startFailureText(detail) {
-  return `The page could not start: ${detail}. ${START_ADVICE}`;
+  return `The page could not start: ${String(detail).replace(/\.+$/, '')}. ${START_ADVICE}`;
 }
 
 /**
