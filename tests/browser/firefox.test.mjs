@@ -11,7 +11,7 @@ test('Firefox without WebGPU: the CPU backend with its banner, the loss falls, n
   const engine = await launchFirefox({ webgpu: false });
   try {
     const page = await engine.open(SMALL);
-    const run = await trainAndLearn(page, { steps: 120 });
+    const run = await trainAndLearn(page, { steps: 30 });
     console.log(describeRun(engine.name, run));
     const st = await page.evaluate(`({ gpu: 'gpu' in navigator, backend: window.denoiseLab.backend, reason: window.denoiseLab.fallbackReason, banner: document.querySelector('.banner[data-id="backend"]')?.textContent, shown: document.getElementById('stat-backend').textContent })`);
     assert.equal(st.gpu, false, 'this Firefox has no navigator.gpu');

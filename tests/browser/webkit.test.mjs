@@ -14,7 +14,7 @@ for (const lang of ['en_US.UTF-8', 'C.UTF-8']) {
     const engine = await launchWebKit({ lang });
     try {
       const page = await engine.open(SMALL);
-      const run = await trainAndLearn(page, { steps: lang === 'C.UTF-8' ? 30 : 120 });
+      const run = await trainAndLearn(page, { steps: 30 });
       console.log(describeRun(`${engine.name} (${named})`, run));
       const st = await page.evaluate(`({
         gpu: 'gpu' in navigator,
