@@ -26,8 +26,9 @@ export const WEBKIT_DRIVER = process.env.WEBKIT_DRIVER || '/usr/bin/WebKitWebDri
 
 /**
  * Firefox's preferences for WebGPU: `dom.webgpu.enabled` exposes navigator.gpu (off by default in
- * Firefox ESR 153 on Linux), and without `gfx.webgpu.ignore-blocklist` requestAdapter() returns null
- * on a machine without GPU (Mesa's lavapipe, a CPU Vulkan driver, is blocklisted).
+ * Firefox ESR 153 on Linux); without `gfx.webgpu.ignore-blocklist` requestAdapter() returns null on
+ * a machine without GPU, and with it Firefox gives a fallback adapter (isFallbackAdapter: a CPU
+ * Vulkan driver such as Mesa's lavapipe).
  */
 export const FIREFOX_WEBGPU_PREFS = { 'dom.webgpu.enabled': true, 'gfx.webgpu.ignore-blocklist': true };
 
