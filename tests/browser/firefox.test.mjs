@@ -32,7 +32,7 @@ test("Firefox with WebGPU: trains on Firefox's WebGPU, the loss falls, no consol
     // An adapter that runs on the CPU: the page would choose its CPU backend by itself
     // (www/shared/webgpu.js chooseBackend), so the URL asks for WebGPU.
     const page = await engine.open(`${SMALL}&backend=webgpu`);
-    const run = await trainAndLearn(page, { steps: 40 });
+    const run = await trainAndLearn(page, { steps: 20 });
     console.log(describeRun(`${engine.name} WebGPU`, run));
     const st = await page.evaluate(`({ backend: window.denoiseLab.backend, cpuAdapter: window.denoiseLab.cpuAdapter, warnings: window.denoiseLab.warnings, shown: document.getElementById('stat-backend').textContent })`);
     assert.equal(st.backend, 'webgpu', `training on WebGPU (${JSON.stringify(st)})`);
