@@ -35,7 +35,7 @@ export const FIREFOX_WEBGPU_PREFS = { 'dom.webgpu.enabled': true, 'gfx.webgpu.ig
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function checkDist() {
-  for (const f of ['index.html', 'www/page/boot.js', 'www/worker/worker.js', 'pkg/denoise_lab.js', 'pkg/denoise_lab_bg.wasm']) {
+  for (const f of ['index.html', 'www/page/boot.js', 'www/page/app.js', 'www/worker/worker.js', 'pkg/denoise_lab.js', 'pkg/denoise_lab_bg.wasm']) {
     assert.ok(fs.existsSync(`${DIST}/${f}`), `${DIST}/${f} is missing: run \`bash scripts/build-web.sh\` first`);
   }
 }

@@ -1,7 +1,8 @@
-// Starting the page in Chromium: a browser whose locale Intl rejects still starts, and a page that
-// cannot start says in its status line ("Loading…") what failed and what to try, whether a module
-// of the page throws or is missing, the wasm core is broken, or the training worker's script is
-// missing. The failures are made on purpose by serving broken files (playwright's route).
+// Starting the page in Chromium: a browser whose locale Intl rejects still starts, the page has run
+// (the handle, the controls) by the document's load event, and a page that cannot start says in
+// its status line ("Loading…") what failed and what to try, whether a module of the page throws or
+// is missing, the wasm core is broken, or the training worker's script is missing. The failures
+// are made on purpose by serving broken files (playwright's route).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { launch, waitReady, lab, SMALL_CPU } from './helpers.mjs';
@@ -58,6 +59,19 @@ test('a browser locale that Intl rejects ("C") falls back to en-US: the page sta
   assert.ok(await page.evaluate(() => !!document.querySelector('#chart-loss canvas')), 'the loss chart is there');
   assert.deepEqual(await lab(page, 'lab.errors'), []);
   assert.deepEqual(consoleErrors, [], 'no console errors');
+  await page.close();
+});
+
+test('the page has run by the load event: the handle is there and the controls show the URL', async () => {
+  const page = await env.context.newPage();
+  // What the page looks like to a listener of the load event (a test, an embedding page).
+  await page.addInitScript(() => {
+    addEventListener('load', () => {
+      window.atLoad = { handle: !!window.denoiseLab, L: document.getElementById('ctl-L').value, seed: document.getElementById('ctl-seed').value };
+    });
+  });
+  await page.goto(`${env.url}?${SMALL_CPU}&seed=7`);
+  assert.deepEqual(await page.evaluate(() => window.atLoad), { handle: true, L: '10', seed: '7' });
   await page.close();
 });
 
