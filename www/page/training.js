@@ -10,7 +10,8 @@ import { showPlaying, setEnabled } from './controls.js';
 import { ago, escapeHtml } from './format.js';
 import { downloadFile } from './files.js';
 import { trainConfig } from './state.js';
-import { showActivity } from './stats.js';
+import { startFailureText } from './start-failure.js';
+import { showActivity, showStuck } from './stats.js';
 import { LIGHT, cfg, displaySettings, isCurrent, isLight, lab, lighten, run, saveKey, useBackend, view, writeUrl } from './store.js';
 import { charts, clearRunViews } from './views.js';
 import { worker } from './worker-client.js';
@@ -133,6 +134,8 @@ class Training {
     }
     if (this.crashTimes.length > 2) {
       worker.stop();
+      // No session ever started: the status line still says what it was loading.
+      if (!lab.readyVersion) showStuck(startFailureText(reason));
       errorBanner('crash', `Training stopped: ${reason}. It failed repeatedly, so it was not restarted. Your autosave is kept.`, {
         actions: this.waysOut(),
       });
