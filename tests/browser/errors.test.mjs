@@ -108,3 +108,24 @@ test('a checkpoint for another model or L is refused with a choice', async () =>
   assert.ok(saved >= 2, `the L = 8 run was saved before the import replaced it (step ${saved})`);
   assert.equal(await lab(page, 'lab.importPending'), false, 'the imported bytes are not kept');
 });
+
+test('two loads of data in quick succession: the page believes what the worker trains on', async () => {
+  await waitReady(page);
+  const v = await lab(page, 'lab.readyVersion');
+  // Two files sent before the first is answered (a double click on "Load", a slow first URL).
+  await page.evaluate(async () => {
+    const bytes = new Uint8Array(await (await fetch('www/data/mnist-10k-images-idx3-ubyte.gz')).arrayBuffer());
+    const actions = await import('/www/page/actions.js');
+    actions.loadData(bytes, undefined, 'first-images-idx3-ubyte.gz');
+    actions.loadData(bytes, undefined, 'second-images-idx3-ubyte.gz');
+  });
+  await waitReady(page, { version: v + 2 });
+  await page.waitForFunction(() => /second-images/.test(document.getElementById('data-status').textContent), null, { timeout: 60000 });
+  const state = await page.evaluate(async () => {
+    const { run } = await import('/www/page/store.js');
+    return { custom: run.customData?.name ?? null, pending: run.pendingData.size };
+  });
+  // The data the page restarts a crashed worker with, and names its autosaves by.
+  assert.equal(state.custom, 'second-images-idx3-ubyte.gz', 'the page keeps the file the worker trains on');
+  assert.equal(state.pending, 0, 'no load left waiting');
+});

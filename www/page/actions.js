@@ -221,9 +221,12 @@ export async function importCheckpoint(file) {
 /** IDX images (and labels) to train on instead of the bundled digits. */
 export function loadData(images, labels, name) {
   if (!lab.ready) return;
-  run.pendingData = { images, labels: labels || undefined, name };
+  // Each load by its number: two loads in quick succession end in order, and each answer names
+  // its own (the page must not believe it trains on one file while the worker trains on another).
+  const id = ++run.dataLoads;
+  run.pendingData.set(id, { images, labels: labels || undefined, name });
   training.saveLeaving();
   training.stopped();
   clearBanner('data');
-  training.post({ type: 'loadData', images: images.slice(), labels: labels ? labels.slice() : undefined, name });
+  training.post({ type: 'loadData', id, images: images.slice(), labels: labels ? labels.slice() : undefined, name });
 }

@@ -158,7 +158,7 @@ function releaseImport() {
 }
 
 function onError(msg) {
-  if (msg.kind === 'data') run.pendingData = null;
+  if (msg.kind === 'data' && msg.id != null) run.pendingData.delete(msg.id);
   if (msg.kind === 'import') releaseImport();
   errorBanner(msg.kind === 'import' ? 'import' : msg.kind === 'data' ? 'data' : `err-${msg.kind}`, msg.message);
   if ((msg.kind === 'config' || msg.kind === 'import' || msg.kind === 'data') && lab.info) {
@@ -248,8 +248,9 @@ export const workerHandlers = {
   },
   importMismatch: onImportMismatch,
   dataLoaded: (msg) => {
-    run.customData = run.pendingData;
-    run.pendingData = null;
+    run.customData = run.pendingData.get(msg.id) ?? run.customData;
+    // This load and any before it are answered.
+    for (const id of run.pendingData.keys()) if (id <= msg.id) run.pendingData.delete(id);
     clearBanner('data');
     banner('data', 'info', `Now training on ${escapeHtml(msg.name)}: ${msg.n} images of ${msg.h}×${msg.w}${msg.labels ? ' with labels' : ''}.`);
     charts.clearLoss();

@@ -23,7 +23,8 @@ export const urlProblems = parsed.problems;
 export const run = {
   displaySeed: cfg.seed,
   customData: null, // {images, labels, name} when the user loaded their own IDX
-  pendingData: null,
+  pendingData: new Map(), // load number -> {images, labels, name}: the user's IDX files sent to the worker, not yet in use
+  dataLoads: 0, // counts loads of the user's data
   pendingImport: null,
   lightened: null, // {channels, batch} of the full size when the page started light on a CPU
   probe: null, // the WebGPU adapter probe of this load (www/shared/webgpu.js), sent in every `init`

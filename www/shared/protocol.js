@@ -55,7 +55,7 @@ export const TO_WORKER = {
   },
   loadData: {
     doc: "Validate the user's IDX files and start a run on them.",
-    fields: { images: 'IDX image bytes', 'labels?': 'IDX label bytes', name: 'a name for the page' },
+    fields: { id: "the page's number of this load (answered in `dataLoaded` or `error`)", images: 'IDX image bytes', 'labels?': 'IDX label bytes', name: 'a name for the page' },
   },
   measure: { doc: 'Measure the samples now (`metrics`).', fields: {} },
   debugLoseDevice: { doc: 'Test hook: destroy the GPUDevice (the lost-device path).', fields: {} },
@@ -156,11 +156,11 @@ export const TO_PAGE = {
     doc: "An imported checkpoint is for another model or L than the settings (import it again with `adopt`).",
     fields: { meta: "the checkpoint's metadata ({config, step, history, ...})", current: '{model, levels} of the settings' },
   },
-  dataLoaded: { doc: "The user's data is in use (`ready` follows).", fields: { name: 'its name', n: 'images', h: 'height', w: 'width', labels: 'labels came with it' } },
+  dataLoaded: { doc: "The user's data is in use (`ready` follows).", fields: { id: 'the number of the load (`loadData`)', name: 'its name', n: 'images', h: 'height', w: 'width', labels: 'labels came with it' } },
   resumeFailed: { doc: 'The checkpoint of `init`/`reset` could not be resumed: a fresh run starts.', fields: { reason: 'why' } },
   error: {
     doc: 'A command failed; the worker goes on (the previous session stays, if any).',
-    fields: { kind: "what failed: 'init', 'config', 'import', 'data', 'export', 'metrics', 'sample', 'step', 'reset', 'learning rate', 'worker'", message: 'for people' },
+    fields: { kind: "what failed: 'init', 'config', 'import', 'data', 'export', 'metrics', 'sample', 'step', 'reset', 'learning rate', 'worker'", message: 'for people', 'id?': 'the number of the failed load (kind data)' },
   },
   warning: { doc: 'Something the user should know (a limit applied, an unknown scenario, ...).', fields: { message: 'for people' } },
   gpuError: { doc: 'An uncaptured WebGPU error (logged, training goes on).', fields: { message: 'the error' } },

@@ -177,7 +177,7 @@ export class Run {
       candidate = dataset(this.wasm, { images: msg.images, labels: msg.labels, name: msg.name || 'your data' });
     } catch (e) {
       if (isFatal(e)) throw e;
-      this.post({ type: 'error', kind: 'data', message: `Could not read ${msg.name || 'this data'}: ${errorText(e)}. Still using ${this.data.name}.` });
+      this.post({ type: 'error', kind: 'data', id: msg.id, message: `Could not read ${msg.name || 'this data'}: ${errorText(e)}. Still using ${this.data.name}.` });
       return false;
     }
     let next;
@@ -185,13 +185,13 @@ export class Run {
       next = await this.sessions.create(this.configs, candidate);
     } catch (e) {
       if (isFatal(e)) throw e;
-      this.post({ type: 'error', kind: 'data', message: `Could not train on ${candidate.name}: ${errorText(e)}. Still using ${this.data.name}.` });
+      this.post({ type: 'error', kind: 'data', id: msg.id, message: `Could not train on ${candidate.name}: ${errorText(e)}. Still using ${this.data.name}.` });
       return false;
     }
     this.data = candidate;
     this.replaceSession(next);
     const d = this.data;
-    this.post({ type: 'dataLoaded', name: d.name, n: d.n, h: d.h, w: d.w, labels: !!d.labels });
+    this.post({ type: 'dataLoaded', id: msg.id, name: d.name, n: d.n, h: d.h, w: d.w, labels: !!d.labels });
     this.announce({ reset: true });
     return true;
   }
