@@ -129,3 +129,28 @@ test('two loads of data in quick succession: the page believes what the worker t
   assert.equal(state.custom, 'second-images-idx3-ubyte.gz', 'the page keeps the file the worker trains on');
   assert.equal(state.pending, 0, 'no load left waiting');
 });
+
+test('data from a URL: the button waits for the download, which shows its progress, and a failed one says so', async () => {
+  await waitReady(page);
+  const bytes = fs.readFileSync(new URL('../../dist/www/data/mnist-10k-images-idx3-ubyte.gz', import.meta.url));
+  // A slow server: the answer comes after 1.5 s.
+  await page.route('**/slow-images-idx3-ubyte.gz', async (route) => {
+    await new Promise((r) => setTimeout(r, 1500));
+    await route.fulfill({ body: bytes, headers: { 'content-type': 'application/gzip' } });
+  });
+  await page.route('**/missing-images-idx3-ubyte.gz', (route) => route.fulfill({ status: 404, body: '' }));
+  if (!(await page.isVisible('#data-images-url'))) await page.click('summary:has-text("Train on other IDX data")');
+  const v = await lab(page, 'lab.readyVersion');
+  await page.fill('#data-images-url', `${env.url}/slow-images-idx3-ubyte.gz`);
+  await page.click('#data-load-url');
+  assert.equal(await page.isDisabled('#data-load-url'), true, 'one download at a time');
+  assert.match(await page.textContent('#data-status'), /^Downloading /);
+  await waitReady(page, { version: v + 1 });
+  await page.waitForFunction(() => /slow-images/.test(document.getElementById('data-status').textContent), null, { timeout: 60000 });
+  assert.equal(await page.isDisabled('#data-load-url'), false, 'free again once it ended');
+  await page.fill('#data-images-url', `${env.url}/missing-images-idx3-ubyte.gz`);
+  await page.click('#data-load-url');
+  await page.waitForFunction(() => /HTTP 404/.test(document.querySelector('.banner[data-id="data"]')?.textContent || ''), null, { timeout: 30000 });
+  assert.match(await page.textContent('#data-status'), /slow-images/, 'still the data before');
+  assert.equal(await page.isDisabled('#data-load-url'), false);
+});

@@ -52,11 +52,12 @@ export async function readChecked(file, kind) {
  * declared size over the limit is refused before the download; the body is read in chunks and
  * dropped as soon as it passes the limit or its first bytes are not `kind`. `fetchImpl`: for tests.
  */
-export async function fetchChecked(url, kind, fetchImpl = fetch) {
+export async function fetchChecked(url, kind, fetchImpl = fetch, { signal, onProgress } = {}) {
   let res;
   try {
-    res = await fetchImpl(url);
+    res = await fetchImpl(url, signal ? { signal } : undefined);
   } catch (e) {
+    if (signal?.aborted) throw new Error(`could not download ${url}: ${signal.reason?.message || 'stopped'}`, { cause: e });
     throw new Error(`could not download ${url} (${e.message}; the server must allow cross-origin requests)`, { cause: e });
   }
   if (!res.ok) throw new Error(`could not download ${url}: HTTP ${res.status}`);
@@ -72,6 +73,7 @@ export async function fetchChecked(url, kind, fetchImpl = fetch) {
     const headBefore = size >= 8;
     chunks.push(value);
     size += value.length;
+    onProgress?.(size);
     const problem = sizeProblem(kind, size) ?? (!headBefore && size >= 8 ? headProblem(kind, concat(chunks, size).subarray(0, 8)) : null);
     if (problem) {
       await reader.cancel().catch(() => {});

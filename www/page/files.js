@@ -6,6 +6,8 @@ const $ = (id) => document.getElementById(id);
 import { fetchChecked, readChecked } from './file-checks.js';
 
 const isIdx = (f) => /idx\d|ubyte/i.test(f.name);
+/** How long a download of the user's data may take before it is given up. */
+const URL_TIMEOUT_MS = 120000;
 
 /**
  * Wire the import and data controls and drag and drop.
@@ -48,12 +50,28 @@ export function wireFiles({ onCheckpoint, onData, onError, currentDataName }) {
       onError('data', 'Enter the URL of an images file first.');
       return;
     }
+    // One download at a time, with its progress, given up after URL_TIMEOUT_MS.
+    const button = $('data-load-url');
+    const status = $('data-status');
+    const before = status.textContent;
+    button.disabled = true;
+    button.setAttribute('aria-busy', 'true');
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(new Error(`no complete answer within ${URL_TIMEOUT_MS / 1000} s`)), URL_TIMEOUT_MS);
+    const progress = (what) => (bytes) => (status.textContent = `Downloading ${what}: ${(bytes / 1e6).toFixed(1)} MB…`);
     try {
-      const images = await fetchChecked(iu, 'images');
-      const labels = lu ? await fetchChecked(lu, 'labels') : undefined;
+      status.textContent = `Downloading ${iu}…`;
+      const images = await fetchChecked(iu, 'images', fetch, { signal: controller.signal, onProgress: progress('the images') });
+      const labels = lu ? await fetchChecked(lu, 'labels', fetch, { signal: controller.signal, onProgress: progress('the labels') }) : undefined;
+      status.textContent = before;
       onData(images, labels, iu.split('/').pop() || iu);
     } catch (e) {
+      status.textContent = before;
       onError('data', `${e.message}. Still using ${currentDataName()}.`);
+    } finally {
+      clearTimeout(timer);
+      button.disabled = false;
+      button.removeAttribute('aria-busy');
     }
   });
 
