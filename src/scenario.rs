@@ -460,7 +460,8 @@ mod native {
             log(&format!("sampling {} x {}", options.samples, p.label));
             // The first step z_{L−1} is kept for the lessons' figures, beside the levels shown.
             let first = t.levels() - 1;
-            let mut keep = if scenario.chain_spread { display_levels(t.levels(), 11) } else { vec![0] };
+            let shown = display_levels(t.levels(), 11);
+            let mut keep = if scenario.chain_spread { shown.clone() } else { vec![0] };
             keep.push(first);
             let chain = t.sample(p.sampler, options.samples, options.seed, &keep)?;
             let levels = chain.levels.clone();
@@ -478,7 +479,7 @@ mod native {
                     .iter()
                     .copied()
                     .zip(spread_per_level(&px, n, dim))
-                    .filter(|&(l, _)| keep_shown(l, t.levels()))
+                    .filter(|(l, _)| shown.contains(l))
                     .collect()
             } else {
                 Vec::new()
@@ -493,12 +494,6 @@ mod native {
             });
         }
         Ok(ScenarioReport { name: scenario.name.clone(), steps, training, real, real_rms_pair, panels })
-    }
-
-    /// The chain spread lists the displayed levels only (`display_levels(L, 11)`), not the first
-    /// step kept beside them for the lessons.
-    fn keep_shown(level: usize, levels: usize) -> bool {
-        display_levels(levels, 11).contains(&level)
     }
 }
 

@@ -33,12 +33,12 @@ test('every lesson of the quiz has its answer here', () => {
 for (const lesson of LESSONS) {
   test(`lesson ${lesson.name}: predict, run, and the measured answer is the quiz's within ${ANSWER_MS / 1000} s`, async () => {
     const page = await env.context.newPage();
-    const embed = true; // every lesson as a course page embeds it (the full page shows the same panel)
-    if (embed) await page.setViewportSize({ width: 760, height: 640 });
+    // Every lesson as a course page embeds it (the full page shows the same panel).
+    await page.setViewportSize({ width: 760, height: 640 });
     const errors = [];
     page.on('pageerror', (e) => errors.push(e.message));
     page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
-    await page.goto(`${env.url}?lesson=${lesson.name}&backend=cpu&resume=0${embed ? '&embed=1' : ''}`);
+    await page.goto(`${env.url}?lesson=${lesson.name}&backend=cpu&resume=0&embed=1`);
     // The question is there before the core is (generated from src/lesson.rs into limits.js).
     await page.waitForSelector('#panel-lesson:not([hidden]) .lesson-question', { timeout: 5000 });
     assert.match(await page.textContent('#panel-lesson h2'), new RegExp(lesson.title.slice(0, 12)));
@@ -63,10 +63,8 @@ for (const lesson of LESSONS) {
     assert.equal(await page.isVisible('#sampler-panels'), true, 'the grids are shown after Run');
     // The prediction is kept in this browser: a reload shows it chosen.
     assert.equal(await page.evaluate((n) => localStorage.getItem(`denoise-lab:prediction:${n}`), lesson.name), wrong);
-    if (embed) {
-      const size = await page.evaluate(() => ({ h: document.documentElement.scrollHeight, w: document.documentElement.scrollWidth }));
-      assert.ok(size.h <= 640 && size.w <= 760, `the embed fits 760x640 without scrolling: ${JSON.stringify(size)}`);
-    }
+    const size = await page.evaluate(() => ({ h: document.documentElement.scrollHeight, w: document.documentElement.scrollWidth }));
+    assert.ok(size.h <= 640 && size.w <= 760, `the embed fits 760x640 without scrolling: ${JSON.stringify(size)}`);
     assert.deepEqual(await axeCheck(page), [], 'axe-core (WCAG 2.1 A/AA): no violations on the answered lesson');
     fs.mkdirSync(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: path.join(ARTIFACTS, `lesson-${lesson.name}.png`) });

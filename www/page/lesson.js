@@ -33,9 +33,8 @@ function keepPrediction(name, id) {
 }
 
 /**
- * The lesson view. `actions`: `run()` (show the models and measure them, or train live),
- * `scratch()` (train the lesson's models from scratch), `embed` (an iframe: the "open in full"
- * link replaces the variation link's new tab).
+ * The lesson view. `run()`: show the models and measure them, or train live; `scratch()`: train
+ * the lesson's models from scratch; `steps`: its scenario's training budget.
  */
 export class LessonView {
   constructor(lesson, { run, scratch, steps }) {
