@@ -6,6 +6,7 @@
 const channel = new MessageChannel();
 const waiting = [];
 channel.port1.onmessage = () => waiting.shift()?.();
+channel.port1.unref?.(); // in Node (the unit tests import the worker's run) an open port keeps the process alive
 
 /** Resolves after the messages already queued for this worker have been handled. */
 export function letMessagesIn() {

@@ -446,13 +446,18 @@ export class Run {
     const display = this.display;
     if (!this.drawing.due(display)) return 0;
     if (display.sampleEvery) return display.samples;
+    const stale = now - this.drawing.lastAt > LIGHT_STALE_MS;
+    // A measurement due goes first: the drawing waits for it (drawings fall due every 1.5 s and
+    // would keep taking the time a measurement needs: in CI, on two cores shared with the native
+    // tests, none started in 180 s of playing). Not once the grids are LIGHT_STALE_MS old.
+    if (!stale && this.measureWaiting()) return 0;
     const rows = this.share.largestFit('draw', now, display.samples);
     // A lighter redraw waits until LIGHT_ROWS rows fit: per row it costs less than one-row redraws
     // (a part of a drawing's cost is per level, whatever the rows), so the rotation covers every
     // row sooner. Not if its cost is unknown (one row measures it), nor once the grids have not
     // changed for LIGHT_STALE_MS.
     const least = Math.min(LIGHT_ROWS, display.samples);
-    if (rows >= least || this.share.expected('draw') == null || now - this.drawing.lastAt > LIGHT_STALE_MS) return rows;
+    if (rows >= least || this.share.expected('draw') == null || stale) return rows;
     return 0;
   }
 
@@ -465,7 +470,12 @@ export class Run {
    * minute).
    */
   measureDue(now) {
-    return this.metrics.due(this.display.metricsEvery, this.session) && this.share.allows('measure', now, { basis: 'draw', factor: this.metricsN() });
+    return this.measureWaiting() && this.share.allows('measure', now, { basis: 'draw', factor: this.metricsN() });
+  }
+
+  /** A measurement is due (every `me` steps), whether or not the time share allows it yet. */
+  measureWaiting() {
+    return this.metrics.due(this.display.metricsEvery, this.session);
   }
 
   recordMeasure(start, end, complete) {

@@ -1,0 +1,39 @@
+// The worker run's choice of passes while playing (www/worker/run.js): which pass goes next when a
+// drawing and a measurement are both due. No wasm: the run's session is a stand-in.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Run } from '../../www/worker/run.js';
+
+/** A run playing at `now` ms with a session, grids drawn at `drawnAt`, `trained` steps since both passes. */
+function playingRun({ now, drawnAt, trained, metricsEvery }) {
+  const run = new Run(() => {});
+  run.session = {};
+  run.sessions = { backend: 'cpu' };
+  run.display = { ...run.display, samples: 6, metricsEvery, sampleEvery: null };
+  run.drawing.lastAt = drawnAt;
+  run.drawing.trained(trained);
+  run.metrics.trained(trained);
+  // A minute of training, a 6-row drawing of 1.2 s and a measurement of 3 s, both known.
+  run.share.record('train', now - 60000, now - 1);
+  run.share.cost('draw', 1200, 6);
+  run.share.cost('measure', 3000);
+  return run;
+}
+
+test('a measurement due goes first: the drawing due at the same time waits for it', () => {
+  const now = performance.now(); // the drawing's interval is on this clock
+  // Drawn 2 s ago (a drawing falls due every 1.5 s); a measurement every 10 steps, 12 trained.
+  const run = playingRun({ now, drawnAt: now - 2000, trained: 12, metricsEvery: 10 });
+  assert.equal(run.drawRows(now), 0, 'the drawing waits');
+  assert.equal(run.measureDue(now), true, 'the measurement runs');
+  // No measurement due: the drawing takes the time.
+  const free = playingRun({ now, drawnAt: now - 2000, trained: 12, metricsEvery: 100 });
+  assert.equal(free.measureDue(now), false);
+  assert.equal(free.drawRows(now), 6);
+});
+
+test('grids older than 20 s are redrawn even while a measurement waits', () => {
+  const now = performance.now(); // the drawing's interval is on this clock
+  const run = playingRun({ now, drawnAt: now - 21000, trained: 12, metricsEvery: 10 });
+  assert.ok(run.drawRows(now) > 0);
+});
