@@ -20,6 +20,10 @@ fi
 run() { cargo run --locked --quiet "${features[@]}" -- scenario "$@" -n 128; }
 if [ -z "${features[*]}" ]; then
   run collapse --save "$out"
+  # tests/browser/train.test.mjs imports this on WebGPU and on the CPU backend and compares their
+  # next steps: the browser suite's small settings (SMALL in tests/browser/helpers.mjs, seed 12),
+  # one step, so that the checkpoint carries Adam moments and a training position.
+  cargo run --locked --quiet -- train -L 10 --batch 8 --channels 4 --seed 12 --steps 1 -o "$out/small-step1.ckpt"
 fi
 # Scenario 4 (few-levels) on the preset's seed (3) and two more: tests/metrics.rs asserts the CVAE
 # step's advantage on each. The three train at once (a run keeps about one core busy).

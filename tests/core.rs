@@ -93,7 +93,8 @@ fn cvae_terms_are_finite_and_the_total_decreases() {
     let mut t = Trainer::new(config(ModelKind::Cvae, 4), &data, &backend::cpu()).unwrap();
     let eval = t.eval_inputs(128, 7);
     let before = t.eval_loss_blocking(&eval).unwrap();
-    t.train_steps(150);
+    // 60 steps: the loss falls by thousands of nats per image (10226 -> 2569 in 80 steps measured).
+    t.train_steps(60);
     let report = t.flush_blocking().unwrap();
     let after = t.eval_loss_blocking(&eval).unwrap();
     for s in &report.steps {

@@ -1,4 +1,5 @@
-// 4. Export a checkpoint, reload, import it: the same samples for the same seed.
+// 4. Export a checkpoint, reload, import it: the same samples for the same seed. An export does
+// not wait for a measuring pass under way.
 // A checkpoint trained by the CLI (a fixture of tests/metrics.rs) loads in the page, which shows
 // on it what the quiz predicts; its screenshot is the README's picture (DOCS_UPDATE=1 writes it to
 // docs/images/page.png).
@@ -57,6 +58,23 @@ test('export, reload, import: same samples for the same seed', async () => {
   const more = await train(page, 3);
   assert.ok(more >= step + 3);
   assert.deepEqual(consoleErrors, [], 'no console errors');
+});
+
+test('an export during the measuring pass at load does not wait for it; the pass runs again after', async () => {
+  // mn=200: the pass at load measures three samplers for several seconds on the CPU backend.
+  const { page, consoleErrors } = await openPage(env.context, env.url, `${SMALL_CPU}&mn=200&resume=0`);
+  await waitReady(page);
+  await page.waitForSelector('#panel-metrics.busy', { timeout: 60000 });
+  const t0 = Date.now();
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export')]);
+  const ms = Date.now() - t0;
+  // The pass gives way at its next sampler: no figures yet when the file arrives.
+  assert.equal(await lab(page, 'lab.metrics ?? null'), null, 'the export did not wait for the whole measuring pass');
+  assert.ok(fs.statSync(await download.path()).size > 1000);
+  await page.waitForFunction(() => window.denoiseLab.metrics != null, null, { timeout: 120000, polling: 200 });
+  console.log(`# export during the measuring pass: ${(ms / 1000).toFixed(1)} s; the pass took ${((Date.now() - t0) / 1000).toFixed(1)} s after it`);
+  assert.deepEqual(consoleErrors, []);
+  await page.close();
 });
 
 test('a reload resumes from the autosave', async () => {

@@ -6,8 +6,9 @@
 // 7. A screenshot of the trained page is kept in target/browser-artifacts/ (look at it).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import path from 'node:path';
 import { PNG } from 'pngjs';
-import { launch, openPage, waitReady, waitSamplesCurrent, assertWebGpu, train, canvasPixels, pixelStats, meanAbsDiff, lab, mean, artifact, SMALL } from './helpers.mjs';
+import { launch, openPage, waitReady, waitSamplesCurrent, assertWebGpu, train, canvasPixels, pixelStats, meanAbsDiff, lab, mean, artifact, SMALL, ROOT } from './helpers.mjs';
 
 let env;
 let page;
@@ -57,32 +58,12 @@ test('from the same checkpoint WebGPU (with fusion) and the CPU backend train th
   // shows long before (a loss moved into a function once trained wrong on WebGPU: it rose from
   // 0.31 to 1.17 over 50 steps, up to 2.9 relative from the CPU backend's; the bound is 1e-3).
   const STEPS = 24;
-  // A checkpoint after one step on WebGPU, imported once on WebGPU and once on the CPU backend: the
-  // same weights, Adam moments and training position, so the same batches, levels and noise (all
-  // drawn by the trainer's CPU generator); only the backends' arithmetic differs.
+  // A checkpoint after one step (tests/fixtures/small-step1.ckpt: these settings, made by the CLI,
+  // scripts/make-fixtures.sh), imported once on WebGPU and once on the CPU backend: the same
+  // weights, Adam moments and training position, so the same batches, levels and noise (all drawn
+  // by the trainer's CPU generator); only the backends' arithmetic differs.
   const query = `${SMALL}&seed=12&resume=0&me=0`;
-  const t0 = Date.now();
-  const { page: a } = await openPage(env.context, env.url, query, { newTab: true });
-  await waitReady(a);
-  const tReady = Date.now();
-  assert.equal(await lab(a, 'lab.backend'), 'webgpu');
-  await a.click('#step');
-  await a.waitForFunction(() => window.denoiseLab.step === 1, null, { timeout: 120000 });
-  const tStep = Date.now();
-  await waitSamplesCurrent(a);
-  console.log(`# ready ${((tReady - t0) / 1000).toFixed(1)} s, step ${((tStep - tReady) / 1000).toFixed(1)} s, samples ${((Date.now() - tStep) / 1000).toFixed(1)} s`);
-  // The export comes while the load-time measuring pass (100 samples per sampler, about a minute
-  // here) is under way: the pass gives way at its next sampler and starts again after the export.
-  await a.waitForSelector('#panel-metrics.busy', { timeout: 60000 });
-  const tExport = Date.now();
-  const [download] = await Promise.all([a.waitForEvent('download'), a.click('#export')]);
-  console.log(`# export during the measuring pass: ${((Date.now() - tExport) / 1000).toFixed(1)} s`);
-  assert.equal(await lab(a, 'lab.metrics ?? null'), null, 'the export did not wait for the whole measuring pass');
-  await a.waitForSelector('#panel-metrics.busy', { timeout: 60000 });
-  const file = artifact('step1.ckpt');
-  await download.saveAs(file);
-  await a.close();
-  const t1 = Date.now();
+  const file = path.join(ROOT, 'tests', 'fixtures', 'small-step1.ckpt');
   const lossesOn = async (extra) => {
     const tLoad = Date.now();
     const { page: p, consoleErrors } = await openPage(env.context, env.url, `${query}${extra}`, { newTab: true });
@@ -102,7 +83,6 @@ test('from the same checkpoint WebGPU (with fusion) and the CPU backend train th
       await p.close();
     }
   };
-  console.log(`# the checkpoint after one WebGPU step: ${((t1 - t0) / 1000).toFixed(1)} s`);
   const gpu = await lossesOn('');
   const cpu = await lossesOn('&backend=cpu');
   assert.deepEqual([gpu.backend, cpu.backend], ['webgpu', 'cpu']);
