@@ -132,7 +132,7 @@ test('two tabs on the same settings: the one behind does not silently overwrite 
   await pageB.close();
 });
 
-test('autosave storage: old saves pruned before a write, a full quota still saves, saves listed without their bytes, persistent storage asked for', async () => {
+test('autosave storage: old saves pruned before a write, a full quota still saves and the page names the saves it cost, saves listed without their bytes, persistent storage asked for', async () => {
   const { page } = await openPage(env.context, env.url, `${SMALL_CPU}&seed=33&me=0`);
   await waitReady(page);
   // Persistent storage is asked for with the first autosave.
@@ -164,7 +164,7 @@ test('autosave storage: old saves pruned before a write, a full quota still save
       if (failed++ === 0) throw new DOMException('test: the quota is full', 'QuotaExceededError');
       return put.apply(this, args);
     };
-    await store.storeAutosave(entry('run7', 1007));
+    const dropped = await store.storeAutosave(entry('run7', 1007));
     IDBObjectStore.prototype.put = put;
     const afterQuota = await store.listAutosaves();
     // Listing reads the keys from the date index: no value (no checkpoint bytes) is read.
@@ -182,11 +182,26 @@ test('autosave storage: old saves pruned before a write, a full quota still save
     }
     const listed = await store.listAutosaves();
     for (const [proto, name, f] of wrapped) proto[name] = f;
-    return { heldAtPut, afterSeventh, afterQuota, listed, valueReads: reads.n };
+    return { heldAtPut, afterSeventh, afterQuota, dropped, listed, valueReads: reads.n };
   });
   assert.equal(result.heldAtPut, 5, `the oldest save went before the 7th was written (held ${result.heldAtPut})`);
   assert.deepEqual(result.afterSeventh, ['run6', 'run5', 'run4', 'run3', 'run2', 'run1']);
   assert.deepEqual(result.afterQuota, ['run7'], 'on a full quota the other runs’ saves go and the new one is written');
+  assert.deepEqual(result.dropped, ['run6', 'run5', 'run4', 'run3', 'run2'], 'the store names the saves the full quota cost');
   assert.deepEqual(result.listed, ['run7']);
   assert.equal(result.valueReads, 0, 'listing the saves reads no checkpoint');
+
+  // The page's own autosave on a full quota says which saves went: not without a word.
+  await page.evaluate(() => {
+    const put = IDBObjectStore.prototype.put;
+    let failed = 0;
+    IDBObjectStore.prototype.put = function (...args) {
+      if (failed++ === 0) throw new DOMException('test: the quota is full', 'QuotaExceededError');
+      return put.apply(this, args);
+    };
+  });
+  const later = await train(page, 1);
+  await autosavedAt(page, later);
+  assert.deepEqual(await lab(page, 'lab.savesDropped'), ['run7']);
+  assert.match(await page.textContent('#banners'), /storage for the page was full.*the autosave of one other run .*had to be deleted/s);
 });

@@ -62,29 +62,39 @@ export async function loadAutosave(key) {
 const KEEP_ASIDE = 2;
 const isKept = (key) => String(key).startsWith('kept:');
 
-/** Delete the oldest saves so that at most `keep` remain besides `except` (saves kept aside are counted apart). */
+/**
+ * Delete the oldest saves so that at most `keep` remain besides `except` (saves kept aside are
+ * counted apart). Resolves to the keys of the other runs' saves deleted.
+ */
 async function prune(keep, except) {
+  let dropped = [];
   await idb('readwrite', async (s) => {
     const newestFirst = await keysByDate(s);
     const runs = newestFirst.filter((k) => !isKept(k) && k !== except);
     const kept = newestFirst.filter(isKept);
-    for (const old of [...runs.slice(keep), ...kept.slice(KEEP_ASIDE)]) s.delete(old);
+    dropped = runs.slice(keep);
+    for (const old of [...dropped, ...kept.slice(KEEP_ASIDE)]) s.delete(old);
   });
+  return dropped;
 }
 
 /**
  * Store `entry` ({key, bytes, step, config, savedAt}), keeping the newest few saves. Old saves
  * are pruned before the write (a full quota would otherwise block every later save); if the
- * write still does not fit, every other run's save goes and it is tried once more. Throws on failure.
+ * write still does not fit, every other run's save goes and it is tried once more. Throws on
+ * failure. Resolves to the keys of the other runs' saves that the full quota cost (the page says
+ * so: they are gone), [] when there was room.
  */
 export async function storeAutosave(entry) {
   await prune(KEEP_AUTOSAVES - 1, entry.key);
   try {
     await idb('readwrite', (s) => s.put(entry));
+    return [];
   } catch (e) {
     if (e?.name !== 'QuotaExceededError') throw e;
-    await prune(0, entry.key);
+    const dropped = await prune(0, entry.key);
     await idb('readwrite', (s) => s.put(entry));
+    return dropped;
   }
 }
 

@@ -28,6 +28,7 @@ export function createLab({ cfg, view, post }) {
     run: null, // the worker's number of the session shown
     restarts: 0, // restarts that reached the worker (a superseded one does not)
     saveConflict: null, // {theirs, ours}: steps when another tab's save was not overwritten
+    savesDropped: null, // keys of other runs' autosaves deleted because the storage quota was full (the page says so)
     keptAside: null, // {step, kept}: an autosave that could not be resumed, put aside
     warmupMs: null, // milliseconds of the session's first training frame (shader compilation, ...)
     msPerStep: null, // milliseconds per training step, the median of steady frames

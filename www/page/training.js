@@ -295,7 +295,12 @@ class Training {
         }
       }
       requestPersistence();
-      await storeAutosave({ key, bytes: msg.bytes, step: msg.step, config: msg.config, savedAt: Date.now(), tab: TAB });
+      const dropped = await storeAutosave({ key, bytes: msg.bytes, step: msg.step, config: msg.config, savedAt: Date.now(), tab: TAB });
+      if (dropped.length) {
+        lab.savesDropped = dropped;
+        const runs = dropped.length === 1 ? 'the autosave of one other run' : `the autosaves of ${dropped.length} other runs`;
+        banner('autosave', 'warn', `<b>This browser's storage for the page was full</b>: ${runs} (other settings or data) had to be deleted to save this one. Use “Export checkpoint” to keep a run as a file.`);
+      }
     } catch (e) {
       banner('autosave', 'warn', `Autosave failed: ${escapeHtml(e.message || e)}. Use “Export checkpoint” to keep your work.`);
       return;
