@@ -8,7 +8,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { PNG } from 'pngjs';
-import { launch, openPage, waitReady, waitSamplesCurrent, assertWebGpu, train, canvasPixels, pixelStats, meanAbsDiff, lab, mean, artifact, SMALL, ROOT } from './helpers.mjs';
+import { launch, openPage, waitReady, assertWebGpu, train, canvasPixels, pixelStats, meanAbsDiff, lab, mean, artifact, SMALL, ROOT } from './helpers.mjs';
 
 let env;
 let page;
