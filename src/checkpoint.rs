@@ -137,11 +137,14 @@ fn open(bytes: &[u8]) -> Result<(burn_pack::Reader, Meta)> {
         .map_err(|e| Error::Checkpoint(format!("unreadable tensor pack: {e}")))?;
     let meta_json =
         reader.metadata().get(META_KEY).ok_or_else(|| Error::Checkpoint("no denoise-lab metadata".into()))?;
-    let meta: Meta =
+    let mut meta: Meta =
         serde_json::from_str(meta_json).map_err(|e| Error::Checkpoint(format!("bad metadata: {e}")))?;
     if meta.format != 1 {
         return Err(Error::Checkpoint(format!("unsupported checkpoint format {}", meta.format)));
     }
+    // A file written elsewhere may carry any history: an import keeps what an export would.
+    let extra = meta.history.len().saturating_sub(HISTORY_KEPT);
+    meta.history.drain(..extra);
     Ok((reader, meta))
 }
 
@@ -254,4 +257,27 @@ pub fn import(
         }
     }
     Trainer::from_parts(meta.config, data, device, model, optim, meta.step, meta.history)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_import_keeps_the_most_recent_history_an_export_would() {
+        let data = Dataset::bundled().take(&(0..64).collect::<Vec<_>>());
+        let config =
+            TrainConfig { levels: 4, batch: 4, base_channels: 4, held_out: 16, ..TrainConfig::default() };
+        let device = crate::backend::cpu();
+        let trainer = Trainer::new(config, &data, &device).unwrap();
+        // A file with more history than any export writes (a tool other than this one made it).
+        let mut p = plan(&trainer);
+        let last = HISTORY_KEPT as u64 + 1000;
+        p.meta.history = (1..=last).map(|step| StepStats { step, loss: 1.0, kl: 0.0, nll: 0.0 }).collect();
+        let values = crate::backend::read_blocking(p.all.take().unwrap()).unwrap();
+        let bytes = encode(p, values).unwrap();
+        let back = import(&bytes, &data, &device, None).unwrap();
+        assert_eq!(back.history.len(), HISTORY_KEPT);
+        assert_eq!((back.history[0].step, back.history.last().unwrap().step), (1001, last));
+    }
 }
