@@ -130,7 +130,7 @@ test('two loads of data in quick succession: the page believes what the worker t
   assert.equal(state.pending, 0, 'no load left waiting');
 });
 
-test('data from a URL: the button waits for the download, which shows its progress, and a failed one says so', async () => {
+test('data from a URL: the button waits for the download, which shows its progress, a failed one says so, and Cancel stops one', async () => {
   await waitReady(page);
   const bytes = fs.readFileSync(new URL('../../dist/www/data/mnist-10k-images-idx3-ubyte.gz', import.meta.url));
   // A slow server: the answer comes after 1.5 s.
@@ -153,4 +153,15 @@ test('data from a URL: the button waits for the download, which shows its progre
   await page.waitForFunction(() => /HTTP 404/.test(document.querySelector('.banner[data-id="data"]')?.textContent || ''), null, { timeout: 30000 });
   assert.match(await page.textContent('#data-status'), /slow-images/, 'still the data before');
   assert.equal(await page.isDisabled('#data-load-url'), false);
+  // A download that never ends can be cancelled: the data stays, the button is free again.
+  await page.route('**/hanging-images-idx3-ubyte.gz', () => {});
+  const ready = await lab(page, 'lab.readyVersion');
+  assert.equal(await page.isVisible('#data-cancel-url'), false, 'Cancel only during a download');
+  await page.fill('#data-images-url', `${env.url}/hanging-images-idx3-ubyte.gz`);
+  await page.click('#data-load-url');
+  await page.click('#data-cancel-url');
+  await page.waitForFunction(() => !document.getElementById('data-load-url').disabled, null, { timeout: 10000 });
+  assert.match(await page.textContent('#data-status'), /^Download cancelled\. .*slow-images/);
+  assert.equal(await page.isVisible('#data-cancel-url'), false);
+  assert.equal(await lab(page, 'lab.readyVersion'), ready, 'no new run');
 });

@@ -50,14 +50,18 @@ export function wireFiles({ onCheckpoint, onData, onError, currentDataName }) {
       onError('data', 'Enter the URL of an images file first.');
       return;
     }
-    // One download at a time, with its progress, given up after URL_TIMEOUT_MS.
+    // One download at a time, with its progress, given up after URL_TIMEOUT_MS or on Cancel.
     const button = $('data-load-url');
+    const cancel = $('data-cancel-url');
     const status = $('data-status');
     const before = status.textContent;
     button.disabled = true;
     button.setAttribute('aria-busy', 'true');
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(new Error(`no complete answer within ${URL_TIMEOUT_MS / 1000} s`)), URL_TIMEOUT_MS);
+    const cancelled = new Error('cancelled');
+    cancel.onclick = () => controller.abort(cancelled);
+    cancel.hidden = false;
     const progress = (what) => (bytes) => (status.textContent = `Downloading ${what}: ${(bytes / 1e6).toFixed(1)} MB…`);
     try {
       status.textContent = `Downloading ${iu}…`;
@@ -67,9 +71,12 @@ export function wireFiles({ onCheckpoint, onData, onError, currentDataName }) {
       onData(images, labels, iu.split('/').pop() || iu);
     } catch (e) {
       status.textContent = before;
-      onError('data', `${e.message}. Still using ${currentDataName()}.`);
+      if (controller.signal.reason === cancelled) status.textContent = `Download cancelled. ${before}`;
+      else onError('data', `${e.message}. Still using ${currentDataName()}.`);
     } finally {
       clearTimeout(timer);
+      cancel.hidden = true;
+      cancel.onclick = null;
       button.disabled = false;
       button.removeAttribute('aria-busy');
     }
