@@ -22,6 +22,7 @@ test('no WebGPU adapter: CPU fallback, a visible banner, and training works', as
   assert.equal(await lab(page, 'lab.backend'), 'cpu');
   const banner = await page.textContent('.banner[data-id="backend"]');
   assert.match(banner, /WebGPU unavailable: training on the CPU \(slower\)/);
+  assert.match(banner, /\(slower\)\. [A-Z][^]*\.\s*Use lighter settings/, 'the reason is a sentence of its own, with its full stop');
   assert.match(await page.textContent('#stat-backend'), /CPU/);
   const v = await lab(page, 'lab.readyVersion');
   await page.click('.banner[data-id="backend"] button:has-text("lighter settings")');

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DEFAULTS, LIMITS, SAMPLERS_BY_MODEL } from '../../www/shared/limits.js';
 import { PARAMS, defaults, param, parseQuery, parseValue, toQuery, trainConfig, fromTrainConfig, defaultA, describe } from '../../www/page/state.js';
-import { fmt, fmtMs, ago, escapeHtml } from '../../www/page/format.js';
+import { fmt, fmtMs, ago, escapeHtml, sentence } from '../../www/page/format.js';
 
 test('defaults parse from an empty query and write back to the always-written parameters', () => {
   const s = parseQuery('');
@@ -106,6 +106,10 @@ test('formatting', () => {
   assert.equal(fmtMs(3456), '3.5 s');
   assert.equal(ago(0, 90_000), '2 min ago');
   assert.equal(escapeHtml('<a href="x">&</a>'), '&lt;a href=&quot;x&quot;&gt;&amp;&lt;/a&gt;');
+  // A reason from the worker becomes a sentence of the banner (before: "...missing) Lighter ...").
+  assert.equal(sentence('this browser does not expose WebGPU (navigator.gpu is missing)'), 'This browser does not expose WebGPU (navigator.gpu is missing).');
+  assert.equal(sentence('Done.'), 'Done.');
+  assert.equal(sentence(null), '');
 });
 
 test('a link whose settings are each in range but together too much work is bounded (WORK_LIMITS)', () => {

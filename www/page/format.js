@@ -29,3 +29,11 @@ export function escapeHtml(s) {
 
 /** A level's column header: z_l (y = z_0 in the forward process). */
 export const levelLabel = (l, forward) => (forward && l === 0 ? 'y = z<sub>0</sub>' : `z<sub>${l}</sub>`);
+
+/** `text` as a sentence: a capital first letter and a closing full stop if it has none ('' stays ''). */
+export function sentence(text) {
+  const t = String(text ?? '').trim();
+  if (!t) return '';
+  const capital = t[0].toUpperCase() + t.slice(1);
+  return /[.!?…]$/.test(capital) ? capital : `${capital}.`;
+}

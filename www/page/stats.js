@@ -2,7 +2,7 @@
 // its adapter; and the banners that say when training runs on the CPU.
 
 import { banner, clearBanner } from './banners.js';
-import { escapeHtml, fmt, fmtMs } from './format.js';
+import { escapeHtml, fmt, fmtMs, sentence } from './format.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -59,7 +59,7 @@ export function showBackend(msg, { lightActions, onCpuBackend, onWebGpu }) {
       acts.actions = [...(acts.actions || []), { label: 'Use WebGPU anyway', onClick: onWebGpu }];
       banner('cpu-adapter', 'warn', `<b>Training on the CPU backend:</b> your WebGPU adapter (${escapeHtml(adapterText)}) runs on the CPU, where burn's CPU backend trains several times faster. A browser with GPU access trains much faster still.${note(acts)}`, acts);
     } else {
-      banner('backend', 'warn', `<b>WebGPU unavailable: training on the CPU (slower).</b> ${escapeHtml(msg.reason || '')}${note(acts)}`, acts);
+      banner('backend', 'warn', `<b>WebGPU unavailable: training on the CPU (slower).</b> ${escapeHtml(sentence(msg.reason))}${note(acts)}`, acts);
     }
   }
 }
