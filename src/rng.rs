@@ -55,6 +55,7 @@ impl SplitMix64 {
 /// Gaussian noise drawn on the CPU from a seed and uploaded: the same seed gives the same z_L
 /// and the same per-step noise on every backend (CPU, wgpu, WebGPU), whatever else shares the
 /// device's RNG.
+#[derive(Clone)]
 pub struct Noise(SplitMix64);
 
 impl Noise {

@@ -291,44 +291,106 @@ pub fn run_from(
             schedule.levels
         )));
     }
-    check_applies(decoder, kind)?;
-    let dims = z_start.dims();
+    let mut walk = Walk::from_level(kind, z_start, start, keep, noise.clone());
+    walk.advance(decoder, schedule, start)?;
+    *noise = walk.noise.clone();
+    Ok(walk.finish())
+}
+
+/// One step z_l -> z_{l-1} of `kind` on `decoder` (the chain's batch is z's first dimension).
+fn step(
+    decoder: Decoder,
+    schedule: &Schedule,
+    kind: SamplerKind,
+    z: Tensor<4>,
+    l: usize,
+    noise: &mut Noise,
+) -> Tensor<4> {
+    let dims = z.dims();
     let batch = dims[0];
-    let device = z_start.device();
+    let device = z.device();
     let big_l = schedule.levels;
-    let mut kept = Vec::new();
-    let mut z = z_start;
-    if keeps(keep, start) {
-        kept.push((start, z.clone()));
-    }
-    for l in (1..=start).rev() {
-        z = match (decoder, kind) {
-            (_, kind) if uses_denoiser(kind) => {
-                let yhat = denoise(decoder, z.clone(), l, big_l);
-                denoiser_step(kind, schedule, l, z, yhat, noise)
-            }
-            (Decoder::Trained(Model::Cvae(m)), SamplerKind::Cvae { noise_free_last }) => {
-                let eps = noise.normal([batch, m.latent_dim()], &device);
-                let delta = (!(noise_free_last && l == 1)).then(|| noise.normal(dims, &device));
-                let coefs = StepCoefs::new(schedule, &vec![l; batch], &device);
-                m.sample_step(z, features(l, batch, big_l, &device), &coefs, eps, delta)
-            }
-            (Decoder::Universal(u), SamplerKind::Exact) => {
-                let gumbel = noise.gumbel([batch, u.len()], &device);
-                let delta = (l > 1).then(|| noise.normal(dims, &device));
-                u.exact_step(z, l, gumbel, delta)
-            }
-            (decoder, kind) => unreachable!(
-                "names_for lists sampler '{}' for the {} model but run has no case for it",
-                kind.name(),
-                decoder.kind().name()
-            ),
-        };
-        if keeps(keep, l - 1) {
-            kept.push((l - 1, z.clone()));
+    match (decoder, kind) {
+        (_, kind) if uses_denoiser(kind) => {
+            let yhat = denoise(decoder, z.clone(), l, big_l);
+            denoiser_step(kind, schedule, l, z, yhat, noise)
         }
+        (Decoder::Trained(Model::Cvae(m)), SamplerKind::Cvae { noise_free_last }) => {
+            let eps = noise.normal([batch, m.latent_dim()], &device);
+            let delta = (!(noise_free_last && l == 1)).then(|| noise.normal(dims, &device));
+            let coefs = StepCoefs::new(schedule, &vec![l; batch], &device);
+            m.sample_step(z, features(l, batch, big_l, &device), &coefs, eps, delta)
+        }
+        (Decoder::Universal(u), SamplerKind::Exact) => {
+            let gumbel = noise.gumbel([batch, u.len()], &device);
+            let delta = (l > 1).then(|| noise.normal(dims, &device));
+            u.exact_step(z, l, gumbel, delta)
+        }
+        (decoder, kind) => unreachable!(
+            "names_for lists sampler '{}' for the {} model but run has no case for it",
+            kind.name(),
+            decoder.kind().name()
+        ),
     }
-    Ok(Chain::from_kept(kept, batch))
+}
+
+/// A chain under way, stepped down a few levels at a time: a measurement of many samples runs in
+/// chunks that let the page's messages in between them (www/worker/metrics.js), and gives the
+/// chain `run` gives for the same z_L and noise (the same steps in the same order).
+pub struct Walk {
+    kind: SamplerKind,
+    /// z at `level`.
+    z: Tensor<4>,
+    level: usize,
+    keep: Vec<usize>,
+    kept: Vec<(usize, Tensor<4>)>,
+    noise: Noise,
+    batch: usize,
+}
+
+impl Walk {
+    /// A chain of `kind` at z_`start` = `z`, drawing its noise from `noise`.
+    pub fn from_level(kind: SamplerKind, z: Tensor<4>, start: usize, keep: &[usize], noise: Noise) -> Self {
+        let batch = z.dims()[0];
+        let kept = if keeps(keep, start) { vec![(start, z.clone())] } else { Vec::new() };
+        Walk { kind, z, level: start, keep: keep.to_vec(), kept, noise, batch }
+    }
+
+    /// The level the chain is at (0: done).
+    pub fn level(&self) -> usize {
+        self.level
+    }
+
+    pub fn kind(&self) -> SamplerKind {
+        self.kind
+    }
+
+    /// Step down at most `levels` levels on `decoder` (whose sampler `kind` must apply); true
+    /// once the chain is at z_0.
+    pub fn advance(&mut self, decoder: Decoder, schedule: &Schedule, levels: usize) -> Result<bool> {
+        check_applies(decoder, self.kind)?;
+        if self.level > schedule.levels {
+            return Err(Error::Config(format!(
+                "a chain starts at a level from 1 to {}, not {}",
+                schedule.levels, self.level
+            )));
+        }
+        let end = self.level.saturating_sub(levels.max(1));
+        for l in ((end + 1)..=self.level).rev() {
+            self.z = step(decoder, schedule, self.kind, self.z.clone(), l, &mut self.noise);
+            if keeps(&self.keep, l - 1) {
+                self.kept.push((l - 1, self.z.clone()));
+            }
+        }
+        self.level = end;
+        Ok(end == 0)
+    }
+
+    /// The kept levels of the finished chain.
+    pub fn finish(self) -> Chain {
+        debug_assert_eq!(self.level, 0, "a chain is finished at z_0");
+        Chain::from_kept(self.kept, self.batch)
+    }
 }
 
 /// The encoder itself, from real images y = z_0 up to z_L.
@@ -452,5 +514,31 @@ mod tests {
             &[],
         );
         assert!(bad.is_err());
+    }
+
+    /// A chain stepped a few levels at a time (a measurement in chunks) is the chain `run`
+    /// gives for the same z_L and noise, for every sampler with noise (stochastic, exact).
+    #[test]
+    fn a_walk_in_chunks_gives_the_chain_run_gives() {
+        let device = crate::backend::cpu();
+        let schedule = Schedule::new(0.6, 7).unwrap();
+        let mut rng = SplitMix64::new(9);
+        let pixels = (0..12 * 64).map(|_| (rng.next_f64() * 2.0 - 1.0) as f32).collect();
+        let images = crate::data::Dataset { n: 12, h: 8, w: 8, pixels, labels: None };
+        let universal = Universal::new(&images, schedule, &device).unwrap();
+        let keep = [7, 6, 3, 0];
+        for kind in [SamplerKind::Stochastic { sigma: None }, SamplerKind::Exact] {
+            let decoder = Decoder::Universal(&universal);
+            let mut noise = Noise::new(21);
+            let z_top = noise.normal([3, 1, 8, 8], &device);
+            let mut walk = Walk::from_level(kind, z_top.clone(), 7, &keep, noise.clone());
+            let chunks: Vec<bool> =
+                [2, 3, 1, 5].iter().map(|&k| walk.advance(decoder, &schedule, k).unwrap()).collect();
+            assert_eq!(chunks, [false, false, false, true], "7 levels: 2 + 3 + 1, then the last one");
+            let chunked = walk.finish();
+            let whole = run(decoder, &schedule, kind, z_top, &keep, &mut noise).unwrap();
+            assert_eq!(chunked.levels, whole.levels);
+            assert_eq!(chunked.read_blocking().unwrap(), whole.read_blocking().unwrap(), "{}", kind.name());
+        }
     }
 }

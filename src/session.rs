@@ -12,7 +12,7 @@ use crate::ideal::Universal;
 use crate::limits;
 use crate::model::ModelKind;
 use crate::rng::Noise;
-use crate::sampler::{self, Chain, Decoder, SamplerKind};
+use crate::sampler::{self, Chain, Decoder, SamplerKind, Walk};
 use crate::schedule::Schedule;
 use crate::train::{FlushReport, ReadBack, TrainConfig, Trainer};
 use burn::prelude::*;
@@ -98,6 +98,28 @@ impl Member {
         match self {
             Member::Trained(t) => t.sample(kind, n, seed, keep),
             Member::Universal(u) => u.sample(kind, n, seed, keep),
+        }
+    }
+
+    /// The chain `sample` gives, not yet stepped: `advance` steps it down a few levels at a
+    /// time (a measurement in chunks, www/worker/metrics.js).
+    pub fn walk(&self, kind: SamplerKind, n: usize, seed: u64, keep: &[usize]) -> Result<Walk> {
+        limits::SAMPLES.check(n as f64)?;
+        let (h, w) = self.size();
+        let mut noise = Noise::new(seed);
+        let z_top = noise.normal([n, 1, h, w], &self.device());
+        Ok(Walk::from_level(kind, z_top, self.levels(), keep, noise))
+    }
+
+    /// Step `walk` down at most `levels` levels on this model; true once it is at z_0.
+    pub fn advance(&self, walk: &mut Walk, levels: usize) -> Result<bool> {
+        let schedule = self.schedule();
+        match self {
+            Member::Trained(t) => {
+                let valid = t.model().valid();
+                walk.advance(Decoder::Trained(&valid), &schedule, levels)
+            }
+            Member::Universal(u) => walk.advance(Decoder::Universal(&u.universal), &schedule, levels),
         }
     }
 

@@ -619,6 +619,8 @@ impl Metrics {
     /// Sample `n` final images with a sampler spec (see `Session.sample`; z_L drawn with `seed`)
     /// and measure them: `SampleMetrics` {n, frechet, histogram, entropy_nats, diversity}.
     /// With `first_step`: the chains' first step z_{L−1} (`metrics::FirstStep`, for the lessons).
+    /// In one call: the worker measures in chunks (`startMeasure`, `MeasureJob.advance`,
+    /// `finishMeasure`), which give the same figures.
     pub async fn measure(
         &self,
         session: &Session,
@@ -626,18 +628,40 @@ impl Metrics {
         n: u32,
         seed: u32,
     ) -> Result<JsValue, JsValue> {
-        let (chain, mean) = {
-            let run = session.inner.borrow();
-            let (model, kind) = session::parse_spec(&spec).map_err(js_err)?;
-            let m = run.member_for(model, kind).map_err(js_err)?;
-            let keep: Vec<usize> = if m.levels() > 1 { vec![m.levels() - 1, 0] } else { vec![0] };
-            let chain = m.sample(kind, n as usize, seed as u64, &keep).map_err(js_err)?;
-            (chain, m.mean_image().to_vec())
-        };
-        let pixels = chain.read().await.map_err(js_err)?;
+        let mut job = self.start_measure(session, spec, n, seed)?;
+        while !job.advance(session, u32::MAX)? {}
+        self.finish_measure(job).await
+    }
+
+    /// A measurement of `n` samples of a sampler spec (as `measure`), whose chains the worker
+    /// steps down a few levels at a time (`MeasureJob.advance`), letting its messages in between.
+    #[wasm_bindgen(js_name = startMeasure)]
+    pub fn start_measure(
+        &self,
+        session: &Session,
+        spec: String,
+        n: u32,
+        seed: u32,
+    ) -> Result<MeasureJob, JsValue> {
+        let run = session.inner.borrow();
+        let (model, kind) = session::parse_spec(&spec).map_err(js_err)?;
+        let m = run.member_for(model, kind).map_err(js_err)?;
+        let keep: Vec<usize> = if m.levels() > 1 { vec![m.levels() - 1, 0] } else { vec![0] };
+        let walk = m.walk(kind, n as usize, seed as u64, &keep).map_err(js_err)?;
+        Ok(MeasureJob { walk, model, n: n as usize, mean: m.mean_image().to_vec() })
+    }
+
+    /// The figures of a finished `MeasureJob` (one readback of its chains): as `measure`.
+    #[wasm_bindgen(js_name = finishMeasure)]
+    pub async fn finish_measure(&self, job: MeasureJob) -> Result<JsValue, JsValue> {
+        if job.walk.level() != 0 {
+            return Err(js_err(Error::Config("the measurement's chains are not finished".into())));
+        }
+        let (n, mean) = (job.n, job.mean);
+        let pixels = job.walk.finish().read().await.map_err(js_err)?;
         // Levels are kept top-down: z_{L−1}, then z_0 (one level when L = 1).
-        let last = &pixels[pixels.len() - n as usize * mean.len()..];
-        let first = &pixels[..n as usize * mean.len()];
+        let last = &pixels[pixels.len() - n * mean.len()..];
+        let first = &pixels[..n * mean.len()];
         let metrics =
             self.baseline.measure_async(&self.classifier, last, &self.device).await.map_err(js_err)?;
         to_js(&Measured { metrics, first_step: metrics::FirstStep::of(first, &mean) })
@@ -660,6 +684,34 @@ impl Metrics {
             .await
             .map_err(js_err)?;
         to_js(&m)
+    }
+}
+
+/// A measurement under way (`Metrics.startMeasure`): its sampler's chains, stepped down by
+/// `advance`, then measured by `Metrics.finishMeasure`.
+#[wasm_bindgen]
+pub struct MeasureJob {
+    walk: crate::sampler::Walk,
+    model: Option<ModelKind>,
+    n: usize,
+    mean: Vec<f32>,
+}
+
+#[wasm_bindgen]
+impl MeasureJob {
+    /// Step the chains down at most `levels` levels on the session's model (the one the job
+    /// started on); true once they are at z_0. On the CPU backend the work runs in this call, so
+    /// a few levels keep it short; on WebGPU it is queued.
+    pub fn advance(&mut self, session: &Session, levels: u32) -> Result<bool, JsValue> {
+        let run = session.inner.borrow();
+        let m = run.member_for(self.model, self.walk.kind()).map_err(js_err)?;
+        m.advance(&mut self.walk, levels as usize).map_err(js_err)
+    }
+
+    /// The level the chains are at (L at the start, 0 when finished).
+    #[wasm_bindgen(getter)]
+    pub fn level(&self) -> u32 {
+        self.walk.level() as u32
     }
 }
 

@@ -282,3 +282,26 @@ test('on other data the digit classifier’s figures are marked n/a and the refe
   await page.waitForFunction(() => /not the bundled MNIST digits/.test(document.getElementById('metrics-status').textContent), null, { timeout: 240000, polling: 250 });
   assert.deepEqual(consoleErrors, [], 'no console errors');
 });
+
+test('a large measurement runs in chunks: Play during it starts training within seconds, and the figures come later', async () => {
+  // 1000 samples per sampler at L = 100 on the CPU backend: a level of the 1000 chains takes about
+  // a second here, a sampler about 100 s in one wasm call, which Play used to wait for (issue 26:
+  // `mn=1000` started a pass nothing could interrupt). In chunks Play waits for one chunk at most.
+  const { page: p, consoleErrors: errors } = await openPage(env.context, env.url, `L=100&channels=4&batch=8&rows=2&cols=4&backend=cpu&mn=1000&resume=0`, { newTab: true });
+  try {
+    await waitReady(p);
+    // Inside the first sampler's chains: a chunk of them is done, and the status line says so.
+    await p.waitForFunction(() => window.denoiseLab.measureProgress?.done > 0, null, { timeout: 120000, polling: 100 });
+    assert.match(await p.textContent('#metrics-status'), /Measuring 1000 samples per sampler… \(sampler 1 of 3, \d+%\)/);
+    const t0 = Date.now();
+    await p.click('#play');
+    await p.waitForFunction(() => window.denoiseLab.step >= 1, null, { timeout: 120000, polling: 100 });
+    const waited = Date.now() - t0;
+    console.log(`# Play during a 1000-sample measurement: first step ${(waited / 1000).toFixed(1)} s after it`);
+    assert.ok(waited < 15000, `training started ${waited} ms after Play`);
+    assert.equal(await lab(p, 'lab.metrics ?? null'), null, 'the pass gave way');
+    assert.deepEqual(errors, []);
+  } finally {
+    await p.close();
+  }
+});

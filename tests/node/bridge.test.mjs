@@ -129,6 +129,17 @@ test('Φ* beside a trained denoiser: its samplers by spec, kept on resume, and t
   const real = await metrics.measureReal(resumed, 8);
   assert.ok(copies.memorisation.copies >= 0.75, `the exact reverse step copies training images: ${JSON.stringify(copies.memorisation)}`);
   assert.ok(real.memorisation.median_nn_rms > 5 * copies.memorisation.median_nn_rms, `held-out digits are not copies: ${JSON.stringify(real.memorisation)}`);
+  // The worker measures in chunks of levels (www/worker/metrics.js): the same figures as one call.
+  for (const spec of ['stochastic', 'universal/exact']) {
+    const job = metrics.startMeasure(resumed, spec, 8, 1);
+    assert.equal(job.level, 4);
+    const chunks = [];
+    while (!job.advance(resumed, 1)) chunks.push(job.level);
+    assert.deepEqual(chunks, [3, 2, 1], 'one level per call');
+    assert.deepEqual(await metrics.finishMeasure(job), await metrics.measure(resumed, spec, 8, 1), spec);
+  }
+  // A job whose chains are not finished is refused (kind config), not measured.
+  assert.equal(await kindOf(metrics.finishMeasure(metrics.startMeasure(resumed, 'ddim', 4, 1))), 'config');
 });
 
 test('sampleMany draws the samplers of each model together and gives the chains sample() gives', async () => {

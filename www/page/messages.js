@@ -213,11 +213,19 @@ export const workerHandlers = {
   metricsBusy: (msg) => {
     $('metrics-status').textContent = `Measuring ${msg.n} samples per sampler…`;
     lab.measuring = true;
+    lab.measuringN = msg.n;
+    lab.measureProgress = null;
     if (run.lessonView?.revealed && lab.verdict?.run !== lab.run) run.lessonView.status(`Measuring ${msg.n} samples per sampler at step ${lab.step}…`);
     $('panel-metrics').classList.add('busy');
   },
+  metricsProgress: (msg) => {
+    lab.measureProgress = msg;
+    const part = `sampler ${msg.index + 1} of ${msg.of}, ${Math.round(msg.done * 100)}%`;
+    $('metrics-status').textContent = `Measuring ${lab.measuringN} samples per sampler… (${part})`;
+  },
   metrics: (msg) => {
     lab.measuring = false;
+    lab.measureProgress = null;
     renderMetrics(msg, lab);
   },
   verdict: (msg) => {
@@ -227,6 +235,7 @@ export const workerHandlers = {
   },
   metricsSkipped: () => {
     lab.measuring = false;
+    lab.measureProgress = null;
     lab.metricsSkipped++;
     $('panel-metrics').classList.remove('busy');
     $('metrics-status').textContent = `Measurement postponed for training or an export (every ${view.me || '–'} steps, on pause, or “Measure now”).`;

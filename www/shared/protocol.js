@@ -125,6 +125,10 @@ export const TO_PAGE = {
     fields: { level: 'the level ℓ of z_ℓ', draws: 'draws per sampler', step: 'the step drawn at', items: '[{spec, chain, classes}] (pixels transferred)' },
   },
   metricsBusy: { doc: 'A measuring pass started.', fields: { n: 'samples per sampler' } },
+  metricsProgress: {
+    doc: "A measuring pass's progress: a chunk of one sampler's chains is done (www/worker/metrics.js measureInChunks).",
+    fields: { sampler: 'the sampler measured', index: 'its place among the pass’s samplers (from 0)', of: 'samplers in the pass', done: 'the share of its chains’ levels done (0-1)' },
+  },
   metrics: {
     doc: 'A measuring pass ended, or why there are no metrics for this session.',
     fields: {

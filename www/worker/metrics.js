@@ -5,6 +5,9 @@
 import { errorText, isFatal } from './errors.js';
 import { letMessagesIn } from './let-messages-in.js';
 
+/** The time one chunk of a measurement may take before the worker lets its messages in (see `measureInChunks`). */
+const CHUNK_MS = 100;
+
 const CLASSIFIER_URL = new URL('../data/classifier.bin', import.meta.url).href;
 
 function free(obj) {
@@ -99,6 +102,35 @@ export class MetricsRunner {
   }
 
   /**
+   * One sampler's figures (the core's `Metrics.measure`), its chains stepped down in chunks of
+   * levels that take about CHUNK_MS each, with the worker's messages let in between them: a large
+   * measurement (`mn=1000` on the CPU backend: minutes per sampler) never keeps Pause, Play or an
+   * export waiting for more than a chunk. Null when `stop()` said to stop between two chunks.
+   */
+  async measureInChunks(session, spec, n, seed, stop, progress = () => {}) {
+    const job = this.obj.startMeasure(session, spec, n, seed);
+    const levels0 = job.level;
+    let taken = false; // finishMeasure takes the job (the core frees it)
+    try {
+      let levels = 1;
+      for (;;) {
+        const t0 = performance.now();
+        if (job.advance(session, levels)) break;
+        const ms = performance.now() - t0;
+        // The next chunk's levels from this one's time (a level costs about the same at every level).
+        levels = Math.max(1, Math.min(1000, Math.round((levels * CHUNK_MS) / Math.max(ms, 1))));
+        progress(1 - job.level / levels0);
+        await letMessagesIn();
+        if (stop()) return null;
+      }
+      taken = true;
+      return await this.obj.finishMeasure(job);
+    } finally {
+      if (!taken) job.free(); // stopped part way (or failed)
+    }
+  }
+
+  /**
    * Fréchet distance, class histogram and diversity of `n` final samples per sampler in `specs`
    * ([name, spec]; the session runs each on the model it applies to). `current()` is the worker's session now: a pass whose session was
    * replaced is dropped. `giveWay()`: true when the pass should stop (Play pressed during a
@@ -114,14 +146,19 @@ export class MetricsRunner {
     this.post({ type: 'metricsBusy', n });
     if (!(await this.ensure(wasm, session, n))) return false;
     const samplers = {};
-    for (const [name, spec] of specs) {
+    for (const [index, [name, spec]] of specs.entries()) {
       await letMessagesIn();
       if (giveWay()) {
         this.post({ type: 'metricsSkipped' });
         return false;
       }
-      samplers[name] = await this.obj.measure(session, spec, n, seed);
-      if (current() !== session) return false;
+      const progress = (done) => this.post({ type: 'metricsProgress', sampler: name, index, of: specs.length, done });
+      const measured = await this.measureInChunks(session, spec, n, seed, () => giveWay() || current() !== session, progress);
+      if (measured == null || current() !== session) {
+        if (current() === session) this.post({ type: 'metricsSkipped' });
+        return false;
+      }
+      samplers[name] = measured;
     }
     this.lastMs = performance.now() - t0;
     this.lastAt = performance.now();
