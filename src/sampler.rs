@@ -467,16 +467,21 @@ mod tests {
         }
     }
 
+    /// Φ* of twelve 8x8 images of uniform noise drawn with `seed`: a small model for any sampler.
+    fn universal_of_noise(seed: u64, schedule: Schedule, device: &Device) -> Universal {
+        let mut rng = SplitMix64::new(seed);
+        let pixels = (0..12 * 64).map(|_| (rng.next_f64() * 2.0 - 1.0) as f32).collect();
+        let images = crate::data::Dataset { n: 12, h: 8, w: 8, pixels, labels: None };
+        Universal::new(&images, schedule, device).unwrap()
+    }
+
     /// Samplers run together (one forward per level for samplers 1-3) give the chains each gives
     /// alone for the same seed: on a trained denoiser, and on Φ* with the exact sampler among them.
     #[test]
     fn samplers_run_together_give_the_chains_they_give_alone() {
         let device = crate::backend::cpu();
         let schedule = Schedule::new(0.6, 4).unwrap();
-        let mut rng = SplitMix64::new(5);
-        let pixels = (0..12 * 64).map(|_| (rng.next_f64() * 2.0 - 1.0) as f32).collect();
-        let images = crate::data::Dataset { n: 12, h: 8, w: 8, pixels, labels: None };
-        let universal = Universal::new(&images, schedule, &device).unwrap();
+        let universal = universal_of_noise(5, schedule, &device);
         let denoiser = crate::model::ArchConfig {
             kind: ModelKind::Denoiser,
             base_channels: 4,
@@ -522,10 +527,7 @@ mod tests {
     fn a_walk_in_chunks_gives_the_chain_run_gives() {
         let device = crate::backend::cpu();
         let schedule = Schedule::new(0.6, 7).unwrap();
-        let mut rng = SplitMix64::new(9);
-        let pixels = (0..12 * 64).map(|_| (rng.next_f64() * 2.0 - 1.0) as f32).collect();
-        let images = crate::data::Dataset { n: 12, h: 8, w: 8, pixels, labels: None };
-        let universal = Universal::new(&images, schedule, &device).unwrap();
+        let universal = universal_of_noise(9, schedule, &device);
         let keep = [7, 6, 3, 0];
         for kind in [SamplerKind::Stochastic { sigma: None }, SamplerKind::Exact] {
             let decoder = Decoder::Universal(&universal);
