@@ -81,9 +81,12 @@ test('a corrupt checkpoint gives a clear message and the page keeps training', a
 
 test('a checkpoint for another model or L is refused with a choice', async () => {
   const good = artifact('errors-good.ckpt');
+  // The count of sessions before the change: read after it, a quick restart could already have
+  // counted the new one, and the wait would be for a session that never comes (it happened).
+  const before = await lab(page, 'lab.readyVersion');
   await page.fill('#ctl-L', '8');
   await page.press('#ctl-L', 'Enter');
-  await waitReady(page, { version: (await lab(page, 'lab.readyVersion')) + 1 });
+  await waitReady(page, { version: before + 1 });
   // A run at L = 8, playing (so not saved by a pause) when the import replaces it.
   await page.click('#play');
   await page.waitForFunction(() => window.denoiseLab.step >= 2, null, { timeout: 60000, polling: 50 });
