@@ -23,7 +23,7 @@ use crate::train::{StepStats, TrainConfig, Trainer};
 pub const MAGIC: &[u8; 8] = b"DNLAB\x00\x01\x00";
 const META_KEY: &str = "denoise_lab";
 /// Loss history kept in a checkpoint (the most recent points).
-const HISTORY_KEPT: usize = 5000;
+pub const HISTORY_KEPT: usize = 5000;
 /// The largest step count a checkpoint may carry (see `import`).
 const MAX_STEP: u64 = 1 << 53;
 
@@ -124,16 +124,54 @@ pub fn read_meta(bytes: &[u8]) -> Result<Meta> {
     Ok(meta)
 }
 
-fn open(bytes: &[u8]) -> Result<(burn_pack::Reader, Meta)> {
+/// A checkpoint whose checksum and metadata have been read, its tensors not yet: the page reads
+/// the metadata (to refuse a run too large for it) and then imports from the same bytes, which
+/// are never copied (`Opened::from_vec`).
+pub struct Opened {
+    reader: burn_pack::Reader,
+    pub meta: Meta,
+}
+
+impl Opened {
+    /// Open the file's bytes in place: the header and checksum are cut off the vector itself, so
+    /// the file is in memory once (an import also holds the model's tensors, and the record burn
+    /// builds them from).
+    pub fn from_vec(mut bytes: Vec<u8>) -> Result<Opened> {
+        let crc = check_frame(&bytes)?;
+        bytes.truncate(bytes.len() - 4);
+        bytes.drain(..MAGIC.len());
+        if crc32fast::hash(&bytes) != crc {
+            return Err(checksum_mismatch());
+        }
+        let (reader, meta) = read_pack(bytes)?;
+        Ok(Opened { reader, meta })
+    }
+}
+
+/// The checksum a file's frame claims, after checking its header.
+fn check_frame(bytes: &[u8]) -> Result<u32> {
     if bytes.len() < MAGIC.len() + 4 || &bytes[..MAGIC.len()] != MAGIC {
         return Err(Error::Checkpoint("not a denoise-lab checkpoint (wrong header)".into()));
     }
+    Ok(u32::from_le_bytes(bytes[bytes.len() - 4..].try_into().unwrap()))
+}
+
+fn checksum_mismatch() -> Error {
+    Error::Checkpoint("the file is truncated or corrupt (checksum mismatch)".into())
+}
+
+fn open(bytes: &[u8]) -> Result<(burn_pack::Reader, Meta)> {
+    let crc = check_frame(bytes)?;
     let pack = &bytes[MAGIC.len()..bytes.len() - 4];
-    let crc = u32::from_le_bytes(bytes[bytes.len() - 4..].try_into().unwrap());
     if crc32fast::hash(pack) != crc {
-        return Err(Error::Checkpoint("the file is truncated or corrupt (checksum mismatch)".into()));
+        return Err(checksum_mismatch());
     }
-    let reader = burn_pack::Reader::from_bytes(Bytes::from_bytes_vec(pack.to_vec()))
+    read_pack(pack.to_vec())
+}
+
+/// The tensor pack's reader and the metadata it carries (checked, its history capped).
+fn read_pack(pack: Vec<u8>) -> Result<(burn_pack::Reader, Meta)> {
+    let reader = burn_pack::Reader::from_bytes(Bytes::from_bytes_vec(pack))
         .map_err(|e| Error::Checkpoint(format!("unreadable tensor pack: {e}")))?;
     let meta_json =
         reader.metadata().get(META_KEY).ok_or_else(|| Error::Checkpoint("no denoise-lab metadata".into()))?;
@@ -196,6 +234,17 @@ pub fn import(
     expect: Option<(crate::model::ModelKind, usize)>,
 ) -> Result<Trainer> {
     let (reader, meta) = open(bytes)?;
+    import_opened(Opened { reader, meta }, data, device, expect)
+}
+
+/// `import` of a checkpoint already opened (`Opened::from_vec`).
+pub fn import_opened(
+    opened: Opened,
+    data: &Dataset,
+    device: &Device,
+    expect: Option<(crate::model::ModelKind, usize)>,
+) -> Result<Trainer> {
+    let Opened { reader, meta } = opened;
     if let Some((kind, levels)) = expect
         && (kind != meta.config.kind || levels != meta.config.levels)
     {
@@ -279,5 +328,26 @@ mod tests {
         let back = import(&bytes, &data, &device, None).unwrap();
         assert_eq!(back.history.len(), HISTORY_KEPT);
         assert_eq!((back.history[0].step, back.history.last().unwrap().step), (1001, last));
+    }
+
+    #[test]
+    fn a_file_opened_in_place_imports_as_from_a_slice_and_damage_is_refused() {
+        let data = Dataset::bundled().take(&(0..64).collect::<Vec<_>>());
+        let config =
+            TrainConfig { levels: 4, batch: 4, base_channels: 4, held_out: 16, ..TrainConfig::default() };
+        let device = crate::backend::cpu();
+        let mut trainer = Trainer::new(config, &data, &device).unwrap();
+        trainer.train_steps(2);
+        let bytes = export_blocking(&trainer).unwrap();
+        let opened = Opened::from_vec(bytes.clone()).unwrap();
+        assert_eq!(opened.meta.step, 2);
+        let a = import_opened(opened, &data, &device, None).unwrap();
+        let b = import(&bytes, &data, &device, None).unwrap();
+        assert_eq!(export_blocking(&a).unwrap(), export_blocking(&b).unwrap());
+        let mut damaged = bytes.clone();
+        let mid = damaged.len() / 2;
+        damaged[mid] ^= 0xff;
+        assert!(matches!(Opened::from_vec(damaged), Err(Error::Checkpoint(_))));
+        assert!(matches!(Opened::from_vec(bytes[..10].to_vec()), Err(Error::Checkpoint(_))));
     }
 }

@@ -115,6 +115,23 @@ pub const DRAW_WORK: WorkLimit = WorkLimit { label: "L × rows", max: 4_000.0 };
 /// L × samples per sampler for the metrics (the default is 100 × 100).
 pub const METRICS_WORK: WorkLimit = WorkLimit { label: "L × samples for the metrics", max: 100_000.0 };
 
+/// A training step's memory: batch × base channels × height × width. `node bench/memory.mjs`
+/// measured about 180 bytes per unit on the CPU backend (wasm memory) and about 200 in WebGPU's
+/// memory pool ([docs/performance.md](../docs/performance.md#memory)), so 2^23 units is about
+/// 1.5 GiB, well inside wasm32's 4 GiB: batch 334 at 32 channels on 28×28 images, or the default
+/// batch 64 on 64×64 ones. `STEP_WORK` alone let batch 1024 at 32 channels through (4.5 GiB).
+pub const STEP_MEMORY: WorkLimit = WorkLimit { label: "batch × channels × pixels", max: 8_388_608.0 };
+/// A sampler's memory: the chains drawn together × base channels × height × width (about 50 bytes
+/// per unit, measured as for `STEP_MEMORY`): 2^24 units, under 1 GiB, e.g. 668 chains at 32
+/// channels on 28×28 images. Φ* (no channels) is not bounded by it.
+pub const SAMPLE_MEMORY: WorkLimit = WorkLimit { label: "chains × channels × pixels", max: 16_777_216.0 };
+
+/// What `STEP_MEMORY` and `SAMPLE_MEMORY` bound: `images` (a batch, or chains drawn together) ×
+/// base channels × the pixels of one image.
+pub fn memory_units(images: usize, base_channels: usize, (height, width): (usize, usize)) -> f64 {
+    images as f64 * base_channels as f64 * (height * width) as f64
+}
+
 /// The work of one training step, as `STEP_WORK` bounds it.
 pub fn step_work(batch: usize, base_channels: usize) -> f64 {
     batch as f64 * (base_channels as f64).powi(2)
@@ -122,7 +139,13 @@ pub fn step_work(batch: usize, base_channels: usize) -> f64 {
 
 /// Every bound on a product, by the name `www/shared/limits.js` uses.
 pub fn all_work() -> Vec<(&'static str, WorkLimit)> {
-    vec![("step", STEP_WORK), ("draw", DRAW_WORK), ("metrics", METRICS_WORK)]
+    vec![
+        ("step", STEP_WORK),
+        ("draw", DRAW_WORK),
+        ("metrics", METRICS_WORK),
+        ("step_memory", STEP_MEMORY),
+        ("sample_memory", SAMPLE_MEMORY),
+    ]
 }
 
 /// Every limit by the name the page's URL and the core's JSON configuration use.

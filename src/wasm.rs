@@ -134,6 +134,25 @@ fn page_sized(c: &TrainConfig) -> Result<(), JsValue> {
     crate::limits::STEP_WORK.check(crate::limits::step_work(c.batch, c.base_channels)).map_err(js_err)
 }
 
+/// A run the page may start on `data`: its step's memory within `limits::STEP_MEMORY` (kind
+/// "config" if not). Φ* takes no training steps.
+fn page_memory(c: &TrainConfig, data: &Dataset) -> Result<(), JsValue> {
+    if c.kind == ModelKind::Universal {
+        return Ok(());
+    }
+    let units = crate::limits::memory_units(c.batch, c.base_channels, (data.h, data.w));
+    crate::limits::STEP_MEMORY.check(units).map_err(js_err)
+}
+
+/// `chains` drawn together on model `m` within `limits::SAMPLE_MEMORY` (kind "config" if not).
+fn chains_fit(m: &session::Member, chains: usize) -> Result<(), JsValue> {
+    if m.kind() == ModelKind::Universal {
+        return Ok(());
+    }
+    let units = crate::limits::memory_units(chains, m.config().base_channels, m.size());
+    crate::limits::SAMPLE_MEMORY.check(units).map_err(js_err)
+}
+
 /// The JS `Session` class: a run of one or more models (`crate::session::Session`; a scenario's
 /// comparison trains two). `Session.create(configs, images, labels, backend)` (async: WebGPU
 /// initialises asynchronously), `step(n)`, `flush()`, `sample(...)`, `export()`, and
@@ -261,6 +280,9 @@ impl Session {
             page_sized(c)?;
         }
         let data = Dataset::from_idx(&images, labels.as_deref()).map_err(js_err)?;
+        for c in &configs {
+            page_memory(c, &data)?;
+        }
         let device = device_for(&backend).await?;
         let run = session::Session::new(&configs, &data, &device).map_err(js_err)?;
         Ok(Session { inner: Rc::new(RefCell::new(run)), data: Rc::new(data), backend })
@@ -289,7 +311,7 @@ impl Session {
         } else {
             from_js(alongside, "configuration")?
         };
-        let alongside_bytes: Vec<Option<Vec<u8>>> =
+        let mut alongside_bytes: Vec<Option<Vec<u8>>> =
             if alongside_checkpoints.is_null() || alongside_checkpoints.is_undefined() {
                 Vec::new()
             } else {
@@ -303,16 +325,24 @@ impl Session {
             (Some(m), Some(l)) => Some((m.parse::<ModelKind>().map_err(js_err)?, l as usize)),
             _ => None,
         };
-        page_sized(&checkpoint::read_meta(&bytes).map_err(js_err)?.config)?;
+        // The file is held once: opened in place, its metadata checked, then imported.
+        let opened = checkpoint::Opened::from_vec(bytes).map_err(js_err)?;
+        page_sized(&opened.meta.config)?;
+        page_memory(&opened.meta.config, &data)?;
+        for c in &alongside {
+            page_memory(c, &data)?;
+        }
         let device = device_for(&backend).await?;
-        let trainer = checkpoint::import(&bytes, &data, &device, expect).map_err(js_err)?;
+        let trainer = checkpoint::import_opened(opened, &data, &device, expect).map_err(js_err)?;
         let mut members = Vec::new();
         for (i, c) in alongside.iter().enumerate() {
-            members.push(match alongside_bytes.get(i).and_then(Option::as_ref) {
+            members.push(match alongside_bytes.get_mut(i).and_then(Option::take) {
                 Some(b) => {
-                    page_sized(&checkpoint::read_meta(b).map_err(js_err)?.config)?;
-                    let t =
-                        checkpoint::import(b, &data, &device, Some((c.kind, c.levels))).map_err(js_err)?;
+                    let opened = checkpoint::Opened::from_vec(b).map_err(js_err)?;
+                    page_sized(&opened.meta.config)?;
+                    page_memory(&opened.meta.config, &data)?;
+                    let t = checkpoint::import_opened(opened, &data, &device, Some((c.kind, c.levels)))
+                        .map_err(js_err)?;
                     session::Member::Trained(Box::new(t))
                 }
                 None => session::Member::new(c, &data, &device).map_err(js_err)?,
@@ -426,6 +456,7 @@ impl Session {
             let run = self.inner.borrow();
             let (model, kind) = session::parse_spec(&spec).map_err(js_err)?;
             let m = run.member_for(model, kind).map_err(js_err)?;
+            chains_fit(m, n as usize)?;
             let keep = display_levels(m.levels(), columns as usize);
             let chain = m.sample(kind, n as usize, seed as u64, &keep).map_err(js_err)?;
             (chain, m.size(), m.mean_image().to_vec())
@@ -464,6 +495,7 @@ impl Session {
                 let m = &run.members()[at];
                 let keep = display_levels(m.levels(), columns as usize);
                 let kinds: Vec<SamplerKind> = list.iter().map(|(_, k)| *k).collect();
+                chains_fit(m, kinds.len() * n as usize)?;
                 let chains = m.sample_together(&kinds, n as usize, seed as u64, &keep).map_err(js_err)?;
                 for ((i, _), chain) in list.into_iter().zip(chains) {
                     parts.push((i, chain.levels.clone(), at));
@@ -499,6 +531,7 @@ impl Session {
             let run = self.inner.borrow();
             let (model, kind) = session::parse_spec(&spec).map_err(js_err)?;
             let m = run.member_for(model, kind).map_err(js_err)?;
+            chains_fit(m, draws as usize)?;
             (m.draws(kind, level as usize, seed as u64, draws as usize).map_err(js_err)?, m.size())
         };
         chain_to_js(chain, h, w, None).await
@@ -646,6 +679,7 @@ impl Metrics {
         let run = session.inner.borrow();
         let (model, kind) = session::parse_spec(&spec).map_err(js_err)?;
         let m = run.member_for(model, kind).map_err(js_err)?;
+        chains_fit(m, n as usize)?;
         let keep: Vec<usize> = if m.levels() > 1 { vec![m.levels() - 1, 0] } else { vec![0] };
         let walk = m.walk(kind, n as usize, seed as u64, &keep).map_err(js_err)?;
         Ok(MeasureJob { walk, model, n: n as usize, mean: m.mean_image().to_vec() })

@@ -44,6 +44,26 @@ test('a bad configuration is kind "config"', async () => {
   assert.equal(await kindOf(wasm.Session.create(config(), images, null, 'tpu')), 'config');
 });
 
+test('the memory bounds (STEP_MEMORY, SAMPLE_MEMORY) refuse a run or a draw too large for wasm memory, kind "config"', async () => {
+  // batch × channels² is within STEP_WORK; batch × channels × 28 × 28 is past STEP_MEMORY (~1.8 GB).
+  const tooBig = config({ batch: 400, base_channels: 32 });
+  assert.equal(await kindOf(wasm.Session.create(tooBig, images, null, 'cpu')), 'config');
+  const session = await wasm.Session.create(config({ base_channels: 32 }), images, null, 'cpu');
+  const fit = Math.floor(16777216 / (32 * 784)); // 668 chains at once
+  for (const draw of [
+    () => session.sample('ddim', fit + 1, 1, 2),
+    () => session.sampleMany(['deterministic', 'ddim'], Math.floor(fit / 2) + 1, 1, 2),
+    () => session.draws('stochastic', 1, 1, fit + 1),
+  ]) {
+    assert.equal(await kindOf(draw()), 'config');
+  }
+  const classifier = new Uint8Array(fs.readFileSync(path.join(ROOT, 'www', 'data', 'classifier.bin')));
+  const metrics = await wasm.Metrics.create(classifier, session, 8);
+  assert.throws(() => metrics.startMeasure(session, 'ddim', fit + 1, 1), (e) => e.kind === 'config');
+  // At the bound they are allowed (not drawn here: 668 chains take minutes on the CPU backend).
+  metrics.startMeasure(session, 'ddim', fit, 1).free();
+});
+
 test('a bad IDX file is kind "data"', async () => {
   const bad = Buffer.from([0, 0, 8, 7, 0, 0, 0, 5, 1, 2, 3]);
   assert.equal(await kindOf(wasm.Session.create(config(), bad, null, 'cpu')), 'data');

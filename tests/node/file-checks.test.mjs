@@ -20,7 +20,7 @@ test('IDX files: the right magic (or gzip) passes, anything else is named', () =
 test('sizes: a file larger than the core could accept is refused before it is read', () => {
   assert.equal(FILES.idxMaxBytes, (64 << 20) + (1 << 20), 'the core: 64 Mi pixels, plus headers');
   assert.match(fileProblem('images', FILES.idxMaxBytes + 1, idxImages), /^it is 65 MiB; the page reads at most 65 MiB for an IDX file$/);
-  assert.match(fileProblem('checkpoint', 600 << 20, FILES.checkpointMagic), /at most 512 MiB for a checkpoint/);
+  assert.match(fileProblem('checkpoint', 600 << 20, FILES.checkpointMagic), /at most 256 MiB for a checkpoint/);
 });
 
 test('checkpoints start with the core header; readChecked reads only the head of a bad file', async () => {

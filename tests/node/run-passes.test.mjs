@@ -37,3 +37,17 @@ test('grids older than 20 s are redrawn even while a measurement waits', () => {
   const run = playingRun({ now, drawnAt: now - 21000, trained: 12, metricsEvery: 10 });
   assert.ok(run.drawRows(now) > 0);
 });
+
+test('a fixed sampling interval (se) keeps training\'s share: a drawing that does not fit it waits', () => {
+  const now = performance.now();
+  const run = playingRun({ now, drawnAt: now - 2000, trained: 1, metricsEvery: 1000 });
+  run.display.sampleEvery = 1;
+  // A 6-row drawing of 1.2 s after a minute of training fits the share: every row, as asked.
+  assert.equal(run.drawRows(now), 6);
+  // One of 60 s (se = 1 at L = 1000 on the CPU backend, say) does not: training goes on.
+  run.share.cost('draw', 60000, 6);
+  assert.equal(run.drawRows(now), 0);
+  // Grids older than 20 s are drawn anyway.
+  run.drawing.lastAt = now - 21000;
+  assert.equal(run.drawRows(now), 6);
+});

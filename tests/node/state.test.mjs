@@ -118,15 +118,25 @@ test('a link whose settings are each in range but together too much work is boun
   assert.equal(big.cfg.batch, 64);
   assert.equal(big.cfg.channels, 32);
   assert.match(big.problems.join(' '), /batch × channels² = 16777216 is more than the page allows \(1048576\); using batch 64 and 32 channels/);
-  // 16 times the default step is allowed.
-  assert.deepEqual(parseQuery('batch=256&channels=64').problems, []);
+  // 16 times the default step's compute is within STEP_WORK, but not its memory on 28×28 digits
+  // (STEP_MEMORY, measured by bench/memory.mjs): the batch comes down to fit.
+  const wide = parseQuery('batch=256&channels=64');
+  assert.equal(wide.cfg.batch, 167);
+  assert.equal(wide.cfg.channels, 64);
+  assert.match(wide.problems.join(' '), /batch × channels × pixels = 12845056 is more than the page allows \(8388608\); using batch 167/);
+  assert.deepEqual(parseQuery('batch=128&channels=64').problems, []);
+  // 1000 metric samples at 32 channels would hold 1.3 GB at once (SAMPLE_MEMORY): 668.
+  const many = parseQuery('mn=1000');
+  assert.equal(many.view.mn, 668);
+  assert.match(many.problems.join(' '), /chains × channels × pixels = 25088000 is more than the page allows \(16777216\); using 668 samples/);
+  assert.deepEqual(parseQuery('mn=1000&channels=16').problems, []);
   // A grid of 16 rows at L = 1000, and 1000 metric samples at L = 1000, shrink to fit.
   const long = parseQuery('L=1000&rows=16&mn=1000');
   assert.equal(long.cfg.L, 1000);
   assert.equal(long.view.rows, 4);
   assert.equal(long.view.mn, 100);
-  assert.equal(long.problems.length, 2, long.problems.join('\n'));
-  assert.match(long.problems[0], /L × rows = 16000 is more than the page allows \(4000\); using 4 rows/);
+  assert.equal(long.problems.length, 3, long.problems.join('\n')); // rows, and mn for memory then for L
+  assert.match(long.problems.join(' '), /L × rows = 16000 is more than the page allows \(4000\); using 4 rows/);
   // The defaults are well inside every bound.
   assert.deepEqual(parseQuery('').problems, []);
 });

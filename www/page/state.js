@@ -181,6 +181,9 @@ export function parseQuery(search) {
  * and channels). Over a bound, the sizes go back to their defaults (a step) or shrink to fit (a
  * grid's rows, the metrics' samples), with a message in `problems`.
  */
+/** Pixels of one bundled MNIST digit (28 × 28), the data a URL's settings are bounded for. */
+const BUNDLED_PIXELS = 28 * 28;
+
 function boundWork(state, problems) {
   const { cfg, view } = state;
   const over = (limit, work) => work > limit.max;
@@ -189,6 +192,19 @@ function boundWork(state, problems) {
     const [batch, channels] = [param('batch').default, param('channels').default];
     problems.push(`${WORK_LIMITS.step.label} = ${step} is more than the page allows (${WORK_LIMITS.step.max}); using batch ${batch} and ${channels} channels`);
     Object.assign(cfg, { batch, channels });
+  }
+  // Memory: the URL's settings on the bundled 28×28 digits (the worker fits other data's sizes).
+  const pixels = BUNDLED_PIXELS;
+  const stepMemory = cfg.batch * cfg.channels * pixels;
+  if (over(WORK_LIMITS.step_memory, stepMemory)) {
+    const batch = Math.max(1, Math.floor(WORK_LIMITS.step_memory.max / (cfg.channels * pixels)));
+    problems.push(`${WORK_LIMITS.step_memory.label} = ${stepMemory} is more than the page allows (${WORK_LIMITS.step_memory.max}); using batch ${batch}`);
+    cfg.batch = batch;
+  }
+  if (over(WORK_LIMITS.sample_memory, view.mn * cfg.channels * pixels)) {
+    const mn = Math.max(10, Math.floor(WORK_LIMITS.sample_memory.max / (cfg.channels * pixels)));
+    problems.push(`${WORK_LIMITS.sample_memory.label} = ${view.mn * cfg.channels * pixels} is more than the page allows (${WORK_LIMITS.sample_memory.max}); using ${mn} samples for the metrics`);
+    view.mn = mn;
   }
   if (over(WORK_LIMITS.draw, cfg.L * view.rows)) {
     const rows = Math.max(2, Math.floor(WORK_LIMITS.draw.max / cfg.L));

@@ -101,9 +101,17 @@ export const WORK_LIMITS = {
     "label": "L × samples for the metrics",
     "max": 100000.0
   },
+  "sample_memory": {
+    "label": "chains × channels × pixels",
+    "max": 16777216.0
+  },
   "step": {
     "label": "batch × channels²",
     "max": 1048576.0
+  },
+  "step_memory": {
+    "label": "batch × channels × pixels",
+    "max": 8388608.0
   }
 };
 
@@ -141,7 +149,7 @@ export const CVAE_MAX_LEVELS = 4;
 export const DRAWS_MAX_LEVELS = 8;
 
 // What a file must start with, and its largest size, before the page copies it into the wasm.
-export const FILES = {"checkpointMagic":[68,78,76,65,66,0,1,0],"checkpointMaxBytes":536870912,"idxMaxBytes":68157440};
+export const FILES = {"checkpointMagic":[68,78,76,65,66,0,1,0],"checkpointMaxBytes":268435456,"idxMaxBytes":68157440};
 
 // The lessons (src/lesson.rs): question, choices, scenario, bundled checkpoints. Their
 // verdicts come from the worker (the core's `judgeLesson` on the measured figures).

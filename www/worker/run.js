@@ -320,16 +320,23 @@ export class Run {
   fitWork() {
     if (!this.session) return;
     const display = this.display;
-    const levels = this.session.info().levels;
-    const rows = Math.max(1, Math.floor(WORK_LIMITS.draw.max / levels));
-    const n = Math.max(1, Math.floor(WORK_LIMITS.metrics.max / levels));
+    const info = this.session.info();
+    const levels = info.levels;
+    // Memory (SAMPLE_MEMORY): a model's shown samplers draw their rows together; Φ* has no channels.
+    const channels = Math.max(1, ...info.models.filter((m) => m.model !== 'universal').map((m) => m.base_channels));
+    const perChain = channels * info.height * info.width;
+    const together = Math.max(1, ...this.session.samplerGroups.map((g) => g.length));
+    const chains = Math.floor(WORK_LIMITS.sample_memory.max / perChain);
+    const rows = Math.max(1, Math.min(Math.floor(WORK_LIMITS.draw.max / levels), Math.floor(chains / together)));
+    const n = Math.max(1, Math.min(Math.floor(WORK_LIMITS.metrics.max / levels), chains));
     const cut = [];
-    if (display.samples > rows) cut.push(`${rows} rows instead of ${display.samples} (${WORK_LIMITS.draw.label} ≤ ${WORK_LIMITS.draw.max})`);
-    if (display.metricsN > n) cut.push(`${n} samples for the metrics instead of ${display.metricsN} (${WORK_LIMITS.metrics.label} ≤ ${WORK_LIMITS.metrics.max})`);
+    const bounds = `${WORK_LIMITS.draw.label} ≤ ${WORK_LIMITS.draw.max}, ${WORK_LIMITS.sample_memory.label} ≤ ${WORK_LIMITS.sample_memory.max}`;
+    if (display.samples > rows) cut.push(`${rows} rows instead of ${display.samples}`);
+    if (display.metricsN > n) cut.push(`${n} samples for the metrics instead of ${display.metricsN}`);
     if (!cut.length) return;
     display.samples = Math.min(display.samples, rows);
     display.metricsN = Math.min(display.metricsN, n);
-    this.post({ type: 'warning', message: `This run has L = ${levels}: drawing ${cut.join(' and ')}.` });
+    this.post({ type: 'warning', message: `This run has L = ${levels}, ${channels} channels and ${info.height}×${info.width} images: drawing ${cut.join(' and ')} (${bounds}).` });
   }
 
   /** Samples per sampler for the metrics: fewer on the CPU (fallback or an emulated adapter) unless the URL says how many. */
@@ -354,7 +361,8 @@ export class Run {
     let k = requested ?? this.timer.nextSteps();
     if (requested == null && display.stopAt) k = Math.max(1, Math.min(k, display.stopAt - this.step));
     // With a fixed sampling interval, a frame ends exactly where the next drawing is due.
-    if (requested == null && display.sampleEvery) k = Math.max(1, Math.min(k, display.sampleEvery - this.drawing.stepsSince));
+    // (Not while a drawing due waits for training's share: then frames go on at their own size.)
+    if (requested == null && display.sampleEvery && this.drawing.stepsSince < display.sampleEvery) k = Math.min(k, display.sampleEvery - this.drawing.stepsSince);
     const t0 = performance.now();
     s.step(k);
     let report;
@@ -439,14 +447,18 @@ export class Run {
   /**
    * Rows of the drawing due while playing at `now` (0: none): when due, and only while training
    * keeps its share of the time: as many rows as fit it (all, else half, ..., one row; the pass at
-   * pause draws them all). A fixed sampling interval, `se` in the URL, is kept as asked, with
-   * every row.
+   * pause draws them all). A fixed sampling interval, `se` in the URL, draws every row every `se`
+   * steps, within training's share too: a due drawing that does not fit it waits (se = 1 at
+   * L = 100 on the CPU backend would otherwise draw for seconds after every step).
    */
   drawRows(now) {
     const display = this.display;
     if (!this.drawing.due(display)) return 0;
-    if (display.sampleEvery) return display.samples;
     const stale = now - this.drawing.lastAt > LIGHT_STALE_MS;
+    if (display.sampleEvery) {
+      const fits = this.share.expected('draw') == null || this.share.largestFit('draw', now, display.samples) >= display.samples;
+      return fits || stale ? display.samples : 0;
+    }
     // A measurement due goes first: the drawing waits for it (drawings fall due every 1.5 s and
     // would keep taking the time a measurement needs: in CI, on two cores shared with the native
     // tests, none started in 180 s of playing). Not once the grids are LIGHT_STALE_MS old.

@@ -4,6 +4,7 @@
 // on WebGPU must not leave a fresh run to overwrite the save).
 
 import { errorKind, errorText, isFatal } from './errors.js';
+import { WORK_LIMITS } from '../shared/limits.js';
 
 export class Sessions {
   /** `backend`: 'webgpu' | 'cpu' (the probe's verdict); `post(msg)`: to the page. */
@@ -15,6 +16,7 @@ export class Sessions {
 
   /** A fresh run of `configs` (TrainConfigs, main model first) on `data`. */
   async create(configs, data) {
+    this.fitBatch(configs, data);
     if (this.backend === 'webgpu') {
       try {
         return await this.wasm.Session.create(configs, data.images, data.labels, 'webgpu');
@@ -45,6 +47,23 @@ export class Sessions {
       }
     }
     return await open();
+  }
+
+  /**
+   * Each model's batch within the core's memory bound for a step (WORK_LIMITS.step_memory) on
+   * `data`'s image size, which the page's URL bounds only for the bundled 28×28 digits: larger
+   * images (up to 64×64) lower the batch, and the page is told.
+   */
+  fitBatch(configs, data) {
+    const { max, label } = WORK_LIMITS.step_memory;
+    for (const c of configs) {
+      if (c.model === 'universal' || !data.h || !data.w) continue;
+      const units = c.batch * c.base_channels * data.h * data.w;
+      if (units <= max) continue;
+      const batch = Math.max(1, Math.floor(max / (c.base_channels * data.h * data.w)));
+      this.post({ type: 'warning', message: `Batch ${c.batch} of ${data.h}×${data.w} images at ${c.base_channels} channels needs more memory than the page allows (${label} ≤ ${max}): using batch ${batch}.` });
+      c.batch = batch;
+    }
   }
 
   /** From now on the CPU backend, and the page is told why. */
