@@ -226,9 +226,8 @@ pub fn run_together(
     for &kind in kinds {
         check_applies(decoder, kind)?;
     }
-    let dims = [n, 1, h, w];
-    let mut noises: Vec<Noise> = kinds.iter().map(|_| Noise::new(seed)).collect();
-    let tops: Vec<Tensor<4>> = noises.iter_mut().map(|noise| noise.normal(dims, device)).collect();
+    let (tops, mut noises): (Vec<Tensor<4>>, Vec<Noise>) =
+        kinds.iter().map(|_| top(n, seed, (h, w), device)).unzip();
     let mut out: Vec<Option<Chain>> = (0..kinds.len()).map(|_| None).collect();
     let shared: Vec<usize> = (0..kinds.len()).filter(|&i| uses_denoiser(kinds[i])).collect();
     for i in (0..kinds.len()).filter(|&i| !uses_denoiser(kinds[i])) {
@@ -348,7 +347,29 @@ pub struct Walk {
     batch: usize,
 }
 
+/// z_L ~ N(0, I) for `n` chains of images of `size`, drawn with `seed`, and the noise the chains
+/// go on drawing from: every sampler starts here, so one seed gives each sampler the same z_L.
+pub fn top(n: usize, seed: u64, (h, w): (usize, usize), device: &Device) -> (Tensor<4>, Noise) {
+    let mut noise = Noise::new(seed);
+    let z_top = noise.normal([n, 1, h, w], device);
+    (z_top, noise)
+}
+
 impl Walk {
+    /// A chain of `kind` from z_L drawn with `seed` (`top`) at level `levels` = L, not yet stepped.
+    pub fn from_seed(
+        kind: SamplerKind,
+        n: usize,
+        seed: u64,
+        size: (usize, usize),
+        levels: usize,
+        keep: &[usize],
+        device: &Device,
+    ) -> Self {
+        let (z_top, noise) = top(n, seed, size, device);
+        Walk::from_level(kind, z_top, levels, keep, noise)
+    }
+
     /// A chain of `kind` at z_`start` = `z`, drawing its noise from `noise`.
     pub fn from_level(kind: SamplerKind, z: Tensor<4>, start: usize, keep: &[usize], noise: Noise) -> Self {
         let batch = z.dims()[0];

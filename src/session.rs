@@ -105,10 +105,7 @@ impl Member {
     /// time (a measurement in chunks, www/worker/metrics.js).
     pub fn walk(&self, kind: SamplerKind, n: usize, seed: u64, keep: &[usize]) -> Result<Walk> {
         limits::SAMPLES.check(n as f64)?;
-        let (h, w) = self.size();
-        let mut noise = Noise::new(seed);
-        let z_top = noise.normal([n, 1, h, w], &self.device());
-        Ok(Walk::from_level(kind, z_top, self.levels(), keep, noise))
+        Ok(Walk::from_seed(kind, n, seed, self.size(), self.levels(), keep, &self.device()))
     }
 
     /// Step `walk` down at most `levels` levels on this model; true once it is at z_0.
@@ -242,8 +239,7 @@ impl UniversalModel {
     /// Run a sampler from z_L ~ N(0, I) drawn with `seed` (as `Trainer::sample` does).
     pub fn sample(&self, kind: SamplerKind, n: usize, seed: u64, keep: &[usize]) -> Result<Chain> {
         let u = &self.universal;
-        let mut noise = Noise::new(seed);
-        let z_top = noise.normal([n, 1, u.height, u.width], &self.device);
+        let (z_top, mut noise) = sampler::top(n, seed, (u.height, u.width), &self.device);
         sampler::run(Decoder::Universal(u), &u.schedule, kind, z_top, keep, &mut noise)
     }
 }

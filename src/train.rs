@@ -604,8 +604,7 @@ impl Trainer {
 
     /// Run one sampler from z_L ~ N(0, I) (drawn from `seed`) and keep the listed levels.
     pub fn sample(&self, kind: SamplerKind, n: usize, seed: u64, keep: &[usize]) -> Result<Chain> {
-        let mut noise = Noise::new(seed);
-        let z_top = noise.normal([n, 1, self.height, self.width], &self.device());
+        let (z_top, mut noise) = sampler::top(n, seed, (self.height, self.width), &self.device());
         self.sample_from(kind, z_top, self.schedule.levels, keep, &mut noise)
     }
 

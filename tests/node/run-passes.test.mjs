@@ -51,3 +51,14 @@ test('a fixed sampling interval (se) keeps training\'s share: a drawing that doe
   run.drawing.lastAt = now - 21000;
   assert.equal(run.drawRows(now), 6);
 });
+
+test('a measurement too costly for any window of play holds no drawing back', () => {
+  const now = performance.now();
+  const run = playingRun({ now, drawnAt: now - 2000, trained: 12, metricsEvery: 10 });
+  assert.equal(run.drawRows(now), 0, 'a 3 s measurement fits a window: the drawing waits for it');
+  // 40 s (100 samples per sampler at L = 100 on the CPU backend, say): more than the 15 s a
+  // minute of play leaves; it waits for a pause, and the grids stay live meanwhile.
+  run.share.cost('measure', 40000);
+  assert.equal(run.measureDue(now), false);
+  assert.equal(run.drawRows(now), 6);
+});

@@ -53,8 +53,7 @@ export function createLab({ cfg, view, post }) {
     metrics: null, // the last `metrics` message (www/page/metrics-panel.js), or {unavailable}; null until measured
     metricsVersion: 0, // counts measurements shown
     measuring: false, // a measuring pass is under way (between `metricsBusy` and its end)
-    measuringN: null, // samples per sampler of the pass under way
-    measureProgress: null, // the pass's last `metricsProgress` {sampler, index, of, done}
+    measureProgress: null, // the pass's last `metricsProgress` {sampler, index, of, n, done}
     metricsSkipped: 0, // counts measurements the worker postponed (for training or an export)
     dataDigits: null, // whether the session's data are digits the bundled classifier knows (null before a session)
     config: cfg, // the page's settings (www/page/store.js cfg), live

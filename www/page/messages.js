@@ -213,7 +213,6 @@ export const workerHandlers = {
   metricsBusy: (msg) => {
     $('metrics-status').textContent = `Measuring ${msg.n} samples per sampler…`;
     lab.measuring = true;
-    lab.measuringN = msg.n;
     lab.measureProgress = null;
     if (run.lessonView?.revealed && lab.verdict?.run !== lab.run) run.lessonView.status(`Measuring ${msg.n} samples per sampler at step ${lab.step}…`);
     $('panel-metrics').classList.add('busy');
@@ -221,7 +220,7 @@ export const workerHandlers = {
   metricsProgress: (msg) => {
     lab.measureProgress = msg;
     const part = `sampler ${msg.index + 1} of ${msg.of}, ${Math.round(msg.done * 100)}%`;
-    $('metrics-status').textContent = `Measuring ${lab.measuringN} samples per sampler… (${part})`;
+    $('metrics-status').textContent = `Measuring ${msg.n} samples per sampler… (${part})`;
   },
   metrics: (msg) => {
     lab.measuring = false;

@@ -127,7 +127,7 @@ export const TO_PAGE = {
   metricsBusy: { doc: 'A measuring pass started.', fields: { n: 'samples per sampler' } },
   metricsProgress: {
     doc: "A measuring pass's progress: a chunk of one sampler's chains is done (www/worker/metrics.js measureInChunks).",
-    fields: { sampler: 'the sampler measured', index: 'its place among the pass’s samplers (from 0)', of: 'samplers in the pass', done: 'the share of its chains’ levels done (0-1)' },
+    fields: { sampler: 'the sampler measured', index: 'its place among the pass’s samplers (from 0)', of: 'samplers in the pass', n: 'samples per sampler', done: 'the share of its chains’ levels done (0-1)' },
   },
   metrics: {
     doc: 'A measuring pass ended, or why there are no metrics for this session.',

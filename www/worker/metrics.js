@@ -152,7 +152,7 @@ export class MetricsRunner {
         this.post({ type: 'metricsSkipped' });
         return false;
       }
-      const progress = (done) => this.post({ type: 'metricsProgress', sampler: name, index, of: specs.length, done });
+      const progress = (done) => this.post({ type: 'metricsProgress', sampler: name, index, of: specs.length, n, done });
       const measured = await this.measureInChunks(session, spec, n, seed, () => giveWay() || current() !== session, progress);
       if (measured == null || current() !== session) {
         if (current() === session) this.post({ type: 'metricsSkipped' });

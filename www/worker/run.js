@@ -462,7 +462,9 @@ export class Run {
     // A measurement due goes first: the drawing waits for it (drawings fall due every 1.5 s and
     // would keep taking the time a measurement needs: in CI, on two cores shared with the native
     // tests, none started in 180 s of playing). Not once the grids are LIGHT_STALE_MS old.
-    if (!stale && this.measureWaiting()) return 0;
+    // A measurement too costly for any window of play (it waits for a pause) holds nothing back:
+    // at the defaults without WebGPU, waiting for it kept the grids still for 20 s at a time.
+    if (!stale && this.measureWaiting() && this.share.fitsAWindow('measure', this.measureEstimate())) return 0;
     const rows = this.share.largestFit('draw', now, display.samples);
     // A lighter redraw waits until LIGHT_ROWS rows fit: per row it costs less than one-row redraws
     // (a part of a drawing's cost is per level, whatever the rows), so the rotation covers every
@@ -482,7 +484,12 @@ export class Run {
    * minute).
    */
   measureDue(now) {
-    return this.measureWaiting() && this.share.allows('measure', now, { basis: 'draw', factor: this.metricsN() });
+    return this.measureWaiting() && this.share.allows('measure', now, this.measureEstimate());
+  }
+
+  /** A measurement's cost before one has run: the drawing's per row, times its samples (`measureDue`). */
+  measureEstimate() {
+    return { basis: 'draw', factor: this.metricsN() };
   }
 
   /** A measurement is due (every `me` steps), whether or not the time share allows it yet. */

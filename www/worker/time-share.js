@@ -115,6 +115,17 @@ export class TimeShare {
   }
 
   /**
+   * Whether a pass of `kind` (with `estimate`, as `expected`) can start while playing at all: its
+   * expected cost is unknown or at most what a window of nothing but training would leave it
+   * (15 s of a minute at an 80% share). One that costs more waits for a pause, and nothing
+   * should wait for it while playing.
+   */
+  fitsAWindow(kind, estimate = {}) {
+    const cost = this.expected(kind, estimate);
+    return cost == null || cost <= (WINDOW_MS * (1 - this.share)) / this.share;
+  }
+
+  /**
    * Whether a pass of `kind` may start at `now`: yes if its cost is unknown (see `expected`, with
    * `estimate` its fallback), else if training would keep its share of the window with that cost
    * added to it. A pass costing more than the window allows waits for a pause.
