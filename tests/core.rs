@@ -1,11 +1,12 @@
-//! The quiz's claims and the core's guarantees, measured on the CPU backend (Flex) with the
-//! bundled digits. Sizes are small so the whole file runs in a few minutes on 2 cores.
+//! The core's guarantees, on the CPU backend (Flex) with the bundled digits: training lowers the
+//! loss (both models), checkpoints round-trip and refuse damage, divergence keeps the last good
+//! weights, configuration errors are clear. The quiz's claims on trained models are in
+//! `tests/metrics.rs`. Sizes are small so the whole file runs in about a minute on 2 cores.
 
 use denoise_lab::Error;
 use denoise_lab::backend;
 use denoise_lab::checkpoint;
 use denoise_lab::data::Dataset;
-use denoise_lab::metrics::{mean_pairwise_distance, mean_rms_to, rms_distance};
 use denoise_lab::model::ModelKind;
 use denoise_lab::optim::NamedParams;
 use denoise_lab::sampler::SamplerKind;
@@ -36,55 +37,27 @@ fn train(t: &mut Trainer, steps: usize) {
     t.train_blocking(steps, 25, |_, _| {}).expect("training stays finite");
 }
 
-/// Typical RMS distance between two different real digits (the yardstick for "close").
-fn digit_to_digit_rms(d: &Dataset) -> f64 {
-    let pairs = 200;
-    (0..pairs).map(|i| rms_distance(d.image(2 * i), d.image(2 * i + 1))).sum::<f64>() / pairs as f64
-}
-
+/// Training from scratch lowers the held-out loss, and the per-level loss is measured at every
+/// level. What the trained denoiser then shows (quiz (a): ŷ(z_L, L) is the mean image; (b)/(c):
+/// eq. (2) collapses where the noisy samplers do not) is checked in `tests/metrics.rs` on the
+/// collapse preset's model, trained by this code for its full budget (`scripts/make-fixtures.sh`):
+/// after 80 to 100 steps here, the first claim sat within 10% of its bound either way.
 #[test]
-fn denoiser_learns_the_mean_and_eq2_sampling_collapses() {
+fn denoiser_training_lowers_the_held_out_loss_at_every_level() {
     let data = data();
     let levels = 20;
     let mut t = Trainer::new(config(ModelKind::Denoiser, levels), &data, &backend::cpu()).unwrap();
     let eval = t.eval_inputs(128, 99);
     let before = t.eval_loss_blocking(&eval).unwrap();
-    train(&mut t, 150);
+    train(&mut t, 50);
     let after = t.eval_loss_blocking(&eval).unwrap();
     eprintln!("held-out loss: {before:.4} -> {after:.4}");
     assert!(after < 0.6 * before, "training lowers the loss: {before} -> {after}");
 
-    // Per-level loss: defined at every level after 300 x 32 draws, and larger at high noise.
+    // Per-level loss: defined at every level after 50 x 32 draws, and larger at high noise.
     let per_level: Vec<f64> = t.level_loss.iter().map(|v| v.expect("every level seen")).collect();
+    eprintln!("per-level loss: {per_level:.3?}");
     assert!(per_level[levels - 1] > per_level[0], "loss grows with noise: {per_level:?}");
-
-    // Quiz (a): yhat(z_L, L) is close to the mean training image. Under sampler eq. (2),
-    // z_{L-1} = yhat(z_L, L).
-    let n = 64;
-    let chain = t.sample(SamplerKind::Deterministic, n, 5, &[levels - 1, 0]).unwrap();
-    let px = chain.read_blocking().unwrap();
-    let dim = t.height * t.width;
-    let first_step = &px[..n * dim];
-    let to_mean = mean_rms_to(first_step, t.mean_image());
-    let yardstick = digit_to_digit_rms(&data);
-    eprintln!("quiz (a): rms(yhat(z_L, L), mean image) = {to_mean:.4}; two random digits: {yardstick:.4}");
-    assert!(to_mean < 0.25 * yardstick, "yhat(z_L, L) ~ E[y]: {to_mean} vs {yardstick}");
-
-    // Quiz (b)/(c): the same z_L through the three samplers; eq. (2)'s final images are far less
-    // diverse than the stochastic and DDIM samplers' (with the same model).
-    let diversity = |kind| {
-        let px = t.sample(kind, n, 5, &[0]).unwrap().read_blocking().unwrap();
-        mean_pairwise_distance(&px, dim)
-    };
-    let det = diversity(SamplerKind::Deterministic);
-    let sto = diversity(SamplerKind::Stochastic { sigma: None });
-    let ddim = diversity(SamplerKind::Ddim);
-    let real = mean_pairwise_distance(&data.pixels[..n * dim], dim);
-    eprintln!(
-        "quiz (b)/(c): diversity eq.(2) {det:.3}, stochastic {sto:.3}, DDIM {ddim:.3}, real digits {real:.3}"
-    );
-    assert!(det < 0.5 * sto, "eq. (2) collapses relative to stochastic: {det} vs {sto}");
-    assert!(det < 0.5 * ddim, "eq. (2) collapses relative to DDIM: {det} vs {ddim}");
 }
 
 #[test]

@@ -4,7 +4,7 @@
 //! The scenario tests measure models trained by the presets themselves and committed as small
 //! checkpoints in `tests/fixtures/` (`bash scripts/make-fixtures.sh` retrains them; loading checks
 //! that each file holds exactly its preset's configuration and step count). Training itself is
-//! tested in `tests/core.rs` (the loss falls, eq. (2) collapses on a freshly trained denoiser).
+//! tested in `tests/core.rs` (the loss falls, at every level).
 //! The margins in the assertions were measured on these fixtures (docs/scenarios.md has the figures,
 //! written by `node scripts/scenario-table.mjs`).
 
@@ -12,7 +12,7 @@ use denoise_lab::backend;
 use denoise_lab::data::Dataset;
 use denoise_lab::metrics::classifier::{BUNDLED_CLASSIFIER, Classifier, FEATURES, accuracy};
 use denoise_lab::metrics::frechet::frechet_distance;
-use denoise_lab::metrics::{FeatureStats, Reference, SampleMetrics};
+use denoise_lab::metrics::{FeatureStats, Reference, SampleMetrics, mean_rms_to, rms_distance};
 use denoise_lab::model::ModelKind;
 use denoise_lab::rng::SplitMix64;
 use denoise_lab::sampler::SamplerKind;
@@ -180,6 +180,19 @@ fn scenario_1_eq2_collapses_in_entropy_and_diversity() {
     let options = RunOptions { steps: None, samples: 96, seed: 11, reference: 500 };
     let data = Dataset::bundled();
     let trained = fixture(&sc, &data);
+
+    // Quiz (a): the first step of eq. (2), z_{L−1} = ŷ(z_L, L), lands near the mean training image
+    // from any z_L: far nearer than two real digits are to each other.
+    let model = &trained[0].model;
+    let n = 64;
+    let first = model.sample(SamplerKind::Deterministic, n, 5, &[model.levels() - 1]).unwrap();
+    let px = first.read_blocking().unwrap();
+    let to_mean = mean_rms_to(&px, model.mean_image());
+    let yardstick =
+        (0..200).map(|i| rms_distance(data.image(2 * i), data.image(2 * i + 1))).sum::<f64>() / 200.0;
+    eprintln!("quiz (a): RMS of ŷ(z_L, L) to the mean image {to_mean:.4}; two random digits {yardstick:.4}");
+    assert!(to_mean < 0.25 * yardstick, "ŷ(z_L, L) ≈ E[y]: {to_mean} vs {yardstick}");
+
     let r = scenario::measure_blocking(&sc, &trained, &data, &device, &c, &options, |m| eprintln!("{m}"))
         .unwrap();
     let m = |label: &str| r.panels.iter().find(|p| p.label == label).unwrap().metrics.clone();
