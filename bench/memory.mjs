@@ -4,7 +4,12 @@
 // `SAMPLE_MEMORY`).
 //
 //   bash scripts/build-web.sh
-//   node bench/memory.mjs [--backends cpu,webgpu] [--only NAME,...] [--markdown docs/performance.md]
+//   node bench/memory.mjs [--backends cpu,webgpu] [--only NAME,...] [--checkpoint FILE] [--markdown docs/performance.md]
+//
+// `--checkpoint FILE` adds a row: FILE imported on the CPU backend (`Session.fromCheckpoint`), the
+// wasm memory it added against the file's size. The largest checkpoint the page's limits allow
+// (163 MiB, src/page.rs) is made by
+//   denoise-lab train --model cvae -L 4 --steps 1 --batch 2 --channels 128 --cond-dim 512 --latent 256 -o big.ckpt
 //
 // Each corner runs in a browser of its own (headless Chromium, SwiftShader's WebGPU for `webgpu`),
 // so its memory starts empty: the page's wasm core is imported into a blank document of the dev
@@ -18,6 +23,7 @@
 // `--markdown FILE` writes the table between `<!-- begin: memory -->` and `<!-- end: memory -->`.
 
 import fs from 'node:fs';
+import http from 'node:http';
 import { launch } from '../tests/browser/helpers.mjs';
 import { writeBlock, readBlock, commandLine } from '../scripts/md-table.mjs';
 
@@ -36,13 +42,14 @@ const CORNERS = [
 ];
 
 function args() {
-  const o = { backends: ['cpu', 'webgpu'], only: null, markdown: null };
+  const o = { backends: ['cpu', 'webgpu'], only: null, markdown: null, checkpoint: null };
   const a = process.argv.slice(2);
   for (let i = 0; i < a.length; i++) {
     const v = () => a[++i];
     if (a[i] === '--backends') o.backends = v().split(',');
     else if (a[i] === '--only') o.only = v().split(',');
     else if (a[i] === '--markdown') o.markdown = v();
+    else if (a[i] === '--checkpoint') o.checkpoint = v();
     else throw new Error(`unknown argument ${a[i]}`);
   }
   return o;
@@ -78,6 +85,24 @@ async function corner({ what, images, channels, side, backend }) {
   return { before, after, ms, limits };
 }
 
+/** Runs in the page: import the checkpoint at `url` on the CPU backend over 300 bundled digits. */
+async function importCheckpoint(url) {
+  const core = await import('/pkg/denoise_lab.js');
+  const exports = await core.default();
+  const bytes = new Uint8Array(await (await fetch(url)).arrayBuffer());
+  const gz = await (await fetch('/www/data/mnist-10k-images-idx3-ubyte.gz')).arrayBuffer();
+  let all = new Uint8Array(gz);
+  if (all[0] === 0x1f) all = new Uint8Array(await new Response(new Blob([gz]).stream().pipeThrough(new DecompressionStream('gzip'))).arrayBuffer());
+  const n = 300;
+  const images = all.slice(0, 16 + n * 784);
+  new DataView(images.buffer).setUint32(4, n);
+  const before = exports.memory.buffer.byteLength;
+  const t0 = performance.now();
+  const session = await core.Session.fromCheckpoint(bytes, images, null, 'cpu', null, null, null, null);
+  const ms = performance.now() - t0;
+  return { file: bytes.length, before, after: session.memory().wasmBytes, ms };
+}
+
 async function run(c, backend) {
   const env = await launch({ webgpu: backend === 'webgpu' });
   try {
@@ -95,7 +120,12 @@ async function run(c, backend) {
 const MB = (b) => (b == null ? '–' : `${(b / 2 ** 20).toFixed(0)} MiB`);
 
 const opts = args();
-if (opts.markdown) readBlock(fs.readFileSync(opts.markdown, 'utf8'), 'memory'); // fail now, not after the runs
+if (opts.markdown) {
+  // Fail now, not after the runs.
+  const text = fs.readFileSync(opts.markdown, 'utf8');
+  readBlock(text, 'memory');
+  if (opts.checkpoint) readBlock(text, 'memory-import');
+}
 const rows = [];
 let limits = null;
 for (const c of CORNERS.filter((c) => !opts.only || opts.only.includes(c.name))) {
@@ -116,6 +146,27 @@ for (const c of CORNERS.filter((c) => !opts.only || opts.only.includes(c.name)))
     console.log(`wasm ${MB(row.wasm)}, GPU pool ${MB(row.pool)}, ${row.perUnit.toFixed(0)} B per unit, ${(r.ms / 1000).toFixed(1)} s`);
   }
 }
+let imported = null;
+let server = null;
+if (opts.checkpoint) {
+  process.stdout.write(`import of ${opts.checkpoint} on cpu… `);
+  const env = await launch({ webgpu: false });
+  try {
+    const page = env.context.pages()[0] || (await env.context.newPage());
+    page.setDefaultTimeout(1800000);
+    await page.goto(`${env.url}/pkg/denoise_lab.js`);
+    // The file from a server of its own (a route's body crosses the DevTools protocol, which a
+    // file of this size overflows).
+    const body = fs.readFileSync(opts.checkpoint);
+    server = http.createServer((_, res) => res.writeHead(200, { 'Access-Control-Allow-Origin': '*', 'Content-Type': 'application/octet-stream' }).end(body));
+    await new Promise((r) => server.listen(0, '127.0.0.1', r));
+    imported = await page.evaluate(importCheckpoint, `http://127.0.0.1:${server.address().port}/`);
+  } finally {
+    server?.close();
+    await env.close();
+  }
+  console.log(`${MB(imported.file)} file: wasm ${MB(imported.before)} -> ${MB(imported.after)}, ${((imported.after - imported.before) / imported.file).toFixed(2)}× the file, ${(imported.ms / 1000).toFixed(1)} s`);
+}
 const table = [
   `Units = images at once × base channels × height × width (a step's batch, or the chains a sampler draws together); L = 10 for a step, 2 for the chains; synthetic images.${limits ? ` SwiftShader's adapter: maxBufferSize ${MB(limits.maxBufferSize)}, maxStorageBufferBindingSize ${MB(limits.maxStorageBufferBindingSize)}.` : ''}`,
   '',
@@ -127,8 +178,17 @@ const table = [
       : `| ${r.name} | ${r.what} | ${r.images} | ${r.channels} | ${r.side} | ${r.units} | ${r.backend} | ${MB(r.wasm)} | ${MB(r.pool)} | ${r.perUnit.toFixed(0)} | ${(r.ms / 1000).toFixed(1)} s |`,
   ),
 ];
-console.log(`\n${table.join('\n')}`);
-if (opts.markdown) {
-  writeBlock(opts.markdown, 'memory', table.join('\n'), { command: commandLine(['node', 'bench/memory.mjs', ...process.argv.slice(2)]) });
+const importLine = imported && `An import of a ${MB(imported.file)} checkpoint on the CPU backend: the wasm memory grew from ${MB(imported.before)} to ${MB(imported.after)}, ${((imported.after - imported.before) / imported.file).toFixed(2)} times the file (${(imported.ms / 1000).toFixed(1)} s).`;
+if (rows.length) console.log(`\n${table.join('\n')}`);
+if (importLine) console.log(`\n${importLine}`);
+// The corners' table and the import's line are blocks of their own (`memory`, `memory-import`), so
+// either can be measured again alone.
+const command = commandLine(['node', 'bench/memory.mjs', ...process.argv.slice(2)]);
+if (opts.markdown && rows.length) {
+  writeBlock(opts.markdown, 'memory', table.join('\n'), { command });
   console.log(`(written to ${opts.markdown}, block memory)`);
+}
+if (opts.markdown && importLine) {
+  writeBlock(opts.markdown, 'memory-import', importLine, { command });
+  console.log(`(written to ${opts.markdown}, block memory-import)`);
 }

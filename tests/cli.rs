@@ -90,7 +90,19 @@ fn checkpoints_by_wall_time_alone_keep_coming() {
 
 #[test]
 fn ctrl_c_saves_a_checkpoint_and_exits_with_130() {
-    let dir = scratch("sigint");
+    stopped_by_signal("INT");
+}
+
+/// A terminal closed (SIGHUP) or a `kill` (SIGTERM, as a job scheduler or a container stop sends)
+/// saves like Ctrl-C: ctrlc's `termination` feature routes both to the same handler.
+#[test]
+fn sigterm_and_sighup_save_a_checkpoint_as_ctrl_c_does() {
+    stopped_by_signal("TERM");
+    stopped_by_signal("HUP");
+}
+
+fn stopped_by_signal(signal: &str) {
+    let dir = scratch(&format!("sig{}", signal.to_lowercase()));
     let out = dir.join("run.ckpt");
     let mut child =
         train(&out, &["--steps", "1000000", "--checkpoint-every", "0", "--checkpoint-minutes", "0"])
@@ -105,12 +117,12 @@ fn ctrl_c_saves_a_checkpoint_and_exits_with_130() {
     }
     std::thread::sleep(Duration::from_millis(500));
     assert!(!out.exists(), "no checkpoint before the interrupt (periodic saves are off)");
-    let kill = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let kill = Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status().unwrap();
     assert!(kill.success());
     let mut rest = String::new();
     stderr.read_to_string(&mut rest).unwrap();
     let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130), "exit code after Ctrl-C; stderr:\n{rest}");
+    assert_eq!(status.code(), Some(130), "exit code after SIG{signal}; stderr:\n{rest}");
     let step: u64 = rest
         .split("interrupted at step ")
         .nth(1)

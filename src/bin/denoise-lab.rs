@@ -353,7 +353,8 @@ impl FixedFlags {
     }
 }
 
-/// Set by Ctrl-C (SIGINT): `train` finishes its current step, saves and exits with 130.
+/// Set by Ctrl-C (SIGINT), SIGTERM or SIGHUP (ctrlc's `termination` feature): `train` finishes
+/// its current step, saves and exits with 130.
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 fn install_ctrlc_handler() -> Result<(), Error> {

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DEFAULTS, LIMITS, SAMPLERS_BY_MODEL } from '../../www/shared/limits.js';
-import { PARAMS, defaults, param, parseQuery, parseValue, toQuery, trainConfig, fromTrainConfig, defaultA, describe } from '../../www/page/state.js';
+import { PARAMS, defaults, param, parseQuery, parseValue, toQuery, trainConfig, fromTrainConfig, defaultA, describe, withQuery, fullPageUrl } from '../../www/page/state.js';
 import { fmt, fmtMs, ago, escapeHtml, sentence } from '../../www/page/format.js';
 
 test('defaults parse from an empty query and write back to the always-written parameters', () => {
@@ -139,4 +139,19 @@ test('a link whose settings are each in range but together too much work is boun
   assert.match(long.problems.join(' '), /L × rows = 16000 is more than the page allows \(4000\); using 4 rows/);
   // The defaults are well inside every bound.
   assert.deepEqual(parseQuery('').problems, []);
+});
+
+test('the page builds its own URLs from location.href: on its origin whatever the path', () => {
+  // A static server that answers `//evil.example/index.html` with the page: location.pathname is
+  // then `//evil.example/index.html`, and `${location.pathname}?…` names another host (history
+  // .replaceState threw, and the embed's "open the full page" link left the site).
+  const href = 'http://127.0.0.1:8080//evil.example/index.html?embed=1&controls=0&L=5#top';
+  assert.equal(new URL('//evil.example/index.html?L=5', href).origin, 'http://evil.example', 'the old way');
+  const written = withQuery(href, 'model=denoiser&L=5');
+  assert.equal(new URL(written).origin, 'http://127.0.0.1:8080');
+  assert.equal(written, 'http://127.0.0.1:8080//evil.example/index.html?model=denoiser&L=5#top');
+  const full = fullPageUrl(href);
+  assert.equal(new URL(full).origin, 'http://127.0.0.1:8080');
+  assert.equal(new URL(full).search, '?L=5');
+  assert.equal(withQuery('http://h.example/lab/?x=1', 'L=3'), 'http://h.example/lab/?L=3');
 });

@@ -14,6 +14,7 @@ import { showTeacherPage } from './teacher.js';
 import { workerHandlers } from './messages.js';
 import { wireModelSwitch } from './sample-panels.js';
 import { LIGHT, cfg, isLight, lab, run, saveKey, urlProblems, view, writeUrl } from './store.js';
+import { fullPageUrl } from './state.js';
 import { training } from './training.js';
 import { rebuildForModel } from './views.js';
 import { worker } from './worker-client.js';
@@ -31,10 +32,7 @@ logErrorsTo(lab.errors);
 if (view.embed) document.body.classList.add('embed');
 if (!view.controls) document.body.classList.add('no-controls');
 if (view.embed) {
-  const full = new URLSearchParams(location.search);
-  full.delete('embed');
-  full.delete('controls');
-  $('open-full').href = `${location.pathname}?${full}`;
+  $('open-full').href = fullPageUrl(location.href);
   $('open-full').hidden = false;
 }
 // A lesson (`?lesson=NAME`): its question and prediction first, the grids once Run is pressed.

@@ -248,3 +248,23 @@ export function fromTrainConfig(config) {
   for (const p of PARAMS) if (p.field && p.field in config) out[p.name] = config[p.field] ?? null;
   return out;
 }
+
+/**
+ * The page's own URL with `query` as its search (the hash kept), built from `href` (location.href)
+ * so that it stays on the page's origin whatever the path: from a path like
+ * `//other.example/index.html`, `${location.pathname}?…` would name another host.
+ */
+export function withQuery(href, query) {
+  const url = new URL(href);
+  url.search = String(query);
+  return url.href;
+}
+
+/** The full page of an embed (`embed=1`): its URL without `embed` and `controls`, on its origin. */
+export function fullPageUrl(href) {
+  const url = new URL(href);
+  url.searchParams.delete('embed');
+  url.searchParams.delete('controls');
+  url.hash = '';
+  return url.href;
+}

@@ -7,7 +7,7 @@ import { autosaveKey } from './autosave.js';
 import { clearBanner } from './banners.js';
 import { showConfig } from './controls.js';
 import { createLab } from './lab.js';
-import { parseQuery, toQuery, trainConfig } from './state.js';
+import { parseQuery, toQuery, trainConfig, withQuery } from './state.js';
 import { worker } from './worker-client.js';
 
 const parsed = parseQuery(location.search);
@@ -36,7 +36,7 @@ export const run = {
 export const lab = createLab({ cfg, view, post: (msg) => worker.post(msg) });
 
 export function writeUrl() {
-  history.replaceState(null, '', `${location.pathname}?${toQuery({ cfg, view })}${location.hash}`);
+  history.replaceState(null, '', withQuery(location.href, toQuery({ cfg, view })));
 }
 
 const dataName = () => (run.customData ? run.customData.name : 'bundled');
