@@ -124,7 +124,7 @@ test('a checkpoint with more levels than the page was bounded for draws within t
   await page.click('.banner[data-id="import"] button:has-text("Switch to denoiser, L = 300")');
   await waitReady(page, { version: v + 1 });
   assert.equal(await lab(page, 'lab.info.levels'), 300);
-  await page.waitForFunction(() => window.denoiseLab.warnings.some((w) => /L = 300: drawing 13 rows instead of 16/.test(w)), null, { timeout: 60000, polling: 250 });
+  await page.waitForFunction(() => window.denoiseLab.warnings.some((w) => /L = 300, 4 channels and 28×28 images: drawing 13 rows instead of 16/.test(w)), null, { timeout: 60000, polling: 250 });
   // The imported run's grids (300 levels) come with 13 rows of 30 px.
   const drawn = await page.waitForFunction(() => document.querySelector('#grid-ddim canvas').height === 13 * 30, null, { timeout: 120000, polling: 250 }).then(
     () => true,
