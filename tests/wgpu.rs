@@ -9,7 +9,7 @@ use denoise_lab::sampler::SamplerKind;
 use denoise_lab::train::{TrainConfig, Trainer};
 
 /// Training steps and batch on each backend (tiny: see the test's note on lavapipe).
-const STEPS: usize = 20;
+const STEPS: usize = 10;
 const BATCH: usize = 16;
 
 fn wgpu_device() -> burn::prelude::Device {
