@@ -90,16 +90,21 @@ async function firstMinute({ name, webgpu, backend: expected, playMs, query = ''
     if (limits.redrawn) assert.ok(drawn + light >= 1, 'the grids were redrawn while playing');
     if (live) {
       console.log(`live view after ${playMs} ms of play: rows drawn at ${JSON.stringify(live.gridRows)}; lighter redraws ${JSON.stringify(live.redraws)}; diversity chart ${JSON.stringify(live.diversity)}; "${live.metrics}"`);
-      // Lighter redraws rotate through the rows (issue 25: they redrew row 1 only), and a
-      // measurement that cannot fit while playing does not hold them back: every row of every
-      // grid is redrawn after step `after` (docs/page.md, "The live view").
+      // Lighter redraws rotate through the rows (issue 25: they redrew row 1 only): each grid has
+      // as many different rows redrawn while playing as the redraws drew, up to all 6, and as
+      // many after step `after` as the redraws there drew. How many fit the minute depends on the
+      // machine (4 to 7 one-row redraws measured on 2 loaded cores; docs/page.md, "The live view").
+      const drew = (from) => live.redraws.filter((r) => r.step >= from).reduce((n, r) => n + r.rows, 0);
       assert.ok(live.redraws.length >= 2, `at least two lighter redraws in the minute (${live.redraws.length})`);
       assert.ok(live.panels.length >= 3, `the samplers' panels (${live.panels})`);
       for (const name of live.panels) {
         const rows = live.gridRows[name];
         assert.ok(rows && rows.length === 6, `${name}: the step of each of its 6 rows is known (${JSON.stringify(rows)})`);
-        const redrawn = rows.filter((at) => at >= limits.live.after).length;
-        assert.equal(redrawn, 6, `${name}: every row redrawn after step ${limits.live.after}: rows drawn at ${JSON.stringify(rows)}`);
+        for (const from of [1, limits.live.after]) {
+          const redrawn = rows.filter((at) => at >= from).length;
+          // At least: a redraw still under way may have replaced a row already.
+          assert.ok(redrawn >= Math.min(6, drew(from)), `${name}: rows redrawn from step ${from} on: ${JSON.stringify(rows)}; the redraws drew ${drew(from)} rows there`);
+        }
       }
       assert.ok(live.diversity && Object.keys(live.diversity).length >= 1, `the diversity chart has data (${JSON.stringify(live.diversity)})`);
       assert.doesNotMatch(live.metrics, /^Not measured yet\.$/, 'the samples panel says when it measures');
