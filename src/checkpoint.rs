@@ -312,13 +312,18 @@ pub fn import_opened(
 mod tests {
     use super::*;
 
-    #[test]
-    fn an_import_keeps_the_most_recent_history_an_export_would() {
+    /// A tiny untrained run on the CPU backend, with its data and device.
+    fn tiny_run() -> (Trainer, Dataset, Device) {
         let data = Dataset::bundled().take(&(0..64).collect::<Vec<_>>());
         let config =
             TrainConfig { levels: 4, batch: 4, base_channels: 4, held_out: 16, ..TrainConfig::default() };
         let device = crate::backend::cpu();
-        let trainer = Trainer::new(config, &data, &device).unwrap();
+        (Trainer::new(config, &data, &device).unwrap(), data, device)
+    }
+
+    #[test]
+    fn an_import_keeps_the_most_recent_history_an_export_would() {
+        let (trainer, data, device) = tiny_run();
         // A file with more history than any export writes (a tool other than this one made it).
         let mut p = plan(&trainer);
         let last = HISTORY_KEPT as u64 + 1000;
@@ -332,11 +337,7 @@ mod tests {
 
     #[test]
     fn a_file_opened_in_place_imports_as_from_a_slice_and_damage_is_refused() {
-        let data = Dataset::bundled().take(&(0..64).collect::<Vec<_>>());
-        let config =
-            TrainConfig { levels: 4, batch: 4, base_channels: 4, held_out: 16, ..TrainConfig::default() };
-        let device = crate::backend::cpu();
-        let mut trainer = Trainer::new(config, &data, &device).unwrap();
+        let (mut trainer, data, device) = tiny_run();
         trainer.train_steps(2);
         let bytes = export_blocking(&trainer).unwrap();
         let opened = Opened::from_vec(bytes.clone()).unwrap();
