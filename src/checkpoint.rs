@@ -137,36 +137,25 @@ impl Opened {
     /// the file is in memory once (an import also holds the model's tensors, and the record burn
     /// builds them from).
     pub fn from_vec(mut bytes: Vec<u8>) -> Result<Opened> {
-        let crc = check_frame(&bytes)?;
+        if bytes.len() < MAGIC.len() + 4 || &bytes[..MAGIC.len()] != MAGIC {
+            return Err(Error::Checkpoint("not a denoise-lab checkpoint (wrong header)".into()));
+        }
+        let crc = u32::from_le_bytes(bytes[bytes.len() - 4..].try_into().unwrap());
         bytes.truncate(bytes.len() - 4);
         bytes.drain(..MAGIC.len());
         if crc32fast::hash(&bytes) != crc {
-            return Err(checksum_mismatch());
+            return Err(Error::Checkpoint("the file is truncated or corrupt (checksum mismatch)".into()));
         }
         let (reader, meta) = read_pack(bytes)?;
         Ok(Opened { reader, meta })
     }
 }
 
-/// The checksum a file's frame claims, after checking its header.
-fn check_frame(bytes: &[u8]) -> Result<u32> {
-    if bytes.len() < MAGIC.len() + 4 || &bytes[..MAGIC.len()] != MAGIC {
-        return Err(Error::Checkpoint("not a denoise-lab checkpoint (wrong header)".into()));
-    }
-    Ok(u32::from_le_bytes(bytes[bytes.len() - 4..].try_into().unwrap()))
-}
-
-fn checksum_mismatch() -> Error {
-    Error::Checkpoint("the file is truncated or corrupt (checksum mismatch)".into())
-}
-
+/// A checkpoint opened from borrowed bytes (the CLI's and the tests' files): a copy of them, opened
+/// in place.
 fn open(bytes: &[u8]) -> Result<(burn_pack::Reader, Meta)> {
-    let crc = check_frame(bytes)?;
-    let pack = &bytes[MAGIC.len()..bytes.len() - 4];
-    if crc32fast::hash(pack) != crc {
-        return Err(checksum_mismatch());
-    }
-    read_pack(pack.to_vec())
+    let Opened { reader, meta } = Opened::from_vec(bytes.to_vec())?;
+    Ok((reader, meta))
 }
 
 /// The tensor pack's reader and the metadata it carries (checked, its history capped).

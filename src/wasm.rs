@@ -129,14 +129,10 @@ pub fn checkpoint_info(bytes: &[u8]) -> Result<JsValue, JsValue> {
     })
 }
 
-/// A run the page may start: a step's work within `limits::STEP_WORK` (kind "config" if not).
-fn page_sized(c: &TrainConfig) -> Result<(), JsValue> {
-    crate::limits::STEP_WORK.check(crate::limits::step_work(c.batch, c.base_channels)).map_err(js_err)
-}
-
-/// A run the page may start on `data`: its step's memory within `limits::STEP_MEMORY` (kind
-/// "config" if not). Φ* takes no training steps.
-fn page_memory(c: &TrainConfig, data: &Dataset) -> Result<(), JsValue> {
+/// A run the page may start on `data`: a step's work within `limits::STEP_WORK` and its memory
+/// within `limits::STEP_MEMORY` (kind "config" if not; Φ* takes no training steps).
+fn page_sized(c: &TrainConfig, data: &Dataset) -> Result<(), JsValue> {
+    crate::limits::STEP_WORK.check(crate::limits::step_work(c.batch, c.base_channels)).map_err(js_err)?;
     if c.kind == ModelKind::Universal {
         return Ok(());
     }
@@ -276,12 +272,9 @@ impl Session {
         backend: String,
     ) -> Result<Session, JsValue> {
         let configs: Vec<TrainConfig> = from_js(configs, "configuration")?;
-        for c in &configs {
-            page_sized(c)?;
-        }
         let data = Dataset::from_idx(&images, labels.as_deref()).map_err(js_err)?;
         for c in &configs {
-            page_memory(c, &data)?;
+            page_sized(c, &data)?;
         }
         let device = device_for(&backend).await?;
         let run = session::Session::new(&configs, &data, &device).map_err(js_err)?;
@@ -327,10 +320,9 @@ impl Session {
         };
         // The file is held once: opened in place, its metadata checked, then imported.
         let opened = checkpoint::Opened::from_vec(bytes).map_err(js_err)?;
-        page_sized(&opened.meta.config)?;
-        page_memory(&opened.meta.config, &data)?;
+        page_sized(&opened.meta.config, &data)?;
         for c in &alongside {
-            page_memory(c, &data)?;
+            page_sized(c, &data)?;
         }
         let device = device_for(&backend).await?;
         let trainer = checkpoint::import_opened(opened, &data, &device, expect).map_err(js_err)?;
@@ -339,8 +331,7 @@ impl Session {
             members.push(match alongside_bytes.get_mut(i).and_then(Option::take) {
                 Some(b) => {
                     let opened = checkpoint::Opened::from_vec(b).map_err(js_err)?;
-                    page_sized(&opened.meta.config)?;
-                    page_memory(&opened.meta.config, &data)?;
+                    page_sized(&opened.meta.config, &data)?;
                     let t = checkpoint::import_opened(opened, &data, &device, Some((c.kind, c.levels)))
                         .map_err(js_err)?;
                     session::Member::Trained(Box::new(t))

@@ -175,15 +175,15 @@ export function parseQuery(search) {
   return { ...state, problems };
 }
 
+/** Pixels of one bundled MNIST digit (28 × 28), the data a URL's settings are bounded for. */
+const BUNDLED_PIXELS = 28 * 28;
+
 /**
  * The core's bounds on products of settings (WORK_LIMITS, from src/limits.rs): each field may be
  * in its range while together they would exhaust memory (a shared link with the largest batch
  * and channels). Over a bound, the sizes go back to their defaults (a step) or shrink to fit (a
  * grid's rows, the metrics' samples), with a message in `problems`.
  */
-/** Pixels of one bundled MNIST digit (28 × 28), the data a URL's settings are bounded for. */
-const BUNDLED_PIXELS = 28 * 28;
-
 function boundWork(state, problems) {
   const { cfg, view } = state;
   const over = (limit, work) => work > limit.max;

@@ -455,10 +455,7 @@ export class Run {
     const display = this.display;
     if (!this.drawing.due(display)) return 0;
     const stale = now - this.drawing.lastAt > LIGHT_STALE_MS;
-    if (display.sampleEvery) {
-      const fits = this.share.expected('draw') == null || this.share.largestFit('draw', now, display.samples) >= display.samples;
-      return fits || stale ? display.samples : 0;
-    }
+    if (display.sampleEvery) return stale || this.share.allows('draw', now, { units: display.samples }) ? display.samples : 0;
     // A measurement due goes first: the drawing waits for it (drawings fall due every 1.5 s and
     // would keep taking the time a measurement needs: in CI, on two cores shared with the native
     // tests, none started in 180 s of playing). Not once the grids are LIGHT_STALE_MS old.
