@@ -45,7 +45,7 @@ pub fn wgpu() -> Result<Device> {
 /// Dispatches recorded into one command buffer before cubecl submits it (its default is 32): a
 /// training step of a few hundred dispatches then costs a few submits, not one per 32 kernels.
 /// Training steps are queued without any readback, so batching more of them delays nothing.
-pub const TASKS_PER_SUBMIT: usize = 128;
+pub const TASKS_PER_SUBMIT: usize = 1024;
 
 /// Initialise the browser's WebGPU runtime. Must be awaited before the first tensor op: a lazy
 /// initialisation would block, which wasm cannot do.

@@ -63,10 +63,7 @@ impl Schedule {
     /// The closed form for a batch: z = a^l y + sqrt(1 - a^(2l)) eps, with `levels[i]` the level
     /// of image i (0 gives y itself). `y`, `eps`: [n, 1, H, W].
     pub fn q_sample(&self, y: Tensor<4>, eps: Tensor<4>, levels: &[usize]) -> Tensor<4> {
-        let device = y.device();
-        let signal = per_image(levels, |l| self.signal(l), &device);
-        let noise_std = per_image(levels, |l| self.noise_std(l), &device);
-        y * signal + eps * noise_std
+        QCoefs::new(self, levels, &y.device()).q_sample(y, eps)
     }
 
     /// One step of the encoder: z_l = a z_{l-1} + sqrt(1 - a^2) eps.
@@ -87,6 +84,28 @@ impl Schedule {
             coef_z: a * (1.0 - a2lm1) / denom,
             var: (b * (1.0 - a2lm1) / denom).max(0.0),
         }
+    }
+}
+
+/// The closed form's coefficients a^l and sqrt(1 - a^(2l)) for a batch's levels, on the device:
+/// made apart from [`Schedule::q_sample`] so that a training step can upload them with its other
+/// inputs before it queues any kernel.
+pub struct QCoefs {
+    signal: Tensor<4>,
+    noise_std: Tensor<4>,
+}
+
+impl QCoefs {
+    pub fn new(schedule: &Schedule, levels: &[usize], device: &Device) -> Self {
+        Self {
+            signal: per_image(levels, |l| schedule.signal(l), device),
+            noise_std: per_image(levels, |l| schedule.noise_std(l), device),
+        }
+    }
+
+    /// z = a^l y + sqrt(1 - a^(2l)) eps.
+    pub fn q_sample(self, y: Tensor<4>, eps: Tensor<4>) -> Tensor<4> {
+        y * self.signal + eps * self.noise_std
     }
 }
 

@@ -18,7 +18,7 @@ use crate::model::{ArchConfig, LEVEL_FEATURES, Model, ModelKind, level_features}
 use crate::optim::{Adam, AdamConfig};
 use crate::rng::{Noise, SplitMix64};
 use crate::sampler::{self, Chain, SamplerKind};
-use crate::schedule::Schedule;
+use crate::schedule::{QCoefs, Schedule};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -170,6 +170,24 @@ struct Pending {
     step: u64,
     stats: Tensor<1>,
     level_counts: Vec<u32>,
+}
+
+/// The step's levels as rows of a one-hot matrix [b, L] (level l in column l - 1), built on the
+/// CPU: burn's `one_hot` validates its input with a synchronous read, which the browser cannot do.
+fn level_one_hot(levels: &[usize], levels_n: usize) -> Vec<f32> {
+    let mut rows = vec![0.0f32; levels.len() * levels_n];
+    for (i, &l) in levels.iter().enumerate() {
+        rows[i * levels_n + (l - 1)] = 1.0;
+    }
+    rows
+}
+
+/// What a CVAE's training step uploads beyond the denoiser's: the encoder step's noise, the
+/// posterior's coefficients and the latent's noise.
+struct CvaeInputs {
+    eps_step: Tensor<4>,
+    coefs: StepCoefs,
+    gamma: Tensor<2>,
 }
 
 pub struct Trainer {
@@ -346,41 +364,62 @@ impl Trainer {
                 (0..b).map(|_| crate::model::cvae::training_level(&mut self.rng, levels_n)).collect()
             }
         };
-        let y = self.images.clone().select(0, Tensor::<1, Int>::from_data(TensorData::new(idx, [b]), &plain));
-        let feats = Tensor::<2>::from_data(
-            TensorData::new(level_features(&levels, levels_n), [b, LEVEL_FEATURES]),
-            &plain,
-        );
         let s = self.schedule;
         // Every random draw of a step comes from the trainer's CPU generator (seeded by the seed
         // and the step), not the device's: a run is the same run on every backend, so WebGPU (with
         // burn's fusion) and the CPU backend can be compared step for step (tests/browser/train).
-        // One upload per tensor; drawing b x 784 normals costs well under a millisecond.
+        // Drawing b x 784 normals costs well under a millisecond.
         let (h, w) = (self.height, self.width);
         let rng = &mut self.rng;
         let mut normal = |shape: Vec<usize>| -> TensorData {
             let n = shape.iter().product::<usize>();
             TensorData::new((0..n).map(|_| rng.normal() as f32).collect::<Vec<f32>>(), shape)
         };
-        let mut noise = || Tensor::<4>::from_data(normal(vec![b, 1, h, w]), &plain);
+        // Every upload of the step comes first, before it queues any kernel: cubecl submits the
+        // queued kernels before each upload, so uploads between kernels would cost one submit
+        // each (counted by bench/gpu-count.mjs).
+        let idx = Tensor::<1, Int>::from_data(TensorData::new(idx, [b]), &plain);
+        let feats = Tensor::<2>::from_data(
+            TensorData::new(level_features(&levels, levels_n), [b, LEVEL_FEATURES]),
+            &plain,
+        );
+        let one_hot =
+            Tensor::<2>::from_data(TensorData::new(level_one_hot(&levels, levels_n), [b, levels_n]), &plain);
+        // Both models start from the closed form: the denoiser's z_l ~ q(z_l | y), the CVAE's
+        // z_{l-1}, from which one encoder step gives its z_l.
+        let closed_levels: Vec<usize> = match &self.model {
+            Model::Denoiser(_) => levels.clone(),
+            Model::Cvae(_) => levels.iter().map(|l| l - 1).collect(),
+        };
+        let eps = Tensor::<4>::from_data(normal(vec![b, 1, h, w]), &plain);
+        let q = QCoefs::new(&s, &closed_levels, &plain);
+        let cvae = match &self.model {
+            Model::Denoiser(_) => None,
+            Model::Cvae(m) => Some(CvaeInputs {
+                eps_step: Tensor::from_data(normal(vec![b, 1, h, w]), &plain),
+                coefs: StepCoefs::new(&s, &levels, &plain),
+                gamma: Tensor::from_data(normal(vec![b, m.latent_dim()]), &plain),
+            }),
+        };
 
-        let (per_sample, kl, nll) = match &self.model {
-            Model::Denoiser(m) => {
-                // z_l ~ q(z_l | y) in one shot (closed form).
-                let z = s.q_sample(y.clone(), noise(), &levels);
-                let loss = m.per_sample_loss(z.autodiff(), feats.autodiff(), y.autodiff());
-                (loss, None, None)
+        let y = self.images.clone().select(0, idx);
+        let z = q.q_sample(y.clone(), eps);
+        let (per_sample, kl, nll) = match (&self.model, cvae) {
+            (Model::Denoiser(m), _) => {
+                (m.per_sample_loss(z.autodiff(), feats.autodiff(), y.autodiff()), None, None)
             }
-            Model::Cvae(m) => {
-                // z_{l-1} from the closed form, then one encoder step to z_l.
-                let previous: Vec<usize> = levels.iter().map(|l| l - 1).collect();
-                let z_prev = s.q_sample(y.clone(), noise(), &previous);
-                let z_l = s.encode_step(z_prev.clone(), noise());
-                let coefs = StepCoefs::new(&s, &levels, &plain).autodiff();
-                let gamma = Tensor::<2>::from_data(normal(vec![b, m.latent_dim()]), &plain).autodiff();
-                let terms = m.terms(z_prev.autodiff(), z_l.autodiff(), feats.autodiff(), &coefs, gamma);
+            (Model::Cvae(m), Some(CvaeInputs { eps_step, coefs, gamma })) => {
+                let z_l = s.encode_step(z.clone(), eps_step);
+                let terms = m.terms(
+                    z.autodiff(),
+                    z_l.autodiff(),
+                    feats.autodiff(),
+                    &coefs.autodiff(),
+                    gamma.autodiff(),
+                );
                 (terms.kl.clone() + terms.nll.clone(), Some(terms.kl), Some(terms.nll))
             }
+            (Model::Cvae(_), None) => unreachable!("the CVAE's inputs are made above"),
         };
         let loss = per_sample.clone().mean();
         let grads = GradientsParams::from_grads(loss.backward(), &self.model);
@@ -388,13 +427,6 @@ impl Trainer {
         self.step += 1;
 
         // Stats row: [loss, kl, nll, sum of per-sample loss at each level].
-        // Built on the CPU from the known levels: burn's `one_hot` validates its input with a
-        // synchronous read, which the browser cannot do.
-        let mut one_hot_rows = vec![0.0f32; b * levels_n];
-        for (i, &l) in levels.iter().enumerate() {
-            one_hot_rows[i * levels_n + (l - 1)] = 1.0;
-        }
-        let one_hot = Tensor::<2>::from_data(TensorData::new(one_hot_rows, [b, levels_n]), &plain);
         let per_sample = per_sample.inner();
         let level_sums = per_sample.clone().reshape([1, b]).matmul(one_hot).reshape([levels_n]);
         let zero = || Tensor::<1>::zeros([1], &plain);

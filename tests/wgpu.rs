@@ -110,3 +110,82 @@ fn universal_denoiser_on_wgpu_matches_the_cpu_backend() {
     let px = m.sample(SamplerKind::Exact, 4, 3, &[0]).unwrap().read_blocking().unwrap();
     assert!(px.iter().all(|v| v.is_finite()));
 }
+
+/// The U-Net's convolution with its weight gradient from our GPU kernel (src/model/conv.rs) gives
+/// the gradients burn's own convolution gives on the CPU backend, to 1e-5 relative to the largest:
+/// the input's, the weight's and the bias's, at stride 1 and 2, on odd sizes (the kernel's
+/// padding and edge cases) and with an input whose memory is not in NCHW order.
+#[test]
+fn the_convolution_weight_gradient_kernel_matches_the_cpu_backend() {
+    use burn::nn::PaddingConfig2d;
+    use burn::nn::conv::Conv2dConfig;
+    use burn::prelude::*;
+    use denoise_lab::model::conv;
+
+    let gpu = wgpu_device();
+    let cpu = backend::cpu();
+    let values = |n: usize, seed: u64| -> Vec<f32> {
+        let mut s = seed;
+        (0..n)
+            .map(|_| {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+            })
+            .collect()
+    };
+    for (stride, [b, cin, cout, h, w]) in
+        [(1, [2, 3, 5, 9, 7]), (2, [3, 4, 6, 11, 8]), (1, [1, 1, 8, 28, 28])]
+    {
+        let run = |device: &Device, ours: bool| -> [Vec<f32>; 4] {
+            let mut c = Conv2dConfig::new([cin, cout], [3, 3])
+                .with_stride([stride, stride])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .init(device);
+            c.weight = c.weight.map(|_| {
+                Tensor::from_data(TensorData::new(values(cout * cin * 9, 1), [cout, cin, 3, 3]), device)
+                    .require_grad()
+            });
+            c.bias = c.bias.map(|p| {
+                p.map(|_| Tensor::from_data(TensorData::new(values(cout, 2), [cout]), device).require_grad())
+            });
+            // Stored NHWC, used as NCHW: a permuted view, as burn's GPU activations are.
+            let x =
+                Tensor::<4>::from_data(TensorData::new(values(b * h * w * cin, 3), [b, h, w, cin]), device)
+                    .permute([0, 3, 1, 2])
+                    .require_grad();
+            let out = if ours { conv::forward(&c, x.clone()) } else { c.forward(x.clone()) };
+            let [_, _, ho, wo] = out.dims();
+            let r = Tensor::<4>::from_data(
+                TensorData::new(values(b * cout * ho * wo, 4), [b, cout, ho, wo]),
+                device,
+            );
+            let grads = (out.clone() * r).sum().backward();
+            let read = |t: Tensor<4>| backend::read_blocking(t).unwrap();
+            [
+                read(out),
+                read(x.grad(&grads).unwrap()),
+                read(c.weight.val().grad(&grads).unwrap()),
+                backend::read_blocking(c.bias.as_ref().unwrap().val().grad(&grads).unwrap()).unwrap(),
+            ]
+        };
+        let want = run(&cpu.clone().autodiff(), false);
+        for (got, what) in [
+            (run(&gpu.clone().autodiff(), true), "wgpu, the kernel"),
+            (run(&cpu.clone().autodiff(), true), "cpu, ours"),
+        ] {
+            for (k, name) in ["output", "dX", "dW", "dBias"].iter().enumerate() {
+                let scale = want[k].iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
+                let err = want[k].iter().zip(&got[k]).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+                eprintln!(
+                    "stride {stride} {b}x{cin}->{cout} {h}x{w} {what}: {name} max error {:.2e} of {scale:.2e}",
+                    err
+                );
+                assert_eq!(want[k].len(), got[k].len(), "{what}: {name} size");
+                assert!(
+                    err <= 1e-5 * scale,
+                    "{what}, stride {stride}: {name} differs by {err} (largest {scale})"
+                );
+            }
+        }
+    }
+}

@@ -26,6 +26,7 @@ use burn::prelude::*;
 use burn::tensor::activation::silu;
 use burn::tensor::module::adaptive_avg_pool2d;
 
+use super::conv;
 use super::unet::{CondEmbedding, UNet, UNetConfig, conv3x3};
 use crate::rng::SplitMix64;
 use crate::schedule::Schedule;
@@ -80,10 +81,10 @@ impl GaussianHead {
         let b = images.dims()[0];
         let c = self.cond.weight.dims()[1];
         let cond = self.embed.forward(level_features);
-        let h = self.conv1.forward(images);
+        let h = conv::forward(&self.conv1, images);
         let h = silu(h + self.cond.forward(silu(cond)).reshape([b, c, 1, 1]));
-        let h = silu(self.conv2.forward(h));
-        let h = silu(self.conv3.forward(h));
+        let h = silu(conv::forward(&self.conv2, h));
+        let h = silu(conv::forward(&self.conv3, h));
         let h = adaptive_avg_pool2d(h, [POOL, POOL]).flatten::<2>(1, 3);
         let out = self.head.forward(h);
         let k = out.dims()[1] / 2;

@@ -1,6 +1,7 @@
 //! The two trainable models: the denoiser of Problem 1 and the progressive CVAE step of Problem 2.
 //! (The third kind, the universal denoiser Φ*, has no network: src/ideal.rs.)
 
+pub mod conv;
 pub mod cvae;
 pub mod denoiser;
 pub mod unet;

@@ -4,6 +4,8 @@
 //! more dispatches than they save in training steps.
 
 use burn::nn::conv::{Conv2d, Conv2dConfig};
+
+use super::conv;
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation::silu;
@@ -84,9 +86,9 @@ impl ResBlock {
 
     pub fn forward(&self, x: Tensor<4>, cond: Tensor<2>) -> Tensor<4> {
         let [b, c] = [x.dims()[0], x.dims()[1]];
-        let h = self.conv1.forward(silu(x.clone()));
+        let h = conv::forward(&self.conv1, silu(x.clone()));
         let bias = self.cond.forward(silu(cond)).reshape([b, c, 1, 1]);
-        x + self.conv2.forward(silu(h + bias))
+        x + conv::forward(&self.conv2, silu(h + bias))
     }
 }
 
@@ -145,16 +147,17 @@ impl UNet {
     /// x: [B, in, H, W] (any H, W: odd sizes are handled by upsampling to the skip's size),
     /// cond: [B, cond_dim]. Returns [B, out, H, W].
     pub fn forward(&self, x: Tensor<4>, cond: Tensor<2>) -> Tensor<4> {
-        let full = self.res_full.forward(self.conv_in.forward(x), cond.clone());
-        let half = self.res_half.forward(self.down_half.forward(silu(full.clone())), cond.clone());
-        let quarter = self.res_quarter.forward(self.down_quarter.forward(silu(half.clone())), cond.clone());
+        let full = self.res_full.forward(conv::forward(&self.conv_in, x), cond.clone());
+        let half = self.res_half.forward(conv::forward(&self.down_half, silu(full.clone())), cond.clone());
+        let quarter =
+            self.res_quarter.forward(conv::forward(&self.down_quarter, silu(half.clone())), cond.clone());
         let up = upsample_to(quarter, &half);
-        let up = self.up_half.forward(silu(Tensor::cat(vec![up, half], 1)));
+        let up = conv::forward(&self.up_half, silu(Tensor::cat(vec![up, half], 1)));
         let up = self.res_up_half.forward(up, cond.clone());
         let up = upsample_to(up, &full);
-        let up = self.up_full.forward(silu(Tensor::cat(vec![up, full], 1)));
+        let up = conv::forward(&self.up_full, silu(Tensor::cat(vec![up, full], 1)));
         let up = self.res_up_full.forward(up, cond);
-        self.conv_out.forward(silu(up))
+        conv::forward(&self.conv_out, silu(up))
     }
 }
 

@@ -1,0 +1,312 @@
+//! The U-Net's 3x3 convolution, with a weight gradient of our own on the GPU.
+//!
+//! burn-cubecl computes a convolution's weight gradient on WebGPU by a generic fallback: it copies
+//! the input and the output gradient with their batch and channel axes swapped, convolves one by
+//! the other and slices the result, several GPU dispatches per convolution. Here the weight
+//! gradient is one kernel ([`weight_grad_kernel`], written in cubecl, which compiles it to WGSL in
+//! the browser): one workgroup per weight, its threads summing over the batch and the output
+//! pixels,
+//!
+//!   dW[o, i, kh, kw] = sum over b, y, x of  dOut[b, o, y, x] * In[b, i, y s + kh - p, x s + kw - p],
+//!
+//! written channels-last (W[o, kh, kw, i]), the order the optimiser's flat buffer keeps a weight in
+//! (src/optim.rs), so the gradient is gathered there without a copy.
+//!
+//! The forward pass, the input gradient and the bias gradient stay burn's. The operation is a burn
+//! backend extension: the CPU backend (Flex) computes the weight gradient with burn's own
+//! convolution backward, the GPU backends with the kernel (natively on wgpu, in the browser
+//! through burn's fusion stream, where it runs as an opaque operation).
+
+use burn::backend::autodiff::Autodiff;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::ops::{ConvOptions, FloatTensorOps, ModuleOps};
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{AutodiffBackend, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
+use burn::nn::conv::Conv2d;
+use burn::prelude::*;
+use burn_cubecl::CubeBackend;
+
+/// A 2-D convolution (one group, no dilation, square stride and padding), differentiable, whose
+/// weight gradient is [`ConvWeightGrad::conv_weight_grad`].
+#[backend_extension(Autodiff, Flex, Cube, Fusion: cfg(target_arch = "wasm32"))]
+pub trait ConvWeightGrad: Backend {
+    /// The convolution itself: burn's.
+    #[fusion(default)]
+    fn conv_own_grad(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        stride: usize,
+        padding: usize,
+    ) -> FloatTensor<Self> {
+        Self::conv2d(x, weight, Some(bias), options(stride, padding))
+    }
+
+    /// dW [out, in, k, k] from the input `x` [b, in, h, w] and the output's gradient `grad`
+    /// [b, out, h', w'] of a k x k convolution.
+    #[fusion(dtype = x, shape = weight_shape(x, grad, kernel))]
+    fn conv_weight_grad(
+        x: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+    ) -> FloatTensor<Self>;
+}
+
+fn options(stride: usize, padding: usize) -> ConvOptions<2> {
+    ConvOptions::new([stride, stride], [padding, padding], [1, 1], 1)
+}
+
+/// [out, in, k, k] from x [b, in, ..] and grad [b, out, ..].
+fn weight_shape(x: &burn::tensor::Shape, grad: &burn::tensor::Shape, kernel: &usize) -> burn::tensor::Shape {
+    burn::tensor::Shape::from([grad[1], x[1], *kernel, *kernel])
+}
+
+/// `conv` applied to `x` through [`ConvWeightGrad`]: the same result as `conv.forward(x)` for the
+/// U-Net's convolutions (3x3, symmetric explicit padding, one group, no dilation).
+pub fn forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    let [k, _] = conv.kernel_size;
+    let padding = match conv.padding {
+        burn::nn::PaddingConfig2d::Explicit(top, left, bottom, right)
+            if top == left && top == bottom && top == right =>
+        {
+            top
+        }
+        ref other => panic!("conv::forward: padding {other:?} is not the U-Net's"),
+    };
+    debug_assert!(conv.stride[0] == conv.stride[1] && conv.groups == 1 && conv.dilation == [1, 1]);
+    debug_assert_eq!(conv.kernel_size, [k, k]);
+    let bias = conv.bias.as_ref().expect("the U-Net's convolutions have a bias").val();
+    Tensor::from_dispatch(<Dispatch as ConvWeightGrad>::conv_own_grad(
+        x.into_dispatch(),
+        conv.weight.val().into_dispatch(),
+        bias.into_dispatch(),
+        conv.stride[0],
+        padding,
+    ))
+}
+
+impl ConvWeightGrad for Flex {
+    fn conv_weight_grad(
+        x: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+    ) -> FloatTensor<Self> {
+        let shape = weight_shape(&x.shape(), &grad.shape(), &kernel);
+        let weight = Self::float_zeros(shape, &x.device(), x.dtype().into());
+        Self::conv2d_weight_backward(x, weight, grad, options(stride, padding))
+    }
+}
+
+impl ConvWeightGrad for CubeBackend {
+    fn conv_weight_grad(
+        x: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+    ) -> FloatTensor<Self> {
+        gpu::weight_grad(x, grad, kernel, stride, padding)
+    }
+}
+
+impl<B: Backend + ConvWeightGrad, C: CheckpointStrategy> ConvWeightGrad for Autodiff<B, C> {
+    fn conv_own_grad(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        stride: usize,
+        padding: usize,
+    ) -> FloatTensor<Self> {
+        #[derive(Debug)]
+        struct ConvBackward;
+
+        impl<B: Backend + ConvWeightGrad> Backward<B, 3> for ConvBackward {
+            /// The input, the weight and the bias (their values and shapes), stride and padding.
+            type State = (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>, usize, usize);
+
+            fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+                let [node_x, node_weight, node_bias] = ops.parents;
+                let grad = grads.consume::<B>(&ops.node);
+                let (x, weight, bias, stride, padding) = ops.state;
+                let kernel = weight.shape()[2];
+                if let Some(node) = node_x {
+                    let dx = B::conv2d_x_backward(x.clone(), weight, grad.clone(), options(stride, padding));
+                    grads.register::<B>(node.id, dx);
+                }
+                if let Some(node) = node_bias {
+                    let db = B::conv2d_bias_backward(x.clone(), bias, grad.clone());
+                    grads.register::<B>(node.id, db);
+                }
+                if let Some(node) = node_weight {
+                    grads.register::<B>(node.id, B::conv_weight_grad(x, grad, kernel, stride, padding));
+                }
+            }
+        }
+
+        match ConvBackward.prepare::<C>([x.node(), weight.node(), bias.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let (x, weight, bias) =
+                    (x.primitive().clone(), weight.primitive().clone(), bias.primitive().clone());
+                let out = B::conv_own_grad(x.clone(), weight.clone(), bias.clone(), stride, padding);
+                prep.finish((x, weight, bias, stride, padding), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::conv_own_grad(
+                x.into_primitive(),
+                weight.into_primitive(),
+                bias.into_primitive(),
+                stride,
+                padding,
+            )),
+        }
+    }
+
+    fn conv_weight_grad(
+        x: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+    ) -> FloatTensor<Self> {
+        // Not differentiated (a gradient's gradient is never taken here): computed on the inner
+        // backend and handed back as a constant.
+        let out = B::conv_weight_grad(x.into_primitive(), grad.into_primitive(), kernel, stride, padding);
+        Self::from_inner(out)
+    }
+}
+
+/// The kernel, in cubecl's dialect (its `Tensor` and `Float` are not burn's).
+mod gpu {
+    use burn_cubecl::tensor::CubeTensor;
+    use cubecl::prelude::*;
+
+    /// Threads per workgroup: each sums a strided share of the batch's output pixels for one weight,
+    /// then the workgroup adds the shares in shared memory.
+    const THREADS: usize = 64;
+
+    /// One workgroup per weight: `CUBE_POS_X` runs over (kh, kw, i), `CUBE_POS_Y` over o.
+    #[cube(launch)]
+    fn weight_grad_kernel<F: Float>(
+        x: &Tensor<F>,
+        grad: &Tensor<F>,
+        dw: &mut Tensor<F>,
+        stride: u32,
+        padding: u32,
+        #[comptime] kernel: u32,
+        #[comptime] threads: usize,
+        #[define(F)] _dtype: ElemType,
+    ) {
+        let cin = x.shape(1);
+        let h = x.shape(2);
+        let w = x.shape(3);
+        let ho = grad.shape(2);
+        let wo = grad.shape(3);
+        let pixels = ho * wo;
+        let n = grad.shape(0) * pixels;
+
+        let i = CUBE_POS_X as usize % cin;
+        let tap = CUBE_POS_X as usize / cin;
+        let kw = tap % kernel as usize;
+        let kh = tap / kernel as usize;
+        let o = CUBE_POS_Y as usize;
+        let stride = stride as usize;
+        let padding = padding as usize;
+
+        let mut acc = F::new(0.0);
+        let mut p = UNIT_POS_X as usize;
+        while p < n {
+            let b = p / pixels;
+            let r = p % pixels;
+            let y = r / wo;
+            let xo = r % wo;
+            // The input pixel under tap (kh, kw), shifted by the padding (unsigned: in range when
+            // y s + kh >= p and y s + kh - p < h).
+            let iy = y * stride + kh;
+            let ix = xo * stride + kw;
+            if iy >= padding && ix >= padding && iy - padding < h && ix - padding < w {
+                let g =
+                    grad[b * grad.stride(0) + o * grad.stride(1) + y * grad.stride(2) + xo * grad.stride(3)];
+                let v = x[b * x.stride(0)
+                    + i * x.stride(1)
+                    + (iy - padding) * x.stride(2)
+                    + (ix - padding) * x.stride(3)];
+                acc += g * v;
+            }
+            p += threads;
+        }
+
+        let mut partial = Shared::<[F]>::new_slice(threads);
+        partial[UNIT_POS as usize] = acc;
+        let total = sum_shared::<F>(&mut partial);
+        if UNIT_POS == 0 {
+            // dW is contiguous [out, k, k, in].
+            let at = ((o * kernel as usize + kh) * kernel as usize + kw) * cin + i;
+            dw[at] = total;
+        }
+    }
+
+    /// The sum of the workgroup's values in `shared` (one per thread; a power of two of them), in
+    /// shared memory: log2(threads) halvings.
+    #[cube]
+    fn sum_shared<F: Float>(shared: &mut Shared<[F]>) -> F {
+        sync_cube();
+        let mut active = CUBE_DIM;
+        while active > 1 {
+            active /= 2;
+            if UNIT_POS < active {
+                let other = shared[(UNIT_POS + active) as usize];
+                shared[UNIT_POS as usize] += other;
+            }
+            sync_cube();
+        }
+        shared[0]
+    }
+
+    /// The kernel's launch: dW written channels-last ([out, k, k, in] in memory), returned with the
+    /// logical shape [out, in, k, k] as a view of that memory.
+    pub(super) fn weight_grad(
+        x: CubeTensor,
+        grad: CubeTensor,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+    ) -> CubeTensor {
+        let (cin, cout) = (x.meta.shape()[1], grad.meta.shape()[1]);
+        let client = x.client.clone();
+        let dtype = x.dtype;
+        let memory = burn_cubecl::ops::numeric::empty_device_contiguous_dtype(
+            client.clone(),
+            x.device.clone(),
+            burn::tensor::Shape::from([cout, kernel, kernel, cin]),
+            dtype,
+        );
+        let cube_count = CubeCount::Static((kernel * kernel * cin) as u32, cout as u32, 1);
+        weight_grad_kernel::launch(
+            &client,
+            cube_count,
+            CubeDim::new_1d(THREADS as u32),
+            x.into_tensor_arg(),
+            grad.into_tensor_arg(),
+            memory.clone().into_tensor_arg(),
+            stride as u32,
+            padding as u32,
+            kernel as u32,
+            THREADS,
+            burn::backend::cubecl::dtype_to_storage_type(dtype),
+        );
+        let strides = [kernel * kernel * cin, 1, kernel * cin, cin];
+        CubeTensor::new(
+            client,
+            memory.handle,
+            burn_std::Metadata::new(burn::tensor::Shape::from([cout, cin, kernel, kernel]), strides),
+            memory.device,
+            dtype,
+        )
+    }
+}
