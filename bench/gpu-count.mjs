@@ -15,6 +15,8 @@
 // (the same drawing) give: per training step = (count(11) - count(1)) / 10; drawing = count(1) -
 // per step; per sampled level = drawing / L (every sampler shown); per forward = drawing / (forwards
 // in one drawing: L per model, since a model's samplers are drawn together in one batch). New pipelines counted over the second Step show whether kernels keep compiling.
+// `--trace PREFIX`: also writes PREFIX.<model>.txt, every kernel dispatch (by pipeline label),
+// submit and buffer write of the counted one-step Step (the step, then its drawing), in order.
 // `--kernels N`: also the N kernels dispatched most per training step, by pipeline label (cubecl
 // labels each pipeline with its kernel's entry-point name), to see what is left unfused.
 
@@ -23,7 +25,7 @@ import { launch, waitReady } from '../tests/browser/helpers.mjs';
 import { writeBlock, readBlock, commandLine } from '../scripts/md-table.mjs';
 
 function args() {
-  const o = { config: 'L=10&batch=16&channels=8&rows=4&cols=6', models: ['denoiser', 'cvae'], json: null, kernels: 0, markdown: null };
+  const o = { config: 'L=10&batch=16&channels=8&rows=4&cols=6', models: ['denoiser', 'cvae'], json: null, kernels: 0, markdown: null, trace: null };
   const a = process.argv.slice(2);
   for (let i = 0; i < a.length; i++) {
     const v = () => a[++i];
@@ -32,6 +34,7 @@ function args() {
     else if (a[i] === '--json') o.json = v();
     else if (a[i] === '--kernels') o.kernels = Number(v());
     else if (a[i] === '--markdown') o.markdown = v();
+    else if (a[i] === '--trace') o.trace = v();
     else throw new Error(`unknown argument ${a[i]}`);
   }
   return o;
@@ -41,6 +44,7 @@ function args() {
 function instrument() {
   const counts = { dispatch: 0, submit: 0, bindGroup: 0, writeBuffer: 0, pipeline: 0 };
   const byKernel = {}; // pipeline label -> dispatches
+  const trace = []; // every call in order: kernel labels, submits, buffer writes (--trace)
   let current = '?';
   const setPipeline = GPUComputePassEncoder.prototype.setPipeline;
   GPUComputePassEncoder.prototype.setPipeline = function (p) {
@@ -50,13 +54,16 @@ function instrument() {
   const dispatch = GPUComputePassEncoder.prototype.dispatchWorkgroups;
   GPUComputePassEncoder.prototype.dispatchWorkgroups = function (...args) {
     byKernel[current] = (byKernel[current] || 0) + 1;
+    trace.push(current);
     return dispatch.apply(this, args);
   };
   self.__byKernel = byKernel;
+  self.__trace = trace;
   const wrap = (proto, name, key) => {
     const orig = proto[name];
     proto[name] = function (...args) {
       counts[key]++;
+      if (key === 'submit' || key === 'writeBuffer') trace.push(key === 'submit' ? '— submit' : `— write ${args[2]?.byteLength ?? '?'} B`);
       return orig.apply(this, args);
     };
   };
@@ -97,10 +104,11 @@ async function measure(model, opts) {
       await worker.evaluate(() => {
         Object.keys(self.__gpuCounts).forEach((k) => (self.__gpuCounts[k] = 0));
         Object.keys(self.__byKernel).forEach((k) => delete self.__byKernel[k]);
+        self.__trace.length = 0;
       });
       await page.evaluate((k) => window.denoiseLab.command({ type: 'step', n: k }), n);
       await page.waitForFunction((x) => window.denoiseLab.samplesVersion > x, v, { timeout: 600000, polling: 100 });
-      return worker.evaluate(() => ({ ...self.__gpuCounts, kernels: { ...self.__byKernel } }));
+      return worker.evaluate(() => ({ ...self.__gpuCounts, kernels: { ...self.__byKernel }, trace: [...self.__trace] }));
     };
     await stepAndCount(1); // warm-up: compile what the first steps need
     const one = await stepAndCount(1);
@@ -115,8 +123,12 @@ async function measure(model, opts) {
       .map(([name, n]) => [name, n - (perStepOf[name] || 0)])
       .filter(([, n]) => n > 0)
       .sort((x, y) => y[1] - x[1]);
-    delete one.kernels;
-    delete eleven.kernels;
+    // --trace: the calls of the counted 1-step Step (the step, then its drawing), in order.
+    if (opts.trace) fs.writeFileSync(`${opts.trace}.${model}.txt`, one.trace.join('\n') + '\n');
+    for (const r of [one, eleven]) {
+      delete r.kernels;
+      delete r.trace;
+    }
     const again = await stepAndCount(11); // fused kernels compile on first use: does that settle?
     const info = await page.evaluate(() => window.denoiseLab.info);
     const a = await page.evaluate(() => window.denoiseLab.adapter);

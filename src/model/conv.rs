@@ -1,4 +1,4 @@
-//! The U-Net's 3x3 convolution, with a weight gradient of our own on the GPU.
+//! The U-Net's 3x3 convolution, with a weight and bias gradient of our own on the GPU.
 //!
 //! burn-cubecl computes a convolution's weight gradient on WebGPU by a generic fallback: it copies
 //! the input and the output gradient with their batch and channel axes swapped, convolves one by
@@ -10,9 +10,11 @@
 //!   dW[o, i, kh, kw] = sum over b, y, x of  dOut[b, o, y, x] * In[b, i, y s + kh - p, x s + kw - p],
 //!
 //! written channels-last (W[o, kh, kw, i]), the order the optimiser's flat buffer keeps a weight in
-//! (src/optim.rs), so the gradient is gathered there without a copy.
+//! (src/optim.rs), so the gradient is gathered there without a copy. One more workgroup per output
+//! channel sums its output gradient, the bias's gradient (burn's copies the gradient with its axes
+//! swapped, then reduces it: two dispatches).
 //!
-//! The forward pass, the input gradient and the bias gradient stay burn's. The operation is a burn
+//! The forward pass and the input gradient stay burn's. The operation is a burn
 //! backend extension: the CPU backend (Flex) computes the weight gradient with burn's own
 //! convolution backward, the GPU backends with the kernel (natively on wgpu, in the browser
 //! through burn's fusion stream, where it runs as an opaque operation).
@@ -45,16 +47,36 @@ pub trait ConvWeightGrad: Backend {
         Self::conv2d(x, weight, Some(bias), options(stride, padding))
     }
 
-    /// dW [out, in, k, k] from the input `x` [b, in, h, w] and the output's gradient `grad`
-    /// [b, out, h', w'] of a k x k convolution.
-    #[fusion(dtype = x, shape = weight_shape(x, grad, kernel))]
+    /// dW [out, in, k, k] and dBias [out] from the input `x` [b, in, h, w] and the output's
+    /// gradient `grad` [b, out, h', w'] of a k x k convolution.
+    #[fusion(meta = fusion_meta::gradient_specs)]
     fn conv_weight_grad(
         x: FloatTensor<Self>,
         grad: FloatTensor<Self>,
         kernel: usize,
         stride: usize,
         padding: usize,
-    ) -> FloatTensor<Self>;
+    ) -> (FloatTensor<Self>, FloatTensor<Self>);
+}
+
+/// What burn's fusion stream needs to queue the gradients before they are computed: their shapes
+/// and element type.
+#[cfg(target_arch = "wasm32")]
+mod fusion_meta {
+    use burn::backend::fusion::custom::TensorSpec;
+
+    pub fn gradient_specs(
+        x: &TensorSpec,
+        grad: &TensorSpec,
+        kernel: &usize,
+        _: &usize,
+        _: &usize,
+    ) -> (TensorSpec, TensorSpec) {
+        (
+            TensorSpec::new(super::weight_shape(&x.shape, &grad.shape, kernel), x.dtype),
+            TensorSpec::new(burn::tensor::Shape::from([grad.shape[1]]), x.dtype),
+        )
+    }
 }
 
 fn options(stride: usize, padding: usize) -> ConvOptions<2> {
@@ -90,6 +112,7 @@ pub fn forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     ))
 }
 
+/// On the CPU: burn's own convolution backward.
 impl ConvWeightGrad for Flex {
     fn conv_weight_grad(
         x: FloatTensor<Self>,
@@ -97,10 +120,12 @@ impl ConvWeightGrad for Flex {
         kernel: usize,
         stride: usize,
         padding: usize,
-    ) -> FloatTensor<Self> {
-        let shape = weight_shape(&x.shape(), &grad.shape(), &kernel);
-        let weight = Self::float_zeros(shape, &x.device(), x.dtype().into());
-        Self::conv2d_weight_backward(x, weight, grad, options(stride, padding))
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let (device, dtype) = (x.device(), x.dtype().into());
+        let weight = Self::float_zeros(weight_shape(&x.shape(), &grad.shape(), &kernel), &device, dtype);
+        let bias = Self::float_zeros(burn::tensor::Shape::from([grad.shape()[1]]), &device, dtype);
+        let db = Self::conv2d_bias_backward(x.clone(), bias, grad.clone());
+        (Self::conv2d_weight_backward(x, weight, grad, options(stride, padding)), db)
     }
 }
 
@@ -111,7 +136,7 @@ impl ConvWeightGrad for CubeBackend {
         kernel: usize,
         stride: usize,
         padding: usize,
-    ) -> FloatTensor<Self> {
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
         gpu::weight_grad(x, grad, kernel, stride, padding)
     }
 }
@@ -128,34 +153,35 @@ impl<B: Backend + ConvWeightGrad, C: CheckpointStrategy> ConvWeightGrad for Auto
         struct ConvBackward;
 
         impl<B: Backend + ConvWeightGrad> Backward<B, 3> for ConvBackward {
-            /// The input, the weight and the bias (their values and shapes), stride and padding.
-            type State = (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>, usize, usize);
+            /// The input and the weight, stride and padding.
+            type State = (FloatTensor<B>, FloatTensor<B>, usize, usize);
 
             fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
                 let [node_x, node_weight, node_bias] = ops.parents;
                 let grad = grads.consume::<B>(&ops.node);
-                let (x, weight, bias, stride, padding) = ops.state;
+                let (x, weight, stride, padding) = ops.state;
                 let kernel = weight.shape()[2];
                 if let Some(node) = node_x {
                     let dx = B::conv2d_x_backward(x.clone(), weight, grad.clone(), options(stride, padding));
                     grads.register::<B>(node.id, dx);
                 }
-                if let Some(node) = node_bias {
-                    let db = B::conv2d_bias_backward(x.clone(), bias, grad.clone());
-                    grads.register::<B>(node.id, db);
-                }
-                if let Some(node) = node_weight {
-                    grads.register::<B>(node.id, B::conv_weight_grad(x, grad, kernel, stride, padding));
+                if node_weight.is_some() || node_bias.is_some() {
+                    let (dw, db) = B::conv_weight_grad(x, grad, kernel, stride, padding);
+                    if let Some(node) = node_weight {
+                        grads.register::<B>(node.id, dw);
+                    }
+                    if let Some(node) = node_bias {
+                        grads.register::<B>(node.id, db);
+                    }
                 }
             }
         }
 
         match ConvBackward.prepare::<C>([x.node(), weight.node(), bias.node()]).compute_bound().stateful() {
             OpsKind::Tracked(prep) => {
-                let (x, weight, bias) =
-                    (x.primitive().clone(), weight.primitive().clone(), bias.primitive().clone());
-                let out = B::conv_own_grad(x.clone(), weight.clone(), bias.clone(), stride, padding);
-                prep.finish((x, weight, bias, stride, padding), out)
+                let (x, weight) = (x.primitive().clone(), weight.primitive().clone());
+                let out = B::conv_own_grad(x.clone(), weight.clone(), bias.into_primitive(), stride, padding);
+                prep.finish((x, weight, stride, padding), out)
             }
             OpsKind::UnTracked(prep) => prep.finish(B::conv_own_grad(
                 x.into_primitive(),
@@ -173,11 +199,12 @@ impl<B: Backend + ConvWeightGrad, C: CheckpointStrategy> ConvWeightGrad for Auto
         kernel: usize,
         stride: usize,
         padding: usize,
-    ) -> FloatTensor<Self> {
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
         // Not differentiated (a gradient's gradient is never taken here): computed on the inner
-        // backend and handed back as a constant.
-        let out = B::conv_weight_grad(x.into_primitive(), grad.into_primitive(), kernel, stride, padding);
-        Self::from_inner(out)
+        // backend and handed back as constants.
+        let (dw, db) =
+            B::conv_weight_grad(x.into_primitive(), grad.into_primitive(), kernel, stride, padding);
+        (Self::from_inner(dw), Self::from_inner(db))
     }
 }
 
@@ -190,12 +217,14 @@ mod gpu {
     /// then the workgroup adds the shares in shared memory.
     const THREADS: usize = 64;
 
-    /// One workgroup per weight: `CUBE_POS_X` runs over (kh, kw, i), `CUBE_POS_Y` over o.
+    /// One workgroup per weight: `CUBE_POS_X` runs over (kh, kw, i), `CUBE_POS_Y` over o; the
+    /// last `CUBE_POS_X` (k k in) sums o's output gradient, the bias's gradient.
     #[cube(launch)]
     fn weight_grad_kernel<F: Float>(
         x: &Tensor<F>,
         grad: &Tensor<F>,
         dw: &mut Tensor<F>,
+        db: &mut Tensor<F>,
         stride: u32,
         padding: u32,
         #[comptime] kernel: u32,
@@ -210,6 +239,7 @@ mod gpu {
         let pixels = ho * wo;
         let n = grad.shape(0) * pixels;
 
+        let bias = CUBE_POS_X as usize == kernel as usize * kernel as usize * cin;
         let i = CUBE_POS_X as usize % cin;
         let tap = CUBE_POS_X as usize / cin;
         let kw = tap % kernel as usize;
@@ -229,9 +259,10 @@ mod gpu {
             // y s + kh >= p and y s + kh - p < h).
             let iy = y * stride + kh;
             let ix = xo * stride + kw;
-            if iy >= padding && ix >= padding && iy - padding < h && ix - padding < w {
-                let g =
-                    grad[b * grad.stride(0) + o * grad.stride(1) + y * grad.stride(2) + xo * grad.stride(3)];
+            let g = grad[b * grad.stride(0) + o * grad.stride(1) + y * grad.stride(2) + xo * grad.stride(3)];
+            if bias {
+                acc += g;
+            } else if iy >= padding && ix >= padding && iy - padding < h && ix - padding < w {
                 let v = x[b * x.stride(0)
                     + i * x.stride(1)
                     + (iy - padding) * x.stride(2)
@@ -244,7 +275,9 @@ mod gpu {
         let mut partial = Shared::<[F]>::new_slice(threads);
         partial[UNIT_POS as usize] = acc;
         let total = sum_shared::<F>(&mut partial);
-        if UNIT_POS == 0 {
+        if UNIT_POS == 0 && bias {
+            db[o] = total;
+        } else if UNIT_POS == 0 {
             // dW is contiguous [out, k, k, in].
             let at = ((o * kernel as usize + kh) * kernel as usize + kw) * cin + i;
             dw[at] = total;
@@ -269,14 +302,14 @@ mod gpu {
     }
 
     /// The kernel's launch: dW written channels-last ([out, k, k, in] in memory), returned with the
-    /// logical shape [out, in, k, k] as a view of that memory.
+    /// logical shape [out, in, k, k] as a view of that memory, and dBias.
     pub(super) fn weight_grad(
         x: CubeTensor,
         grad: CubeTensor,
         kernel: usize,
         stride: usize,
         padding: usize,
-    ) -> CubeTensor {
+    ) -> (CubeTensor, CubeTensor) {
         let (cin, cout) = (x.meta.shape()[1], grad.meta.shape()[1]);
         let client = x.client.clone();
         let dtype = x.dtype;
@@ -286,7 +319,13 @@ mod gpu {
             burn::tensor::Shape::from([cout, kernel, kernel, cin]),
             dtype,
         );
-        let cube_count = CubeCount::Static((kernel * kernel * cin) as u32, cout as u32, 1);
+        let db = burn_cubecl::ops::numeric::empty_device_contiguous_dtype(
+            client.clone(),
+            x.device.clone(),
+            burn::tensor::Shape::from([cout]),
+            dtype,
+        );
+        let cube_count = CubeCount::Static((kernel * kernel * cin + 1) as u32, cout as u32, 1);
         weight_grad_kernel::launch(
             &client,
             cube_count,
@@ -294,6 +333,7 @@ mod gpu {
             x.into_tensor_arg(),
             grad.into_tensor_arg(),
             memory.clone().into_tensor_arg(),
+            db.clone().into_tensor_arg(),
             stride as u32,
             padding as u32,
             kernel as u32,
@@ -301,12 +341,13 @@ mod gpu {
             burn::backend::cubecl::dtype_to_storage_type(dtype),
         );
         let strides = [kernel * kernel * cin, 1, kernel * cin, cin];
-        CubeTensor::new(
+        let dw = CubeTensor::new(
             client,
             memory.handle,
             burn_std::Metadata::new(burn::tensor::Shape::from([cout, cin, kernel, kernel]), strides),
             memory.device,
             dtype,
-        )
+        );
+        (dw, db)
     }
 }
