@@ -16,7 +16,8 @@
 // per step; per sampled level = drawing / L (every sampler shown); per forward = drawing / (forwards
 // in one drawing: L per model, since a model's samplers are drawn together in one batch). New pipelines counted over the second Step show whether kernels keep compiling.
 // `--trace PREFIX`: also writes PREFIX.<model>.txt, every kernel dispatch (by pipeline label),
-// submit and buffer write of the counted one-step Step (the step, then its drawing), in order.
+// submit and buffer write of the counted one-step Step (the step, then its drawing), in order, and
+// PREFIX.<model>.11-steps.txt, those of the Step of 11.
 // `--kernels N`: also the N kernels dispatched most per training step, by pipeline label (cubecl
 // labels each pipeline with its kernel's entry-point name), to see what is left unfused.
 
@@ -124,7 +125,10 @@ async function measure(model, opts) {
       .filter(([, n]) => n > 0)
       .sort((x, y) => y[1] - x[1]);
     // --trace: the calls of the counted 1-step Step (the step, then its drawing), in order.
-    if (opts.trace) fs.writeFileSync(`${opts.trace}.${model}.txt`, one.trace.join('\n') + '\n');
+    if (opts.trace) {
+      fs.writeFileSync(`${opts.trace}.${model}.txt`, one.trace.join('\n') + '\n');
+      fs.writeFileSync(`${opts.trace}.${model}.11-steps.txt`, eleven.trace.join('\n') + '\n');
+    }
     for (const r of [one, eleven]) {
       delete r.kernels;
       delete r.trace;

@@ -247,8 +247,10 @@ fn layout(params: &[ParamWithGrad]) -> (Vec<Segment>, usize) {
 
 /// Tensors concatenated at most this many at a time: with kernel fusion a concatenation of a few
 /// tensors is one kernel, while one of dozens exceeds a kernel's buffer bindings and becomes one
-/// copy per tensor.
-const CAT_CHUNK: usize = 4;
+/// copy per tensor. Seven inputs and the output are the 8 storage buffers every WebGPU device
+/// allows a kernel (`maxStorageBuffersPerShaderStage`); bench/gpu-count.mjs counted 16 gathering
+/// kernels per denoiser step with 4 at a time, 9 with 7.
+const CAT_CHUNK: usize = 7;
 
 /// One flat buffer of `total` values with each tensor (1-D, in its segment's order) at its
 /// segment, zeros in the gaps.
