@@ -20,6 +20,7 @@ pub mod scenario;
 pub mod schedule;
 pub mod session;
 pub mod train;
+pub mod unpack;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod export;

@@ -59,6 +59,12 @@ impl Segment {
         self.offset..self.offset + self.n()
     }
 
+    /// Whether slicing the segment out of the flat buffer is a view: it starts and ends on
+    /// [`SEGMENT_ALIGN`] (see [`layout`]; the buffer's length is a multiple of it too).
+    fn is_view(&self) -> bool {
+        self.offset.is_multiple_of(SEGMENT_ALIGN) && self.n().is_multiple_of(SEGMENT_ALIGN)
+    }
+
     fn channels_last(&self) -> Option<[usize; 4]> {
         <[usize; 4]>::try_from(self.shape.as_slice()).ok()
     }
@@ -82,7 +88,11 @@ impl Segment {
 
     /// The segment as a tensor of the parameter's shape (a view when the offsets allow it).
     fn view<const D: usize>(&self, flat: &Tensor<1>, shape: [usize; D]) -> Tensor<D> {
-        let segment = flat.clone().slice(self.range());
+        self.shaped(flat.clone().slice(self.range()), shape)
+    }
+
+    /// The segment's values (1-D, in the segment's order) as a tensor of the parameter's shape.
+    fn shaped<const D: usize>(&self, segment: Tensor<1>, shape: [usize; D]) -> Tensor<D> {
         match self.channels_last() {
             Some([a, b, kh, kw]) => segment.reshape([a, kh, kw, b]).permute([0, 3, 1, 2]).reshape(shape),
             None => segment.reshape(shape),
@@ -214,7 +224,12 @@ impl Adam {
         let update = (m.clone() / bias1) / ((v.clone() / bias2).sqrt() + c.epsilon);
         let x = x - update * lr;
         let index = segments.iter().enumerate().map(|(i, s)| (s.id, i)).collect();
-        let module = module.map(&mut Scatter { x: &x, segments: &segments, index });
+        // The segments a slice cannot view (not on the alignment at both ends, the biases) are
+        // copied out together, several per GPU dispatch, instead of one copy each.
+        let unaligned: Vec<&Segment> = segments.iter().filter(|s| !s.is_view()).collect();
+        let ranges: Vec<_> = unaligned.iter().map(|s| s.range()).collect();
+        let copies = unaligned.iter().map(|s| s.id).zip(crate::unpack::unpack(&x, &ranges)).collect();
+        let module = module.map(&mut Scatter { x: &x, segments: &segments, index, copies });
         self.flat = Some(Flat { segments, x, m, v });
         module
     }
@@ -334,11 +349,13 @@ impl ModuleVisitor for Values {
     }
 }
 
-/// Puts each updated parameter back into the module as a view of the flat weights.
+/// Puts each updated parameter back into the module as a view of the flat weights, or as its copy
+/// out of them when a view is not possible.
 struct Scatter<'a> {
     x: &'a Tensor<1>,
     segments: &'a [Segment],
     index: HashMap<ParamId, usize>,
+    copies: HashMap<ParamId, Tensor<1>>,
 }
 
 impl ModuleMapper for Scatter<'_> {
@@ -348,7 +365,11 @@ impl ModuleMapper for Scatter<'_> {
             return Param::from_mapped_value(id, tensor, mapper);
         };
         let shape: [usize; D] = tensor.dims();
-        let mut updated = Tensor::from_inner(self.segments[i].view(self.x, shape));
+        let value = match self.copies.remove(&id) {
+            Some(copy) => self.segments[i].shaped(copy, shape),
+            None => self.segments[i].view(self.x, shape),
+        };
+        let mut updated = Tensor::from_inner(value);
         if tensor.is_require_grad() {
             updated = updated.require_grad();
         }

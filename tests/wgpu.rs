@@ -189,3 +189,25 @@ fn the_convolution_weight_gradient_kernel_matches_the_cpu_backend() {
         }
     }
 }
+
+/// Pieces of a flat tensor copied out several per dispatch (src/unpack.rs, how the optimiser hands
+/// the biases back) are those pieces: 10 ranges (two dispatches, the second with unused slots), of
+/// lengths from 1 to 200 (more than one workgroup), unaligned starts, on wgpu and on the CPU.
+#[test]
+fn unpacked_pieces_are_the_slices() {
+    use burn::prelude::*;
+    let flat: Vec<f32> = (0..1000).map(|i| i as f32 * 0.5 - 3.0).collect();
+    let ranges = [3..11, 11..12, 64..128, 130..330, 500..501, 7..70, 999..1000, 0..5, 640..705, 300..365];
+    for device in [wgpu_device(), backend::cpu()] {
+        let t = Tensor::<1>::from_data(TensorData::new(flat.clone(), [flat.len()]), &device);
+        let pieces = denoise_lab::unpack::unpack(&t, &ranges);
+        assert_eq!(pieces.len(), ranges.len());
+        for (piece, r) in pieces.into_iter().zip(&ranges) {
+            assert_eq!(
+                backend::read_blocking(piece).unwrap(),
+                flat[r.clone()].to_vec(),
+                "{device:?}: range {r:?}"
+            );
+        }
+    }
+}
