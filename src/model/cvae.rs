@@ -27,7 +27,7 @@ use burn::tensor::activation::silu;
 use burn::tensor::module::adaptive_avg_pool2d;
 
 use super::conv;
-use super::unet::{CondEmbedding, UNet, UNetConfig, conv3x3};
+use super::unet::{CondEmbedding, UNet, UNetConfig, cond_bias, conv3x3};
 use crate::rng::SplitMix64;
 use crate::schedule::Schedule;
 
@@ -82,7 +82,7 @@ impl GaussianHead {
         let c = self.cond.weight.dims()[1];
         let cond = self.embed.forward(level_features);
         let h = conv::forward(&self.conv1, images);
-        let h = silu(h + self.cond.forward(silu(cond)).reshape([b, c, 1, 1]));
+        let h = silu(h + cond_bias(&self.cond, silu(cond), b, c));
         let h = silu(conv::forward(&self.conv2, h));
         let h = silu(conv::forward(&self.conv3, h));
         let h = adaptive_avg_pool2d(h, [POOL, POOL]).flatten::<2>(1, 3);

@@ -47,6 +47,18 @@ pub(crate) fn conv3x3(cin: usize, cout: usize, stride: usize, device: &Device) -
         .init(device)
 }
 
+/// A per-channel bias [b, c, 1, 1] from the conditioning vector `x` [b, in] through `layer`
+/// (in -> c): `layer.forward(x)` reshaped, with the Linear written out and its bias added after the
+/// reshape, so that the add fuses with the element-wise operations that use the result (with the
+/// reshape between them it ran as a GPU kernel of its own: bench/gpu-count.mjs).
+pub(crate) fn cond_bias(layer: &Linear, x: Tensor<2>, b: usize, c: usize) -> Tensor<4> {
+    let projected = x.matmul(layer.weight.val()).reshape([b, c, 1, 1]);
+    match &layer.bias {
+        Some(bias) => projected + bias.val().reshape([1, c, 1, 1]),
+        None => projected,
+    }
+}
+
 /// The level (and latent) embedding: features -> Linear -> SiLU -> Linear.
 #[derive(Module, Debug)]
 pub struct CondEmbedding {
@@ -87,8 +99,7 @@ impl ResBlock {
     pub fn forward(&self, x: Tensor<4>, cond: Tensor<2>) -> Tensor<4> {
         let [b, c] = [x.dims()[0], x.dims()[1]];
         let h = conv::forward(&self.conv1, silu(x.clone()));
-        let bias = self.cond.forward(silu(cond)).reshape([b, c, 1, 1]);
-        x + conv::forward(&self.conv2, silu(h + bias))
+        x + conv::forward(&self.conv2, silu(h + cond_bias(&self.cond, silu(cond), b, c)))
     }
 }
 
