@@ -217,9 +217,12 @@ mod gpu {
     /// then the workgroup adds the shares in shared memory.
     const THREADS: usize = 64;
 
-    /// One workgroup per weight: `CUBE_POS_X` runs over (kh, kw, i), `CUBE_POS_Y` over o; the
-    /// last `CUBE_POS_X` (k k in) sums o's output gradient, the bias's gradient.
+    /// One workgroup per (o, i) pair of channels, `CUBE_POS_Y` = o and `CUBE_POS_X` = i; the last
+    /// `CUBE_POS_X` (= in) sums o's output gradient, the bias's gradient. Each thread walks a
+    /// contiguous run of the batch's output pixels (no division per pixel) and keeps the k x k
+    /// taps' sums in registers, reading each output gradient once for all of them.
     #[cube(launch)]
+    #[allow(clippy::too_many_arguments)]
     fn weight_grad_kernel<F: Float>(
         x: &Tensor<F>,
         grad: &Tensor<F>,
@@ -227,7 +230,8 @@ mod gpu {
         db: &mut Tensor<F>,
         stride: u32,
         padding: u32,
-        #[comptime] kernel: u32,
+        #[comptime] kernel: usize,
+        #[comptime] taps: usize,
         #[comptime] threads: usize,
         #[define(F)] _dtype: ElemType,
     ) {
@@ -238,67 +242,110 @@ mod gpu {
         let wo = grad.shape(3);
         let pixels = ho * wo;
         let n = grad.shape(0) * pixels;
-
-        let bias = CUBE_POS_X as usize == kernel as usize * kernel as usize * cin;
-        let i = CUBE_POS_X as usize % cin;
-        let tap = CUBE_POS_X as usize / cin;
-        let kw = tap % kernel as usize;
-        let kh = tap / kernel as usize;
+        let i = CUBE_POS_X as usize;
         let o = CUBE_POS_Y as usize;
+        let bias = i == cin;
         let stride = stride as usize;
         let padding = padding as usize;
 
-        let mut acc = F::new(0.0);
-        let mut p = UNIT_POS_X as usize;
-        while p < n {
-            let b = p / pixels;
-            let r = p % pixels;
-            let y = r / wo;
-            let xo = r % wo;
-            // The input pixel under tap (kh, kw), shifted by the padding (unsigned: in range when
-            // y s + kh >= p and y s + kh - p < h).
-            let iy = y * stride + kh;
-            let ix = xo * stride + kw;
-            let g = grad[b * grad.stride(0) + o * grad.stride(1) + y * grad.stride(2) + xo * grad.stride(3)];
-            if bias {
-                acc += g;
-            } else if iy >= padding && ix >= padding && iy - padding < h && ix - padding < w {
-                let v = x[b * x.stride(0)
-                    + i * x.stride(1)
-                    + (iy - padding) * x.stride(2)
-                    + (ix - padding) * x.stride(3)];
-                acc += g * v;
-            }
-            p += threads;
+        // Thread u's sum for tap t lives at t threads + u of the workgroup's shared memory (read
+        // and written through `#[cube]` helpers: cubecl 0.11 rejects reading a local shared
+        // array in the kernel's body).
+        let u = UNIT_POS_X as usize;
+        let mut acc = Array::<F>::new(taps);
+        #[unroll]
+        for t in 0..taps {
+            acc[t] = F::new(0.0);
         }
 
-        let mut partial = Shared::<[F]>::new_slice(threads);
-        partial[UNIT_POS as usize] = acc;
-        let total = sum_shared::<F>(&mut partial);
-        if UNIT_POS == 0 && bias {
-            db[o] = total;
-        } else if UNIT_POS == 0 {
-            // dW is contiguous [out, k, k, in].
-            let at = ((o * kernel as usize + kh) * kernel as usize + kw) * cin + i;
-            dw[at] = total;
+        let chunk = n.div_ceil(threads);
+        let start = UNIT_POS_X as usize * chunk;
+        let mut end = start + chunk;
+        if end > n {
+            end = n;
+        }
+        if start < end {
+            let mut b = start / pixels;
+            let r = start % pixels;
+            let mut y = r / wo;
+            let mut xo = r % wo;
+            let mut p = start;
+            while p < end {
+                let g =
+                    grad[b * grad.stride(0) + o * grad.stride(1) + y * grad.stride(2) + xo * grad.stride(3)];
+                if bias {
+                    acc[0] += g;
+                } else {
+                    let row = b * x.stride(0) + i * x.stride(1);
+                    #[unroll]
+                    for kh in 0..kernel {
+                        // The input pixel under tap (kh, kw), shifted by the padding (unsigned:
+                        // in range when y s + kh >= p and y s + kh - p < h).
+                        let iy = y * stride + kh;
+                        #[unroll]
+                        for kw in 0..kernel {
+                            let ix = xo * stride + kw;
+                            if iy >= padding && ix >= padding && iy - padding < h && ix - padding < w {
+                                let v = x[row + (iy - padding) * x.stride(2) + (ix - padding) * x.stride(3)];
+                                acc[kh * kernel + kw] += g * v;
+                            }
+                        }
+                    }
+                }
+                p += 1;
+                xo += 1;
+                if xo == wo {
+                    xo = 0;
+                    y += 1;
+                    if y == ho {
+                        y = 0;
+                        b += 1;
+                    }
+                }
+            }
+        }
+
+        let mut partial = Shared::<[F]>::new_slice(comptime!(threads * taps));
+        #[unroll]
+        for t in 0..taps {
+            partial[t * threads + u] = acc[t];
+        }
+        sum_threads::<F>(&mut partial, threads, taps);
+        if u == 0 {
+            if bias {
+                db[o] = read::<F>(&mut partial, 0);
+            } else {
+                // dW is contiguous [out, k, k, in]: tap t = kh k + kw.
+                #[unroll]
+                for t in 0..taps {
+                    dw[(o * taps + t) * cin + i] = read::<F>(&mut partial, t * threads);
+                }
+            }
         }
     }
 
-    /// The sum of the workgroup's values in `shared` (one per thread; a power of two of them), in
-    /// shared memory: log2(threads) halvings.
     #[cube]
-    fn sum_shared<F: Float>(shared: &mut Shared<[F]>) -> F {
+    fn read<F: Float>(shared: &mut Shared<[F]>, at: usize) -> F {
+        shared[at]
+    }
+
+    /// Every tap's sum over the workgroup's threads, left at t threads: log2(threads) halvings.
+    #[cube]
+    fn sum_threads<F: Float>(shared: &mut Shared<[F]>, #[comptime] threads: usize, #[comptime] taps: usize) {
         sync_cube();
-        let mut active = CUBE_DIM;
+        let u = UNIT_POS_X as usize;
+        let mut active = CUBE_DIM_X as usize;
         while active > 1 {
             active /= 2;
-            if UNIT_POS < active {
-                let other = shared[(UNIT_POS + active) as usize];
-                shared[UNIT_POS as usize] += other;
+            if u < active {
+                #[unroll]
+                for t in 0..taps {
+                    let other = shared[t * threads + u + active];
+                    shared[t * threads + u] += other;
+                }
             }
             sync_cube();
         }
-        shared[0]
     }
 
     /// The kernel's launch: dW written channels-last ([out, k, k, in] in memory), returned with the
@@ -325,7 +372,7 @@ mod gpu {
             burn::tensor::Shape::from([cout]),
             dtype,
         );
-        let cube_count = CubeCount::Static((kernel * kernel * cin + 1) as u32, cout as u32, 1);
+        let cube_count = CubeCount::Static((cin + 1) as u32, cout as u32, 1);
         weight_grad_kernel::launch(
             &client,
             cube_count,
@@ -336,7 +383,8 @@ mod gpu {
             db.clone().into_tensor_arg(),
             stride as u32,
             padding as u32,
-            kernel as u32,
+            kernel,
+            kernel * kernel,
             THREADS,
             burn::backend::cubecl::dtype_to_storage_type(dtype),
         );
