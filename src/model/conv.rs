@@ -1,23 +1,22 @@
-//! The U-Net's 3x3 convolution, with a weight and bias gradient of our own on the GPU.
+//! The U-Net's 3x3 convolution, with a bias gradient of our own on the GPU.
 //!
-//! burn-cubecl computes a convolution's weight gradient on WebGPU by a generic fallback: it copies
-//! the input and the output gradient with their batch and channel axes swapped, convolves one by
-//! the other and slices the result, several GPU dispatches per convolution. Here the weight
-//! gradient is one kernel ([`weight_grad_kernel`], written in cubecl, which compiles it to WGSL in
-//! the browser): one workgroup per weight, its threads summing over the batch and the output
-//! pixels,
+//! burn computes a convolution's bias gradient by copying the output gradient with its batch and
+//! channel axes swapped, then reducing it: two GPU dispatches per convolution. Here it is one
+//! kernel ([`gpu`], written in cubecl, which compiles it to WGSL in the browser): a workgroup per
+//! output channel sums that channel's gradient over the batch and the pixels,
 //!
-//!   dW[o, i, kh, kw] = sum over b, y, x of  dOut[b, o, y, x] * In[b, i, y s + kh - p, x s + kw - p],
+//!   dBias[o] = sum over b, y, x of dOut[b, o, y, x].
 //!
-//! written channels-last (W[o, kh, kw, i]), the order the optimiser's flat buffer keeps a weight in
-//! (src/optim.rs), so the gradient is gathered there without a copy. One more workgroup per output
-//! channel sums its output gradient, the bias's gradient (burn's copies the gradient with its axes
-//! swapped, then reduces it: two dispatches).
+//! The forward pass, the input gradient and the weight gradient stay burn's. A weight gradient of
+//! our own was written and measured too (one workgroup per pair of channels summing all k x k
+//! taps; within 1e-5 of burn's): a denoiser step was 169 dispatches with it and is 233 without, but
+//! the step took 2.2 times as long on SwiftShader as with burn's weight gradient, whose direct convolution
+//! reads four channels at a time; docs/performance.md says what it would take.
 //!
-//! The forward pass and the input gradient stay burn's. The operation is a burn
-//! backend extension: the CPU backend (Flex) computes the weight gradient with burn's own
-//! convolution backward, the GPU backends with the kernel (natively on wgpu, in the browser
-//! through burn's fusion stream, where it runs as an opaque operation).
+//! The operation is a burn backend extension: the CPU backend (Flex) computes both gradients with
+//! burn's own convolution backward, the GPU backends with burn's weight gradient and the kernel
+//! (natively on wgpu, in the browser through burn's fusion stream, where it runs as an opaque
+//! operation).
 
 use burn::backend::autodiff::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -32,7 +31,7 @@ use burn::prelude::*;
 use burn_cubecl::CubeBackend;
 
 /// A 2-D convolution (one group, no dilation, square stride and padding), differentiable, whose
-/// weight gradient is [`ConvWeightGrad::conv_weight_grad`].
+/// weight and bias gradients are [`ConvWeightGrad::conv_weight_grad`]'s.
 #[backend_extension(Autodiff, Flex, Cube, Fusion: cfg(target_arch = "wasm32"))]
 pub trait ConvWeightGrad: Backend {
     /// The convolution itself: burn's.
@@ -137,7 +136,7 @@ impl ConvWeightGrad for CubeBackend {
         stride: usize,
         padding: usize,
     ) -> (FloatTensor<Self>, FloatTensor<Self>) {
-        gpu::weight_grad(x, grad, kernel, stride, padding)
+        gpu::gradients(x, grad, kernel, options(stride, padding))
     }
 }
 
@@ -210,117 +209,64 @@ impl<B: Backend + ConvWeightGrad, C: CheckpointStrategy> ConvWeightGrad for Auto
 
 /// The kernel, in cubecl's dialect (its `Tensor` and `Float` are not burn's).
 mod gpu {
+    use burn::backend::ops::ConvOptions;
     use burn_cubecl::tensor::CubeTensor;
     use cubecl::prelude::*;
 
-    /// Threads per workgroup: each sums a strided share of the batch's output pixels for one weight,
-    /// then the workgroup adds the shares in shared memory.
+    /// Threads per workgroup: each sums a strided share of the batch's output pixels, then the
+    /// workgroup adds the shares in shared memory.
     const THREADS: usize = 64;
 
-    /// One workgroup per (o, i) pair of channels, `CUBE_POS_Y` = o and `CUBE_POS_X` = i; the last
-    /// `CUBE_POS_X` (= in) sums o's output gradient, the bias's gradient. Each thread walks a
-    /// contiguous run of the batch's output pixels (no division per pixel) and keeps the k x k
-    /// taps' sums in registers, reading each output gradient once for all of them.
+    /// One workgroup per output channel o (`CUBE_POS_Y`): the sum of o's output gradient over the
+    /// batch and the pixels, the bias's gradient.
     #[cube(launch)]
-    #[allow(clippy::too_many_arguments)]
-    fn weight_grad_kernel<F: Float>(
-        x: &Tensor<F>,
+    fn bias_grad_kernel<F: Float>(
         grad: &Tensor<F>,
-        dw: &mut Tensor<F>,
         db: &mut Tensor<F>,
-        stride: u32,
-        padding: u32,
-        #[comptime] kernel: usize,
-        #[comptime] taps: usize,
         #[comptime] threads: usize,
         #[define(F)] _dtype: ElemType,
     ) {
-        let cin = x.shape(1);
-        let h = x.shape(2);
-        let w = x.shape(3);
         let ho = grad.shape(2);
         let wo = grad.shape(3);
         let pixels = ho * wo;
         let n = grad.shape(0) * pixels;
-        let i = CUBE_POS_X as usize;
         let o = CUBE_POS_Y as usize;
-        let bias = i == cin;
-        let stride = stride as usize;
-        let padding = padding as usize;
-
-        // Thread u's sum for tap t lives at t threads + u of the workgroup's shared memory (read
-        // and written through `#[cube]` helpers: cubecl 0.11 rejects reading a local shared
-        // array in the kernel's body).
         let u = UNIT_POS_X as usize;
-        let mut acc = Array::<F>::new(taps);
-        #[unroll]
-        for t in 0..taps {
-            acc[t] = F::new(0.0);
-        }
 
-        let chunk = n.div_ceil(threads);
-        let start = UNIT_POS_X as usize * chunk;
-        let mut end = start + chunk;
-        if end > n {
-            end = n;
+        let mut acc = F::new(0.0);
+        let mut p = u;
+        while p < n {
+            let b = p / pixels;
+            let r = p % pixels;
+            acc += grad[b * grad.stride(0)
+                + o * grad.stride(1)
+                + (r / wo) * grad.stride(2)
+                + (r % wo) * grad.stride(3)];
+            p += threads;
         }
-        if start < end {
-            let mut b = start / pixels;
-            let r = start % pixels;
-            let mut y = r / wo;
-            let mut xo = r % wo;
-            let mut p = start;
-            while p < end {
-                let g =
-                    grad[b * grad.stride(0) + o * grad.stride(1) + y * grad.stride(2) + xo * grad.stride(3)];
-                if bias {
-                    acc[0] += g;
-                } else {
-                    let row = b * x.stride(0) + i * x.stride(1);
-                    #[unroll]
-                    for kh in 0..kernel {
-                        // The input pixel under tap (kh, kw), shifted by the padding (unsigned:
-                        // in range when y s + kh >= p and y s + kh - p < h).
-                        let iy = y * stride + kh;
-                        #[unroll]
-                        for kw in 0..kernel {
-                            let ix = xo * stride + kw;
-                            if iy >= padding && ix >= padding && iy - padding < h && ix - padding < w {
-                                let v = x[row + (iy - padding) * x.stride(2) + (ix - padding) * x.stride(3)];
-                                acc[kh * kernel + kw] += g * v;
-                            }
-                        }
-                    }
-                }
-                p += 1;
-                xo += 1;
-                if xo == wo {
-                    xo = 0;
-                    y += 1;
-                    if y == ho {
-                        y = 0;
-                        b += 1;
-                    }
-                }
-            }
-        }
-
-        let mut partial = Shared::<[F]>::new_slice(comptime!(threads * taps));
-        #[unroll]
-        for t in 0..taps {
-            partial[t * threads + u] = acc[t];
-        }
-        sum_threads::<F>(&mut partial, threads, taps);
+        let mut partial = Shared::<[F]>::new_slice(threads);
+        partial[u] = acc;
+        sum_threads::<F>(&mut partial);
         if u == 0 {
-            if bias {
-                db[o] = read::<F>(&mut partial, 0);
-            } else {
-                // dW is contiguous [out, k, k, in]: tap t = kh k + kw.
-                #[unroll]
-                for t in 0..taps {
-                    dw[(o * taps + t) * cin + i] = read::<F>(&mut partial, t * threads);
-                }
+            db[o] = read::<F>(&mut partial, 0);
+        }
+    }
+
+    /// The workgroup's values summed into the first (a power of two of them): log2 halvings.
+    /// Shared memory is read through `#[cube]` functions: cubecl 0.11 rejects some reads of a
+    /// local shared array in a kernel's body.
+    #[cube]
+    fn sum_threads<F: Float>(shared: &mut Shared<[F]>) {
+        sync_cube();
+        let u = UNIT_POS_X as usize;
+        let mut active = CUBE_DIM_X as usize;
+        while active > 1 {
+            active /= 2;
+            if u < active {
+                let other = shared[u + active];
+                shared[u] += other;
             }
+            sync_cube();
         }
     }
 
@@ -329,73 +275,35 @@ mod gpu {
         shared[at]
     }
 
-    /// Every tap's sum over the workgroup's threads, left at t threads: log2(threads) halvings.
-    #[cube]
-    fn sum_threads<F: Float>(shared: &mut Shared<[F]>, #[comptime] threads: usize, #[comptime] taps: usize) {
-        sync_cube();
-        let u = UNIT_POS_X as usize;
-        let mut active = CUBE_DIM_X as usize;
-        while active > 1 {
-            active /= 2;
-            if u < active {
-                #[unroll]
-                for t in 0..taps {
-                    let other = shared[t * threads + u + active];
-                    shared[t * threads + u] += other;
-                }
-            }
-            sync_cube();
-        }
-    }
-
-    /// The kernel's launch: dW written channels-last ([out, k, k, in] in memory), returned with the
-    /// logical shape [out, in, k, k] as a view of that memory, and dBias.
-    pub(super) fn weight_grad(
+    /// dW by burn-cubecl's convolution backward, dBias by [`bias_grad_kernel`].
+    pub(super) fn gradients(
         x: CubeTensor,
         grad: CubeTensor,
         kernel: usize,
-        stride: usize,
-        padding: usize,
+        options: ConvOptions<2>,
     ) -> (CubeTensor, CubeTensor) {
         let (cin, cout) = (x.meta.shape()[1], grad.meta.shape()[1]);
-        let client = x.client.clone();
-        let dtype = x.dtype;
-        let memory = burn_cubecl::ops::numeric::empty_device_contiguous_dtype(
-            client.clone(),
-            x.device.clone(),
-            burn::tensor::Shape::from([cout, kernel, kernel, cin]),
-            dtype,
-        );
+        let client = grad.client.clone();
+        let dtype = grad.dtype;
         let db = burn_cubecl::ops::numeric::empty_device_contiguous_dtype(
             client.clone(),
-            x.device.clone(),
+            grad.device.clone(),
             burn::tensor::Shape::from([cout]),
             dtype,
         );
-        let cube_count = CubeCount::Static((cin + 1) as u32, cout as u32, 1);
-        weight_grad_kernel::launch(
+        bias_grad_kernel::launch(
             &client,
-            cube_count,
+            CubeCount::Static(1, cout as u32, 1),
             CubeDim::new_1d(THREADS as u32),
-            x.into_tensor_arg(),
-            grad.into_tensor_arg(),
-            memory.clone().into_tensor_arg(),
+            grad.clone().into_tensor_arg(),
             db.clone().into_tensor_arg(),
-            stride as u32,
-            padding as u32,
-            kernel,
-            kernel * kernel,
             THREADS,
             burn::backend::cubecl::dtype_to_storage_type(dtype),
         );
-        let strides = [kernel * kernel * cin, 1, kernel * cin, cin];
-        let dw = CubeTensor::new(
-            client,
-            memory.handle,
-            burn_std::Metadata::new(burn::tensor::Shape::from([cout, cin, kernel, kernel]), strides),
-            memory.device,
-            dtype,
-        );
+        let shape = burn::tensor::Shape::from([cout, cin, kernel, kernel]);
+        let dw =
+            burn_cubecl::kernel::conv::conv_weight_backward::<2>(x, grad, shape, options, Default::default())
+                .expect("burn-cubecl's convolution weight gradient");
         (dw, db)
     }
 }
