@@ -31,12 +31,12 @@ use burn::prelude::*;
 use burn_cubecl::CubeBackend;
 
 /// A 2-D convolution (one group, no dilation, square stride and padding), differentiable, whose
-/// weight and bias gradients are [`ConvWeightGrad::conv_weight_grad`]'s.
+/// weight and bias gradients are [`ConvGrads::conv_grads`]'s.
 #[backend_extension(Autodiff, Flex, Cube, Fusion: cfg(target_arch = "wasm32"))]
-pub trait ConvWeightGrad: Backend {
+pub trait ConvGrads: Backend {
     /// The convolution itself: burn's.
     #[fusion(default)]
-    fn conv_own_grad(
+    fn conv_with_grads(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
@@ -49,7 +49,7 @@ pub trait ConvWeightGrad: Backend {
     /// dW [out, in, k, k] and dBias [out] from the input `x` [b, in, h, w] and the output's
     /// gradient `grad` [b, out, h', w'] of a k x k convolution.
     #[fusion(meta = fusion_meta::gradient_specs)]
-    fn conv_weight_grad(
+    fn conv_grads(
         x: FloatTensor<Self>,
         grad: FloatTensor<Self>,
         kernel: usize,
@@ -87,7 +87,7 @@ fn weight_shape(x: &burn::tensor::Shape, grad: &burn::tensor::Shape, kernel: &us
     burn::tensor::Shape::from([grad[1], x[1], *kernel, *kernel])
 }
 
-/// `conv` applied to `x` through [`ConvWeightGrad`]: the same result as `conv.forward(x)` for the
+/// `conv` applied to `x` through [`ConvGrads`]: the same result as `conv.forward(x)` for the
 /// U-Net's convolutions (3x3, symmetric explicit padding, one group, no dilation).
 pub fn forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     let [k, _] = conv.kernel_size;
@@ -102,7 +102,7 @@ pub fn forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     debug_assert!(conv.stride[0] == conv.stride[1] && conv.groups == 1 && conv.dilation == [1, 1]);
     debug_assert_eq!(conv.kernel_size, [k, k]);
     let bias = conv.bias.as_ref().expect("the U-Net's convolutions have a bias").val();
-    Tensor::from_dispatch(<Dispatch as ConvWeightGrad>::conv_own_grad(
+    Tensor::from_dispatch(<Dispatch as ConvGrads>::conv_with_grads(
         x.into_dispatch(),
         conv.weight.val().into_dispatch(),
         bias.into_dispatch(),
@@ -112,8 +112,8 @@ pub fn forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
 }
 
 /// On the CPU: burn's own convolution backward.
-impl ConvWeightGrad for Flex {
-    fn conv_weight_grad(
+impl ConvGrads for Flex {
+    fn conv_grads(
         x: FloatTensor<Self>,
         grad: FloatTensor<Self>,
         kernel: usize,
@@ -128,8 +128,8 @@ impl ConvWeightGrad for Flex {
     }
 }
 
-impl ConvWeightGrad for CubeBackend {
-    fn conv_weight_grad(
+impl ConvGrads for CubeBackend {
+    fn conv_grads(
         x: FloatTensor<Self>,
         grad: FloatTensor<Self>,
         kernel: usize,
@@ -140,8 +140,8 @@ impl ConvWeightGrad for CubeBackend {
     }
 }
 
-impl<B: Backend + ConvWeightGrad, C: CheckpointStrategy> ConvWeightGrad for Autodiff<B, C> {
-    fn conv_own_grad(
+impl<B: Backend + ConvGrads, C: CheckpointStrategy> ConvGrads for Autodiff<B, C> {
+    fn conv_with_grads(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
@@ -151,7 +151,7 @@ impl<B: Backend + ConvWeightGrad, C: CheckpointStrategy> ConvWeightGrad for Auto
         #[derive(Debug)]
         struct ConvBackward;
 
-        impl<B: Backend + ConvWeightGrad> Backward<B, 3> for ConvBackward {
+        impl<B: Backend + ConvGrads> Backward<B, 3> for ConvBackward {
             /// The input and the weight, stride and padding.
             type State = (FloatTensor<B>, FloatTensor<B>, usize, usize);
 
@@ -165,7 +165,7 @@ impl<B: Backend + ConvWeightGrad, C: CheckpointStrategy> ConvWeightGrad for Auto
                     grads.register::<B>(node.id, dx);
                 }
                 if node_weight.is_some() || node_bias.is_some() {
-                    let (dw, db) = B::conv_weight_grad(x, grad, kernel, stride, padding);
+                    let (dw, db) = B::conv_grads(x, grad, kernel, stride, padding);
                     if let Some(node) = node_weight {
                         grads.register::<B>(node.id, dw);
                     }
@@ -179,10 +179,11 @@ impl<B: Backend + ConvWeightGrad, C: CheckpointStrategy> ConvWeightGrad for Auto
         match ConvBackward.prepare::<C>([x.node(), weight.node(), bias.node()]).compute_bound().stateful() {
             OpsKind::Tracked(prep) => {
                 let (x, weight) = (x.primitive().clone(), weight.primitive().clone());
-                let out = B::conv_own_grad(x.clone(), weight.clone(), bias.into_primitive(), stride, padding);
+                let out =
+                    B::conv_with_grads(x.clone(), weight.clone(), bias.into_primitive(), stride, padding);
                 prep.finish((x, weight, stride, padding), out)
             }
-            OpsKind::UnTracked(prep) => prep.finish(B::conv_own_grad(
+            OpsKind::UnTracked(prep) => prep.finish(B::conv_with_grads(
                 x.into_primitive(),
                 weight.into_primitive(),
                 bias.into_primitive(),
@@ -192,7 +193,7 @@ impl<B: Backend + ConvWeightGrad, C: CheckpointStrategy> ConvWeightGrad for Auto
         }
     }
 
-    fn conv_weight_grad(
+    fn conv_grads(
         x: FloatTensor<Self>,
         grad: FloatTensor<Self>,
         kernel: usize,
@@ -201,8 +202,7 @@ impl<B: Backend + ConvWeightGrad, C: CheckpointStrategy> ConvWeightGrad for Auto
     ) -> (FloatTensor<Self>, FloatTensor<Self>) {
         // Not differentiated (a gradient's gradient is never taken here): computed on the inner
         // backend and handed back as constants.
-        let (dw, db) =
-            B::conv_weight_grad(x.into_primitive(), grad.into_primitive(), kernel, stride, padding);
+        let (dw, db) = B::conv_grads(x.into_primitive(), grad.into_primitive(), kernel, stride, padding);
         (Self::from_inner(dw), Self::from_inner(db))
     }
 }
