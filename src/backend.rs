@@ -42,9 +42,11 @@ pub fn wgpu() -> Result<Device> {
     .clone()
 }
 
-/// Dispatches recorded into one command buffer before cubecl submits it (its default is 32): a
-/// training step of a few hundred dispatches then costs a few submits, not one per 32 kernels.
-/// Training steps are queued without any readback, so batching more of them delays nothing.
+/// Dispatches recorded into one command buffer before cubecl submits it (its default is 32):
+/// more than a training step issues, so a full queue never splits a step. cubecl also submits
+/// before every upload, which is why a step uploads its inputs first (`Trainer::train_step`):
+/// about two submits per step (bench/gpu-count.mjs). Training steps are queued without any
+/// readback, so batching more of them delays nothing.
 pub const TASKS_PER_SUBMIT: usize = 1024;
 
 /// Initialise the browser's WebGPU runtime. Must be awaited before the first tensor op: a lazy

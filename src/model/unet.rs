@@ -4,13 +4,13 @@
 //! more dispatches than they save in training steps.
 
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-
-use super::conv;
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation::silu;
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
+
+use super::conv;
 
 /// Number of sinusoidal features describing a level (computed on the CPU, see `level_features`).
 pub const LEVEL_FEATURES: usize = 32;
