@@ -50,13 +50,19 @@ export CLIPPY_ARGS="$CLIPPY_D_WARNINGS"
 cargo test --locked --all-targets --no-run
 phase "native build (with clippy)"
 
-# The wasm32 library and the bindgen tool, linted (and the tool's test run); then the page exactly as `scripts/serve.sh`
-# builds it, by plain rustc (only this crate is compiled again: the dependencies are shared).
+# The wasm32 library and the bindgen tool, linted (and the tool's test run); then the page as
+# `scripts/serve.sh` builds it, from that same wasm: build-web.sh's cargo call is this one, and
+# with the wrapper still set cargo finds it fresh (without it, cargo would compile this crate
+# again, about 100 s cold). clippy-driver compiles as rustc does, adding only `--cfg clippy`,
+# which no code of this crate reads (checked here).
+if grep -rnE 'cfg!?\(([^)]*[ ,(])?clippy' src scripts/bindgen/src; then
+  echo "test.sh: code reads cfg(clippy): the page would differ from serve.sh's build"; exit 1
+fi
 cargo build --locked --lib --release --target wasm32-unknown-unknown
 cargo test --locked -p denoise-lab-bindgen
 phase "wasm build (with clippy)"
-unset RUSTC_WORKSPACE_WRAPPER CLIPPY_ARGS
 bash scripts/build-web.sh
+unset RUSTC_WORKSPACE_WRAPPER CLIPPY_ARGS
 phase "page build"
 
 # The pure page modules and the wasm bridge in Node (no browser).
