@@ -50,19 +50,18 @@ export CLIPPY_ARGS="$CLIPPY_D_WARNINGS"
 cargo test --locked --all-targets --no-run
 phase "native build (with clippy)"
 
-# The wasm32 library and the bindgen tool, linted (and the tool's test run); then the page as
-# `scripts/serve.sh` builds it, from that same wasm: build-web.sh's cargo call is this one, and
-# with the wrapper still set cargo finds it fresh (without it, cargo would compile this crate
-# again, about 100 s cold). clippy-driver compiles as rustc does, adding only `--cfg clippy`,
-# which no code of this crate reads (checked here).
-if grep -rnE 'cfg!?\(([^)]*[ ,(])?clippy' src scripts/bindgen/src; then
-  echo "test.sh: code reads cfg(clippy): the page would differ from serve.sh's build"; exit 1
-fi
-cargo build --locked --lib --release --target wasm32-unknown-unknown
+# The wasm32 library (the only build of src/wasm.rs) and the bindgen tool, linted (and the tool's
+# test run). The lint build compiles this crate at opt-level 0 (`--config`, for this crate only:
+# the dependencies keep their settings, so the page build below shares them): its code is not
+# what the page ships. clippy-driver turns off rustc's MIR optimisations, so even at the release
+# settings its module differs from rustc's (34.5 MB against 32.2 MB measured), and the page is
+# built by plain rustc as `scripts/serve.sh` builds it.
+cargo build --locked --lib --release --target wasm32-unknown-unknown \
+  --config 'profile.release.package.denoise-lab.opt-level=0'
 cargo test --locked -p denoise-lab-bindgen
 phase "wasm build (with clippy)"
-bash scripts/build-web.sh
 unset RUSTC_WORKSPACE_WRAPPER CLIPPY_ARGS
+bash scripts/build-web.sh
 phase "page build"
 
 # The pure page modules and the wasm bridge in Node (no browser).
