@@ -566,6 +566,24 @@ impl Session {
         let bytes = checkpoint::export(run.main()).await.map_err(js_err)?;
         Ok(Uint8Array::from(&bytes[..]))
     }
+
+    /// Every model's checkpoint bytes, main first, null for a computed model (Φ*): what the
+    /// drawing worker rebuilds the run from (`fromCheckpoint` with the others as `alongside`).
+    // The borrow is held across the await: see `flush`.
+    #[allow(clippy::await_holding_refcell_ref)]
+    #[wasm_bindgen(js_name = exportMembers)]
+    pub async fn export_members(&self) -> Result<js_sys::Array, JsValue> {
+        let inner = self.inner.clone();
+        let run = inner.borrow();
+        let out = js_sys::Array::new();
+        for member in run.members() {
+            match member.trainer() {
+                Some(t) => out.push(&Uint8Array::from(&checkpoint::export(t).await.map_err(js_err)?[..])),
+                None => out.push(&JsValue::NULL),
+            };
+        }
+        Ok(out)
+    }
 }
 
 /// The JS `Metrics` class: the digit classifier and the statistics of held-out real digits, so

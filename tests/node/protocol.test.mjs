@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { TO_PAGE, TO_WORKER } from '../../www/shared/protocol.js';
+import { FROM_DRAWER, TO_DRAWER, TO_PAGE, TO_WORKER } from '../../www/shared/protocol.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -170,13 +170,16 @@ const nextCode = (s, i) => {
 };
 
 /** Calls that send to the other side without an object literal, and where they may (forwarders). */
-const FORWARDERS = ['self.postMessage(msg, transfer)', 'channel.port2.postMessage(null)'];
+const FORWARDERS = ['self.postMessage(msg, transfer)', 'channel.port2.postMessage(null)', 'this.worker.postMessage(msg, transfer)', 'this.post(drawn, transfer)'];
 
-/** The messages the worker posts: every `post(...)` / `postMessage(...)` call in its files. */
-function workerPosts(files) {
+/**
+ * The messages the worker posts: every `post(...)` / `postMessage(...)` call in its files (`calls`:
+ * another pattern of the calls that send, as `toDrawer(`).
+ */
+function workerPosts(files, calls = /\b(?:post|postMessage)\(/g) {
   const posts = [];
   for (const s of files) {
-    for (const m of codeMatches(s, /\b(?:post|postMessage)\(/g)) {
+    for (const m of codeMatches(s, calls)) {
       const open = nextCode(s, m.index + m[0].length);
       if (s.src[open] === '{') posts.push(messageAt(s, open));
       else {
@@ -224,11 +227,12 @@ const pageHandlers = (s) => tableAfter(s, /export const workerHandlers = \{/g);
 // --- the checker ----------------------------------------------------------------------------------
 
 /**
- * Problems (text, empty when none) of `sources` against the protocol `{toPage, toWorker}`:
- * `sources`: {worker: the worker's files, workerHandlers: worker.js, page: the page's files,
- * pageHandlers: messages.js, hooks: tests and benchmarks}, each a `source(...)`.
+ * Problems (text, empty when none) of `sources` against the protocol `{toPage, toWorker,
+ * toDrawer, fromDrawer}`: `sources`: {worker: the worker's files, workerHandlers: worker.js,
+ * drawer: drawer.js, drawWorker: draw-worker.js, page: the page's files, pageHandlers:
+ * messages.js, hooks: tests and benchmarks}, each a `source(...)`.
  */
-function check(sources, { toPage = TO_PAGE, toWorker = TO_WORKER } = {}) {
+function check(sources, { toPage = TO_PAGE, toWorker = TO_WORKER, toDrawer = TO_DRAWER, fromDrawer = FROM_DRAWER } = {}) {
   const problems = [];
   const messages = (list, table, direction) => {
     for (const msg of list) {
@@ -259,6 +263,11 @@ function check(sources, { toPage = TO_PAGE, toWorker = TO_WORKER } = {}) {
   messages(pageSends(sources.page, sources.hooks), toWorker, 'worker');
   handled(pageHandlers(sources.pageHandlers), toPage, sources.pageHandlers.file);
   handled(tableAfter(sources.workerHandlers, /const handlers = \{/g), toWorker, sources.workerHandlers.file);
+  // The training worker and its drawing worker.
+  messages(workerPosts([sources.drawer], /\btoDrawer\(/g), toDrawer, 'drawing worker');
+  messages(workerPosts([sources.drawWorker], /\btoTrainer\(/g), fromDrawer, 'training worker');
+  handled(tableAfter(sources.drawWorker, /const handlers = \{/g), toDrawer, sources.drawWorker.file);
+  handled(tableAfter(sources.drawer, /this\.handlers = \{/g), fromDrawer, sources.drawer.file);
   return problems;
 }
 
@@ -278,6 +287,8 @@ function realSources() {
     page,
     hooks,
     workerHandlers: worker.find((s) => s.file === path.join('www', 'worker', 'worker.js')),
+    drawer: worker.find((s) => s.file === path.join('www', 'worker', 'drawer.js')),
+    drawWorker: worker.find((s) => s.file === path.join('www', 'worker', 'draw-worker.js')),
     pageHandlers: page.find((s) => s.file === path.join('www', 'page', 'messages.js')),
   };
 }
@@ -287,6 +298,8 @@ function altered(sources, file, edit) {
   const swap = (s) => (s.file === file ? source(file, edit(s.src)) : s);
   const out = { worker: sources.worker.map(swap), page: sources.page.map(swap), hooks: sources.hooks.map(swap) };
   out.workerHandlers = out.worker.find((s) => s.file === sources.workerHandlers.file);
+  out.drawer = out.worker.find((s) => s.file === sources.drawer.file);
+  out.drawWorker = out.worker.find((s) => s.file === sources.drawWorker.file);
   out.pageHandlers = out.page.find((s) => s.file === sources.pageHandlers.file);
   return out;
 }
@@ -348,6 +361,14 @@ test('the check fails on a stray, missing, unhandled or malformed message', () =
   expect(app, (t) => `${t}\ntraining.post({ type: 'strayCommand' });\n`, /'strayCommand' is sent to the worker but not in/);
   expect(w, (t) => t.replace('  pause: () =>', '  strayCommand: () => {},\n  pause: () =>'), /handles 'strayCommand'/);
   expect(w, (t) => t.replace('  measure: () =>', '  measureGone: () =>'), /no handler for 'measure'/);
+  // The drawing worker and the training worker: a stray or malformed message, a missing handler.
+  const dw = path.join('www', 'worker', 'draw-worker.js');
+  const dr = path.join('www', 'worker', 'drawer.js');
+  expect(dw, (t) => `${t}\ntoTrainer({ type: 'strayNews' });\n`, /'strayNews' is sent to the training worker but not in/);
+  expect(dw, (t) => t.replace("toTrainer({ type: 'idle' })", "toTrainer({ type: 'idle', when: 1 })"), /field 'when' of 'idle'/);
+  expect(dr, (t) => t.replace("this.toDrawer({ type: 'stop' })", "this.toDrawer({ type: 'halt' })"), /'halt' is sent to the drawing worker but not in/);
+  expect(dw, (t) => t.replace('  stop: () =>', '  stopGone: () =>'), /no handler for 'stop'/);
+  expect(dr, (t) => t.replace('      idle: () =>', '      idleGone: () =>'), /no handler for 'idle'/);
   // The protocol lists a command nobody sends.
   const toWorker = { ...TO_WORKER, strayCommand: { doc: 'nobody sends this', fields: {} } };
   assert.ok(check(sources, { toWorker }).some((p) => /'strayCommand' \(to the worker\) is in .* but nobody sends it/.test(p)));

@@ -62,3 +62,33 @@ test('a measurement too costly for any window of play holds no drawing back', ()
   assert.equal(run.measureDue(now), false);
   assert.equal(run.drawRows(now), 6);
 });
+
+test('on the CPU backend with a drawing worker, the training worker draws nothing while playing; with `se`, it does', () => {
+  const now = performance.now();
+  globalThis.Worker ??= class {};
+  globalThis.navigator ??= { hardwareConcurrency: 2 }; // Node before 21 has none
+  const run = playingRun({ now, drawnAt: now - 2000, trained: 12, metricsEvery: 100 });
+  assert.equal(run.drawRows(now), 6, 'no drawing worker yet');
+  run.drawer.worker = { postMessage() {} }; // started
+  assert.equal(run.drawsBeside(), (navigator.hardwareConcurrency ?? 1) >= 2);
+  if (run.drawsBeside()) assert.equal(run.drawRows(now), 0, 'the drawing worker draws');
+  run.display.sampleEvery = 1;
+  assert.equal(run.drawRows(now), 6, 'a fixed interval: the training worker draws every row, as asked');
+  run.display.sampleEvery = null;
+  run.sessions.backend = 'webgpu';
+  assert.equal(run.drawRows(now), 6, 'on WebGPU the training worker draws');
+});
+
+test('with a drawing worker, a measurement of unknown cost waits for the first drawing\'s cost', () => {
+  const now = performance.now();
+  globalThis.Worker ??= class {};
+  globalThis.navigator ??= { hardwareConcurrency: 2 };
+  const run = playingRun({ now, drawnAt: now - 2000, trained: 12, metricsEvery: 10 });
+  run.share.reset();
+  run.share.record('train', now - 60000, now - 1);
+  run.drawer.worker = { postMessage() {} }; // started
+  if (!run.drawsBeside()) return; // one core: no drawing worker
+  assert.equal(run.measureDue(now), false, 'no drawing cost known yet');
+  run.share.cost('draw', 100, 6); // the drawing worker's pass (Drawer's `drawn`)
+  assert.equal(run.measureDue(now), true, 'a measurement estimated from it fits');
+});

@@ -93,6 +93,12 @@ class FakeRun {
   resumeShare() {
     this.shareResumes++;
   }
+  async feedDrawer() {
+    if (this.logDrawer) this.event('feed drawer');
+  }
+  closeDrawer() {
+    if (this.logDrawer) this.event('close drawer');
+  }
   drawRows() {
     return this.rows;
   }
@@ -139,6 +145,17 @@ test('idle -> playing -> pausing -> idle: frames, then the pass at pause, `pause
   assert.equal(scheduler.state, IDLE);
   assert.deepEqual(run.log, ['frame 1', 'frame 2', 'frame 3', 'draw one by one', 'draw 0', 'draw 1', 'draw 2', 'measure', 'measure 0', 'measure 1', 'measure 2']);
   assert.deepEqual(posted.find((m) => m.type === 'paused'), { type: 'paused', step: 3 });
+});
+
+test('the drawing worker is offered the weights after each frame while playing, and closed before the pass at pause', async () => {
+  const { run, scheduler, types } = setup();
+  run.logDrawer = true;
+  run.on['frame 2'] = () => scheduler.pause();
+  scheduler.play();
+  await until(() => types().includes('paused'), 'paused');
+  // Frame 2 ends while pausing: no offer after it, and the drawing worker's grids stop reaching
+  // the page before the final weights are drawn.
+  assert.deepEqual(run.log.slice(0, 5), ['frame 1', 'feed drawer', 'frame 2', 'close drawer', 'draw one by one']);
 });
 
 test('Play while pausing goes on with the same loop; Play while playing does nothing', async () => {

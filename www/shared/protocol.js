@@ -171,3 +171,32 @@ export const TO_PAGE = {
   deviceLost: { doc: 'The GPU device was lost: the worker is dead, the page restarts it.', fields: { reason: "the device's reason", message: 'its message' } },
   fatal: { doc: 'A wasm trap (or debugCrash): the worker is dead, the page restarts it.', fields: { message: 'where, and the error' } },
 };
+
+// The messages between the training worker and the drawing worker it starts on the CPU backend
+// (www/worker/drawer.js sends TO_DRAWER with `toDrawer` and handles FROM_DRAWER in its
+// `handlers`; www/worker/draw-worker.js the other way round, with `toTrainer` and `handlers`).
+// tests/node/protocol.test.mjs checks them as it checks the page's.
+
+/** Training worker -> drawing worker. */
+export const TO_DRAWER = {
+  init: { doc: 'Load the core (the first message).', fields: { module: "the training worker's compiled WebAssembly.Module, or null: compile it again" } },
+  snapshot: {
+    doc: 'Draw every row of every grid shown from these weights (the newest snapshot waiting replaces an older one).',
+    fields: {
+      run: "the training worker's run id: its grids are relayed only while that run plays",
+      step: 'the step of the weights',
+      checkpoints: "every model's checkpoint bytes, main first, null for a computed one (Φ*) (transferred)",
+      models: "every model's TrainConfig, main first (the core's `info().models`)",
+      display: "the page's display settings (as in `init` to the training worker)",
+      data: '{images, labels}: IDX bytes of the run\'s data, or null: the same as the last snapshot\'s',
+    },
+  },
+  stop: { doc: 'Pause, or a new run: the pass under way stops before its next model.', fields: {} },
+};
+
+/** Drawing worker -> training worker. */
+export const FROM_DRAWER = {
+  idle: { doc: 'Ready for a snapshot: the core is loaded, or the last pass ended.', fields: { 'run?': 'the run of the pass that ended', 'ms?': "that pass's time, the rebuild of the run included" } },
+  page: { doc: 'A message for the page (a `samples` message of TO_PAGE), relayed while its run plays.', fields: { run: 'the run id of the snapshot drawn', msg: 'the message' } },
+  failed: { doc: 'The drawing worker cannot draw: the training worker draws again.', fields: { message: 'why', fatal: 'a wasm trap: the drawing worker closed' } },
+};

@@ -4,6 +4,8 @@
 // an export, and the commands that start a new session (init, reset, import, other data).
 
 import { errorText, isFatal } from './errors.js';
+import { loadCore } from './core.js';
+import { Drawer, canDraw } from './drawer.js';
 import { FrameTimer } from './frame-timer.js';
 import { LESSONS, WORK_LIMITS } from '../shared/limits.js';
 import { chooseBackend, probeWebGpu } from '../shared/webgpu.js';
@@ -13,7 +15,6 @@ import { Sessions } from './session.js';
 import { TimeShare } from './time-share.js';
 import { dataset, fetchBytes, loadBundled } from './data.js';
 
-const PKG = new URL('../../pkg/denoise_lab.js', import.meta.url).href;
 const LIGHT_METRICS_N = 32;
 /** The fewest rows of a lighter redraw while playing, and how long the grids may wait for them (see `drawRows`). */
 const LIGHT_ROWS = 3;
@@ -36,7 +37,8 @@ export class Run {
   /** `post(msg, transfer)`: to the page. */
   constructor(post) {
     this.post = post;
-    this.wasm = null; // the imported module
+    this.wasm = null; // the core's JS bindings
+    this.module = null; // the core's compiled WebAssembly.Module (the drawing worker instantiates it too)
     this.sessions = null; // creates sessions on this worker's backend
     this.session = null; // the run: its main model first
     this.id = 0; // counts sessions: an export names the run it comes from
@@ -52,6 +54,12 @@ export class Run {
     this.drawing = new SampleRunner(post);
     this.metrics = new MetricsRunner(post);
     this.share = new TimeShare();
+    // The drawing worker beside training on the CPU backend (www/worker/drawer.js).
+    this.drawer = new Drawer(
+      (drawn, transfer) => this.post(drawn, transfer),
+      (message) => this.post({ type: 'warning', message }),
+      (ms, rows) => this.share.cost('draw', ms, rows),
+    );
   }
 
   // --- the commands that start a session ----------------------------------------------------------
@@ -66,8 +74,7 @@ export class Run {
     this.configs = freePlay(msg.config, msg.ideal);
     this.display = { ...this.display, ...(msg.display || {}) };
     this.post({ type: 'status', text: 'Loading the WebAssembly core…' });
-    this.wasm = await import(PKG);
-    await this.wasm.default();
+    ({ core: this.wasm, module: this.module } = await loadCore());
     this.post({ type: 'scenarios', list: this.wasm.scenarios() });
     this.setLesson(msg.lesson);
     if (msg.scenario) this.applyScenario(msg.scenario);
@@ -286,6 +293,7 @@ export class Run {
     this.timer.reset();
     this.share.reset();
     this.drawing.reset();
+    this.drawer.close();
     this.metrics.forget(next);
     this.fitWork();
   }
@@ -439,6 +447,27 @@ export class Run {
 
   // --- what the training loop asks ----------------------------------------------------------------
 
+  /**
+   * The grids are drawn by a drawing worker beside training (www/worker/drawer.js): on the CPU
+   * backend, which trains on one core, when the machine has another, unless the URL fixes the
+   * drawing interval (`se`: the training worker draws every row every `se` steps, as asked).
+   */
+  drawsBeside() {
+    return this.sessions?.backend === 'cpu' && !this.display.sampleEvery && canDraw() && !this.drawer.failed;
+  }
+
+  /** After a frame while playing: the drawing worker (started on first use) gets the weights of now if it is idle. */
+  async feedDrawer() {
+    if (!this.session || !this.drawsBeside()) return;
+    this.drawer.start(this.module);
+    await this.drawer.offer(this.id, this.session, this.data, this.display);
+  }
+
+  /** The loop stopped: the drawing worker's grids no longer reach the page. */
+  closeDrawer() {
+    this.drawer.close();
+  }
+
   /** Playing again after a pause: the time share's window starts again. */
   resumeShare() {
     this.share.resume();
@@ -453,6 +482,7 @@ export class Run {
    */
   drawRows(now) {
     const display = this.display;
+    if (this.drawsBeside() && this.drawer.engaged) return 0; // the drawing worker draws
     if (!this.drawing.due(display)) return 0;
     const stale = now - this.drawing.lastAt > LIGHT_STALE_MS;
     if (display.sampleEvery) return stale || this.share.allows('draw', now, { units: display.samples }) ? display.samples : 0;
@@ -481,7 +511,13 @@ export class Run {
    * minute).
    */
   measureDue(now) {
-    return this.measureWaiting() && this.share.allows('measure', now, this.measureEstimate());
+    if (!this.measureWaiting()) return false;
+    // With the drawing worker drawing, this worker measures no drawing of its own: a measurement
+    // of unknown cost waits for the drawing worker's first pass to say what a drawing costs (at
+    // the defaults without WebGPU, one started at step 20 took 24 s of training's minute).
+    const estimate = this.measureEstimate();
+    if (this.drawsBeside() && this.drawer.engaged && this.share.expected('measure', estimate) == null) return false;
+    return this.share.allows('measure', now, estimate);
   }
 
   /** A measurement's cost before one has run: the drawing's per row, times its samples (`measureDue`). */

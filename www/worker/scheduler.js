@@ -7,6 +7,8 @@
 // States (`state`):
 //   idle     not training; passes run when asked (the load pass, the pass at pause, Measure now, Step)
 //   playing  the training loop runs frames, and draws and measures when due and the time share allows
+//            (on the CPU backend the drawing worker draws instead, from the weights each frame
+//            offers it: www/worker/drawer.js)
 //   pausing  the loop is ending: the frame or pass in flight finishes (a pass started while playing
 //            stops at its next sampler), then the loop draws the final weights, says `paused`, -> idle
 //   dead     a wasm trap or a lost device: nothing runs any more; the page restarts the worker
@@ -47,9 +49,9 @@ export const METRICS_AT_LOAD_MS = 3000;
 export class Scheduler {
   /**
    * `work`: the run (www/worker/run.js): `session` (null before the first), `step`, and the
-   * passes `trainFrame`, `draw`, `measure`, `drawsPass`, with what the loop asks of them
-   * (`resumeShare`, `drawRows`, `measureDue`, `recordMeasure`, `budgetReached`, `undrawn`,
-   * `metricsStale`). `post(msg)`: to the page. `metricsAtLoadMs`: see `loadPass` (null: no
+   * passes `trainFrame`, `draw`, `measure`, `drawsPass`, `feedDrawer`, with what the loop asks of
+   * them (`resumeShare`, `drawRows`, `measureDue`, `recordMeasure`, `budgetReached`, `undrawn`,
+   * `metricsStale`, `closeDrawer`). `post(msg)`: to the page. `metricsAtLoadMs`: see `loadPass` (null: no
    * measurement at load).
    */
   constructor(work, post, { metricsAtLoadMs = METRICS_AT_LOAD_MS } = {}) {
@@ -221,6 +223,8 @@ export class Scheduler {
           this.post({ type: 'stopped', step: work.step });
           break;
         }
+        // The drawing worker (CPU backend) gets the weights of this moment when it is idle.
+        if (this.playing) await this.serial(() => work.feedDrawer());
         const rows = this.playing ? work.drawRows(performance.now()) : 0;
         if (rows > 0) await this.serial(() => this.draw({ rows }));
         if (this.playing && work.measureDue(performance.now())) {
@@ -235,6 +239,8 @@ export class Scheduler {
       if (isFatal(e)) this.die('training', e);
       else this.post({ type: 'trainError', message: errorText(e) });
     }
+    // The drawing worker's grids stop reaching the page: the pass at pause draws the final weights.
+    work.closeDrawer();
     if (this.dead) return;
     this.state = IDLE;
     const alive = () => !this.dead && work.session;
