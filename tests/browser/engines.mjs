@@ -261,11 +261,12 @@ export async function launchWebKit({ lang = null } = {}) {
 
 /**
  * The page on `page` reaches ready (after `query`'s settings), then trains `steps` steps with Play
- * and pauses: returns what it measured ({readyMs, firstStepMs, steps, seconds, msPerStep,
+ * (`drawnBeside`: and until the drawing worker beside training has drawn every row once) and
+ * pauses: returns what it measured ({readyMs, firstStepMs, steps, seconds, msPerStep,
  * trainingShare, first, last}, `first` and `last` the mean losses of the first and last 10 steps).
  * Fails on an error banner, on a failed start and when the loss does not fall.
  */
-export async function trainAndLearn(page, { steps, timeout = 240000 }) {
+export async function trainAndLearn(page, { steps, drawnBeside = false, timeout = 240000 }) {
   const t0 = Date.now();
   await page.waitFor('window.denoiseLab && window.denoiseLab.ready', { timeout });
   const readyMs = Date.now() - t0;
@@ -276,6 +277,8 @@ export async function trainAndLearn(page, { steps, timeout = 240000 }) {
   const firstStepMs = Date.now() - t1;
   await page.waitFor(`window.denoiseLab.step >= ${steps} || window.denoiseLab.errors.length > 0`, { timeout });
   const seconds = (Date.now() - t1) / 1000;
+  // `drawnBeside`: the drawing worker (CPU backend) drew every row while playing.
+  if (drawnBeside) await page.waitFor('window.denoiseLab.drawerDrawings >= 1 || window.denoiseLab.errors.length > 0', { timeout: 60000 });
   assert.deepEqual(await page.evaluate('window.denoiseLab.errors'), [], 'no error while training');
   await page.click('#play'); // pause
   await page.waitFor('window.denoiseLab.pausedStep != null', { timeout });

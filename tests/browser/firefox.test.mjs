@@ -1,5 +1,6 @@
 // Firefox (Debian's Firefox ESR, headless, over WebDriver BiDi: tests/browser/engines.mjs). Without
-// WebGPU the page finds no navigator.gpu, says so in its banner and trains on burn's CPU backend;
+// WebGPU the page finds no navigator.gpu, says so in its banner and trains on burn's CPU backend
+// (a nested worker draws the grids beside training);
 // with WebGPU enabled it trains on Firefox's own WebGPU (here on Mesa's lavapipe, a CPU Vulkan
 // driver). In both the loss falls and nothing is logged as an error.
 import { test } from 'node:test';
@@ -11,7 +12,8 @@ test('Firefox without WebGPU: the CPU backend with its banner, the loss falls, n
   const engine = await launchFirefox({ webgpu: false });
   try {
     const page = await engine.open(SMALL);
-    const run = await trainAndLearn(page, { steps: 30 });
+    // The CPU backend: the drawing worker beside training draws the grids (www/worker/drawer.js).
+    const run = await trainAndLearn(page, { steps: 30, drawnBeside: true });
     console.log(describeRun(engine.name, run));
     const st = await page.evaluate(`({ gpu: 'gpu' in navigator, backend: window.denoiseLab.backend, reason: window.denoiseLab.fallbackReason, banner: document.querySelector('.banner[data-id="backend"]')?.textContent, shown: document.getElementById('stat-backend').textContent })`);
     assert.equal(st.gpu, false, 'this Firefox has no navigator.gpu');

@@ -77,12 +77,13 @@ async function firstMinute({ name, webgpu, backend: expected, playMs, query = ''
       redraws: window.denoiseLab.lightHistory,
       panels: [...document.querySelectorAll('#sampler-panels section.sampler')].map((e) => e.dataset.sampler),
       diversity: window.denoiseLab.diversityShown,
+      drawerDrawings: window.denoiseLab.drawerDrawings,
       metrics: document.getElementById('metrics-status').textContent,
     })) : null;
     await page.click('#play');
     console.log(`first minute (${backend}${webgpu ? ', SwiftShader adapter' : ''}): first grid drawn ${firstDrawn.toFixed(0)} ms after navigation, first step ${firstStep.toFixed(0)} ms after Play ("${activity}"), then ${steps} steps in ${playMs} ms with training ${(100 * share).toFixed(1)}% of the time, ${drawn} drawings of every row and ${light} lighter ones (${JSON.stringify(await lab(page, 'lab.lightRows'))})`);
 
-    if (live) console.log(`live view after ${playMs} ms of play: rows drawn at ${JSON.stringify(live.gridRows)}; lighter redraws ${JSON.stringify(live.redraws)}; diversity chart ${JSON.stringify(live.diversity)}; "${live.metrics}"`);
+    if (live) console.log(`live view after ${playMs} ms of play: rows drawn at ${JSON.stringify(live.gridRows)}; lighter redraws ${JSON.stringify(live.redraws)}; ${live.drawerDrawings} drawings by the drawing worker; diversity chart ${JSON.stringify(live.diversity)}; "${live.metrics}"`);
     assert.ok(firstDrawn < limits.firstDrawn, `a first grid within ${limits.firstDrawn} ms of load (${firstDrawn.toFixed(0)} ms)`);
     assert.ok(firstStep < limits.firstStep, `the first step within ${limits.firstStep} ms of Play (${firstStep.toFixed(0)} ms)`);
     assert.ok(share >= 0.75, `training keeps >= 75% of the time (${share})`);
@@ -93,6 +94,7 @@ async function firstMinute({ name, webgpu, backend: expected, playMs, query = ''
       // Every row of every grid was redrawn after step `after` (issue 25: after 90 s of play
       // only row 1 had been). On the CPU backend a drawing worker beside training draws every
       // row from a copy of the weights (www/worker/drawer.js), on the core training leaves idle.
+      assert.ok(live.drawerDrawings >= 1, `drawn by the drawing worker (${live.drawerDrawings} drawings)`);
       assert.ok(live.panels.length >= 3, `the samplers' panels (${live.panels})`);
       for (const name of live.panels) {
         const rows = live.gridRows[name];

@@ -14,7 +14,8 @@ for (const lang of ['en_US.UTF-8', 'C.UTF-8']) {
     const engine = await launchWebKit({ lang });
     try {
       const page = await engine.open(SMALL);
-      const run = await trainAndLearn(page, { steps: 30 });
+      // The CPU backend: the drawing worker beside training draws the grids (www/worker/drawer.js).
+      const run = await trainAndLearn(page, { steps: 30, drawnBeside: true });
       console.log(describeRun(`${engine.name} (${named})`, run));
       const st = await page.evaluate(`({
         gpu: 'gpu' in navigator,

@@ -184,3 +184,25 @@ test('sampleMany draws the samplers of each model together and gives the chains 
   }
   assert.equal(await kindOf(session.sampleMany(['cvae'], 2, 1, 2)), 'config', 'a sampler no model of the run has');
 });
+
+test('exportMembers: a run rebuilt from every model\'s checkpoint (the drawing worker\'s) draws what the run draws', async () => {
+  const [main] = config();
+  const cvae = { ...main, model: 'cvae' };
+  const universal = { ...main, model: 'universal' };
+  const session = await wasm.Session.create([main, cvae, universal], images, null, 'cpu');
+  session.step(3);
+  await session.flush();
+  const checkpoints = await session.exportMembers();
+  assert.equal(checkpoints.length, 3);
+  assert.ok(checkpoints[0] instanceof Uint8Array && checkpoints[1] instanceof Uint8Array, 'the trained models');
+  assert.equal(checkpoints[2], null, 'Φ* is computed, not trained');
+  assert.equal(wasm.checkpointInfo(checkpoints[1]).config.model, 'cvae');
+  const models = session.info().models;
+  const [first, ...others] = checkpoints;
+  const copy = await wasm.Session.fromCheckpoint(first, images, null, 'cpu', null, null, models.slice(1), others);
+  assert.deepEqual(copy.samplers, session.samplers);
+  assert.equal(copy.currentStep, 3);
+  const specs = ['deterministic', 'stochastic', 'cvae', 'universal/exact'];
+  const [a, b] = [await session.sampleMany(specs, 2, 5, 3), await copy.sampleMany(specs, 2, 5, 3)];
+  for (const spec of specs) assert.deepEqual(b[spec].pixels, a[spec].pixels, `${spec}: the same pixels`);
+});

@@ -85,6 +85,7 @@ test('its grids reach the page while open and for the current run, without its m
   assert.equal(relayed.length, 2, 'the old run is dropped');
   assert.equal(relayed[0].transfer.length, 1, 'the pixels are transferred');
   assert.equal(relayed[1].msg.memory, undefined);
+  assert.equal(relayed[1].msg.by, 'drawer', 'the page can tell');
   drawer.close();
   assert.deepEqual(worker.sent.at(-1).msg, { type: 'stop' });
   worker.says({ type: 'page', run: 2, msg: { type: 'samples', partial: true, step: 5, chains: {} } });

@@ -18,6 +18,7 @@ export function createLab({ cfg, view, post }) {
     samplesStep: -1, // the training step the shown samples were drawn at
     samplesVersion: 0, // counts drawings of every row
     lightDrawings: 0, // counts lighter redraws while training (some rows only; www/worker/time-share.js)
+    drawerDrawings: 0, // counts drawings of every row by the drawing worker beside training (www/worker/drawer.js)
     lightRows: null, // {rows, of, first, step} of the last lighter redraw
     lightHistory: [], // {rows, of, first, step} of every lighter redraw of this page (the last 1000)
     gridRows: {}, // {spec: [step]}: the step each row of each sampler's grid was last drawn at (null: not yet)

@@ -124,6 +124,7 @@ function onSamples(msg) {
     if (lab.memory.length > 10000) lab.memory.splice(0, lab.memory.length - 10000);
   }
   if (msg.incomplete) return; // stopped for an export: the next pass draws the rest
+  if (msg.by === 'drawer') lab.drawerDrawings++;
   if (msg.light) {
     // Some rows redrawn while training: the figures (diversity, the samples' step) wait for a
     // pass over every row.

@@ -118,6 +118,7 @@ export const TO_PAGE = {
       'incomplete?': 'the pass stopped early (for an export, Play, Pause or new settings)',
       'ms?': "the pass's time",
       'memory?': 'device allocations and wasm memory after the pass',
+      'by?': "'drawer': drawn by the drawing worker beside training (www/worker/drawer.js)",
     },
   },
   draws: {

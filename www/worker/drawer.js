@@ -43,6 +43,7 @@ export class Drawer {
         // The memory figures of a drawing are the training worker's (the page's status line, the
         // soak benchmark): not the drawing worker's.
         delete drawn.memory;
+        drawn.by = 'drawer';
         if (!drawn.partial && !drawn.incomplete && drawn.ms != null) this.drawn(drawn.ms, this.sent.rows);
         this.relay(drawn, Object.values(drawn.chains || {}).map((c) => c.pixels.buffer));
       },
