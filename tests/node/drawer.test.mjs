@@ -102,3 +102,27 @@ test('a failed drawing worker is terminated, said, and not used again', async ()
   drawer.start({});
   assert.equal(FakeWorker.last, worker, 'not started again');
 });
+
+test('a measurement due goes to the drawing worker, every `every` steps and at most half of its time; Pause says it gave way', async () => {
+  const { drawer, worker, relayed } = setup();
+  const measure = { n: 32, digits: true, every: 10 };
+  worker.says({ type: 'idle' });
+  await drawer.offer(1, session(12), data, display, measure);
+  assert.deepEqual(worker.sent.at(-1).msg.measure, { n: 32, digits: true }, 'due: measured instead of drawn');
+  // It measured for 5 s: the next 5 s are drawing, whatever is due.
+  worker.says({ type: 'idle', run: 1, kind: 'measure', ms: 5000 });
+  await drawer.offer(1, session(30), data, display, measure);
+  assert.equal(worker.sent.at(-1).msg.measure, null, 'as long again of drawing first');
+  drawer.measureFree = 0; // 5 s later
+  worker.says({ type: 'idle', run: 1, kind: 'draw', ms: 1000 });
+  await drawer.offer(1, session(15), data, display, measure);
+  assert.equal(worker.sent.at(-1).msg.measure, null, 'only 3 steps since the last measurement');
+  worker.says({ type: 'idle', run: 1, kind: 'draw', ms: 1000 });
+  await drawer.offer(1, session(22), data, display, measure);
+  assert.notEqual(worker.sent.at(-1).msg.measure, null, '10 steps since it');
+  // The page was told a measurement started; Pause stops it, and the page is told it gave way.
+  worker.says({ type: 'page', run: 1, msg: { type: 'metricsBusy', n: 32 } });
+  drawer.close();
+  assert.deepEqual(relayed.map((r) => r.msg.type), ['metricsBusy', 'metricsSkipped']);
+  assert.deepEqual(worker.sent.at(-1).msg, { type: 'stop' });
+});

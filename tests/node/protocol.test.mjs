@@ -368,7 +368,7 @@ test('the check fails on a stray, missing, unhandled or malformed message', () =
   expect(dw, (t) => t.replace("toTrainer({ type: 'idle' })", "toTrainer({ type: 'idle', when: 1 })"), /field 'when' of 'idle'/);
   expect(dr, (t) => t.replace("this.toDrawer({ type: 'stop' })", "this.toDrawer({ type: 'halt' })"), /'halt' is sent to the drawing worker but not in/);
   expect(dw, (t) => t.replace('  stop: () =>', '  stopGone: () =>'), /no handler for 'stop'/);
-  expect(dr, (t) => t.replace('      idle: () =>', '      idleGone: () =>'), /no handler for 'idle'/);
+  expect(dr, (t) => t.replace('      idle: (msg) =>', '      idleGone: (msg) =>'), /no handler for 'idle'/);
   // The protocol lists a command nobody sends.
   const toWorker = { ...TO_WORKER, strayCommand: { doc: 'nobody sends this', fields: {} } };
   assert.ok(check(sources, { toWorker }).some((p) => /'strayCommand' \(to the worker\) is in .* but nobody sends it/.test(p)));

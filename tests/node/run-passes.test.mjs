@@ -79,16 +79,14 @@ test('on the CPU backend with a drawing worker, the training worker draws nothin
   assert.equal(run.drawRows(now), 6, 'on WebGPU the training worker draws');
 });
 
-test('with a drawing worker, a measurement of unknown cost waits for the first drawing\'s cost', () => {
+test('with a drawing worker, the training worker does not measure while playing: the drawing worker does', () => {
   const now = performance.now();
   globalThis.Worker ??= class {};
   globalThis.navigator ??= { hardwareConcurrency: 2 };
   const run = playingRun({ now, drawnAt: now - 2000, trained: 12, metricsEvery: 10 });
-  run.share.reset();
-  run.share.record('train', now - 60000, now - 1);
+  assert.equal(run.measureDue(now), true, 'no drawing worker: this worker measures');
   run.drawer.worker = { postMessage() {} }; // started
   if (!run.drawsBeside()) return; // one core: no drawing worker
-  assert.equal(run.measureDue(now), false, 'no drawing cost known yet');
-  run.share.cost('draw', 100, 6); // the drawing worker's pass (Drawer's `drawn`)
-  assert.equal(run.measureDue(now), true, 'a measurement estimated from it fits');
+  assert.equal(run.measureDue(now), false);
+  assert.equal(run.measureWaiting(), true, 'due: the next snapshot asks the drawing worker to measure');
 });

@@ -190,6 +190,7 @@ export const TO_DRAWER = {
       models: "every model's TrainConfig, main first (the core's `info().models`)",
       display: "the page's display settings (as in `init` to the training worker)",
       data: '{images, labels}: IDX bytes of the run\'s data, or null: the same as the last snapshot\'s',
+      measure: '{n, digits}: measure the samples (n per sampler; `digits` as in `metrics`) instead of drawing, or null',
     },
   },
   stop: { doc: 'Pause, or a new run: the pass under way stops before its next model.', fields: {} },
@@ -197,7 +198,13 @@ export const TO_DRAWER = {
 
 /** Drawing worker -> training worker. */
 export const FROM_DRAWER = {
-  idle: { doc: 'Ready for a snapshot: the core is loaded, or the last pass ended.', fields: { 'run?': 'the run of the pass that ended', 'ms?': "that pass's time, the rebuild of the run included" } },
-  page: { doc: 'A message for the page (a `samples` message of TO_PAGE), relayed while its run plays.', fields: { run: 'the run id of the snapshot drawn', msg: 'the message' } },
+  idle: {
+    doc: 'Ready for a snapshot: the core is loaded, or the last pass ended.',
+    fields: { 'run?': 'the run of the pass that ended', 'kind?': "'draw' or 'measure'", 'ms?': "that pass's time, the rebuild of the run included" },
+  },
+  page: {
+    doc: 'A message for the page (`samples`, or a measurement\'s `metricsBusy`, `metricsProgress`, `metrics`, `metricsSkipped` of TO_PAGE), relayed while its run plays.',
+    fields: { run: 'the run id of the snapshot', msg: 'the message' },
+  },
   failed: { doc: 'The drawing worker cannot draw: the training worker draws again.', fields: { message: 'why', fatal: 'a wasm trap: the drawing worker closed' } },
 };

@@ -3,7 +3,8 @@
 // machine with two cores or more the other one is idle while the page plays; here it redraws
 // every row of every grid from a copy of the weights (a snapshot), instead of training giving up
 // a quarter of its time to redraw a few rows. Every message in each direction, with its fields:
-// www/shared/protocol.js (TO_DRAWER, FROM_DRAWER).
+// www/shared/protocol.js (TO_DRAWER, FROM_DRAWER). It measures the samples too, when the
+// training worker asks (a snapshot with `measure`: at most half of its time, www/worker/drawer.js).
 //
 // A snapshot carries the run's models as checkpoint bytes; the run is rebuilt from them on the
 // same data (the core's `Session.fromCheckpoint`, as an import does) and drawn with the display's
@@ -12,7 +13,9 @@
 
 import { errorText, isFatal } from './errors.js';
 import { loadCore } from './core.js';
-import { SampleRunner } from './sampling.js';
+import { fetchBytes } from './data.js';
+import { MetricsRunner } from './metrics.js';
+import { SampleRunner, samplerSpecs } from './sampling.js';
 
 let core = null;
 let data = null; // {images, labels}: IDX bytes of the run's data (sent when it changes)
@@ -20,8 +23,10 @@ let session = null;
 let waiting = null; // the newest snapshot not yet drawn
 let drawing = false;
 let stopped = false; // `stop` arrived: the pass under way gives way at its next sampler
+let toPage = () => {}; // to the page, through the training worker, for the snapshot's run
 
 const toTrainer = (msg, transfer = []) => self.postMessage(msg, transfer);
+const metrics = new MetricsRunner((msg, transfer) => toPage(msg, transfer));
 
 function free(obj) {
   try {
@@ -37,7 +42,10 @@ function failed(e) {
   if (isFatal(e)) self.close();
 }
 
-/** Draw the snapshot waiting (and any that arrives meanwhile), then say `idle`. */
+/**
+ * Draw (or measure: `snapshot.measure`) the snapshot waiting, and any that arrives meanwhile,
+ * then say `idle`.
+ */
 async function drawWaiting() {
   if (drawing || !core) return;
   drawing = true;
@@ -48,16 +56,24 @@ async function drawWaiting() {
       stopped = false;
       const t0 = performance.now();
       if (snap.data) data = snap.data;
+      metrics.forget(null);
       free(session);
       session = null;
       const [main, ...others] = snap.checkpoints;
       session = await core.Session.fromCheckpoint(main, data.images, data.labels, 'cpu', null, null, snap.models.slice(1), others);
-      const post = (msg, transfer) => toTrainer({ type: 'page', run: snap.run, msg }, transfer);
-      const runner = new SampleRunner(post);
-      // Each model's samplers together (one forward per level for all of them); `stop` (Pause, a
-      // new session) stops the pass before the next model.
-      await runner.draw(session, snap.display, false, () => stopped);
-      if (!waiting) toTrainer({ type: 'idle', run: snap.run, ms: performance.now() - t0 });
+      toPage = (msg, transfer) => toTrainer({ type: 'page', run: snap.run, msg }, transfer);
+      const s = session;
+      if (snap.measure) {
+        // The figures of the samples (www/worker/metrics.js, the training worker's pass): `stop`
+        // stops it between two chunks of levels.
+        const { n, digits } = snap.measure;
+        await metrics.measure({ wasm: core, session: s, specs: samplerSpecs(s, snap.display), n, seed: snap.display.seed, digits, current: () => session, giveWay: () => stopped });
+      } else {
+        // Each model's samplers together (one forward per level for all of them); `stop` (Pause,
+        // a new session) stops the pass before the next model.
+        await new SampleRunner(toPage).draw(s, snap.display, false, () => stopped);
+      }
+      if (!waiting) toTrainer({ type: 'idle', run: snap.run, kind: snap.measure ? 'measure' : 'draw', ms: performance.now() - t0 });
     }
   } catch (e) {
     failed(e);
@@ -70,6 +86,7 @@ const handlers = {
   init: async (msg) => {
     try {
       ({ core } = await loadCore(msg.module));
+      await metrics.loadClassifier(fetchBytes);
       toTrainer({ type: 'idle' });
     } catch (e) {
       failed(e);

@@ -31,20 +31,27 @@ export class Drawer {
     this.open = false; // its grids reach the page (while playing, for the run `run`)
     this.run = null; // the run id its grids are for
     this.sent = { run: null, step: -1, data: null, rows: 0 }; // the last snapshot sent
+    this.measured = { run: null, step: 0 }; // the last snapshot sent to measure
+    this.measureFree = 0; // measuring may start again from this time (performance.now())
+    this.measuring = false; // the page was told a measurement of its started, not yet how it ended
     this.toDrawer = (msg, transfer = []) => this.worker.postMessage(msg, transfer);
     // The drawing worker's messages (www/shared/protocol.js FROM_DRAWER).
     this.handlers = {
-      idle: () => {
+      idle: (msg) => {
         this.idle = true;
+        // Measuring takes at most half of its time: after a measurement, as long again of drawing.
+        if (msg.kind === 'measure') this.measureFree = performance.now() + msg.ms;
       },
       page: (msg) => {
         if (!this.open || msg.run !== this.run) return; // paused, or a run that is gone
         const drawn = msg.msg;
+        if (drawn.type === 'metricsBusy') this.measuring = true;
+        if (drawn.type === 'metrics' || drawn.type === 'metricsSkipped') this.measuring = false;
         // The memory figures of a drawing are the training worker's (the page's status line, the
         // soak benchmark): not the drawing worker's.
         delete drawn.memory;
         drawn.by = 'drawer';
-        if (!drawn.partial && !drawn.incomplete && drawn.ms != null) this.drawn(drawn.ms, this.sent.rows);
+        if (drawn.type === 'samples' && !drawn.partial && !drawn.incomplete && drawn.ms != null) this.drawn(drawn.ms, this.sent.rows);
         this.relay(drawn, Object.values(drawn.chains || {}).map((c) => c.pixels.buffer));
       },
       failed: (msg) => this.fail(msg.message),
@@ -88,26 +95,49 @@ export class Drawer {
   /**
    * While playing, after a frame: if the drawing worker is idle and `session` (run `run`, on
    * `data`, shown with `display`) has trained since the last snapshot, send it one. Its grids
-   * reach the page from now on, until `close`.
+   * reach the page from now on, until `close`. `measure` ({n, digits, every}, or null): a
+   * measurement is due (every `every` steps, as the training worker counts them); the snapshot
+   * is measured instead of drawn when the drawing worker's last measurement is `every` steps old
+   * and measuring keeps to half of its time.
    */
-  async offer(run, session, data, display) {
+  async offer(run, session, data, display, measure = null) {
     if (!this.engaged) return;
     this.open = true;
     this.run = run;
     const step = session.currentStep;
     if (!this.idle || (this.sent.run === run && this.sent.step === step)) return;
     this.idle = false;
+    const last = this.measured.run === run ? this.measured.step : -Infinity;
+    const measuring = !!measure && step - last >= measure.every && performance.now() >= this.measureFree;
+    if (measuring) this.measured = { run, step };
     const checkpoints = await session.exportMembers();
     const models = session.info().models;
     // The data's bytes only when they changed (the drawing worker keeps them).
     const newData = this.sent.data !== data;
     const transfer = checkpoints.filter(Boolean).map((b) => b.buffer);
-    this.toDrawer({ type: 'snapshot', run, step, checkpoints, models, display, data: newData ? { images: data.images, labels: data.labels } : null }, transfer);
+    this.toDrawer(
+      {
+        type: 'snapshot',
+        run,
+        step,
+        checkpoints,
+        models,
+        display,
+        data: newData ? { images: data.images, labels: data.labels } : null,
+        measure: measuring ? { n: measure.n, digits: measure.digits } : null,
+      },
+      transfer,
+    );
     this.sent = { run, step, data, rows: display.samples };
   }
 
-  /** Pause, or a new session: its grids no longer reach the page, and its pass stops. */
+  /**
+   * Pause, or a new session: its grids and figures no longer reach the page, and its pass stops
+   * (a measurement the page was told of is said to give way, as the training worker's would).
+   */
   close() {
+    if (this.open && this.measuring) this.relay({ type: 'metricsSkipped' }, []);
+    this.measuring = false;
     this.open = false;
     if (this.engaged) this.toDrawer({ type: 'stop' });
   }

@@ -456,11 +456,16 @@ export class Run {
     return this.sessions?.backend === 'cpu' && !this.display.sampleEvery && canDraw() && !this.drawer.failed;
   }
 
-  /** After a frame while playing: the drawing worker (started on first use) gets the weights of now if it is idle. */
+  /**
+   * After a frame while playing: the drawing worker (started on first use) gets the weights of
+   * now if it is idle, to draw them, or to measure them when a measurement is due (every `me`
+   * steps).
+   */
   async feedDrawer() {
     if (!this.session || !this.drawsBeside()) return;
     this.drawer.start(this.module);
-    await this.drawer.offer(this.id, this.session, this.data, this.display);
+    const measure = this.measureWaiting() ? { n: this.metricsN(), digits: this.data.digits, every: this.display.metricsEvery } : null;
+    await this.drawer.offer(this.id, this.session, this.data, this.display, measure);
   }
 
   /** The loop stopped: the drawing worker's grids no longer reach the page. */
@@ -512,12 +517,8 @@ export class Run {
    */
   measureDue(now) {
     if (!this.measureWaiting()) return false;
-    // With the drawing worker drawing, this worker measures no drawing of its own: a measurement
-    // of unknown cost waits for the drawing worker's first pass to say what a drawing costs (at
-    // the defaults without WebGPU, one started at step 20 took 24 s of training's minute).
-    const estimate = this.measureEstimate();
-    if (this.drawsBeside() && this.drawer.engaged && this.share.expected('measure', estimate) == null) return false;
-    return this.share.allows('measure', now, estimate);
+    if (this.drawsBeside() && this.drawer.engaged) return false; // the drawing worker measures
+    return this.share.allows('measure', now, this.measureEstimate());
   }
 
   /** A measurement's cost before one has run: the drawing's per row, times its samples (`measureDue`). */
