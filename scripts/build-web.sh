@@ -110,7 +110,8 @@ if [ "$WEB_ONLY" = 0 ]; then
     "$ROOT/target/wasm32-unknown-unknown/release/denoise_lab.wasm" "$DIST/pkg"
 
   WASM="$DIST/pkg/denoise_lab_bg.wasm"
-  # The worker calls init() with no argument: the glue must locate the .wasm beside itself.
+  # The glue must locate the .wasm beside itself (its init() with no argument; the workers pass
+  # the module they compile from pkg/denoise_lab_bg.wasm, www/worker/core.js).
   grep -q "new URL('denoise_lab_bg.wasm', import.meta.url)" "$DIST/pkg/denoise_lab.js" ||
     die "the JS glue has no default path to denoise_lab_bg.wasm (scripts/bindgen options?)"
   # Instantiate a wasm file with the generated JS glue in Node (runs the start function and the
