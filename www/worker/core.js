@@ -17,6 +17,15 @@ async function compile() {
   }
 }
 
+/** Free a core object (a session, a Metrics, a job) that may have been freed already. */
+export function freeCore(obj) {
+  try {
+    obj?.free();
+  } catch {
+    /* already freed */
+  }
+}
+
 /**
  * The core: `{core, module}`, `core` its JS bindings ready to call, `module` the compiled module
  * behind them. `module`: a compiled module of this build to instantiate (absent: compile it).

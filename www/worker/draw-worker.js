@@ -12,7 +12,7 @@
 // One snapshot is drawn at a time; the newest one waiting replaces any older one.
 
 import { errorText, isFatal } from './errors.js';
-import { loadCore } from './core.js';
+import { freeCore, loadCore } from './core.js';
 import { fetchBytes } from './data.js';
 import { MetricsRunner } from './metrics.js';
 import { SampleRunner, samplerSpecs } from './sampling.js';
@@ -27,14 +27,6 @@ let toPage = () => {}; // to the page, through the training worker, for the snap
 
 const toTrainer = (msg, transfer = []) => self.postMessage(msg, transfer);
 const metrics = new MetricsRunner((msg, transfer) => toPage(msg, transfer));
-
-function free(obj) {
-  try {
-    obj?.free();
-  } catch {
-    /* already freed */
-  }
-}
 
 function failed(e) {
   waiting = null;
@@ -57,7 +49,7 @@ async function drawWaiting() {
       const t0 = performance.now();
       if (snap.data) data = snap.data;
       metrics.forget(null);
-      free(session);
+      freeCore(session);
       session = null;
       const [main, ...others] = snap.checkpoints;
       session = await core.Session.fromCheckpoint(main, data.images, data.labels, 'cpu', null, null, snap.models.slice(1), others);

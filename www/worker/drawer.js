@@ -18,8 +18,8 @@ export class Drawer {
    * `relay(msg, transfer)`: a message of the drawing worker for the page (a `samples` message,
    * www/worker/sampling.js).
    * `warn(text)`: the drawing worker failed; the training worker draws again. `drawn(ms, rows)`:
-   * a pass of `rows` rows took `ms` there (the time share estimates a measurement from it: the
-   * same chains, more samples).
+   * a pass of `rows` rows took `ms` there (the time share's cost of a drawing, which sizes the
+   * training worker's own redraws and estimates its measurements if the drawing worker fails).
    */
   constructor(relay, warn, drawn = () => {}) {
     this.relay = relay;

@@ -2,6 +2,7 @@
 // (it embeds that session's held-out digits as the Fréchet reference), when to measure, and one
 // measuring pass over every sampler shown.
 
+import { freeCore } from './core.js';
 import { errorText, isFatal } from './errors.js';
 import { letMessagesIn } from './let-messages-in.js';
 
@@ -9,14 +10,6 @@ import { letMessagesIn } from './let-messages-in.js';
 const CHUNK_MS = 100;
 
 const CLASSIFIER_URL = new URL('../data/classifier.bin', import.meta.url).href;
-
-function free(obj) {
-  try {
-    obj?.free();
-  } catch {
-    /* already freed */
-  }
-}
 
 export class MetricsRunner {
   /** `post(msg)`: to the page. */
@@ -45,7 +38,7 @@ export class MetricsRunner {
   /** The trainer changed to `next`: the old session's Metrics goes. */
   forget(next) {
     if (this.session && this.session !== next) {
-      free(this.obj);
+      freeCore(this.obj);
       this.obj = null;
       this.session = null;
       this.problem = null;

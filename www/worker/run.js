@@ -4,7 +4,7 @@
 // an export, and the commands that start a new session (init, reset, import, other data).
 
 import { errorText, isFatal } from './errors.js';
-import { loadCore } from './core.js';
+import { freeCore, loadCore } from './core.js';
 import { Drawer, canDraw } from './drawer.js';
 import { FrameTimer } from './frame-timer.js';
 import { LESSONS, WORK_LIMITS } from '../shared/limits.js';
@@ -23,14 +23,6 @@ const LIGHT_STALE_MS = 20000;
 /** The models of a free-play run: `main`, and Φ* beside a denoiser when `ideal`. */
 function freePlay(main, ideal) {
   return ideal && main.model === 'denoiser' ? [main, { ...main, model: 'universal' }] : [main];
-}
-
-function free(obj) {
-  try {
-    obj?.free();
-  } catch {
-    /* already freed */
-  }
 }
 
 export class Run {
@@ -286,7 +278,7 @@ export class Run {
   }
 
   replaceSession(next) {
-    if (this.session && this.session !== next) free(this.session);
+    if (this.session && this.session !== next) freeCore(this.session);
     this.session = next;
     this.id++;
     this.step = next ? next.currentStep : 0;
