@@ -377,7 +377,12 @@ impl Trainer {
         };
         // Every upload of the step comes first, before it queues any kernel: cubecl submits the
         // queued kernels before each upload, so uploads between kernels would cost one submit
-        // each (counted by bench/gpu-count.mjs).
+        // each (counted by bench/gpu-count.mjs). The flush first runs what burn's fusion still
+        // holds of the previous step (its last fused kernel) and submits it with the rest of that
+        // step: left pending, it ran between two of the uploads, a second submit. It does not
+        // wait for the device; on the CPU backend it does nothing. A device that cannot take the
+        // work is lost or poisoned, which the step's readback reports (`Session::flush`).
+        let _ = plain.flush();
         let idx = Tensor::<1, Int>::from_data(TensorData::new(idx, [b]), &plain);
         let feats = Tensor::<2>::from_data(
             TensorData::new(level_features(&levels, levels_n), [b, LEVEL_FEATURES]),
