@@ -22,7 +22,7 @@
 // labels each pipeline with its kernel's entry-point name), to see what is left unfused.
 
 import fs from 'node:fs';
-import { launch, waitReady } from '../tests/browser/helpers.mjs';
+import { launch, waitReady, instrumentGpu, countGpuStep } from '../tests/browser/helpers.mjs';
 import { writeBlock, readBlock, commandLine } from '../scripts/md-table.mjs';
 
 function args() {
@@ -41,42 +41,6 @@ function args() {
   return o;
 }
 
-/** Runs in the worker: wrap the WebGPU entry points and count their calls. */
-function instrument() {
-  const counts = { dispatch: 0, submit: 0, bindGroup: 0, writeBuffer: 0, pipeline: 0 };
-  const byKernel = {}; // pipeline label -> dispatches
-  const trace = []; // every call in order: kernel labels, submits, buffer writes (--trace)
-  let current = '?';
-  const setPipeline = GPUComputePassEncoder.prototype.setPipeline;
-  GPUComputePassEncoder.prototype.setPipeline = function (p) {
-    current = p.label || '?';
-    return setPipeline.call(this, p);
-  };
-  const dispatch = GPUComputePassEncoder.prototype.dispatchWorkgroups;
-  GPUComputePassEncoder.prototype.dispatchWorkgroups = function (...args) {
-    byKernel[current] = (byKernel[current] || 0) + 1;
-    trace.push(current);
-    return dispatch.apply(this, args);
-  };
-  self.__byKernel = byKernel;
-  self.__trace = trace;
-  const wrap = (proto, name, key) => {
-    const orig = proto[name];
-    proto[name] = function (...args) {
-      counts[key]++;
-      if (key === 'submit' || key === 'writeBuffer') trace.push(key === 'submit' ? '— submit' : `— write ${args[2]?.byteLength ?? '?'} B`);
-      return orig.apply(this, args);
-    };
-  };
-  wrap(GPUComputePassEncoder.prototype, 'dispatchWorkgroups', 'dispatch');
-  wrap(GPUQueue.prototype, 'submit', 'submit');
-  wrap(GPUDevice.prototype, 'createBindGroup', 'bindGroup');
-  wrap(GPUQueue.prototype, 'writeBuffer', 'writeBuffer');
-  wrap(GPUDevice.prototype, 'createComputePipeline', 'pipeline');
-  wrap(GPUDevice.prototype, 'createComputePipelineAsync', 'pipeline');
-  self.__gpuCounts = counts;
-}
-
 async function measure(model, opts) {
   const env = await launch({ webgpu: true });
   try {
@@ -89,7 +53,7 @@ async function measure(model, opts) {
     const page = env.context.pages()[0] || (await env.context.newPage());
     page.on('worker', (w) => {
       worker = w;
-      w.evaluate(instrument).catch((e) => console.error(`could not instrument the worker: ${e.message}`));
+      w.evaluate(instrumentGpu).catch((e) => console.error(`could not instrument the worker: ${e.message}`));
     });
     await page.goto(`${env.url}?${q}`);
     await waitReady(page, { timeout: 600000 });
@@ -100,17 +64,7 @@ async function measure(model, opts) {
     await page.waitForFunction(() => (window.denoiseLab.metricsVersion || 0) >= 1 || window.denoiseLab.metrics?.unavailable, null, { timeout: 600000 });
     if (!worker) throw new Error('no worker seen');
     if (!(await page.evaluate(() => window.denoiseLab.backend === 'webgpu'))) throw new Error('not on WebGPU');
-    const stepAndCount = async (n) => {
-      const v = await page.evaluate(() => window.denoiseLab.samplesVersion);
-      await worker.evaluate(() => {
-        Object.keys(self.__gpuCounts).forEach((k) => (self.__gpuCounts[k] = 0));
-        Object.keys(self.__byKernel).forEach((k) => delete self.__byKernel[k]);
-        self.__trace.length = 0;
-      });
-      await page.evaluate((k) => window.denoiseLab.command({ type: 'step', n: k }), n);
-      await page.waitForFunction((x) => window.denoiseLab.samplesVersion > x, v, { timeout: 600000, polling: 100 });
-      return worker.evaluate(() => ({ ...self.__gpuCounts, kernels: { ...self.__byKernel }, trace: [...self.__trace] }));
-    };
+    const stepAndCount = (n) => countGpuStep(page, worker, n);
     await stepAndCount(1); // warm-up: compile what the first steps need
     const one = await stepAndCount(1);
     const eleven = await stepAndCount(11);

@@ -108,7 +108,7 @@ export function withBackend(context, query = '') {
  * Open the page with `query` (in the context's first tab, or a new one if `newTab`); collects
  * console errors and page errors (uncaught exceptions).
  */
-export async function openPage(context, url, query = '', { newTab = false } = {}) {
+export async function openPage(context, url, query = '', { newTab = false, onWorker = null } = {}) {
   const page = (!newTab && context.pages()[0]) || (await context.newPage());
   const consoleErrors = [];
   const log = [];
@@ -118,6 +118,7 @@ export async function openPage(context, url, query = '', { newTab = false } = {}
   });
   page.on('pageerror', (e) => consoleErrors.push(`uncaught: ${e.message}`));
   page.on('worker', (w) => {
+    onWorker?.(w);
     w.on('console', (m) => {
       log.push(`worker ${m.type()}: ${m.text()}`);
       if (m.type() === 'error') consoleErrors.push(`worker: ${m.text()}`);
@@ -178,6 +179,57 @@ export async function train(page, steps, { timeout = 240000 } = {}) {
   await page.waitForFunction(() => window.denoiseLab.pausedStep != null, null, { timeout, polling: 100 });
   await waitSamplesCurrent(page);
   return lab(page, 'lab.step');
+}
+
+/** Runs in the worker (`worker.evaluate(instrumentGpu)`): wraps the WebGPU entry points and counts
+ * their calls (bench/gpu-count.mjs, the count of a step in train.test.mjs). */
+export function instrumentGpu() {
+  const counts = { dispatch: 0, submit: 0, bindGroup: 0, writeBuffer: 0, pipeline: 0 };
+  const byKernel = {}; // pipeline label -> dispatches
+  const trace = []; // every call in order: kernel labels, submits, buffer writes (--trace)
+  let current = '?';
+  const setPipeline = GPUComputePassEncoder.prototype.setPipeline;
+  GPUComputePassEncoder.prototype.setPipeline = function (p) {
+    current = p.label || '?';
+    return setPipeline.call(this, p);
+  };
+  const dispatch = GPUComputePassEncoder.prototype.dispatchWorkgroups;
+  GPUComputePassEncoder.prototype.dispatchWorkgroups = function (...args) {
+    byKernel[current] = (byKernel[current] || 0) + 1;
+    trace.push(current);
+    return dispatch.apply(this, args);
+  };
+  self.__byKernel = byKernel;
+  self.__trace = trace;
+  const wrap = (proto, name, key) => {
+    const orig = proto[name];
+    proto[name] = function (...args) {
+      counts[key]++;
+      if (key === 'submit' || key === 'writeBuffer') trace.push(key === 'submit' ? '— submit' : `— write ${args[2]?.byteLength ?? '?'} B`);
+      return orig.apply(this, args);
+    };
+  };
+  wrap(GPUComputePassEncoder.prototype, 'dispatchWorkgroups', 'dispatch');
+  wrap(GPUQueue.prototype, 'submit', 'submit');
+  wrap(GPUDevice.prototype, 'createBindGroup', 'bindGroup');
+  wrap(GPUQueue.prototype, 'writeBuffer', 'writeBuffer');
+  wrap(GPUDevice.prototype, 'createComputePipeline', 'pipeline');
+  wrap(GPUDevice.prototype, 'createComputePipelineAsync', 'pipeline');
+  self.__gpuCounts = counts;
+}
+
+/** One Step of `n` training steps (then its drawing) in the page, with the worker's WebGPU calls
+ * counted from zero by `instrumentGpu`: the counts, the dispatches by kernel and the trace. */
+export async function countGpuStep(page, worker, n) {
+  const v = await page.evaluate(() => window.denoiseLab.samplesVersion);
+  await worker.evaluate(() => {
+    Object.keys(self.__gpuCounts).forEach((k) => (self.__gpuCounts[k] = 0));
+    Object.keys(self.__byKernel).forEach((k) => delete self.__byKernel[k]);
+    self.__trace.length = 0;
+  });
+  await page.evaluate((k) => window.denoiseLab.command({ type: 'step', n: k }), n);
+  await page.waitForFunction((x) => window.denoiseLab.samplesVersion > x, v, { timeout: 600000, polling: 100 });
+  return worker.evaluate(() => ({ ...self.__gpuCounts, kernels: { ...self.__byKernel }, trace: [...self.__trace] }));
 }
 
 /** The pixels of a canvas (RGBA bytes) and its size. */

@@ -4,22 +4,28 @@
 // 5. A lost GPU device is reported and training restarts from the autosave; a second loss, or a
 //    resume that fails only on WebGPU, goes on on the CPU backend.
 // 7. A screenshot of the trained page is kept in target/browser-artifacts/ (look at it).
+// 8. A training step on WebGPU is one submit (counted in the worker, as bench/gpu-count.mjs does).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { PNG } from 'pngjs';
-import { launch, openPage, waitReady, assertWebGpu, train, canvasPixels, pixelStats, meanAbsDiff, lab, mean, artifact, SMALL, ROOT } from './helpers.mjs';
+import { launch, openPage, waitReady, assertWebGpu, train, instrumentGpu, countGpuStep, canvasPixels, pixelStats, meanAbsDiff, lab, mean, artifact, SMALL, ROOT } from './helpers.mjs';
 
 let env;
 let page;
 let consoleErrors;
 let before0;
+let worker = null; // the page's worker, its WebGPU calls counted (instrumentGpu)
 
 before(async () => {
   env = await launch({ webgpu: true });
   // mn=20: the measuring passes of this page (after every pause) take a fifth of the default's
   // time on SwiftShader, where they would otherwise run beside the next tests.
-  ({ page, consoleErrors } = await openPage(env.context, env.url, `${SMALL}&mn=20`));
+  const onWorker = (w) => {
+    worker = w;
+    w.evaluate(instrumentGpu).catch((e) => console.error(`could not instrument the worker: ${e.message}`));
+  };
+  ({ page, consoleErrors } = await openPage(env.context, env.url, `${SMALL}&mn=20`, { onWorker }));
 });
 after(async () => {
   await env?.close();
@@ -143,6 +149,26 @@ test('screenshot of the trained page (target/browser-artifacts/page.png)', async
   await page.waitForFunction(() => window.denoiseLab.samplesVersion >= 1);
   await page.screenshot({ path: artifact('embed.png'), fullPage: true });
   assert.deepEqual(consoleErrors, [], 'no console errors');
+});
+
+test("a training step on WebGPU is one submit: it flushes the previous step's work before its uploads", async () => {
+  // cubecl submits its queued kernels before every upload; a step uploads its inputs first, after
+  // Device::flush has run what burn's fusion still held of the step before (without the flush, a
+  // fused kernel ran between two uploads: 2.2 submits per step). Counted as bench/gpu-count.mjs
+  // counts: a Step of 1 and one of 11 (each then drawn), per step = the difference / 10.
+  // On the embed page the screenshot test left (a new page load, so a new worker, instrumented).
+  assert.ok(worker, 'the worker was seen and instrumented');
+  await assertWebGpu(page);
+  // The page measures its samples after load: let that pass end first, then warm up (the first
+  // step compiles), as bench/gpu-count.mjs does.
+  await page.waitForFunction(() => ((window.denoiseLab.metricsVersion || 0) >= 1 || window.denoiseLab.metrics?.unavailable) && !window.denoiseLab.measuring, null, { timeout: 180000, polling: 200 });
+  await countGpuStep(page, worker, 1);
+  const one = await countGpuStep(page, worker, 1);
+  const eleven = await countGpuStep(page, worker, 11);
+  const per = (k) => (eleven[k] - one[k]) / 10;
+  console.log(`# per WebGPU training step (${SMALL}): ${per('dispatch')} dispatches, ${per('submit')} submits, ${per('writeBuffer')} buffer writes`);
+  assert.ok(per('dispatch') > 50, `the steps ran on WebGPU: ${per('dispatch')} dispatches per step`);
+  assert.ok(per('submit') <= 1.1, `at most one submit per step (and the odd one for a full queue): ${per('submit')}`);
 });
 
 test('on a CPU adapter the page trains on its CPU backend; WebGPU and back are one click each and keep the run', async () => {
