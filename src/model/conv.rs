@@ -1,22 +1,22 @@
-//! The U-Net's 3x3 convolution, with a bias gradient of our own on the GPU.
+//! The U-Net's 3x3 convolution, with its weight and bias gradients computed by a kernel of our own
+//! on the GPU.
 //!
-//! burn computes a convolution's bias gradient by copying the output gradient with its batch and
-//! channel axes swapped, then reducing it: two GPU dispatches per convolution. Here it is one
-//! kernel ([`gpu`], written in cubecl, which compiles it to WGSL in the browser): a workgroup per
-//! output channel sums that channel's gradient over the batch and the pixels,
+//! burn-cubecl computes a convolution's weight gradient on WebGPU by a generic fallback: it copies
+//! the input and the output gradient with their batch and channel axes swapped, convolves one by
+//! the other, slices the result when the stride is not 1, and the optimiser then copies it into
+//! its channels-last order; its bias gradient is another copy and a reduction. Here both are one
+//! kernel ([`gpu`], written in cubecl, which compiles it to WGSL in the browser):
 //!
-//!   dBias[o] = sum over b, y, x of dOut[b, o, y, x].
+//!   dW[o, i, kh, kw] = sum over b, y, x of dOut[b, o, y, x] * In[b, i, y s + kh - p, x s + kw - p],
+//!   dBias[o]         = sum over b, y, x of dOut[b, o, y, x],
 //!
-//! The forward pass, the input gradient and the weight gradient stay burn's. A weight gradient of
-//! our own was written and measured too (one workgroup per pair of channels summing all k x k
-//! taps; within 1e-5 of burn's): a denoiser step was 169 dispatches with it and is 233 without, but
-//! the step took 2.2 times as long on SwiftShader as with burn's weight gradient, whose direct convolution
-//! reads four channels at a time; docs/performance.md says what it would take.
+//! with dW written channels-last (W[o, kh, kw, i]), the order the optimiser's flat buffer keeps a
+//! weight in (src/optim.rs), so it is gathered there without a copy.
 //!
-//! The operation is a burn backend extension: the CPU backend (Flex) computes both gradients with
-//! burn's own convolution backward, the GPU backends with burn's weight gradient and the kernel
-//! (natively on wgpu, in the browser through burn's fusion stream, where it runs as an opaque
-//! operation).
+//! The forward pass and the input gradient stay burn's. The operation is a burn backend
+//! extension: the CPU backend (Flex) computes both gradients with burn's own convolution backward,
+//! the GPU backends with the kernel (natively on wgpu, in the browser through burn's fusion
+//! stream, where it runs as an opaque operation).
 
 use burn::backend::autodiff::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -213,58 +213,148 @@ mod gpu {
     use burn_cubecl::tensor::CubeTensor;
     use cubecl::prelude::*;
 
-    /// Threads per workgroup: each sums a strided share of the batch's output pixels, then the
-    /// workgroup adds the shares in shared memory.
-    const THREADS: usize = 64;
+    /// Input channels per workgroup: a workgroup's threads come in runs of `LANES` neighbouring
+    /// input channels that walk the same pixels (the same loop, the same branches, the same output
+    /// gradient read by all), as an emulated GPU's SIMD lanes run them.
+    const LANES: usize = 4;
+    /// Runs per workgroup: each sums every `SPLITS`-th row of the batch's output, and the
+    /// workgroup adds the runs' sums in shared memory.
+    const SPLITS: usize = 16;
+    const THREADS: usize = LANES * SPLITS;
 
-    /// One workgroup per output channel o (`CUBE_POS_Y`): the sum of o's output gradient over the
-    /// batch and the pixels, the bias's gradient.
-    #[cube(launch)]
-    fn bias_grad_kernel<F: Float>(
+    /// dW[o, i, kh, kw] = sum over b, y, x of dOut[b, o, y, x] In[b, i, y s + kh - p, x s + kw - p]
+    /// and dBias[o] = sum over b, y, x of dOut[b, o, y, x], in one dispatch.
+    ///
+    /// Workgroup (`CUBE_POS_X`, `CUBE_POS_Y`) = (block of `LANES` input channels, o); thread u has
+    /// channel `u % LANES` of the block and run `u / LANES`. A thread walks its rows pixel by pixel,
+    /// reads the output gradient once per pixel and keeps the k x k window of input values under
+    /// the taps in registers, sliding it by the stride (k - s values kept, s read, per kernel row).
+    /// dW is written channels-last (dw[o, kh, kw, i]), the optimiser's order.
+    #[cube(launch_unchecked)]
+    #[allow(clippy::too_many_arguments)]
+    fn weight_grad_kernel<F: Float>(
+        x: &Tensor<F>,
         grad: &Tensor<F>,
+        dw: &mut Tensor<F>,
         db: &mut Tensor<F>,
-        #[comptime] threads: usize,
+        #[comptime] batch: usize,
+        #[comptime] cin: usize,
+        #[comptime] h: usize,
+        #[comptime] w: usize,
+        #[comptime] ho: usize,
+        #[comptime] wo: usize,
+        #[comptime] kernel: usize,
+        #[comptime] stride: usize,
+        #[comptime] padding: usize,
+        #[comptime] xs: [usize; 4],
+        #[comptime] gs: [usize; 4],
         #[define(F)] _dtype: ElemType,
     ) {
-        let ho = grad.shape(2);
-        let wo = grad.shape(3);
-        let pixels = ho * wo;
-        let n = grad.shape(0) * pixels;
-        let o = CUBE_POS_Y as usize;
         let u = UNIT_POS_X as usize;
+        let lane = u % LANES;
+        let run = u / LANES;
+        let o = CUBE_POS_Y as usize;
+        let i = CUBE_POS_X as usize * LANES + lane;
+        // A lane past the last channel computes channel 0's sums and does not write them.
+        let ic = select(i < cin, i, 0);
+        let taps = comptime!(kernel * kernel);
+        let keep = comptime!(kernel - stride);
 
-        let mut acc = F::new(0.0);
-        let mut p = u;
-        while p < n {
-            let b = p / pixels;
-            let r = p % pixels;
-            acc += grad[b * grad.stride(0)
-                + o * grad.stride(1)
-                + (r / wo) * grad.stride(2)
-                + (r % wo) * grad.stride(3)];
-            p += threads;
+        let mut acc = Array::<F>::new(taps);
+        let mut win = Array::<F>::new(taps);
+        #[unroll]
+        for t in 0..taps {
+            acc[t] = F::new(0.0);
+            win[t] = F::new(0.0);
         }
-        let mut partial = Shared::<[F]>::new_slice(threads);
-        partial[u] = acc;
-        sum_threads::<F>(&mut partial);
-        if u == 0 {
-            db[o] = read::<F>(&mut partial, 0);
+        let mut bias = F::new(0.0);
+
+        let mut r = run;
+        while r < comptime!(batch * ho) {
+            let b = r / ho;
+            let y = r % ho;
+            let g_row = b * gs[0] + o * gs[1] + y * gs[2];
+            let x_img = b * xs[0] + ic * xs[1];
+            // Kernel row kh reads input row y s + kh - p: its offset, and whether it is inside.
+            let mut row_at = Sequence::<usize>::new();
+            let mut row_in = Sequence::<bool>::new();
+            #[unroll]
+            for kh in 0..kernel {
+                let iy = y * stride + kh; // the row plus the padding
+                let inside = iy >= padding && iy < h + padding;
+                row_in.push(inside);
+                row_at.push(x_img + select(inside, iy - padding, 0) * xs[2]);
+                // The window before the first pixel: its last k - s columns, -p .. k - s - p.
+                #[unroll]
+                for c in 0..keep {
+                    if comptime!(c >= padding && c < w + padding) {
+                        let v = x[*row_at.index(kh) + comptime!(c - padding) * xs[3]];
+                        win[kh * kernel + c + stride] = select(inside, v, F::new(0.0));
+                    } else {
+                        win[kh * kernel + c + stride] = F::new(0.0);
+                    }
+                }
+            }
+            for xo in 0..wo {
+                let g = grad[g_row + xo * gs[3]];
+                bias += g;
+                #[unroll]
+                for kh in 0..kernel {
+                    #[unroll]
+                    for c in 0..keep {
+                        win[kh * kernel + c] = win[kh * kernel + c + stride];
+                    }
+                    #[unroll]
+                    for c in keep..kernel {
+                        let ix = xo * stride + c; // the column plus the padding
+                        let ok = *row_in.index(kh) && ix >= padding && ix < w + padding;
+                        let v = x[*row_at.index(kh) + select(ok, ix - padding, 0) * xs[3]];
+                        win[kh * kernel + c] = select(ok, v, F::new(0.0));
+                    }
+                    #[unroll]
+                    for kw in 0..kernel {
+                        acc[kh * kernel + kw] += g * win[kh * kernel + kw];
+                    }
+                }
+            }
+            r += SPLITS;
+        }
+
+        // The runs' sums added in shared memory: value t of thread u at t THREADS + u.
+        let mut partial = Shared::<[F]>::new_slice(comptime!((taps + 1) * THREADS));
+        #[unroll]
+        for t in 0..taps {
+            partial[t * THREADS + u] = acc[t];
+        }
+        partial[taps * THREADS + u] = bias;
+        sum_runs::<F>(&mut partial, comptime!(taps + 1));
+        if run == 0 && i < cin {
+            #[unroll]
+            for t in 0..taps {
+                dw[(o * taps + t) * cin + i] = read::<F>(&mut partial, t * THREADS + lane);
+            }
+            if i == 0 {
+                db[o] = read::<F>(&mut partial, taps * THREADS);
+            }
         }
     }
 
-    /// The workgroup's values summed into the first (a power of two of them): log2 halvings.
-    /// Shared memory is read through `#[cube]` functions: cubecl 0.11 rejects some reads of a
-    /// local shared array in a kernel's body.
+    /// Each of `values` per thread summed over the runs, left in run 0's threads: log2(SPLITS)
+    /// halvings. Shared memory is read through `#[cube]` functions: cubecl 0.11 rejects some reads
+    /// of a local shared array in a kernel's body.
     #[cube]
-    fn sum_threads<F: Float>(shared: &mut Shared<[F]>) {
+    fn sum_runs<F: Float>(shared: &mut Shared<[F]>, #[comptime] values: usize) {
         sync_cube();
         let u = UNIT_POS_X as usize;
-        let mut active = CUBE_DIM_X as usize;
+        let mut active = CUBE_DIM_X as usize / LANES;
         while active > 1 {
             active /= 2;
-            if u < active {
-                let other = shared[u + active];
-                shared[u] += other;
+            if u < active * LANES {
+                #[unroll]
+                for t in 0..values {
+                    let other = shared[t * THREADS + u + active * LANES];
+                    shared[t * THREADS + u] += other;
+                }
             }
             sync_cube();
         }
@@ -275,35 +365,68 @@ mod gpu {
         shared[at]
     }
 
-    /// dW by burn-cubecl's convolution backward, dBias by [`bias_grad_kernel`].
+    /// dW (channels-last in memory, [out, in, k, k] as a view) and dBias, by [`weight_grad_kernel`].
     pub(super) fn gradients(
         x: CubeTensor,
         grad: CubeTensor,
         kernel: usize,
         options: ConvOptions<2>,
     ) -> (CubeTensor, CubeTensor) {
-        let (cin, cout) = (x.meta.shape()[1], grad.meta.shape()[1]);
+        let [batch, cin, h, w]: [usize; 4] = x.meta.shape().dims();
+        let [_, cout, ho, wo]: [usize; 4] = grad.meta.shape().dims();
+        let stride4 = |t: &CubeTensor| -> [usize; 4] {
+            let s = t.meta.strides();
+            [s[0], s[1], s[2], s[3]]
+        };
+        let (xs, gs) = (stride4(&x), stride4(&grad));
         let client = grad.client.clone();
         let dtype = grad.dtype;
+        let memory = burn_cubecl::ops::numeric::empty_device_contiguous_dtype(
+            client.clone(),
+            grad.device.clone(),
+            burn::tensor::Shape::from([cout, kernel, kernel, cin]),
+            dtype,
+        );
         let db = burn_cubecl::ops::numeric::empty_device_contiguous_dtype(
             client.clone(),
             grad.device.clone(),
             burn::tensor::Shape::from([cout]),
             dtype,
         );
-        bias_grad_kernel::launch(
-            &client,
-            CubeCount::Static(1, cout as u32, 1),
-            CubeDim::new_1d(THREADS as u32),
-            grad.clone().into_tensor_arg(),
-            db.clone().into_tensor_arg(),
-            THREADS,
-            burn::backend::cubecl::dtype_to_storage_type(dtype),
+        // SAFETY: every index the kernel reads or writes is inside its tensor: rows and columns
+        // outside the input are clamped to 0 (and their values dropped), channels past the last
+        // are read as channel 0 and not written.
+        unsafe {
+            weight_grad_kernel::launch_unchecked(
+                &client,
+                CubeCount::Static(cin.div_ceil(LANES) as u32, cout as u32, 1),
+                CubeDim::new_1d(THREADS as u32),
+                x.into_tensor_arg(),
+                grad.into_tensor_arg(),
+                memory.clone().into_tensor_arg(),
+                db.clone().into_tensor_arg(),
+                batch,
+                cin,
+                h,
+                w,
+                ho,
+                wo,
+                kernel,
+                options.stride[0],
+                options.padding[0].0,
+                xs,
+                gs,
+                burn::backend::cubecl::dtype_to_storage_type(dtype),
+            );
+        }
+        let strides = [kernel * kernel * cin, 1, kernel * cin, cin];
+        let dw = CubeTensor::new(
+            client,
+            memory.handle,
+            burn_std::Metadata::new(burn::tensor::Shape::from([cout, cin, kernel, kernel]), strides),
+            memory.device,
+            dtype,
         );
-        let shape = burn::tensor::Shape::from([cout, cin, kernel, kernel]);
-        let dw =
-            burn_cubecl::kernel::conv::conv_weight_backward::<2>(x, grad, shape, options, Default::default())
-                .expect("burn-cubecl's convolution weight gradient");
         (dw, db)
     }
 }
