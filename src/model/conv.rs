@@ -372,6 +372,12 @@ mod gpu {
         kernel: usize,
         options: ConvOptions<2>,
     ) -> (CubeTensor, CubeTensor) {
+        // The sliding window keeps k - s values from one pixel to the next.
+        assert!(
+            options.stride[0] == options.stride[1] && options.stride[0] <= kernel,
+            "weight_grad_kernel: stride {:?} with a {kernel}x{kernel} kernel",
+            options.stride
+        );
         let [batch, cin, h, w]: [usize; 4] = x.meta.shape().dims();
         let [_, cout, ho, wo]: [usize; 4] = grad.meta.shape().dims();
         let stride4 = |t: &CubeTensor| -> [usize; 4] {
