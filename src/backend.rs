@@ -45,8 +45,8 @@ pub fn wgpu() -> Result<Device> {
 /// Dispatches recorded into one command buffer before cubecl submits it (its default is 32):
 /// more than a training step issues, so a full queue never splits a step. cubecl also submits
 /// before every upload, which is why a step flushes the previous one's work, then uploads its
-/// inputs before any kernel (`Trainer::train_step`): one submit per step (bench/gpu-count.mjs). Training steps are queued without any
-/// readback, so batching more of them delays nothing.
+/// inputs before any kernel (`Trainer::train_step`): one submit per step (bench/gpu-count.mjs).
+/// Training steps are queued without any readback, so batching more of them delays nothing.
 pub const TASKS_PER_SUBMIT: usize = 1024;
 
 /// Initialise the browser's WebGPU runtime. Must be awaited before the first tensor op: a lazy
