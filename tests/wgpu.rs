@@ -190,6 +190,115 @@ fn the_convolutions_gradients_on_wgpu_match_the_cpu_backend() {
     }
 }
 
+/// The U-Net's convolution blocks (src/model/conv.rs: one convolution with the element-wise work
+/// around it: the upsampling and concatenation of the way up, the conditioning, the residual add,
+/// the SiLU of the output) give on wgpu, where each is one kernel of ours, what their definition
+/// gives on the CPU backend, to 1e-5 relative to the largest value: stride 1 and 2, odd sizes and
+/// upsampling ratios, output channels that leave 1, 2, 4 and 8 per thread, an input whose memory
+/// is not in NCHW order.
+#[test]
+fn the_convolution_blocks_on_wgpu_match_their_definition() {
+    use burn::nn::conv::{Conv2d, Conv2dConfig};
+    use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
+    use burn::prelude::*;
+    use denoise_lab::model::conv;
+
+    let gpu = wgpu_device();
+    let cpu = backend::cpu();
+    let values = |n: usize, seed: u64| -> Vec<f32> {
+        let mut s = seed;
+        (0..n)
+            .map(|_| {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((s >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0
+            })
+            .collect()
+    };
+    let tensor = |shape: [usize; 4], seed: u64, device: &Device| {
+        Tensor::<4>::from_data(TensorData::new(values(shape.iter().product(), seed), shape), device)
+    };
+    // Stored NHWC, used as NCHW: a permuted view, as burn's GPU activations are.
+    let nhwc = |[b, c, h, w]: [usize; 4], seed: u64, device: &Device| {
+        tensor([b, h, w, c], seed, device).permute([0, 3, 1, 2])
+    };
+    let conv = |cin: usize, cout: usize, stride: usize, seed: u64, device: &Device| -> Conv2d {
+        let mut c = Conv2dConfig::new([cin, cout], [3, 3])
+            .with_stride([stride, stride])
+            .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+            .init(device);
+        c.weight = c.weight.map(|_| tensor([cout, cin, 3, 3], seed, device).mul_scalar(0.3));
+        c.bias = c
+            .bias
+            .map(|p| p.map(|_| Tensor::from_data(TensorData::new(values(cout, seed + 1), [cout]), device)));
+        c
+    };
+    type Case<'a> = (&'static str, Box<dyn Fn(&Device) -> Vec<Tensor<4>> + 'a>);
+    let cases: Vec<Case<'_>> = vec![
+        (
+            "the first convolution (1 -> 8): y, silu(y)",
+            Box::new(move |d| {
+                let (y, a) = conv::block(&conv(1, 8, 1, 1, d), tensor([2, 1, 28, 28], 2, d));
+                vec![y, a]
+            }),
+        ),
+        (
+            "down (stride 2, odd sizes, 6 -> 12)",
+            Box::new(move |d| {
+                let (y, a) = conv::block(&conv(6, 12, 2, 3, d), nhwc([3, 6, 11, 8], 4, d));
+                vec![y, a]
+            }),
+        ),
+        (
+            "the last convolution (8 -> 1)",
+            Box::new(move |d| vec![conv::out_block(&conv(8, 1, 1, 5, d), nhwc([2, 8, 7, 9], 6, d))]),
+        ),
+        (
+            "a residual block's second (6 -> 6)",
+            Box::new(move |d| {
+                vec![conv::res_block(
+                    &conv(6, 6, 1, 7, d),
+                    nhwc([2, 6, 9, 7], 8, d),
+                    tensor([2, 6, 9, 7], 9, d),
+                )]
+            }),
+        ),
+        (
+            "up (4x3 upsampled to 7x5 beside a skip, 6 + 3 -> 16)",
+            Box::new(move |d| {
+                let (y, a) = conv::up_block(
+                    &conv(9, 16, 1, 10, d),
+                    nhwc([2, 6, 4, 3], 11, d),
+                    tensor([2, 3, 7, 5], 12, d),
+                );
+                vec![y, a]
+            }),
+        ),
+        (
+            "a residual block's first, conditioned (16 -> 16, d = 5)",
+            Box::new(move |d| {
+                let mut layer: Linear = LinearConfig::new(5, 16).init(d);
+                layer.weight =
+                    layer.weight.map(|_| Tensor::from_data(TensorData::new(values(5 * 16, 13), [5, 16]), d));
+                layer.bias = layer
+                    .bias
+                    .map(|p| p.map(|_| Tensor::from_data(TensorData::new(values(16, 17), [16]), d)));
+                let cond = Tensor::<2>::from_data(TensorData::new(values(3 * 5, 14), [3, 5]), d);
+                vec![conv::cond_block(&conv(16, 16, 1, 15, d), nhwc([3, 16, 6, 5], 16, d), &layer, cond)]
+            }),
+        ),
+    ];
+    for (what, run) in &cases {
+        for (k, (want, got)) in run(&cpu).into_iter().zip(run(&gpu)).enumerate() {
+            let (want, got) = (backend::read_blocking(want).unwrap(), backend::read_blocking(got).unwrap());
+            assert_eq!(want.len(), got.len(), "{what}, output {k}: size");
+            let scale = want.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
+            let err = want.iter().zip(&got).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+            eprintln!("{what}, output {k}: max error {err:.2e} of {scale:.2e}");
+            assert!(err <= 1e-5 * scale, "{what}, output {k}: differs by {err} (largest {scale})");
+        }
+    }
+}
+
 /// Pieces of a flat tensor copied out several per dispatch (src/unpack.rs, how the optimiser hands
 /// the biases back) are those pieces: 10 ranges (two dispatches, the second with unused slots), of
 /// lengths from 1 to 200 (more than one workgroup), unaligned starts, on wgpu and on the CPU.

@@ -46,6 +46,90 @@ pub trait ConvGrads: Backend {
         Self::conv2d(x, weight, Some(bias), options(stride, padding))
     }
 
+    /// y = conv(x, weight) + bias, returned with silu(y): a convolution whose output feeds a
+    /// residual block (which adds y back and convolves silu(y)).
+    ///
+    /// This body and those of the blocks below (see [`block_definition`]) are what the CPU
+    /// backend and training (autodiff) run; a GPU runs each block as one kernel of ours ([`gpu`]).
+    #[fusion(meta = fusion_meta::block_specs)]
+    fn conv_block(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        stride: usize,
+        padding: usize,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let y = block_definition::<Self>(x, None, weight, bias, stride, padding);
+        (y.clone(), silu_of::<Self>(y))
+    }
+
+    /// conv(x, weight) + bias alone: the U-Net's last convolution.
+    #[fusion(meta = fusion_meta::out_block_spec)]
+    fn conv_out_block(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        stride: usize,
+        padding: usize,
+    ) -> FloatTensor<Self> {
+        block_definition::<Self>(x, None, weight, bias, stride, padding)
+    }
+
+    /// y = conv(cat(upsample(x), skip), weight) + bias, with silu(y): the way up of the U-Net.
+    /// Channels of `x` come first; `x` is upsampled (nearest) to the skip's size.
+    #[fusion(meta = fusion_meta::up_block_specs)]
+    fn conv_up_block(
+        x: FloatTensor<Self>,
+        skip: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        stride: usize,
+        padding: usize,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let y = block_definition::<Self>(x, Some(skip), weight, bias, stride, padding);
+        (y.clone(), silu_of::<Self>(y))
+    }
+
+    /// silu(conv(x, weight) + bias + (silu(cond) cond_weight + cond_bias)[b, out, 1, 1]): a
+    /// residual block's first convolution, conditioned on `cond` [b, d] through a Linear
+    /// (`cond_weight` [d, out], `cond_bias` [out]).
+    #[allow(clippy::too_many_arguments)]
+    #[fusion(meta = fusion_meta::cond_block_spec)]
+    fn conv_cond_block(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        cond: FloatTensor<Self>,
+        cond_weight: FloatTensor<Self>,
+        cond_bias: FloatTensor<Self>,
+        stride: usize,
+        padding: usize,
+    ) -> FloatTensor<Self> {
+        let y = block_definition::<Self>(x, None, weight, bias, stride, padding);
+        let [b, c] = [cond.shape()[0], cond_weight.shape()[1]];
+        let projected = Self::float_matmul(silu_of::<Self>(cond), cond_weight);
+        let projected = Self::float_reshape(projected, burn::tensor::Shape::from([b, c, 1, 1]));
+        let shift = Self::float_add(
+            projected,
+            Self::float_reshape(cond_bias, burn::tensor::Shape::from([1, c, 1, 1])),
+        );
+        silu_of::<Self>(Self::float_add(y, shift))
+    }
+
+    /// silu(residual + conv(x, weight) + bias): a residual block's second convolution.
+    #[fusion(meta = fusion_meta::res_block_spec)]
+    fn conv_res_block(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        residual: FloatTensor<Self>,
+        stride: usize,
+        padding: usize,
+    ) -> FloatTensor<Self> {
+        let y = block_definition::<Self>(x, None, weight, bias, stride, padding);
+        silu_of::<Self>(Self::float_add(residual, y))
+    }
+
     /// dW [out, in, k, k] and dBias [out] from the input `x` [b, in, h, w] and the output's
     /// gradient `grad` [b, out, h', w'] of a k x k convolution.
     #[fusion(meta = fusion_meta::gradient_specs)]
@@ -64,6 +148,83 @@ pub trait ConvGrads: Backend {
 mod fusion_meta {
     use burn::backend::fusion::custom::TensorSpec;
 
+    /// y and silu(y), [b, out, h', w'], of a block whose input is `x`.
+    pub fn block_specs(
+        x: &TensorSpec,
+        weight: &TensorSpec,
+        _: &TensorSpec,
+        stride: &usize,
+        padding: &usize,
+    ) -> (TensorSpec, TensorSpec) {
+        let spec = TensorSpec::new(block_shape(&x.shape, &weight.shape, *stride, *padding), x.dtype);
+        (spec.clone(), spec)
+    }
+
+    pub fn out_block_spec(
+        x: &TensorSpec,
+        weight: &TensorSpec,
+        _: &TensorSpec,
+        stride: &usize,
+        padding: &usize,
+    ) -> TensorSpec {
+        TensorSpec::new(block_shape(&x.shape, &weight.shape, *stride, *padding), x.dtype)
+    }
+
+    /// Of the skip's size.
+    pub fn up_block_specs(
+        x: &TensorSpec,
+        skip: &TensorSpec,
+        weight: &TensorSpec,
+        _: &TensorSpec,
+        stride: &usize,
+        padding: &usize,
+    ) -> (TensorSpec, TensorSpec) {
+        let spec = TensorSpec::new(block_shape(&skip.shape, &weight.shape, *stride, *padding), x.dtype);
+        (spec.clone(), spec)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn cond_block_spec(
+        x: &TensorSpec,
+        weight: &TensorSpec,
+        _: &TensorSpec,
+        _: &TensorSpec,
+        _: &TensorSpec,
+        _: &TensorSpec,
+        stride: &usize,
+        padding: &usize,
+    ) -> TensorSpec {
+        TensorSpec::new(block_shape(&x.shape, &weight.shape, *stride, *padding), x.dtype)
+    }
+
+    pub fn res_block_spec(
+        x: &TensorSpec,
+        weight: &TensorSpec,
+        _: &TensorSpec,
+        _: &TensorSpec,
+        stride: &usize,
+        padding: &usize,
+    ) -> TensorSpec {
+        TensorSpec::new(block_shape(&x.shape, &weight.shape, *stride, *padding), x.dtype)
+    }
+
+    /// [b, out, h', w'] of a convolution of an input of shape `input` [b, .., h, w] by `weight`
+    /// [out, in, k, k].
+    fn block_shape(
+        input: &burn::tensor::Shape,
+        weight: &burn::tensor::Shape,
+        stride: usize,
+        padding: usize,
+    ) -> burn::tensor::Shape {
+        let k = weight[2];
+        burn::tensor::Shape::from([
+            input[0],
+            weight[0],
+            super::out_size(input[2], k, stride, padding),
+            super::out_size(input[3], k, stride, padding),
+        ])
+    }
+
     pub fn gradient_specs(
         x: &TensorSpec,
         grad: &TensorSpec,
@@ -78,6 +239,41 @@ mod fusion_meta {
     }
 }
 
+/// The convolution of the blocks: conv(a, weight) + bias, with a = x, or cat(upsample(x), skip)
+/// on channels when there is a skip.
+fn block_definition<B: ConvGrads>(
+    x: FloatTensor<B>,
+    skip: Option<FloatTensor<B>>,
+    weight: FloatTensor<B>,
+    bias: FloatTensor<B>,
+    stride: usize,
+    padding: usize,
+) -> FloatTensor<B> {
+    let a = match skip {
+        Some(skip) => {
+            let [_, _, h, w] = skip.shape().dims();
+            let up = B::interpolate(x, [h, w], nearest());
+            B::float_cat(vec![up, skip], 1)
+        }
+        None => x,
+    };
+    B::conv_with_grads(a, weight, bias, stride, padding)
+}
+
+/// silu(x) = x sigmoid(x), as burn's `activation::silu` writes it.
+fn silu_of<B: Backend>(x: FloatTensor<B>) -> FloatTensor<B> {
+    B::float_mul(x.clone(), B::sigmoid(x))
+}
+
+fn nearest() -> burn::backend::ops::InterpolateOptions {
+    burn::backend::ops::InterpolateOptions::new(burn::backend::ops::InterpolateMode::Nearest)
+}
+
+/// A convolution's output size along one axis.
+fn out_size(size: usize, kernel: usize, stride: usize, padding: usize) -> usize {
+    (size + 2 * padding - kernel) / stride + 1
+}
+
 fn options(stride: usize, padding: usize) -> ConvOptions<2> {
     ConvOptions::new([stride, stride], [padding, padding], [1, 1], 1)
 }
@@ -87,9 +283,9 @@ fn weight_shape(x: &burn::tensor::Shape, grad: &burn::tensor::Shape, kernel: &us
     burn::tensor::Shape::from([grad[1], x[1], *kernel, *kernel])
 }
 
-/// `conv` applied to `x` through [`ConvGrads`]: the same result as `conv.forward(x)` for the
-/// U-Net's convolutions (3x3, symmetric explicit padding, one group, no dilation).
-pub fn forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+/// A U-Net convolution's stride and padding (3x3, symmetric explicit padding, one group, no
+/// dilation), its weight and its bias, as the operations take them.
+fn parts(conv: &Conv2d) -> (usize, usize, FloatTensor<Dispatch>, FloatTensor<Dispatch>) {
     let [k, _] = conv.kernel_size;
     let padding = match conv.padding {
         burn::nn::PaddingConfig2d::Explicit(top, left, bottom, right)
@@ -97,16 +293,86 @@ pub fn forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
         {
             top
         }
-        ref other => panic!("conv::forward: padding {other:?} is not the U-Net's"),
+        ref other => panic!("conv: padding {other:?} is not the U-Net's"),
     };
     debug_assert!(conv.stride[0] == conv.stride[1] && conv.groups == 1 && conv.dilation == [1, 1]);
     debug_assert_eq!(conv.kernel_size, [k, k]);
     let bias = conv.bias.as_ref().expect("the U-Net's convolutions have a bias").val();
+    (conv.stride[0], padding, conv.weight.val().into_dispatch(), bias.into_dispatch())
+}
+
+/// `conv` applied to `x` through [`ConvGrads`]: the same result as `conv.forward(x)` for the
+/// U-Net's convolutions.
+pub fn forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    let (stride, padding, weight, bias) = parts(conv);
     Tensor::from_dispatch(<Dispatch as ConvGrads>::conv_with_grads(
         x.into_dispatch(),
-        conv.weight.val().into_dispatch(),
-        bias.into_dispatch(),
-        conv.stride[0],
+        weight,
+        bias,
+        stride,
+        padding,
+    ))
+}
+
+/// (y, silu(y)) with y = conv(x) ([`ConvGrads::conv_block`]).
+pub fn block(conv: &Conv2d, x: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
+    let (stride, padding, weight, bias) = parts(conv);
+    let (y, a) = <Dispatch as ConvGrads>::conv_block(x.into_dispatch(), weight, bias, stride, padding);
+    (Tensor::from_dispatch(y), Tensor::from_dispatch(a))
+}
+
+/// (y, silu(y)) with y = conv(cat(upsample(x), skip)), x upsampled (nearest) to the skip's size
+/// ([`ConvGrads::conv_up_block`]).
+pub fn up_block(conv: &Conv2d, x: Tensor<4>, skip: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
+    let (stride, padding, weight, bias) = parts(conv);
+    let (y, a) = <Dispatch as ConvGrads>::conv_up_block(
+        x.into_dispatch(),
+        skip.into_dispatch(),
+        weight,
+        bias,
+        stride,
+        padding,
+    );
+    (Tensor::from_dispatch(y), Tensor::from_dispatch(a))
+}
+
+/// conv(x) alone ([`ConvGrads::conv_out_block`]).
+pub fn out_block(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    let (stride, padding, weight, bias) = parts(conv);
+    Tensor::from_dispatch(<Dispatch as ConvGrads>::conv_out_block(
+        x.into_dispatch(),
+        weight,
+        bias,
+        stride,
+        padding,
+    ))
+}
+
+/// silu(residual + conv(x)) ([`ConvGrads::conv_res_block`]).
+pub fn res_block(conv: &Conv2d, x: Tensor<4>, residual: Tensor<4>) -> Tensor<4> {
+    let (stride, padding, weight, bias) = parts(conv);
+    Tensor::from_dispatch(<Dispatch as ConvGrads>::conv_res_block(
+        x.into_dispatch(),
+        weight,
+        bias,
+        residual.into_dispatch(),
+        stride,
+        padding,
+    ))
+}
+
+/// silu(conv(x) + layer(silu(cond)) as a per-channel shift) ([`ConvGrads::conv_cond_block`]).
+pub fn cond_block(conv: &Conv2d, x: Tensor<4>, layer: &burn::nn::Linear, cond: Tensor<2>) -> Tensor<4> {
+    let (stride, padding, weight, bias) = parts(conv);
+    let cond_bias = layer.bias.as_ref().expect("the conditioning Linear has a bias").val();
+    Tensor::from_dispatch(<Dispatch as ConvGrads>::conv_cond_block(
+        x.into_dispatch(),
+        weight,
+        bias,
+        cond.into_dispatch(),
+        layer.weight.val().into_dispatch(),
+        cond_bias.into_dispatch(),
+        stride,
         padding,
     ))
 }
@@ -129,6 +395,65 @@ impl ConvGrads for Flex {
 }
 
 impl ConvGrads for CubeBackend {
+    fn conv_block(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        stride: usize,
+        padding: usize,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let [y, a] = gpu::block(x, None, weight, bias, None, stride, padding, [true, true]);
+        (y.expect("y"), a.expect("silu(y)"))
+    }
+
+    fn conv_out_block(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        stride: usize,
+        padding: usize,
+    ) -> FloatTensor<Self> {
+        let [y, _] = gpu::block(x, None, weight, bias, None, stride, padding, [true, false]);
+        y.expect("y")
+    }
+
+    fn conv_up_block(
+        x: FloatTensor<Self>,
+        skip: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        stride: usize,
+        padding: usize,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let [y, a] = gpu::block(x, Some(skip), weight, bias, None, stride, padding, [true, true]);
+        (y.expect("y"), a.expect("silu(y)"))
+    }
+
+    fn conv_cond_block(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        cond: FloatTensor<Self>,
+        cond_weight: FloatTensor<Self>,
+        cond_bias: FloatTensor<Self>,
+        stride: usize,
+        padding: usize,
+    ) -> FloatTensor<Self> {
+        gpu::cond_block(x, weight, bias, cond, cond_weight, cond_bias, stride, padding)
+    }
+
+    fn conv_res_block(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        residual: FloatTensor<Self>,
+        stride: usize,
+        padding: usize,
+    ) -> FloatTensor<Self> {
+        let [_, a] = gpu::block(x, None, weight, bias, Some(residual), stride, padding, [false, true]);
+        a.expect("silu(residual + y)")
+    }
+
     fn conv_grads(
         x: FloatTensor<Self>,
         grad: FloatTensor<Self>,
@@ -363,6 +688,343 @@ mod gpu {
     #[cube]
     fn read<F: Float>(shared: &mut Shared<[F]>, at: usize) -> F {
         shared[at]
+    }
+
+    /// Output pixels per workgroup of the forward kernels: one thread each.
+    const PIXELS: usize = 64;
+
+    /// The sizes of a forward convolution, fixed when its kernel is compiled.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub(super) struct Shape {
+        /// Channels of `x`, and of the skip (0 without one).
+        cx: usize,
+        cs: usize,
+        /// `x`'s size, and the convolution's input size (the skip's, `x` upsampled to it).
+        hx: usize,
+        wx: usize,
+        h: usize,
+        w: usize,
+        ho: usize,
+        wo: usize,
+        /// Output channels per thread.
+        ob: usize,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+        xs: [usize; 4],
+        ss: [usize; 4],
+        ws: [usize; 4],
+    }
+
+    /// x / (1 + e^-x).
+    #[cube]
+    fn silu<F: Float>(v: F) -> F {
+        v / (F::new(1.0) + F::exp(-v))
+    }
+
+    /// The convolution's sums at this thread's pixel for its `ob` output channels, into `acc`:
+    /// sum over i, kh, kw of W[o, i, kh, kw] a[b, i, y s + kh - p, x s + kw - p], a being
+    /// cat(upsample(x), skip) (channels of `x` first) or `x`. Padding reads nothing.
+    #[cube]
+    #[allow(clippy::too_many_arguments)]
+    fn conv_sums<F: Float>(
+        x: &Tensor<F>,
+        skip: &Tensor<F>,
+        weight: &Tensor<F>,
+        acc: &mut Array<F>,
+        b: usize,
+        yo: usize,
+        xo: usize,
+        o0: usize,
+        #[comptime] s: Shape,
+    ) {
+        #[unroll]
+        for j in 0..s.ob {
+            acc[j] = F::new(0.0);
+        }
+        #[unroll]
+        for kh in 0..s.kernel {
+            let iy = yo * s.stride + kh; // the row plus the padding
+            let row_in = iy >= s.padding && iy < s.h + s.padding;
+            #[unroll]
+            for kw in 0..s.kernel {
+                let ix = xo * s.stride + kw;
+                if row_in && ix >= s.padding && ix < s.w + s.padding {
+                    let (sy, sx) = (iy - s.padding, ix - s.padding);
+                    let w_tap = kh * s.ws[2] + kw * s.ws[3];
+                    // x, nearest-upsampled to (h, w) when there is a skip: row floor(y hx / h).
+                    let x_at = if comptime!(s.cs > 0) {
+                        b * s.xs[0] + (sy * s.hx / s.h) * s.xs[2] + (sx * s.wx / s.w) * s.xs[3]
+                    } else {
+                        b * s.xs[0] + sy * s.xs[2] + sx * s.xs[3]
+                    };
+                    for i in 0..s.cx {
+                        let v = x[x_at + i * s.xs[1]];
+                        let w_at = o0 * s.ws[0] + i * s.ws[1] + w_tap;
+                        #[unroll]
+                        for j in 0..s.ob {
+                            acc[j] += v * weight[w_at + j * s.ws[0]];
+                        }
+                    }
+                    if comptime!(s.cs > 0) {
+                        let s_at = b * s.ss[0] + sy * s.ss[2] + sx * s.ss[3];
+                        for i in 0..s.cs {
+                            let v = skip[s_at + i * s.ss[1]];
+                            let w_at = o0 * s.ws[0] + (s.cx + i) * s.ws[1] + w_tap;
+                            #[unroll]
+                            for j in 0..s.ob {
+                                acc[j] += v * weight[w_at + j * s.ws[0]];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// y[b, o, y, x] = conv + bias[o], written to `out` when `raw`, and silu(y) (silu(residual +
+    /// y) with a residual) to `out_act` when `act`. Workgroup (pixel block, block of `ob` output
+    /// channels, b), a thread per output pixel. `skip` and `residual` are read only when
+    /// `s.cs > 0` and `has_residual`.
+    #[cube(launch_unchecked)]
+    #[allow(clippy::too_many_arguments)]
+    fn block_kernel<F: Float>(
+        x: &Tensor<F>,
+        skip: &Tensor<F>,
+        weight: &Tensor<F>,
+        bias: &Tensor<F>,
+        residual: &Tensor<F>,
+        out: &mut Tensor<F>,
+        out_act: &mut Tensor<F>,
+        #[comptime] s: Shape,
+        #[comptime] has_residual: bool,
+        #[comptime] rs: [usize; 4],
+        #[comptime] raw: bool,
+        #[comptime] act: bool,
+        #[comptime] cout: usize,
+        #[define(F)] _dtype: ElemType,
+    ) {
+        let p = CUBE_POS_X as usize * PIXELS + UNIT_POS_X as usize;
+        let b = CUBE_POS_Z as usize;
+        let o0 = CUBE_POS_Y as usize * s.ob;
+        if p < comptime!(s.ho * s.wo) {
+            let (yo, xo) = (p / s.wo, p % s.wo);
+            let mut acc = Array::<F>::new(s.ob);
+            conv_sums::<F>(x, skip, weight, &mut acc, b, yo, xo, o0, s);
+            #[unroll]
+            for j in 0..s.ob {
+                let o = o0 + j;
+                let at = ((b * cout + o) * s.ho + yo) * s.wo + xo;
+                let mut y = acc[j] + bias[o];
+                if comptime!(raw) {
+                    out[at] = y;
+                }
+                if comptime!(has_residual) {
+                    y += residual[b * rs[0] + o * rs[1] + yo * rs[2] + xo * rs[3]];
+                }
+                if comptime!(act) {
+                    out_act[at] = silu::<F>(y);
+                }
+            }
+        }
+    }
+
+    /// out[b, o, y, x] = silu(conv(x) + bias[o] + cond_bias[o] + sum over j of silu(cond[b, j])
+    /// cond_weight[j, o]). The workgroup's `ob` shifts (one image, `ob` channels) are computed
+    /// first, one per thread, into shared memory.
+    #[cube(launch_unchecked)]
+    #[allow(clippy::too_many_arguments)]
+    fn cond_block_kernel<F: Float>(
+        x: &Tensor<F>,
+        weight: &Tensor<F>,
+        bias: &Tensor<F>,
+        cond: &Tensor<F>,
+        cond_weight: &Tensor<F>,
+        cond_bias: &Tensor<F>,
+        out: &mut Tensor<F>,
+        #[comptime] s: Shape,
+        #[comptime] d: usize,
+        #[comptime] cs: [usize; 2],
+        #[comptime] cws: [usize; 2],
+        #[comptime] cout: usize,
+        #[define(F)] _dtype: ElemType,
+    ) {
+        let u = UNIT_POS_X as usize;
+        let p = CUBE_POS_X as usize * PIXELS + u;
+        let b = CUBE_POS_Z as usize;
+        let o0 = CUBE_POS_Y as usize * s.ob;
+        let mut shift = Shared::<[F]>::new_slice(s.ob);
+        if u < s.ob {
+            let mut sum = cond_bias[o0 + u];
+            for j in 0..d {
+                sum += silu::<F>(cond[b * cs[0] + j * cs[1]]) * cond_weight[j * cws[0] + (o0 + u) * cws[1]];
+            }
+            shift[u] = sum;
+        }
+        sync_cube();
+        if p < comptime!(s.ho * s.wo) {
+            let (yo, xo) = (p / s.wo, p % s.wo);
+            let mut acc = Array::<F>::new(s.ob);
+            conv_sums::<F>(x, x, weight, &mut acc, b, yo, xo, o0, s);
+            #[unroll]
+            for j in 0..s.ob {
+                let o = o0 + j;
+                let y = acc[j] + bias[o] + read::<F>(&mut shift, j);
+                out[((b * cout + o) * s.ho + yo) * s.wo + xo] = silu::<F>(y);
+            }
+        }
+    }
+
+    fn strides<const N: usize>(t: &CubeTensor) -> [usize; N] {
+        let s = t.meta.strides();
+        std::array::from_fn(|i| s[i])
+    }
+
+    /// The shape of a forward kernel for input `x` (and `skip`) and `weight`, and the output
+    /// tensor's [b, out, h', w'] (contiguous).
+    fn forward_shape(
+        x: &CubeTensor,
+        skip: Option<&CubeTensor>,
+        weight: &CubeTensor,
+        stride: usize,
+        padding: usize,
+    ) -> (Shape, [usize; 4]) {
+        let [batch, cx, hx, wx]: [usize; 4] = x.meta.shape().dims();
+        let [cout, _, kernel, _]: [usize; 4] = weight.meta.shape().dims();
+        let (cs, h, w, ss) = match skip {
+            Some(t) => {
+                let [_, cs, h, w]: [usize; 4] = t.meta.shape().dims();
+                (cs, h, w, strides(t))
+            }
+            None => (0, hx, wx, [0; 4]),
+        };
+        let (ho, wo) =
+            (super::out_size(h, kernel, stride, padding), super::out_size(w, kernel, stride, padding));
+        let ob = [8, 4, 2, 1].into_iter().find(|n| cout.is_multiple_of(*n)).unwrap_or(1);
+        let shape = Shape {
+            cx,
+            cs,
+            hx,
+            wx,
+            h,
+            w,
+            ho,
+            wo,
+            ob,
+            kernel,
+            stride,
+            padding,
+            xs: strides(x),
+            ss,
+            ws: strides(weight),
+        };
+        (shape, [batch, cout, ho, wo])
+    }
+
+    fn empty(like: &CubeTensor, shape: [usize; 4]) -> CubeTensor {
+        burn_cubecl::ops::numeric::empty_device_contiguous_dtype(
+            like.client.clone(),
+            like.device.clone(),
+            burn::tensor::Shape::from(shape),
+            like.dtype,
+        )
+    }
+
+    fn cube_count(s: &Shape, out: [usize; 4]) -> CubeCount {
+        let [batch, cout, ho, wo] = out;
+        CubeCount::Static((ho * wo).div_ceil(PIXELS) as u32, (cout / s.ob) as u32, batch as u32)
+    }
+
+    /// [`block_kernel`]: `[y, silu(y)]`, each when asked for by `[raw, act]`, with y = conv(x or
+    /// cat(upsample(x), skip)) + bias (silu(residual + y) with a residual).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn block(
+        x: CubeTensor,
+        skip: Option<CubeTensor>,
+        weight: CubeTensor,
+        bias: CubeTensor,
+        residual: Option<CubeTensor>,
+        stride: usize,
+        padding: usize,
+        [raw, act]: [bool; 2],
+    ) -> [Option<CubeTensor>; 2] {
+        let (shape, dims) = forward_shape(&x, skip.as_ref(), &weight, stride, padding);
+        // A binding the kernel has but does not use (no skip, no residual, an output not asked
+        // for): one value each, so that no buffer is bound twice where one binding is written.
+        let unused = || empty(&x, [1, 1, 1, 1]);
+        let out = if raw { empty(&x, dims) } else { unused() };
+        let out_act = if act { empty(&x, dims) } else { unused() };
+        let (rs, has_residual) = (residual.as_ref().map_or([0; 4], strides), residual.is_some());
+        let skip = skip.unwrap_or_else(unused);
+        let residual = residual.unwrap_or_else(unused);
+        let (client, dtype) = (x.client.clone(), x.dtype);
+        // SAFETY: the kernel reads x, skip and the weight at in-bounds pixels (taps in the
+        // padding read nothing), and writes only pixels and channels of its output shape.
+        unsafe {
+            block_kernel::launch_unchecked(
+                &client,
+                cube_count(&shape, dims),
+                CubeDim::new_1d(PIXELS as u32),
+                x.into_tensor_arg(),
+                skip.into_tensor_arg(),
+                weight.into_tensor_arg(),
+                bias.into_tensor_arg(),
+                residual.into_tensor_arg(),
+                out.clone().into_tensor_arg(),
+                out_act.clone().into_tensor_arg(),
+                shape,
+                has_residual,
+                rs,
+                raw,
+                act,
+                dims[1],
+                burn::backend::cubecl::dtype_to_storage_type(dtype),
+            );
+        }
+        [raw.then_some(out), act.then_some(out_act)]
+    }
+
+    /// [`cond_block_kernel`]: silu(conv(x) + bias + the conditioning Linear's shift).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn cond_block(
+        x: CubeTensor,
+        weight: CubeTensor,
+        bias: CubeTensor,
+        cond: CubeTensor,
+        cond_weight: CubeTensor,
+        cond_bias: CubeTensor,
+        stride: usize,
+        padding: usize,
+    ) -> CubeTensor {
+        let (shape, dims) = forward_shape(&x, None, &weight, stride, padding);
+        assert!(shape.ob <= PIXELS, "one shift per thread");
+        let out = empty(&x, dims);
+        let d = cond.meta.shape()[1];
+        let (cs, cws) = (strides::<2>(&cond), strides::<2>(&cond_weight));
+        let (client, dtype) = (x.client.clone(), x.dtype);
+        // SAFETY: as `block`; the shifts read cond [b, d], cond_weight [d, out] and cond_bias
+        // [out] inside their shapes.
+        unsafe {
+            cond_block_kernel::launch_unchecked(
+                &client,
+                cube_count(&shape, dims),
+                CubeDim::new_1d(PIXELS as u32),
+                x.into_tensor_arg(),
+                weight.into_tensor_arg(),
+                bias.into_tensor_arg(),
+                cond.into_tensor_arg(),
+                cond_weight.into_tensor_arg(),
+                cond_bias.into_tensor_arg(),
+                out.clone().into_tensor_arg(),
+                shape,
+                d,
+                cs,
+                cws,
+                dims[1],
+                burn::backend::cubecl::dtype_to_storage_type(dtype),
+            );
+        }
+        out
     }
 
     /// dW (channels-last in memory, [out, in, k, k] as a view) and dBias, by [`weight_grad_kernel`].

@@ -7,8 +7,6 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation::silu;
-use burn::tensor::module::interpolate;
-use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 
 use super::conv;
 
@@ -79,7 +77,8 @@ impl CondEmbedding {
     }
 }
 
-/// x + conv(silu(conv(silu(x)) + bias(cond))).
+/// silu(x + conv(silu(conv(silu(x)) + bias(cond)))), from x and silu(x): the block's output is
+/// returned activated, since whatever follows a block in the U-Net takes its SiLU.
 #[derive(Module, Debug)]
 pub struct ResBlock {
     conv1: Conv2d,
@@ -96,10 +95,10 @@ impl ResBlock {
         }
     }
 
-    pub fn forward(&self, x: Tensor<4>, cond: Tensor<2>) -> Tensor<4> {
-        let [b, c] = [x.dims()[0], x.dims()[1]];
-        let h = conv::forward(&self.conv1, silu(x.clone()));
-        x + conv::forward(&self.conv2, silu(h + cond_bias(&self.cond, silu(cond), b, c)))
+    /// `(x, silu(x))` as [`conv::block`] returns them.
+    pub fn forward(&self, (x, x_act): (Tensor<4>, Tensor<4>), cond: Tensor<2>) -> Tensor<4> {
+        let h = conv::cond_block(&self.conv1, x_act, &self.cond, cond);
+        conv::res_block(&self.conv2, h, x)
     }
 }
 
@@ -149,26 +148,19 @@ impl UNetConfig {
     }
 }
 
-fn upsample_to(x: Tensor<4>, like: &Tensor<4>) -> Tensor<4> {
-    let [_, _, h, w] = like.dims();
-    interpolate(x, InterpolateOptions::new(InterpolateMode::Nearest).with_output_size([h, w]))
-}
-
 impl UNet {
     /// x: [B, in, H, W] (any H, W: odd sizes are handled by upsampling to the skip's size),
     /// cond: [B, cond_dim]. Returns [B, out, H, W].
+    /// Each convolution is one [`conv`] block with the element-wise work around it: the
+    /// upsampling and concatenation of the way up, the conditioning, the residual adds and the
+    /// SiLU, which is applied to a block's output (every later use of it takes its SiLU).
     pub fn forward(&self, x: Tensor<4>, cond: Tensor<2>) -> Tensor<4> {
-        let full = self.res_full.forward(conv::forward(&self.conv_in, x), cond.clone());
-        let half = self.res_half.forward(conv::forward(&self.down_half, silu(full.clone())), cond.clone());
-        let quarter =
-            self.res_quarter.forward(conv::forward(&self.down_quarter, silu(half.clone())), cond.clone());
-        let up = upsample_to(quarter, &half);
-        let up = conv::forward(&self.up_half, silu(Tensor::cat(vec![up, half], 1)));
-        let up = self.res_up_half.forward(up, cond.clone());
-        let up = upsample_to(up, &full);
-        let up = conv::forward(&self.up_full, silu(Tensor::cat(vec![up, full], 1)));
-        let up = self.res_up_full.forward(up, cond);
-        conv::forward(&self.conv_out, silu(up))
+        let full = self.res_full.forward(conv::block(&self.conv_in, x), cond.clone());
+        let half = self.res_half.forward(conv::block(&self.down_half, full.clone()), cond.clone());
+        let quarter = self.res_quarter.forward(conv::block(&self.down_quarter, half.clone()), cond.clone());
+        let up = self.res_up_half.forward(conv::up_block(&self.up_half, quarter, half), cond.clone());
+        let up = self.res_up_full.forward(conv::up_block(&self.up_full, up, full), cond);
+        conv::out_block(&self.conv_out, up)
     }
 }
 
