@@ -299,6 +299,168 @@ fn the_convolution_blocks_on_wgpu_match_their_definition() {
     }
 }
 
+/// Training through the blocks (their own backward, src/model/conv.rs) gives the outputs and the
+/// gradients burn's autodiff gives through the same computation written with burn's operations,
+/// on the CPU backend and on wgpu (where each block but the way up runs its kernel forward), to
+/// 1e-5 relative to the largest value: every input's, the convolution's weight and bias, the
+/// conditioning Linear's weight and bias.
+#[test]
+fn the_convolution_blocks_train_as_their_definition() {
+    use burn::nn::conv::{Conv2d, Conv2dConfig};
+    use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
+    use burn::prelude::*;
+    use burn::tensor::activation::silu;
+    use burn::tensor::module::interpolate;
+    use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
+    use denoise_lab::model::conv;
+
+    let values = |n: usize, seed: u64| -> Vec<f32> {
+        let mut s = seed;
+        (0..n)
+            .map(|_| {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((s >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0
+            })
+            .collect()
+    };
+    let tensor = |shape: [usize; 4], seed: u64, d: &Device| {
+        Tensor::<4>::from_data(TensorData::new(values(shape.iter().product(), seed), shape), d).require_grad()
+    };
+    let conv = |cin: usize, cout: usize, stride: usize, d: &Device| -> Conv2d {
+        let mut c = Conv2dConfig::new([cin, cout], [3, 3])
+            .with_stride([stride, stride])
+            .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+            .init(d);
+        c.weight = c.weight.map(|_| {
+            Tensor::from_data(TensorData::new(values(cout * cin * 9, 21), [cout, cin, 3, 3]), d)
+                .mul_scalar(0.3)
+                .require_grad()
+        });
+        c.bias = c.bias.map(|p| {
+            p.map(|_| Tensor::from_data(TensorData::new(values(cout, 22), [cout]), d).require_grad())
+        });
+        c
+    };
+    let linear = |din: usize, dout: usize, d: &Device| -> Linear {
+        let mut l: Linear = LinearConfig::new(din, dout).init(d);
+        l.weight = l.weight.map(|_| {
+            Tensor::from_data(TensorData::new(values(din * dout, 23), [din, dout]), d).require_grad()
+        });
+        l.bias = l.bias.map(|p| {
+            p.map(|_| Tensor::from_data(TensorData::new(values(dout, 24), [dout]), d).require_grad())
+        });
+        l
+    };
+    // sum(out_k * r_k) over the outputs, and the gradients of the inputs and the parameters.
+    let read = |t: Tensor<4>| backend::read_blocking(t).unwrap();
+    let read1 = |t: Tensor<1>| backend::read_blocking(t).unwrap();
+    let read2 = |t: Tensor<2>| backend::read_blocking(t).unwrap();
+    let run = |d: &Device, kind: &str, ours: bool| -> Vec<Vec<f32>> {
+        let x = tensor([2, 6, 9, 7], 31, d);
+        let (c, outs, extra, layer, cond): (
+            Conv2d,
+            Vec<Tensor<4>>,
+            Option<Tensor<4>>,
+            Option<Linear>,
+            Option<Tensor<2>>,
+        ) = match kind {
+            "block" => {
+                let c = conv(6, 8, 2, d);
+                let (y, a) = if ours {
+                    conv::block(&c, x.clone())
+                } else {
+                    let y = c.forward(x.clone());
+                    (y.clone(), silu(y))
+                };
+                (c, vec![y, a], None, None, None)
+            }
+            "out" => {
+                let c = conv(6, 1, 1, d);
+                let y = if ours { conv::out_block(&c, x.clone()) } else { c.forward(x.clone()) };
+                (c, vec![y], None, None, None)
+            }
+            "res" => {
+                let c = conv(6, 6, 1, d);
+                let r = tensor([2, 6, 9, 7], 32, d);
+                let a = if ours {
+                    conv::res_block(&c, x.clone(), r.clone())
+                } else {
+                    silu(r.clone() + c.forward(x.clone()))
+                };
+                (c, vec![a], Some(r), None, None)
+            }
+            "cond" => {
+                let c = conv(6, 6, 1, d);
+                let l = linear(5, 6, d);
+                let cond = Tensor::<2>::from_data(TensorData::new(values(10, 33), [2, 5]), d).require_grad();
+                let a = if ours {
+                    conv::cond_block(&c, x.clone(), &l, cond.clone())
+                } else {
+                    silu(c.forward(x.clone()) + l.forward(cond.clone()).reshape([2, 6, 1, 1]))
+                };
+                (c, vec![a], None, Some(l), Some(cond))
+            }
+            _ => {
+                let c = conv(6 + 3, 8, 1, d);
+                let skip = tensor([2, 3, 17, 13], 34, d);
+                let (y, a) = if ours {
+                    conv::up_block(&c, x.clone(), skip.clone())
+                } else {
+                    let opts = InterpolateOptions::new(InterpolateMode::Nearest).with_output_size([17, 13]);
+                    let y = c.forward(Tensor::cat(vec![interpolate(x.clone(), opts), skip.clone()], 1));
+                    (y.clone(), silu(y))
+                };
+                (c, vec![y, a], Some(skip), None, None)
+            }
+        };
+        let mut loss = None;
+        let mut got = Vec::new();
+        for (k, out) in outs.into_iter().enumerate() {
+            let r = Tensor::<4>::from_data(
+                TensorData::new(values(out.shape().num_elements(), 40 + k as u64), out.dims()),
+                d,
+            );
+            got.push(read(out.clone()));
+            let term = (out * r).sum();
+            loss = Some(match loss {
+                Some(l) => l + term,
+                None => term,
+            });
+        }
+        let grads = loss.unwrap().backward();
+        got.push(read(x.grad(&grads).unwrap()));
+        got.push(read(c.weight.val().grad(&grads).unwrap()));
+        got.push(read1(c.bias.as_ref().unwrap().val().grad(&grads).unwrap()));
+        if let Some(e) = extra {
+            got.push(read(e.grad(&grads).unwrap()));
+        }
+        if let Some(l) = layer {
+            got.push(read2(l.weight.val().grad(&grads).unwrap()));
+            got.push(read1(l.bias.as_ref().unwrap().val().grad(&grads).unwrap()));
+            got.push(read2(cond.unwrap().grad(&grads).unwrap()));
+        }
+        got
+    };
+    let (cpu, gpu) = (backend::cpu().autodiff(), wgpu_device().autodiff());
+    for kind in ["block", "out", "res", "cond", "up"] {
+        let want = run(&cpu, kind, false);
+        for (device, what) in [(&cpu, "cpu"), (&gpu, "wgpu")] {
+            let got = run(device, kind, true);
+            assert_eq!(want.len(), got.len(), "{kind} {what}: the same values");
+            for (k, (w, g)) in want.iter().zip(&got).enumerate() {
+                assert_eq!(w.len(), g.len(), "{kind} {what}: value {k} size");
+                let scale = w.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
+                let err = w.iter().zip(g).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+                eprintln!("{kind} on {what}, value {k}: max error {err:.2e} of {scale:.2e}");
+                assert!(
+                    err <= 1e-5 * scale,
+                    "{kind} on {what}: value {k} differs by {err} (largest {scale})"
+                );
+            }
+        }
+    }
+}
+
 /// Pieces of a flat tensor copied out several per dispatch (src/unpack.rs, how the optimiser hands
 /// the biases back) are those pieces: 10 ranges (two dispatches, the second with unused slots), of
 /// lengths from 1 to 200 (more than one workgroup), unaligned starts, on wgpu and on the CPU.

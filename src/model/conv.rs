@@ -90,9 +90,9 @@ pub trait ConvGrads: Backend {
         (y.clone(), silu_of::<Self>(y))
     }
 
-    /// silu(conv(x, weight) + bias + (silu(cond) cond_weight + cond_bias)[b, out, 1, 1]): a
-    /// residual block's first convolution, conditioned on `cond` [b, d] through a Linear
-    /// (`cond_weight` [d, out], `cond_bias` [out]).
+    /// silu(conv(x, weight) + bias + (cond cond_weight + cond_bias)[b, out, 1, 1]): a residual
+    /// block's first convolution, conditioned on `cond` [b, d] (the conditioning vector after its
+    /// SiLU) through a Linear (`cond_weight` [d, out], `cond_bias` [out]).
     #[allow(clippy::too_many_arguments)]
     #[fusion(meta = fusion_meta::cond_block_spec)]
     fn conv_cond_block(
@@ -107,7 +107,7 @@ pub trait ConvGrads: Backend {
     ) -> FloatTensor<Self> {
         let y = block_definition::<Self>(x, None, weight, bias, stride, padding);
         let [b, c] = [cond.shape()[0], cond_weight.shape()[1]];
-        let projected = Self::float_matmul(silu_of::<Self>(cond), cond_weight);
+        let projected = Self::float_matmul(cond, cond_weight);
         let projected = Self::float_reshape(projected, burn::tensor::Shape::from([b, c, 1, 1]));
         let shift = Self::float_add(
             projected,
@@ -128,6 +128,22 @@ pub trait ConvGrads: Backend {
     ) -> FloatTensor<Self> {
         let y = block_definition::<Self>(x, None, weight, bias, stride, padding);
         silu_of::<Self>(Self::float_add(residual, y))
+    }
+
+    /// (z, silu(z)) with z = conv(x, weight) + bias + add, `add` broadcast to z's shape ([b, out,
+    /// 1, 1] or z's own): what training runs of the residual and conditioned blocks, keeping z for
+    /// the SiLU's derivative.
+    #[fusion(meta = fusion_meta::add_block_specs)]
+    fn conv_add_block(
+        x: FloatTensor<Self>,
+        add: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        stride: usize,
+        padding: usize,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let z = Self::float_add(block_definition::<Self>(x, None, weight, bias, stride, padding), add);
+        (z.clone(), silu_of::<Self>(z))
     }
 
     /// dW [out, in, k, k] and dBias [out] from the input `x` [b, in, h, w] and the output's
@@ -168,6 +184,17 @@ mod fusion_meta {
         padding: &usize,
     ) -> TensorSpec {
         TensorSpec::new(block_shape(&x.shape, &weight.shape, *stride, *padding), x.dtype)
+    }
+
+    pub fn add_block_specs(
+        x: &TensorSpec,
+        _: &TensorSpec,
+        weight: &TensorSpec,
+        _: &TensorSpec,
+        stride: &usize,
+        padding: &usize,
+    ) -> (TensorSpec, TensorSpec) {
+        block_specs(x, weight, weight, stride, padding)
     }
 
     /// Of the skip's size.
@@ -361,7 +388,8 @@ pub fn res_block(conv: &Conv2d, x: Tensor<4>, residual: Tensor<4>) -> Tensor<4> 
     ))
 }
 
-/// silu(conv(x) + layer(silu(cond)) as a per-channel shift) ([`ConvGrads::conv_cond_block`]).
+/// silu(conv(x) + layer(cond) as a per-channel shift) ([`ConvGrads::conv_cond_block`]); `cond` is
+/// the conditioning vector after its SiLU.
 pub fn cond_block(conv: &Conv2d, x: Tensor<4>, layer: &burn::nn::Linear, cond: Tensor<2>) -> Tensor<4> {
     let (stride, padding, weight, bias) = parts(conv);
     let cond_bias = layer.bias.as_ref().expect("the conditioning Linear has a bias").val();
@@ -417,6 +445,18 @@ impl ConvGrads for CubeBackend {
         y.expect("y")
     }
 
+    fn conv_add_block(
+        x: FloatTensor<Self>,
+        add: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        stride: usize,
+        padding: usize,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let [z, a] = gpu::block(x, None, weight, bias, Some(add), stride, padding, [true, true]);
+        (z.expect("z"), a.expect("silu(z)"))
+    }
+
     fn conv_up_block(
         x: FloatTensor<Self>,
         skip: FloatTensor<Self>,
@@ -465,6 +505,134 @@ impl ConvGrads for CubeBackend {
     }
 }
 
+/// The gradients of a convolution y = conv(x, weight) + bias from y's gradient `grad`: the input's
+/// by burn's transposed convolution, the weight's and the bias's by [`ConvGrads::conv_grads`].
+#[allow(clippy::too_many_arguments)]
+fn conv_backward<B: ConvGrads>(
+    [node_x, node_weight, node_bias]: [Option<burn::backend::autodiff::NodeId>; 3],
+    grads: &mut Gradients,
+    x: FloatTensor<B>,
+    weight: FloatTensor<B>,
+    grad: FloatTensor<B>,
+    stride: usize,
+    padding: usize,
+) {
+    let kernel = weight.shape()[2];
+    if let Some(node) = node_x {
+        let dx = B::conv2d_x_backward(x.clone(), weight, grad.clone(), options(stride, padding));
+        grads.register::<B>(node, dx);
+    }
+    if node_weight.is_some() || node_bias.is_some() {
+        let (dw, db) = B::conv_grads(x, grad, kernel, stride, padding);
+        if let Some(node) = node_weight {
+            grads.register::<B>(node, dw);
+        }
+        if let Some(node) = node_bias {
+            grads.register::<B>(node, db);
+        }
+    }
+}
+
+/// grad silu'(z), silu'(z) = s (1 + z (1 - s)) with s = sigmoid(z).
+fn silu_backward<B: Backend>(z: FloatTensor<B>, grad: FloatTensor<B>) -> FloatTensor<B> {
+    let s = B::sigmoid(z.clone());
+    let one_minus_s = B::float_add_scalar(B::float_neg(s.clone()), 1.0.into());
+    let slope = B::float_add_scalar(B::float_mul(z, one_minus_s), 1.0.into());
+    B::float_mul(grad, B::float_mul(s, slope))
+}
+
+#[derive(Debug)]
+struct ConvBackward;
+
+impl<B: ConvGrads> Backward<B, 3> for ConvBackward {
+    /// The input and the weight, stride and padding.
+    type State = (FloatTensor<B>, FloatTensor<B>, usize, usize);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad = grads.consume::<B>(&ops.node);
+        let (x, weight, stride, padding) = ops.state;
+        let ids = ops.parents.map(|p| p.map(|n| n.id));
+        conv_backward::<B>(ids, grads, x, weight, grad, stride, padding);
+    }
+}
+
+/// silu(z), given z: its state.
+#[derive(Debug)]
+struct SiluBackward;
+
+impl<B: Backend> Backward<B, 1> for SiluBackward {
+    type State = FloatTensor<B>;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad = grads.consume::<B>(&ops.node);
+        if let [Some(node)] = ops.parents {
+            grads.register::<B>(node.id, silu_backward::<B>(ops.state, grad));
+        }
+    }
+}
+
+/// silu(z), z = conv(x, weight) + bias + add ([`ConvGrads::conv_add_block`]).
+#[derive(Debug)]
+struct AddBlockBackward;
+
+impl<B: ConvGrads> Backward<B, 4> for AddBlockBackward {
+    /// The input, the weight, z, the shape of `add`, stride and padding.
+    type State = (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>, burn::tensor::Shape, usize, usize);
+
+    fn backward(self, ops: Ops<Self::State, 4>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_weight, node_bias, node_add] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (x, weight, z, add_shape, stride, padding) = ops.state;
+        let dz = silu_backward::<B>(z, grad);
+        if let Some(node) = node_add {
+            let d_add = burn::backend::autodiff::ops::broadcast_shape::<B>(dz.clone(), &add_shape);
+            grads.register::<B>(node.id, d_add);
+        }
+        let ids = [node_x, node_weight, node_bias].map(|p| p.map(|n| n.id));
+        conv_backward::<B>(ids, grads, x, weight, dz, stride, padding);
+    }
+}
+
+/// Training's block: silu(conv(x) + bias + add), one kernel forward on a GPU, z kept for backward.
+fn add_block<B: ConvGrads, C: CheckpointStrategy>(
+    x: FloatTensor<Autodiff<B, C>>,
+    add: FloatTensor<Autodiff<B, C>>,
+    weight: FloatTensor<Autodiff<B, C>>,
+    bias: FloatTensor<Autodiff<B, C>>,
+    stride: usize,
+    padding: usize,
+) -> FloatTensor<Autodiff<B, C>> {
+    let parents = [x.node(), weight.node(), bias.node(), add.node()];
+    match AddBlockBackward.prepare::<C>(parents).compute_bound().stateful() {
+        OpsKind::Tracked(prep) => {
+            let (x, weight) = (x.primitive().clone(), weight.primitive().clone());
+            let add_shape = add.primitive().shape();
+            let (z, a) = B::conv_add_block(
+                x.clone(),
+                add.into_primitive(),
+                weight.clone(),
+                bias.into_primitive(),
+                stride,
+                padding,
+            );
+            prep.finish((x, weight, z, add_shape, stride, padding), a)
+        }
+        OpsKind::UnTracked(prep) => {
+            let (_, a) = B::conv_add_block(
+                x.into_primitive(),
+                add.into_primitive(),
+                weight.into_primitive(),
+                bias.into_primitive(),
+                stride,
+                padding,
+            );
+            prep.finish(a)
+        }
+    }
+}
+
+/// Training (autodiff): each block but the way up runs its kernel forward on a GPU (the
+/// definition on the CPU backend) and has a backward of its own; the way up runs its definition.
 impl<B: Backend + ConvGrads, C: CheckpointStrategy> ConvGrads for Autodiff<B, C> {
     fn conv_with_grads(
         x: FloatTensor<Self>,
@@ -473,34 +641,6 @@ impl<B: Backend + ConvGrads, C: CheckpointStrategy> ConvGrads for Autodiff<B, C>
         stride: usize,
         padding: usize,
     ) -> FloatTensor<Self> {
-        #[derive(Debug)]
-        struct ConvBackward;
-
-        impl<B: Backend + ConvGrads> Backward<B, 3> for ConvBackward {
-            /// The input and the weight, stride and padding.
-            type State = (FloatTensor<B>, FloatTensor<B>, usize, usize);
-
-            fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
-                let [node_x, node_weight, node_bias] = ops.parents;
-                let grad = grads.consume::<B>(&ops.node);
-                let (x, weight, stride, padding) = ops.state;
-                let kernel = weight.shape()[2];
-                if let Some(node) = node_x {
-                    let dx = B::conv2d_x_backward(x.clone(), weight, grad.clone(), options(stride, padding));
-                    grads.register::<B>(node.id, dx);
-                }
-                if node_weight.is_some() || node_bias.is_some() {
-                    let (dw, db) = B::conv_grads(x, grad, kernel, stride, padding);
-                    if let Some(node) = node_weight {
-                        grads.register::<B>(node.id, dw);
-                    }
-                    if let Some(node) = node_bias {
-                        grads.register::<B>(node.id, db);
-                    }
-                }
-            }
-        }
-
         match ConvBackward.prepare::<C>([x.node(), weight.node(), bias.node()]).compute_bound().stateful() {
             OpsKind::Tracked(prep) => {
                 let (x, weight) = (x.primitive().clone(), weight.primitive().clone());
@@ -516,6 +656,101 @@ impl<B: Backend + ConvGrads, C: CheckpointStrategy> ConvGrads for Autodiff<B, C>
                 padding,
             )),
         }
+    }
+
+    fn conv_block(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        stride: usize,
+        padding: usize,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let (y, a): (FloatTensor<Self>, FloatTensor<B>) = match ConvBackward
+            .prepare::<C>([x.node(), weight.node(), bias.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (x, weight) = (x.primitive().clone(), weight.primitive().clone());
+                let (y, a) = B::conv_block(x.clone(), weight.clone(), bias.into_primitive(), stride, padding);
+                (prep.finish((x, weight, stride, padding), y), a)
+            }
+            OpsKind::UnTracked(prep) => {
+                let (y, a) = B::conv_block(
+                    x.into_primitive(),
+                    weight.into_primitive(),
+                    bias.into_primitive(),
+                    stride,
+                    padding,
+                );
+                (prep.finish(y), a)
+            }
+        };
+        let a = match SiluBackward.prepare::<C>([y.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let z: FloatTensor<B> = y.primitive().clone();
+                prep.finish(z, a)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(a),
+        };
+        (y, a)
+    }
+
+    fn conv_out_block(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        stride: usize,
+        padding: usize,
+    ) -> FloatTensor<Self> {
+        match ConvBackward.prepare::<C>([x.node(), weight.node(), bias.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let (x, weight) = (x.primitive().clone(), weight.primitive().clone());
+                let out =
+                    B::conv_out_block(x.clone(), weight.clone(), bias.into_primitive(), stride, padding);
+                prep.finish((x, weight, stride, padding), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::conv_out_block(
+                x.into_primitive(),
+                weight.into_primitive(),
+                bias.into_primitive(),
+                stride,
+                padding,
+            )),
+        }
+    }
+
+    fn conv_res_block(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        residual: FloatTensor<Self>,
+        stride: usize,
+        padding: usize,
+    ) -> FloatTensor<Self> {
+        add_block::<B, C>(x, residual, weight, bias, stride, padding)
+    }
+
+    /// The conditioning's shift is computed by burn's operations (differentiated by burn), then
+    /// added in the block's kernel.
+    fn conv_cond_block(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        cond: FloatTensor<Self>,
+        cond_weight: FloatTensor<Self>,
+        cond_bias: FloatTensor<Self>,
+        stride: usize,
+        padding: usize,
+    ) -> FloatTensor<Self> {
+        let [b, c] = [cond.shape()[0], cond_weight.shape()[1]];
+        let projected = Self::float_matmul(cond, cond_weight);
+        let projected = Self::float_reshape(projected, burn::tensor::Shape::from([b, c, 1, 1]));
+        let shift = Self::float_add(
+            projected,
+            Self::float_reshape(cond_bias, burn::tensor::Shape::from([1, c, 1, 1])),
+        );
+        add_block::<B, C>(x, shift, weight, bias, stride, padding)
     }
 
     fn conv_grads(
@@ -782,8 +1017,8 @@ mod gpu {
         }
     }
 
-    /// y[b, o, y, x] = conv + bias[o], written to `out` when `raw`, and silu(y) (silu(residual +
-    /// y) with a residual) to `out_act` when `act`. Workgroup (pixel block, block of `ob` output
+    /// y[b, o, y, x] = conv + bias[o] (+ residual[b, o, y, x], broadcast along its axes of size
+    /// 1), written to `out` when `raw`, and silu(y) to `out_act` when `act`. Workgroup (pixel block, block of `ob` output
     /// channels, b), a thread per output pixel. `skip` and `residual` are read only when
     /// `s.cs > 0` and `has_residual`.
     #[cube(launch_unchecked)]
@@ -814,13 +1049,13 @@ mod gpu {
             #[unroll]
             for j in 0..s.ob {
                 let o = o0 + j;
-                let at = ((b * cout + o) * s.ho + yo) * s.wo + xo;
+                let at = ((b * s.ho + yo) * s.wo + xo) * cout + o; // channels-last
                 let mut y = acc[j] + bias[o];
-                if comptime!(raw) {
-                    out[at] = y;
-                }
                 if comptime!(has_residual) {
                     y += residual[b * rs[0] + o * rs[1] + yo * rs[2] + xo * rs[3]];
+                }
+                if comptime!(raw) {
+                    out[at] = y;
                 }
                 if comptime!(act) {
                     out_act[at] = silu::<F>(y);
@@ -829,7 +1064,7 @@ mod gpu {
         }
     }
 
-    /// out[b, o, y, x] = silu(conv(x) + bias[o] + cond_bias[o] + sum over j of silu(cond[b, j])
+    /// out[b, o, y, x] = silu(conv(x) + bias[o] + cond_bias[o] + sum over j of cond[b, j]
     /// cond_weight[j, o]). The workgroup's `ob` shifts (one image, `ob` channels) are computed
     /// first, one per thread, into shared memory.
     #[cube(launch_unchecked)]
@@ -857,7 +1092,7 @@ mod gpu {
         if u < s.ob {
             let mut sum = cond_bias[o0 + u];
             for j in 0..d {
-                sum += silu::<F>(cond[b * cs[0] + j * cs[1]]) * cond_weight[j * cws[0] + (o0 + u) * cws[1]];
+                sum += cond[b * cs[0] + j * cs[1]] * cond_weight[j * cws[0] + (o0 + u) * cws[1]];
             }
             shift[u] = sum;
         }
@@ -870,7 +1105,7 @@ mod gpu {
             for j in 0..s.ob {
                 let o = o0 + j;
                 let y = acc[j] + bias[o] + read::<F>(&mut shift, j);
-                out[((b * cout + o) * s.ho + yo) * s.wo + xo] = silu::<F>(y);
+                out[((b * s.ho + yo) * s.wo + xo) * cout + o] = silu::<F>(y); // channels-last
             }
         }
     }
@@ -881,7 +1116,7 @@ mod gpu {
     }
 
     /// The shape of a forward kernel for input `x` (and `skip`) and `weight`, and the output
-    /// tensor's [b, out, h', w'] (contiguous).
+    /// tensor's [b, out, h', w'].
     fn forward_shape(
         x: &CubeTensor,
         skip: Option<&CubeTensor>,
@@ -930,13 +1165,27 @@ mod gpu {
         )
     }
 
+    /// A tensor of shape [b, c, h, w] stored channels-last (b, h, w, c), as burn's GPU
+    /// convolutions write theirs: the layout its transposed convolution (the input gradient)
+    /// reads, so that gradients flowing back through the blocks are not copied into it.
+    fn empty_channels_last(like: &CubeTensor, [b, c, h, w]: [usize; 4]) -> CubeTensor {
+        let memory = empty(like, [b, h, w, c]);
+        CubeTensor::new(
+            memory.client,
+            memory.handle,
+            burn_std::Metadata::new(burn::tensor::Shape::from([b, c, h, w]), [h * w * c, 1, w * c, c]),
+            memory.device,
+            memory.dtype,
+        )
+    }
+
     fn cube_count(s: &Shape, out: [usize; 4]) -> CubeCount {
         let [batch, cout, ho, wo] = out;
         CubeCount::Static((ho * wo).div_ceil(PIXELS) as u32, (cout / s.ob) as u32, batch as u32)
     }
 
     /// [`block_kernel`]: `[y, silu(y)]`, each when asked for by `[raw, act]`, with y = conv(x or
-    /// cat(upsample(x), skip)) + bias (silu(residual + y) with a residual).
+    /// cat(upsample(x), skip)) + bias (+ residual, broadcast).
     #[allow(clippy::too_many_arguments)]
     pub(super) fn block(
         x: CubeTensor,
@@ -952,9 +1201,14 @@ mod gpu {
         // A binding the kernel has but does not use (no skip, no residual, an output not asked
         // for): one value each, so that no buffer is bound twice where one binding is written.
         let unused = || empty(&x, [1, 1, 1, 1]);
-        let out = if raw { empty(&x, dims) } else { unused() };
-        let out_act = if act { empty(&x, dims) } else { unused() };
-        let (rs, has_residual) = (residual.as_ref().map_or([0; 4], strides), residual.is_some());
+        let out = if raw { empty_channels_last(&x, dims) } else { unused() };
+        let out_act = if act { empty_channels_last(&x, dims) } else { unused() };
+        // A residual of size 1 along an axis is broadcast along it (stride 0).
+        let broadcast = |t: &CubeTensor| -> [usize; 4] {
+            let (dims, s): ([usize; 4], [usize; 4]) = (t.meta.shape().dims(), strides(t));
+            std::array::from_fn(|i| if dims[i] == 1 { 0 } else { s[i] })
+        };
+        let (rs, has_residual) = (residual.as_ref().map_or([0; 4], broadcast), residual.is_some());
         let skip = skip.unwrap_or_else(unused);
         let residual = residual.unwrap_or_else(unused);
         let (client, dtype) = (x.client.clone(), x.dtype);
@@ -998,7 +1252,7 @@ mod gpu {
     ) -> CubeTensor {
         let (shape, dims) = forward_shape(&x, None, &weight, stride, padding);
         assert!(shape.ob <= PIXELS, "one shift per thread");
-        let out = empty(&x, dims);
+        let out = empty_channels_last(&x, dims);
         let d = cond.meta.shape()[1];
         let (cs, cws) = (strides::<2>(&cond), strides::<2>(&cond_weight));
         let (client, dtype) = (x.client.clone(), x.dtype);
