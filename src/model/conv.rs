@@ -1,22 +1,33 @@
-//! The U-Net's 3x3 convolution, with its weight and bias gradients computed by a kernel of our own
-//! on the GPU.
+//! The U-Net's 3x3 convolutions: blocks that run as one kernel of ours each on the GPU, and weight
+//! and bias gradients computed by another.
 //!
-//! burn-cubecl computes a convolution's weight gradient on WebGPU by a generic fallback: it copies
-//! the input and the output gradient with their batch and channel axes swapped, convolves one by
-//! the other, slices the result when the stride is not 1, and the optimiser then copies it into
-//! its channels-last order; its bias gradient is another copy and a reduction. Here both are one
-//! kernel ([`gpu`], written in cubecl, which compiles it to WGSL in the browser):
+//! **Blocks.** Fusion does not fuse element-wise work into a convolution, so a convolution and
+//! the SiLU, the residual add, the conditioning shift or the upsampling and concatenation around
+//! it were a kernel each. A block is the convolution with its neighbours ([`ConvGrads::conv_block`]
+//! and the four after it); its trait body is the definition, which the CPU backend runs, and a GPU
+//! runs one kernel ([`gpu`]). A block returns its output after the SiLU (with the output before it
+//! where a residual block adds it back), since whatever uses a block's output in the U-Net takes
+//! its SiLU. In training each block has a backward of its own (the SiLU's derivative from the
+//! pre-activation the kernel also writes, then the convolution's gradients below); the way up runs
+//! its definition there.
+//!
+//! **Gradients.** burn-cubecl computes a convolution's weight gradient on WebGPU by a generic
+//! fallback: it copies the input and the output gradient with their batch and channel axes
+//! swapped, convolves one by the other, slices the result when the stride is not 1, and the
+//! optimiser then copies it into its channels-last order; its bias gradient is another copy and a
+//! reduction. Here both are one kernel:
 //!
 //!   dW[o, i, kh, kw] = sum over b, y, x of dOut[b, o, y, x] * In[b, i, y s + kh - p, x s + kw - p],
 //!   dBias[o]         = sum over b, y, x of dOut[b, o, y, x],
 //!
 //! with dW written channels-last (W[o, kh, kw, i]), the order the optimiser's flat buffer keeps a
-//! weight in (src/optim.rs), so it is gathered there without a copy.
+//! weight in (src/optim.rs), so it is gathered there without a copy. The input gradient stays
+//! burn's (its transposed convolution).
 //!
-//! The forward pass and the input gradient stay burn's. The operation is a burn backend
-//! extension: the CPU backend (Flex) computes both gradients with burn's own convolution backward,
-//! the GPU backends with the kernel (natively on wgpu, in the browser through burn's fusion
-//! stream, where it runs as an opaque operation).
+//! The operations are a burn backend extension: the CPU backend (Flex) runs the definitions and
+//! burn's own convolution backward, the GPU backends the kernels (natively on wgpu, in the browser
+//! through burn's fusion stream, where each runs as an opaque operation). The kernels are written
+//! in cubecl, which compiles them to WGSL in the browser.
 
 use burn::backend::autodiff::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
