@@ -1004,7 +1004,9 @@ mod gpu {
                     } else {
                         b * s.xs[0] + sy * s.xs[2] + sx * s.xs[3]
                     };
-                    for i in 0..s.cx {
+                    // The channel counts are read at run time: as constants, a shader compiler
+                    // may unroll these loops whole (lavapipe took about 15 s per kernel).
+                    for i in 0..x.shape(1) {
                         let v = x[x_at + i * s.xs[1]];
                         let w_at = o0 * s.ws[0] + i * s.ws[1] + w_tap;
                         #[unroll]
@@ -1014,9 +1016,9 @@ mod gpu {
                     }
                     if comptime!(s.cs > 0) {
                         let s_at = b * s.ss[0] + sy * s.ss[2] + sx * s.ss[3];
-                        for i in 0..s.cs {
+                        for i in 0..skip.shape(1) {
                             let v = skip[s_at + i * s.ss[1]];
-                            let w_at = o0 * s.ws[0] + (s.cx + i) * s.ws[1] + w_tap;
+                            let w_at = o0 * s.ws[0] + (x.shape(1) + i) * s.ws[1] + w_tap;
                             #[unroll]
                             for j in 0..s.ob {
                                 acc[j] += v * weight[w_at + j * s.ws[0]];
