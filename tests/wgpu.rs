@@ -18,6 +18,17 @@ fn wgpu_device() -> burn::prelude::Device {
     })
 }
 
+/// `n` values spread evenly over [-half, half), from a seeded linear congruential generator.
+fn spread(n: usize, seed: u64, half: f32) -> Vec<f32> {
+    let mut s = seed;
+    (0..n)
+        .map(|_| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * (2.0 * half) - half
+        })
+        .collect()
+}
+
 /// Same weights on both backends (a CPU checkpoint loaded on wgpu), same fixed-noise inputs:
 /// the held-out loss agrees. Then the same number of steps on each (their random noise
 /// differs): both lower the loss by a similar amount, and sampling on wgpu gives finite images.
@@ -124,15 +135,7 @@ fn the_convolutions_gradients_on_wgpu_match_the_cpu_backend() {
 
     let gpu = wgpu_device();
     let cpu = backend::cpu();
-    let values = |n: usize, seed: u64| -> Vec<f32> {
-        let mut s = seed;
-        (0..n)
-            .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            })
-            .collect()
-    };
+    let values = |n: usize, seed: u64| spread(n, seed, 1.0);
     for (stride, [b, cin, cout, h, w]) in
         [(1, [2, 3, 5, 9, 7]), (2, [3, 4, 6, 11, 8]), (1, [1, 1, 8, 28, 28])]
     {
@@ -205,15 +208,7 @@ fn the_convolution_blocks_on_wgpu_match_their_definition() {
 
     let gpu = wgpu_device();
     let cpu = backend::cpu();
-    let values = |n: usize, seed: u64| -> Vec<f32> {
-        let mut s = seed;
-        (0..n)
-            .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                ((s >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0
-            })
-            .collect()
-    };
+    let values = |n: usize, seed: u64| spread(n, seed, 2.0);
     let tensor = |shape: [usize; 4], seed: u64, device: &Device| {
         Tensor::<4>::from_data(TensorData::new(values(shape.iter().product(), seed), shape), device)
     };
@@ -314,15 +309,7 @@ fn the_convolution_blocks_train_as_their_definition() {
     use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
     use denoise_lab::model::conv;
 
-    let values = |n: usize, seed: u64| -> Vec<f32> {
-        let mut s = seed;
-        (0..n)
-            .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                ((s >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0
-            })
-            .collect()
-    };
+    let values = |n: usize, seed: u64| spread(n, seed, 2.0);
     let tensor = |shape: [usize; 4], seed: u64, d: &Device| {
         Tensor::<4>::from_data(TensorData::new(values(shape.iter().product(), seed), shape), d).require_grad()
     };

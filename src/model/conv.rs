@@ -183,7 +183,7 @@ mod fusion_meta {
         stride: &usize,
         padding: &usize,
     ) -> (TensorSpec, TensorSpec) {
-        let spec = TensorSpec::new(block_shape(&x.shape, &weight.shape, *stride, *padding), x.dtype);
+        let spec = output(x, x, weight, *stride, *padding);
         (spec.clone(), spec)
     }
 
@@ -194,7 +194,7 @@ mod fusion_meta {
         stride: &usize,
         padding: &usize,
     ) -> TensorSpec {
-        TensorSpec::new(block_shape(&x.shape, &weight.shape, *stride, *padding), x.dtype)
+        output(x, x, weight, *stride, *padding)
     }
 
     pub fn add_block_specs(
@@ -205,7 +205,8 @@ mod fusion_meta {
         stride: &usize,
         padding: &usize,
     ) -> (TensorSpec, TensorSpec) {
-        block_specs(x, weight, weight, stride, padding)
+        let spec = output(x, x, weight, *stride, *padding);
+        (spec.clone(), spec)
     }
 
     /// Of the skip's size.
@@ -217,7 +218,7 @@ mod fusion_meta {
         stride: &usize,
         padding: &usize,
     ) -> (TensorSpec, TensorSpec) {
-        let spec = TensorSpec::new(block_shape(&skip.shape, &weight.shape, *stride, *padding), x.dtype);
+        let spec = output(x, skip, weight, *stride, *padding);
         (spec.clone(), spec)
     }
 
@@ -232,7 +233,7 @@ mod fusion_meta {
         stride: &usize,
         padding: &usize,
     ) -> TensorSpec {
-        TensorSpec::new(block_shape(&x.shape, &weight.shape, *stride, *padding), x.dtype)
+        output(x, x, weight, *stride, *padding)
     }
 
     pub fn res_block_spec(
@@ -243,24 +244,26 @@ mod fusion_meta {
         stride: &usize,
         padding: &usize,
     ) -> TensorSpec {
-        TensorSpec::new(block_shape(&x.shape, &weight.shape, *stride, *padding), x.dtype)
+        output(x, x, weight, *stride, *padding)
     }
 
-    /// [b, out, h', w'] of a convolution of an input of shape `input` [b, .., h, w] by `weight`
-    /// [out, in, k, k].
-    fn block_shape(
-        input: &burn::tensor::Shape,
-        weight: &burn::tensor::Shape,
+    /// [b, out, h', w'] in `x`'s element type: a convolution by `weight` [out, in, k, k] of an
+    /// input of `size`'s shape [b, .., h, w].
+    fn output(
+        x: &TensorSpec,
+        size: &TensorSpec,
+        weight: &TensorSpec,
         stride: usize,
         padding: usize,
-    ) -> burn::tensor::Shape {
-        let k = weight[2];
-        burn::tensor::Shape::from([
+    ) -> TensorSpec {
+        let (input, k) = (&size.shape, weight.shape[2]);
+        let shape = burn::tensor::Shape::from([
             input[0],
-            weight[0],
+            weight.shape[0],
             super::out_size(input[2], k, stride, padding),
             super::out_size(input[3], k, stride, padding),
-        ])
+        ]);
+        TensorSpec::new(shape, x.dtype)
     }
 
     pub fn gradient_specs(
@@ -642,6 +645,30 @@ fn add_block<B: ConvGrads, C: CheckpointStrategy>(
     }
 }
 
+/// A convolution node of the autodiff graph ([`ConvBackward`]): `forward` computes y (and
+/// whatever else it returns beside it) on the inner backend from x, the weight and the bias.
+#[allow(clippy::type_complexity)]
+fn tracked_conv<B: ConvGrads, C: CheckpointStrategy, T>(
+    x: FloatTensor<Autodiff<B, C>>,
+    weight: FloatTensor<Autodiff<B, C>>,
+    bias: FloatTensor<Autodiff<B, C>>,
+    stride: usize,
+    padding: usize,
+    forward: impl FnOnce(FloatTensor<B>, FloatTensor<B>, FloatTensor<B>) -> (FloatTensor<B>, T),
+) -> (FloatTensor<Autodiff<B, C>>, T) {
+    match ConvBackward.prepare::<C>([x.node(), weight.node(), bias.node()]).compute_bound().stateful() {
+        OpsKind::Tracked(prep) => {
+            let (x, weight) = (x.primitive().clone(), weight.primitive().clone());
+            let (y, rest) = forward(x.clone(), weight.clone(), bias.into_primitive());
+            (prep.finish((x, weight, stride, padding), y), rest)
+        }
+        OpsKind::UnTracked(prep) => {
+            let (y, rest) = forward(x.into_primitive(), weight.into_primitive(), bias.into_primitive());
+            (prep.finish(y), rest)
+        }
+    }
+}
+
 /// Training (autodiff): each block but the way up runs its kernel forward on a GPU (the
 /// definition on the CPU backend) and has a backward of its own; the way up runs its definition.
 impl<B: Backend + ConvGrads, C: CheckpointStrategy> ConvGrads for Autodiff<B, C> {
@@ -652,21 +679,10 @@ impl<B: Backend + ConvGrads, C: CheckpointStrategy> ConvGrads for Autodiff<B, C>
         stride: usize,
         padding: usize,
     ) -> FloatTensor<Self> {
-        match ConvBackward.prepare::<C>([x.node(), weight.node(), bias.node()]).compute_bound().stateful() {
-            OpsKind::Tracked(prep) => {
-                let (x, weight) = (x.primitive().clone(), weight.primitive().clone());
-                let out =
-                    B::conv_with_grads(x.clone(), weight.clone(), bias.into_primitive(), stride, padding);
-                prep.finish((x, weight, stride, padding), out)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(B::conv_with_grads(
-                x.into_primitive(),
-                weight.into_primitive(),
-                bias.into_primitive(),
-                stride,
-                padding,
-            )),
-        }
+        tracked_conv::<B, C, _>(x, weight, bias, stride, padding, |x, w, b| {
+            (B::conv_with_grads(x, w, b, stride, padding), ())
+        })
+        .0
     }
 
     fn conv_block(
@@ -676,27 +692,9 @@ impl<B: Backend + ConvGrads, C: CheckpointStrategy> ConvGrads for Autodiff<B, C>
         stride: usize,
         padding: usize,
     ) -> (FloatTensor<Self>, FloatTensor<Self>) {
-        let (y, a): (FloatTensor<Self>, FloatTensor<B>) = match ConvBackward
-            .prepare::<C>([x.node(), weight.node(), bias.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let (x, weight) = (x.primitive().clone(), weight.primitive().clone());
-                let (y, a) = B::conv_block(x.clone(), weight.clone(), bias.into_primitive(), stride, padding);
-                (prep.finish((x, weight, stride, padding), y), a)
-            }
-            OpsKind::UnTracked(prep) => {
-                let (y, a) = B::conv_block(
-                    x.into_primitive(),
-                    weight.into_primitive(),
-                    bias.into_primitive(),
-                    stride,
-                    padding,
-                );
-                (prep.finish(y), a)
-            }
-        };
+        let (y, a) = tracked_conv::<B, C, _>(x, weight, bias, stride, padding, |x, w, b| {
+            B::conv_block(x, w, b, stride, padding)
+        });
         let a = match SiluBackward.prepare::<C>([y.node()]).compute_bound().stateful() {
             OpsKind::Tracked(prep) => {
                 let z: FloatTensor<B> = y.primitive().clone();
@@ -714,21 +712,10 @@ impl<B: Backend + ConvGrads, C: CheckpointStrategy> ConvGrads for Autodiff<B, C>
         stride: usize,
         padding: usize,
     ) -> FloatTensor<Self> {
-        match ConvBackward.prepare::<C>([x.node(), weight.node(), bias.node()]).compute_bound().stateful() {
-            OpsKind::Tracked(prep) => {
-                let (x, weight) = (x.primitive().clone(), weight.primitive().clone());
-                let out =
-                    B::conv_out_block(x.clone(), weight.clone(), bias.into_primitive(), stride, padding);
-                prep.finish((x, weight, stride, padding), out)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(B::conv_out_block(
-                x.into_primitive(),
-                weight.into_primitive(),
-                bias.into_primitive(),
-                stride,
-                padding,
-            )),
-        }
+        tracked_conv::<B, C, _>(x, weight, bias, stride, padding, |x, w, b| {
+            (B::conv_out_block(x, w, b, stride, padding), ())
+        })
+        .0
     }
 
     fn conv_res_block(
