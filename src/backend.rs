@@ -105,3 +105,65 @@ pub fn configure_fusion() {
 
 /// Independent blocks of operations burn's fusion search follows at once (its default is 5).
 pub const FUSION_MAX_BLOCKS: usize = 3;
+
+/// Await `f`, adding the time of its first poll to `spent`. For a readback that first poll does
+/// the host's part of the work queued before it (running the queued operations, recording their
+/// dispatches, submitting them); the later polls only find the device's result ready.
+pub async fn timing_first_poll<F: std::future::Future>(f: F, spent: &mut web_time::Duration) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let mut first = true;
+    std::future::poll_fn(|cx| {
+        let start = web_time::Instant::now();
+        let polled = f.as_mut().poll(cx);
+        if std::mem::take(&mut first) {
+            *spent += start.elapsed();
+        }
+        polled
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::task::{Context, Poll, Waker};
+
+    /// A future busy for `first` in its first poll and for `later` in its second, then ready.
+    struct Busy {
+        polls: u32,
+        first: web_time::Duration,
+        later: web_time::Duration,
+    }
+
+    impl std::future::Future for Busy {
+        type Output = u32;
+        fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<u32> {
+            self.polls += 1;
+            std::thread::sleep(if self.polls == 1 { self.first } else { self.later });
+            if self.polls == 2 {
+                Poll::Ready(7)
+            } else {
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+        }
+    }
+
+    #[test]
+    fn timing_first_poll_counts_only_the_first_poll() {
+        let ms = web_time::Duration::from_millis;
+        let busy = Busy { polls: 0, first: ms(30), later: ms(200) };
+        let mut spent = ms(5);
+        let out = {
+            let mut timed = std::pin::pin!(timing_first_poll(busy, &mut spent));
+            let mut cx = Context::from_waker(Waker::noop());
+            loop {
+                if let Poll::Ready(v) = timed.as_mut().poll(&mut cx) {
+                    break v;
+                }
+            }
+        };
+        assert_eq!(out, 7);
+        assert!(spent >= ms(35) && spent < ms(200), "{spent:?}: 5 ms before, 30 ms in the first poll");
+    }
+}

@@ -6,6 +6,7 @@
 //! the first model it applies to (`SamplerKind::applies_to`), so callers ask for a sampler by name
 //! and never pick a model themselves.
 
+use crate::backend;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::ideal::Universal;
@@ -16,6 +17,7 @@ use crate::sampler::{self, Chain, Decoder, SamplerKind, Walk};
 use crate::schedule::Schedule;
 use crate::train::{FlushReport, ReadBack, TrainConfig, Trainer};
 use burn::prelude::*;
+use web_time::{Duration, Instant};
 
 /// One model of a run: trained, or the universal denoiser Φ* of the same training images.
 pub enum Member {
@@ -264,6 +266,15 @@ pub fn spec(model: ModelKind, sampler: SamplerKind) -> String {
 pub struct Session {
     /// `members[0]` is the main model, always a trained one.
     members: Vec<Member>,
+    host: HostTime,
+}
+
+/// The host's own time (`Session::host_time`) for the steps queued since the last flush, and for
+/// those the last flush read.
+#[derive(Default)]
+struct HostTime {
+    queued: Duration,
+    flushed: Duration,
 }
 
 impl Session {
@@ -280,12 +291,12 @@ impl Session {
             Some(_) => {}
         }
         let members = configs.iter().map(|c| Member::new(c, data, device)).collect::<Result<_>>()?;
-        Ok(Self { members })
+        Ok(Self { members, host: HostTime::default() })
     }
 
     /// A run of one model (an imported or resumed checkpoint).
     pub fn single(trainer: Trainer) -> Self {
-        Self { members: vec![Member::Trained(Box::new(trainer))] }
+        Self { members: vec![Member::Trained(Box::new(trainer))], host: HostTime::default() }
     }
 
     /// A resumed main model with models to show beside it (`alongside`, e.g. Φ* of its data).
@@ -336,7 +347,9 @@ impl Session {
     /// 4,294,967,295): from 1 to `limits::STEPS_PER_CALL`, else an error of kind config.
     pub fn queue_steps(&mut self, n: u64) -> Result<()> {
         limits::STEPS_PER_CALL.check(n as f64)?;
+        let start = Instant::now();
         self.train_steps(n as usize);
+        self.host.queued += start.elapsed();
         Ok(())
     }
 
@@ -352,10 +365,20 @@ impl Session {
     /// `Trainer::flush`), so they stay in step, and the error names the model that diverged.
     pub async fn flush(&mut self) -> Result<Vec<FlushReport>> {
         let mut read = Vec::new();
+        let mut host = std::mem::take(&mut self.host.queued);
         for t in self.trainers_mut() {
-            read.push(t.read_pending().await?);
+            read.push(backend::timing_first_poll(t.read_pending(), &mut host).await?);
         }
+        self.host.flushed = host;
         self.absorb(read)
+    }
+
+    /// The time the host itself spent on the steps of the last `flush` (call it after one):
+    /// queuing them (`queue_steps`) and each readback's first poll, which runs the queued
+    /// operations, records their dispatches and submits them, but not the wait for the device.
+    /// On WebGPU this is what a faster GPU does not shorten: the wasm's cost per dispatch.
+    pub fn host_time(&self) -> Duration {
+        self.host.flushed
     }
 
     /// The same, blocking (native only).

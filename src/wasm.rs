@@ -249,6 +249,8 @@ struct Flushed<'a> {
     level_loss: &'a [Option<f64>],
     /// The compared models' flushed steps.
     others: Vec<ModelSteps<'a>>,
+    /// The wasm's own time for these steps, in ms (`Session::host_time`).
+    host_ms: f64,
 }
 
 #[derive(Serialize)]
@@ -435,6 +437,7 @@ impl Session {
                 .skip(1)
                 .map(|(t, r)| ModelSteps { model: t.config.kind.name(), steps: &r.steps })
                 .collect(),
+            host_ms: run.host_time().as_secs_f64() * 1e3,
         })
     }
 

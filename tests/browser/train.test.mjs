@@ -53,6 +53,10 @@ test('loads without console errors, finds a WebGPU adapter, trains >= 50 steps a
   const speed = await lab(page, '({ ms: lab.msPerStep, warm: lab.warmupMs })');
   console.log(`# ${losses.length} steps in ${Date.now() - t0} ms; loss ${first.toFixed(4)} -> ${last.toFixed(4)}; ${speed.ms?.toFixed(1)} ms/step, warm-up ${speed.warm?.toFixed(0)} ms`);
   assert.ok(last < first, `loss falls: first 5 mean ${first}, last 5 mean ${last}`);
+  // Each frame reports the wasm's own time for its steps: some, and less than the whole frame.
+  const frames = await lab(page, 'lab.frames');
+  assert.ok(frames.length > 0 && frames.every((f) => f.hostMs > 0 && f.hostMs <= f.ms), `host time within each frame: ${JSON.stringify(frames.slice(0, 4))}`);
+  console.log(`# the wasm's own time: ${mean(frames.map((f) => f.hostMs / f.k)).toFixed(1)} ms/step of ${mean(frames.map((f) => f.ms / f.k)).toFixed(1)}`);
   assert.match(await page.textContent('#stat-step'), /^\d+$/);
   assert.notEqual(await page.textContent('#stat-ms'), '–', 'ms/step is shown');
   assert.notEqual(await page.textContent('#stat-warmup'), '–', 'warm-up time is shown');

@@ -42,7 +42,7 @@ export function createLab({ cfg, view, post }) {
     importPending: false, // a checkpoint's bytes are kept for an import under way (or its "Switch to ...")
     autosaves: 0, // counts autosaves stored in this browser
     resumed: null, // {step, history} of the autosave this session resumed, if it did
-    frames: [], // [{k, ms}] per training frame of this session (k steps in ms)
+    frames: [], // [{k, ms, hostMs}] per training frame of this session (k steps in ms, hostMs of them the wasm's own)
     activities: [], // the worker's last status texts (what the progress line said), newest last
     times: {}, // performance.now() of milestones: ready, firstDrawn (a first grid), firstSamples (a whole pass), firstStep
     companionModel: null, // the side-by-side model of a scenario

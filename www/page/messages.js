@@ -91,7 +91,7 @@ function onProgress(msg) {
   lab.step = msg.step;
   lab.times.firstStep ??= performance.now();
   endActivity('step');
-  lab.frames.push({ k: msg.stepsPerFrame, ms: msg.frameMs });
+  lab.frames.push({ k: msg.stepsPerFrame, ms: msg.frameMs, hostMs: msg.hostMs });
   for (const p of msg.steps) lab.losses.push(p.loss);
   charts.pushLoss(msg.steps);
   if (msg.levelLoss) charts.setLevelLoss(msg.levelLoss);

@@ -380,7 +380,7 @@ export class Run {
     this.metrics.trained(k);
     this.step = report.step;
     const [other] = report.others;
-    this.post({ type: 'progress', companion: other || null, step: report.step, steps: report.steps, levelLoss: report.levelLoss, ...speed, stepsPerFrame: k, frameMs: dt, trainingShare: this.share.trainingShare(performance.now()) });
+    this.post({ type: 'progress', companion: other || null, step: report.step, steps: report.steps, levelLoss: report.levelLoss, ...speed, stepsPerFrame: k, frameMs: dt, hostMs: report.hostMs, trainingShare: this.share.trainingShare(performance.now()) });
     return { trained: true };
   }
 
