@@ -107,7 +107,7 @@ if [ "$WEB_ONLY" = 0 ]; then
   say "wasm-bindgen --target web (scripts/bindgen)"
   rm -rf "$DIST/pkg"
   cargo run --quiet --locked -p denoise-lab-bindgen -- \
-    "$ROOT/target/wasm32-unknown-unknown/release/denoise_lab.wasm" "$DIST/pkg"
+    "${CARGO_TARGET_DIR:-$ROOT/target}/wasm32-unknown-unknown/release/denoise_lab.wasm" "$DIST/pkg"
 
   WASM="$DIST/pkg/denoise_lab_bg.wasm"
   # The glue must locate the .wasm beside itself (its init() with no argument; the workers pass
