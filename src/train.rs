@@ -217,6 +217,9 @@ pub struct Trainer {
     /// could keep weights that already blew up, e.g. after one step at learning rate 10).
     last_good: Snapshot,
     mean_image: Vec<f32>,
+    /// [0, 0]: the KL and NLL columns of the statistics row of a model without them, uploaded
+    /// once (filled per step, they were two dispatches of every denoiser step).
+    no_terms: Tensor<1>,
 }
 
 /// Decay of the per-level running mean at each flush window.
@@ -261,6 +264,7 @@ impl Trainer {
         let rng = SplitMix64::new(config.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ step);
         let levels = schedule.levels;
         let mean_image = train.mean_image();
+        let no_terms = Tensor::<1>::from_data(TensorData::new(vec![0.0f32; 2], [2]), &plain);
         Ok(Self {
             schedule,
             device: plain.autodiff(),
@@ -279,6 +283,7 @@ impl Trainer {
             history: Vec::new(),
             level_loss: vec![None; levels],
             mean_image,
+            no_terms,
             config,
         })
     }
@@ -434,16 +439,15 @@ impl Trainer {
         // Stats row: [loss, kl, nll, sum of per-sample loss at each level].
         let per_sample = per_sample.inner();
         let level_sums = per_sample.clone().reshape([1, b]).matmul(one_hot).reshape([levels_n]);
-        let zero = || Tensor::<1>::zeros([1], &plain);
-        let stats = Tensor::cat(
-            vec![
-                loss.inner().reshape([1]),
-                kl.map(|t| t.inner().mean().reshape([1])).unwrap_or_else(zero),
-                nll.map(|t| t.inner().mean().reshape([1])).unwrap_or_else(zero),
-                level_sums,
-            ],
-            0,
-        );
+        let mut row = vec![loss.inner().reshape([1])];
+        match (kl, nll) {
+            (Some(kl), Some(nll)) => {
+                row.extend([kl.inner().mean().reshape([1]), nll.inner().mean().reshape([1])]);
+            }
+            _ => row.push(self.no_terms.clone()),
+        }
+        row.push(level_sums);
+        let stats = Tensor::cat(row, 0);
         let mut level_counts = vec![0u32; levels_n];
         for &l in &levels {
             level_counts[l - 1] += 1;

@@ -645,6 +645,94 @@ fn add_block<B: ConvGrads, C: CheckpointStrategy>(
     }
 }
 
+/// silu(z), z = conv(x, weight) + bias + (cond cond_weight + cond_bias)[b, out, 1, 1]
+/// ([`ConvGrads::conv_cond_block`] in training).
+///
+/// One node for the block and its conditioning Linear: the Linear's bias gradient is the sum of
+/// z's gradient over the batch and the pixels, which is the convolution bias's gradient (our
+/// weight-gradient kernel computes it), so it costs no reduction of its own.
+#[derive(Debug)]
+struct CondBlockBackward;
+
+impl<B: ConvGrads> Backward<B, 6> for CondBlockBackward {
+    /// The input, the weight, z, the conditioning input and its Linear's weight, stride and
+    /// padding.
+    type State =
+        (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>, FloatTensor<B>, FloatTensor<B>, usize, usize);
+
+    fn backward(self, ops: Ops<Self::State, 6>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_weight, node_bias, node_cond, node_cond_weight, node_cond_bias] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (x, weight, z, cond, cond_weight, stride, padding) = ops.state;
+        let [b, c] = [cond.shape()[0], cond_weight.shape()[1]];
+        let dz = silu_backward::<B>(z, grad);
+        if node_cond.is_some() || node_cond_weight.is_some() {
+            // The shift's gradient [b, c]: dz summed over each map's pixels.
+            let d_shift = burn::backend::autodiff::ops::broadcast_shape::<B>(
+                dz.clone(),
+                &burn::tensor::Shape::from([b, c, 1, 1]),
+            );
+            let d_shift = B::float_reshape(d_shift, burn::tensor::Shape::from([b, c]));
+            if let Some(node) = node_cond_weight {
+                grads.register::<B>(node.id, B::float_matmul(B::float_transpose(cond), d_shift.clone()));
+            }
+            if let Some(node) = node_cond {
+                grads.register::<B>(node.id, B::float_matmul(d_shift, B::float_transpose(cond_weight)));
+            }
+        }
+        let kernel = weight.shape()[2];
+        if let Some(node) = node_x {
+            let dx = B::conv2d_x_backward(x.clone(), weight, dz.clone(), options(stride, padding));
+            grads.register::<B>(node.id, dx);
+        }
+        if node_weight.is_some() || node_bias.is_some() || node_cond_bias.is_some() {
+            let (dw, db) = B::conv_grads(x, dz, kernel, stride, padding);
+            if let Some(node) = node_weight {
+                grads.register::<B>(node.id, dw);
+            }
+            if let Some(node) = node_cond_bias {
+                grads.register::<B>(node.id, db.clone());
+            }
+            if let Some(node) = node_bias {
+                grads.register::<B>(node.id, db);
+            }
+        }
+    }
+}
+
+/// Training's conditioned block: one kernel forward on a GPU (after the Linear's matmul and bias),
+/// z kept for backward.
+#[allow(clippy::too_many_arguments)]
+fn tracked_cond_block<B: ConvGrads, C: CheckpointStrategy>(
+    x: FloatTensor<Autodiff<B, C>>,
+    weight: FloatTensor<Autodiff<B, C>>,
+    bias: FloatTensor<Autodiff<B, C>>,
+    cond: FloatTensor<Autodiff<B, C>>,
+    cond_weight: FloatTensor<Autodiff<B, C>>,
+    cond_bias: FloatTensor<Autodiff<B, C>>,
+    stride: usize,
+    padding: usize,
+) -> FloatTensor<Autodiff<B, C>> {
+    let parents = [x.node(), weight.node(), bias.node(), cond.node(), cond_weight.node(), cond_bias.node()];
+    let [x, weight, bias, cond, cond_weight, cond_bias] =
+        [x, weight, bias, cond, cond_weight, cond_bias].map(|t| t.into_primitive());
+    let [b, c] = [cond.shape()[0], cond_weight.shape()[1]];
+    let shift = B::float_add(
+        B::float_reshape(
+            B::float_matmul(cond.clone(), cond_weight.clone()),
+            burn::tensor::Shape::from([b, c, 1, 1]),
+        ),
+        B::float_reshape(cond_bias, burn::tensor::Shape::from([1, c, 1, 1])),
+    );
+    match CondBlockBackward.prepare::<C>(parents).compute_bound().stateful() {
+        OpsKind::Tracked(prep) => {
+            let (z, a) = B::conv_add_block(x.clone(), shift, weight.clone(), bias, stride, padding);
+            prep.finish((x, weight, z, cond, cond_weight, stride, padding), a)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(B::conv_add_block(x, shift, weight, bias, stride, padding).1),
+    }
+}
+
 /// A convolution node of the autodiff graph ([`ConvBackward`]): `forward` computes y (and
 /// whatever else it returns beside it) on the inner backend from x, the weight and the bias.
 #[allow(clippy::type_complexity)]
@@ -729,8 +817,8 @@ impl<B: Backend + ConvGrads, C: CheckpointStrategy> ConvGrads for Autodiff<B, C>
         add_block::<B, C>(x, residual, weight, bias, stride, padding)
     }
 
-    /// The conditioning's shift is computed by burn's operations (differentiated by burn), then
-    /// added in the block's kernel.
+    /// The conditioning's shift is computed by burn's operations, then added in the block's
+    /// kernel; [`CondBlockBackward`] differentiates the whole block.
     fn conv_cond_block(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
@@ -741,14 +829,7 @@ impl<B: Backend + ConvGrads, C: CheckpointStrategy> ConvGrads for Autodiff<B, C>
         stride: usize,
         padding: usize,
     ) -> FloatTensor<Self> {
-        let [b, c] = [cond.shape()[0], cond_weight.shape()[1]];
-        let projected = Self::float_matmul(cond, cond_weight);
-        let projected = Self::float_reshape(projected, burn::tensor::Shape::from([b, c, 1, 1]));
-        let shift = Self::float_add(
-            projected,
-            Self::float_reshape(cond_bias, burn::tensor::Shape::from([1, c, 1, 1])),
-        );
-        add_block::<B, C>(x, shift, weight, bias, stride, padding)
+        tracked_cond_block::<B, C>(x, weight, bias, cond, cond_weight, cond_bias, stride, padding)
     }
 
     fn conv_grads(

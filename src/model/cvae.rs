@@ -253,7 +253,8 @@ impl Cvae {
         let pixels = (z_prev.dims()[2] * z_prev.dims()[3]) as f64;
         let log_sigma = coefs.log_sigma.clone();
         let sq = ((z_prev - mean) * (-log_sigma.clone()).exp()).powi_scalar(2) * 0.5;
-        let nll = sq.sum_dims(&[1, 2, 3]).flatten::<1>(0, 3)
+        // One reduction over each sample's pixels (sum_dims over the three dims took three).
+        let nll = sq.flatten::<2>(1, 3).sum_dim(1).flatten::<1>(0, 1)
             + log_sigma.flatten::<1>(0, 3) * pixels
             + 0.5 * (2.0 * std::f64::consts::PI).ln() * pixels;
         CvaeTerms { kl, nll }
