@@ -520,10 +520,13 @@ impl ConvGrads for CubeBackend {
 }
 
 /// The gradients of a convolution y = conv(x, weight) + bias from y's gradient `grad`: the input's
-/// by burn's transposed convolution, the weight's and the bias's by [`ConvGrads::conv_grads`].
+/// by burn's transposed convolution, the weight's and the bias's by [`ConvGrads::conv_grads`]. The
+/// bias's gradient goes to every node of `bias_nodes` (a conditioned block's Linear's bias adds to
+/// the same sum).
 #[allow(clippy::too_many_arguments)]
 fn conv_backward<B: ConvGrads>(
-    [node_x, node_weight, node_bias]: [Option<burn::backend::autodiff::NodeId>; 3],
+    [node_x, node_weight]: [Option<burn::backend::autodiff::NodeId>; 2],
+    bias_nodes: &[Option<burn::backend::autodiff::NodeId>],
     grads: &mut Gradients,
     x: FloatTensor<B>,
     weight: FloatTensor<B>,
@@ -536,13 +539,14 @@ fn conv_backward<B: ConvGrads>(
         let dx = B::conv2d_x_backward(x.clone(), weight, grad.clone(), options(stride, padding));
         grads.register::<B>(node, dx);
     }
-    if node_weight.is_some() || node_bias.is_some() {
+    let bias_nodes: Vec<_> = bias_nodes.iter().flatten().collect();
+    if node_weight.is_some() || !bias_nodes.is_empty() {
         let (dw, db) = B::conv_grads(x, grad, kernel, stride, padding);
         if let Some(node) = node_weight {
             grads.register::<B>(node, dw);
         }
-        if let Some(node) = node_bias {
-            grads.register::<B>(node, db);
+        for &&node in &bias_nodes {
+            grads.register::<B>(node, db.clone());
         }
     }
 }
@@ -565,8 +569,8 @@ impl<B: ConvGrads> Backward<B, 3> for ConvBackward {
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
         let grad = grads.consume::<B>(&ops.node);
         let (x, weight, stride, padding) = ops.state;
-        let ids = ops.parents.map(|p| p.map(|n| n.id));
-        conv_backward::<B>(ids, grads, x, weight, grad, stride, padding);
+        let [node_x, node_weight, node_bias] = ops.parents.map(|p| p.map(|n| n.id));
+        conv_backward::<B>([node_x, node_weight], &[node_bias], grads, x, weight, grad, stride, padding);
     }
 }
 
@@ -602,8 +606,8 @@ impl<B: ConvGrads> Backward<B, 4> for AddBlockBackward {
             let d_add = burn::backend::autodiff::ops::broadcast_shape::<B>(dz.clone(), &add_shape);
             grads.register::<B>(node.id, d_add);
         }
-        let ids = [node_x, node_weight, node_bias].map(|p| p.map(|n| n.id));
-        conv_backward::<B>(ids, grads, x, weight, dz, stride, padding);
+        let [node_x, node_weight, node_bias] = [node_x, node_weight, node_bias].map(|p| p.map(|n| n.id));
+        conv_backward::<B>([node_x, node_weight], &[node_bias], grads, x, weight, dz, stride, padding);
     }
 }
 
@@ -680,23 +684,8 @@ impl<B: ConvGrads> Backward<B, 6> for CondBlockBackward {
                 grads.register::<B>(node.id, B::float_matmul(d_shift, B::float_transpose(cond_weight)));
             }
         }
-        let kernel = weight.shape()[2];
-        if let Some(node) = node_x {
-            let dx = B::conv2d_x_backward(x.clone(), weight, dz.clone(), options(stride, padding));
-            grads.register::<B>(node.id, dx);
-        }
-        if node_weight.is_some() || node_bias.is_some() || node_cond_bias.is_some() {
-            let (dw, db) = B::conv_grads(x, dz, kernel, stride, padding);
-            if let Some(node) = node_weight {
-                grads.register::<B>(node.id, dw);
-            }
-            if let Some(node) = node_cond_bias {
-                grads.register::<B>(node.id, db.clone());
-            }
-            if let Some(node) = node_bias {
-                grads.register::<B>(node.id, db);
-            }
-        }
+        let ids = [node_x, node_weight, node_bias, node_cond_bias].map(|p| p.map(|n| n.id));
+        conv_backward::<B>([ids[0], ids[1]], &ids[2..], grads, x, weight, dz, stride, padding);
     }
 }
 
