@@ -103,6 +103,7 @@ export const TO_PAGE = {
       warmupMs: 'the first frame (shader compilation, warm-up)',
       stepsPerFrame: "this frame's steps",
       frameMs: "this frame's time",
+      hostMs: "of it the wasm's own time (Session::host_time: queuing the steps, running and submitting their dispatches; not the wait for the device)",
       trainingShare: "training's share of the worker's wall time while playing",
     },
   },
