@@ -539,13 +539,12 @@ fn conv_backward<B: ConvGrads>(
         let dx = B::conv2d_x_backward(x.clone(), weight, grad.clone(), options(stride, padding));
         grads.register::<B>(node, dx);
     }
-    let bias_nodes: Vec<_> = bias_nodes.iter().flatten().collect();
-    if node_weight.is_some() || !bias_nodes.is_empty() {
+    if node_weight.is_some() || bias_nodes.iter().any(Option::is_some) {
         let (dw, db) = B::conv_grads(x, grad, kernel, stride, padding);
         if let Some(node) = node_weight {
             grads.register::<B>(node, dw);
         }
-        for &&node in &bias_nodes {
+        for &node in bias_nodes.iter().flatten() {
             grads.register::<B>(node, db.clone());
         }
     }
