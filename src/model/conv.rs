@@ -8,8 +8,8 @@
 //! runs one kernel ([`gpu`]). A block returns its output after the SiLU (with the output before it
 //! where a residual block adds it back), since whatever uses a block's output in the U-Net takes
 //! its SiLU. In training each block has a backward of its own (the SiLU's derivative from the
-//! pre-activation the kernel also writes, then the convolution's gradients below); the way up runs
-//! its definition there.
+//! pre-activation the kernel also writes, then the convolution's gradients below). The way up's
+//! input, cat(upsample(x), skip), is never built: its kernels read x and the skip in place.
 //!
 //! **Gradients.** burn-cubecl computes a convolution's weight gradient on WebGPU by a generic
 //! fallback: it copies the input and the output gradient with their batch and channel axes
@@ -21,8 +21,9 @@
 //!   dBias[o]         = sum over b, y, x of dOut[b, o, y, x],
 //!
 //! with dW written channels-last (W[o, kh, kw, i]), the order the optimiser's flat buffer keeps a
-//! weight in (src/optim.rs), so it is gathered there without a copy. The input gradient stays
-//! burn's (its transposed convolution).
+//! weight in (src/optim.rs), so it is gathered there without a copy (for the way up, In is the
+//! upsampled x's channels, then the skip's). The input gradient stays burn's (its transposed
+//! convolution).
 //!
 //! The operations are a burn backend extension: the CPU backend (Flex) runs the definitions and
 //! burn's own convolution backward, the GPU backends the kernels (natively on wgpu, in the browser
@@ -167,6 +168,20 @@ pub trait ConvGrads: Backend {
         stride: usize,
         padding: usize,
     ) -> (FloatTensor<Self>, FloatTensor<Self>);
+
+    /// [`ConvGrads::conv_grads`] of an up block ([`ConvGrads::conv_up_block`]): the input is
+    /// cat(upsample(x), skip), which a GPU reads in place instead of building it.
+    #[fusion(meta = fusion_meta::up_gradient_specs)]
+    fn conv_up_grads(
+        x: FloatTensor<Self>,
+        skip: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        Self::conv_grads(up_input::<Self>(x, skip), grad, kernel, stride, padding)
+    }
 }
 
 /// What burn's fusion stream needs to queue the gradients before they are computed: their shapes
@@ -278,6 +293,22 @@ mod fusion_meta {
             TensorSpec::new(burn::tensor::Shape::from([grad.shape[1]]), x.dtype),
         )
     }
+
+    /// As [`gradient_specs`], the input's channels being x's and the skip's.
+    pub fn up_gradient_specs(
+        x: &TensorSpec,
+        skip: &TensorSpec,
+        grad: &TensorSpec,
+        kernel: &usize,
+        _: &usize,
+        _: &usize,
+    ) -> (TensorSpec, TensorSpec) {
+        let [out, k] = [grad.shape[1], *kernel];
+        (
+            TensorSpec::new(burn::tensor::Shape::from([out, x.shape[1] + skip.shape[1], k, k]), x.dtype),
+            TensorSpec::new(burn::tensor::Shape::from([out]), x.dtype),
+        )
+    }
 }
 
 /// The convolution of the blocks: conv(a, weight) + bias, with a = x, or cat(upsample(x), skip)
@@ -291,14 +322,18 @@ fn block_definition<B: ConvGrads>(
     padding: usize,
 ) -> FloatTensor<B> {
     let a = match skip {
-        Some(skip) => {
-            let [_, _, h, w] = skip.shape().dims();
-            let up = B::interpolate(x, [h, w], nearest());
-            B::float_cat(vec![up, skip], 1)
-        }
+        Some(skip) => up_input::<B>(x, skip),
         None => x,
     };
     B::conv_with_grads(a, weight, bias, stride, padding)
+}
+
+/// An up block's convolution input: cat(upsample(x), skip) on channels, x upsampled (nearest) to
+/// the skip's size.
+fn up_input<B: Backend>(x: FloatTensor<B>, skip: FloatTensor<B>) -> FloatTensor<B> {
+    let [_, _, h, w] = skip.shape().dims();
+    let up = B::interpolate(x, [h, w], nearest());
+    B::float_cat(vec![up, skip], 1)
 }
 
 /// silu(x) = x sigmoid(x), as burn's `activation::silu` writes it.
@@ -515,7 +550,18 @@ impl ConvGrads for CubeBackend {
         stride: usize,
         padding: usize,
     ) -> (FloatTensor<Self>, FloatTensor<Self>) {
-        gpu::gradients(x, grad, kernel, options(stride, padding))
+        gpu::gradients(x, None, grad, kernel, options(stride, padding))
+    }
+
+    fn conv_up_grads(
+        x: FloatTensor<Self>,
+        skip: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        gpu::gradients(x, Some(skip), grad, kernel, options(stride, padding))
     }
 }
 
@@ -585,6 +631,17 @@ impl<B: Backend> Backward<B, 1> for SiluBackward {
         if let [Some(node)] = ops.parents {
             grads.register::<B>(node.id, silu_backward::<B>(ops.state, grad));
         }
+    }
+}
+
+/// `a` = silu(z), computed beside z by a block's kernel, as a node of the graph ([`SiluBackward`]).
+fn tracked_silu<B: Backend, C: CheckpointStrategy>(
+    z: &FloatTensor<Autodiff<B, C>>,
+    a: FloatTensor<B>,
+) -> FloatTensor<Autodiff<B, C>> {
+    match SiluBackward.prepare::<C>([z.node()]).compute_bound().stateful() {
+        OpsKind::Tracked(prep) => prep.finish(z.primitive().clone(), a),
+        OpsKind::UnTracked(prep) => prep.finish(a),
     }
 }
 
@@ -721,6 +778,74 @@ fn tracked_cond_block<B: ConvGrads, C: CheckpointStrategy>(
     }
 }
 
+/// y = conv(cat(upsample(x), skip), weight) + bias ([`ConvGrads::conv_up_block`] in training).
+///
+/// Its input is never built: the forward kernel and [`ConvGrads::conv_up_grads`] read x and the
+/// skip in place. The input's gradient is burn's transposed convolution, split between the skip
+/// and x, whose part goes back through the upsampling.
+#[derive(Debug)]
+struct UpBlockBackward;
+
+impl<B: ConvGrads> Backward<B, 4> for UpBlockBackward {
+    /// x, the skip, the weight, stride and padding.
+    type State = (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>, usize, usize);
+
+    fn backward(self, ops: Ops<Self::State, 4>, grads: &mut Gradients, _: &mut Checkpointer) {
+        use burn::tensor::Slice;
+        let [node_x, node_skip, node_weight, node_bias] = ops.parents.map(|p| p.map(|n| n.id));
+        let grad = grads.consume::<B>(&ops.node);
+        let (x, skip, weight, stride, padding) = ops.state;
+        if node_x.is_some() || node_skip.is_some() {
+            let cx = x.shape()[1];
+            let [_, cs, h, w] = skip.shape().dims();
+            let d_input = input_grad::<B>([h, w], weight.clone(), grad.clone(), stride, padding);
+            let channels = |c: std::ops::Range<usize>| {
+                [Slice::from(..), Slice::from(c), Slice::from(..), Slice::from(..)]
+            };
+            if let Some(node) = node_skip {
+                grads.register::<B>(node, B::float_slice(d_input.clone(), &channels(cx..cx + cs)));
+            }
+            if let Some(node) = node_x {
+                let d_up = B::float_slice(d_input, &channels(0..cx));
+                grads.register::<B>(node, B::interpolate_backward(x.clone(), d_up, [h, w], nearest()));
+            }
+        }
+        if node_weight.is_some() || node_bias.is_some() {
+            let kernel = weight.shape()[2];
+            let (dw, db) = B::conv_up_grads(x, skip, grad, kernel, stride, padding);
+            if let Some(node) = node_weight {
+                grads.register::<B>(node, dw);
+            }
+            if let Some(node) = node_bias {
+                grads.register::<B>(node, db);
+            }
+        }
+    }
+}
+
+/// The gradient of a convolution's input of size [h, w] from its output's: burn's transposed
+/// convolution, as burn's `conv2d_x_backward` runs it (which wants the input only for its size).
+fn input_grad<B: Backend>(
+    [h, w]: [usize; 2],
+    weight: FloatTensor<B>,
+    grad: FloatTensor<B>,
+    stride: usize,
+    padding: usize,
+) -> FloatTensor<B> {
+    let [_, _, ho, wo] = grad.shape().dims();
+    let kernel = weight.shape()[2];
+    // The input's rows and columns past the last the convolution reached (stride > 1).
+    let extra = |size: usize, out: usize| (size + 2 * padding).saturating_sub((out - 1) * stride + kernel);
+    let options = burn::backend::ops::ConvTransposeOptions::new(
+        [stride, stride],
+        [padding, padding],
+        [extra(h, ho), extra(w, wo)],
+        [1, 1],
+        1,
+    );
+    B::conv_transpose2d(grad, weight, None, options)
+}
+
 /// A convolution node of the autodiff graph ([`ConvBackward`]): `forward` computes y (and
 /// whatever else it returns beside it) on the inner backend from x, the weight and the bias.
 #[allow(clippy::type_complexity)]
@@ -745,8 +870,8 @@ fn tracked_conv<B: ConvGrads, C: CheckpointStrategy, T>(
     }
 }
 
-/// Training (autodiff): each block but the way up runs its kernel forward on a GPU (the
-/// definition on the CPU backend) and has a backward of its own; the way up runs its definition.
+/// Training (autodiff): each block runs its kernel forward on a GPU (the definition on the CPU
+/// backend) and has a backward of its own.
 impl<B: Backend + ConvGrads, C: CheckpointStrategy> ConvGrads for Autodiff<B, C> {
     fn conv_with_grads(
         x: FloatTensor<Self>,
@@ -771,14 +896,31 @@ impl<B: Backend + ConvGrads, C: CheckpointStrategy> ConvGrads for Autodiff<B, C>
         let (y, a) = tracked_conv::<B, C, _>(x, weight, bias, stride, padding, |x, w, b| {
             B::conv_block(x, w, b, stride, padding)
         });
-        let a = match SiluBackward.prepare::<C>([y.node()]).compute_bound().stateful() {
-            OpsKind::Tracked(prep) => {
-                let z: FloatTensor<B> = y.primitive().clone();
-                prep.finish(z, a)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(a),
-        };
+        let a = tracked_silu::<B, C>(&y, a);
         (y, a)
+    }
+
+    fn conv_up_block(
+        x: FloatTensor<Self>,
+        skip: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        stride: usize,
+        padding: usize,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let parents = [x.node(), skip.node(), weight.node(), bias.node()];
+        let [x, skip, weight, bias] = [x, skip, weight, bias].map(|t| t.into_primitive());
+        let (y, a) = match UpBlockBackward.prepare::<C>(parents).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let (y, a) = B::conv_up_block(x.clone(), skip.clone(), weight.clone(), bias, stride, padding);
+                (prep.finish((x, skip, weight, stride, padding), y), a)
+            }
+            OpsKind::UnTracked(prep) => {
+                let (y, a) = B::conv_up_block(x, skip, weight, bias, stride, padding);
+                (prep.finish(y), a)
+            }
+        };
+        (y.clone(), tracked_silu::<B, C>(&y, a))
     }
 
     fn conv_out_block(
@@ -832,6 +974,19 @@ impl<B: Backend + ConvGrads, C: CheckpointStrategy> ConvGrads for Autodiff<B, C>
         let (dw, db) = B::conv_grads(x.into_primitive(), grad.into_primitive(), kernel, stride, padding);
         (Self::from_inner(dw), Self::from_inner(db))
     }
+
+    fn conv_up_grads(
+        x: FloatTensor<Self>,
+        skip: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let [x, skip, grad] = [x, skip, grad].map(|t| t.into_primitive());
+        let (dw, db) = B::conv_up_grads(x, skip, grad, kernel, stride, padding);
+        (Self::from_inner(dw), Self::from_inner(db))
+    }
 }
 
 /// The kernel, in cubecl's dialect (its `Tensor` and `Float` are not burn's).
@@ -861,6 +1016,7 @@ mod gpu {
     #[allow(clippy::too_many_arguments)]
     fn weight_grad_kernel<F: Float>(
         x: &Tensor<F>,
+        skip: &Tensor<F>,
         grad: &Tensor<F>,
         dw: &mut Tensor<F>,
         db: &mut Tensor<F>,
@@ -875,6 +1031,7 @@ mod gpu {
         #[comptime] padding: usize,
         #[comptime] xs: [usize; 4],
         #[comptime] gs: [usize; 4],
+        #[comptime] up: Up,
         #[define(F)] _dtype: ElemType,
     ) {
         let u = UNIT_POS_X as usize;
@@ -884,6 +1041,8 @@ mod gpu {
         let i = CUBE_POS_X as usize * LANES + lane;
         // A lane past the last channel computes channel 0's sums and does not write them.
         let ic = select(i < cin, i, 0);
+        // An up block's channel: of x (upsampled) before `up.cx`, of the skip after.
+        let from_x = ic < up.cx;
         let taps = comptime!(kernel * kernel);
         let keep = comptime!(kernel - stride);
 
@@ -901,7 +1060,8 @@ mod gpu {
             let b = r / ho;
             let y = r % ho;
             let g_row = b * gs[0] + o * gs[1] + y * gs[2];
-            let x_img = b * xs[0] + ic * xs[1];
+            let x_img = b * xs[0] + select(from_x, ic, 0) * xs[1];
+            let s_img = b * up.ss[0] + (select(from_x, up.cx, ic) - up.cx) * up.ss[1];
             // Kernel row kh reads input row y s + kh - p: its offset, and whether it is inside.
             let mut row_at = Sequence::<usize>::new();
             let mut row_in = Sequence::<bool>::new();
@@ -910,12 +1070,21 @@ mod gpu {
                 let iy = y * stride + kh; // the row plus the padding
                 let inside = iy >= padding && iy < h + padding;
                 row_in.push(inside);
-                row_at.push(x_img + select(inside, iy - padding, 0) * xs[2]);
+                row_at.push(row_start(x_img, s_img, from_x, select(inside, iy - padding, 0), h, xs[2], up));
                 // The window before the first pixel: its last k - s columns, -p .. k - s - p.
                 #[unroll]
                 for c in 0..keep {
                     if comptime!(c >= padding && c < w + padding) {
-                        let v = x[*row_at.index(kh) + comptime!(c - padding) * xs[3]];
+                        let v = input_at::<F>(
+                            x,
+                            skip,
+                            from_x,
+                            *row_at.index(kh),
+                            comptime!(c - padding),
+                            w,
+                            xs[3],
+                            up,
+                        );
                         win[kh * kernel + c + stride] = select(inside, v, F::new(0.0));
                     } else {
                         win[kh * kernel + c + stride] = F::new(0.0);
@@ -935,7 +1104,16 @@ mod gpu {
                     for c in keep..kernel {
                         let ix = xo * stride + c; // the column plus the padding
                         let ok = *row_in.index(kh) && ix >= padding && ix < w + padding;
-                        let v = x[*row_at.index(kh) + select(ok, ix - padding, 0) * xs[3]];
+                        let v = input_at::<F>(
+                            x,
+                            skip,
+                            from_x,
+                            *row_at.index(kh),
+                            select(ok, ix - padding, 0),
+                            w,
+                            xs[3],
+                            up,
+                        );
                         win[kh * kernel + c] = select(ok, v, F::new(0.0));
                     }
                     #[unroll]
@@ -963,6 +1141,59 @@ mod gpu {
             if i == 0 {
                 db[o] = read::<F>(&mut partial, taps * THREADS);
             }
+        }
+    }
+
+    /// Where the weight-gradient kernel's input comes from: `x` alone, or an up block's
+    /// cat(upsample(x), skip) read in place (`skip`: x's `cx` channels of size `hx` x `wx`
+    /// upsampled, nearest, to the skip's size, then the skip's, whose strides are `ss`).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub(super) struct Up {
+        skip: bool,
+        cx: usize,
+        hx: usize,
+        wx: usize,
+        ss: [usize; 4],
+    }
+
+    /// Where row `sy` of the input's channel starts: `x_img` or `s_img` is the channel's start in
+    /// x or in the skip, `h` the input's height, `xs2` x's row stride.
+    #[cube]
+    #[allow(clippy::too_many_arguments)]
+    fn row_start(
+        x_img: usize,
+        s_img: usize,
+        from_x: bool,
+        sy: usize,
+        #[comptime] h: usize,
+        #[comptime] xs2: usize,
+        #[comptime] up: Up,
+    ) -> usize {
+        let mut at = x_img + sy * xs2;
+        if comptime!(up.skip) {
+            at = select(from_x, x_img + (sy * up.hx / h) * xs2, s_img + sy * up.ss[2]);
+        }
+        at
+    }
+
+    /// The input's value at column `sx` of the row starting at `row` ([`row_start`]); `w` is the
+    /// input's width, `xs3` x's column stride.
+    #[cube]
+    #[allow(clippy::too_many_arguments)]
+    fn input_at<F: Float>(
+        x: &Tensor<F>,
+        skip: &Tensor<F>,
+        from_x: bool,
+        row: usize,
+        sx: usize,
+        #[comptime] w: usize,
+        #[comptime] xs3: usize,
+        #[comptime] up: Up,
+    ) -> F {
+        if comptime!(up.skip) {
+            if from_x { x[row + (sx * up.wx / w) * xs3] } else { skip[row + sx * up.ss[3]] }
+        } else {
+            x[row + sx * xs3]
         }
     }
 
@@ -1350,9 +1581,11 @@ mod gpu {
         out
     }
 
-    /// dW (channels-last in memory, [out, in, k, k] as a view) and dBias, by [`weight_grad_kernel`].
+    /// dW (channels-last in memory, [out, in, k, k] as a view) and dBias, by [`weight_grad_kernel`],
+    /// of a convolution of `x`, or of cat(upsample(x), skip) when there is a skip.
     pub(super) fn gradients(
         x: CubeTensor,
+        skip: Option<CubeTensor>,
         grad: CubeTensor,
         kernel: usize,
         options: ConvOptions<2>,
@@ -1363,13 +1596,18 @@ mod gpu {
             "weight_grad_kernel: stride {:?} with a {kernel}x{kernel} kernel",
             options.stride
         );
-        let [batch, cin, h, w]: [usize; 4] = x.meta.shape().dims();
+        let [batch, cx, hx, wx]: [usize; 4] = x.meta.shape().dims();
         let [_, cout, ho, wo]: [usize; 4] = grad.meta.shape().dims();
-        let stride4 = |t: &CubeTensor| -> [usize; 4] {
-            let s = t.meta.strides();
-            [s[0], s[1], s[2], s[3]]
+        let (xs, gs) = (strides::<4>(&x), strides::<4>(&grad));
+        let (cin, h, w, up) = match &skip {
+            Some(t) => {
+                let [_, cs, h, w]: [usize; 4] = t.meta.shape().dims();
+                (cx + cs, h, w, Up { skip: true, cx, hx, wx, ss: strides(t) })
+            }
+            None => (cx, hx, wx, Up { skip: false, cx, hx, wx, ss: [0; 4] }),
         };
-        let (xs, gs) = (stride4(&x), stride4(&grad));
+        // Without a skip the kernel's skip binding is one unused value.
+        let skip = skip.unwrap_or_else(|| empty(&x, [1, 1, 1, 1]));
         let client = grad.client.clone();
         let dtype = grad.dtype;
         let memory = burn_cubecl::ops::numeric::empty_device_contiguous_dtype(
@@ -1393,6 +1631,7 @@ mod gpu {
                 CubeCount::Static(cin.div_ceil(LANES) as u32, cout as u32, 1),
                 CubeDim::new_1d(THREADS as u32),
                 x.into_tensor_arg(),
+                skip.into_tensor_arg(),
                 grad.into_tensor_arg(),
                 memory.clone().into_tensor_arg(),
                 db.clone().into_tensor_arg(),
@@ -1407,6 +1646,7 @@ mod gpu {
                 options.padding[0].0,
                 xs,
                 gs,
+                up,
                 burn::backend::cubecl::dtype_to_storage_type(dtype),
             );
         }

@@ -4,6 +4,7 @@
 pub mod conv;
 pub mod cvae;
 pub mod denoiser;
+pub mod embedding;
 pub mod unet;
 
 use burn::prelude::*;

@@ -72,8 +72,9 @@ impl CondEmbedding {
         }
     }
 
+    /// fc2(silu(fc1(features))), one GPU kernel forward ([`super::embedding`]).
     pub fn forward(&self, features: Tensor<2>) -> Tensor<2> {
-        self.fc2.forward(silu(self.fc1.forward(features)))
+        super::embedding::forward(&self.fc1, &self.fc2, features)
     }
 }
 
