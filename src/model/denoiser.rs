@@ -25,8 +25,6 @@ impl Denoiser {
 
     /// Per-sample squared error ||y - yhat||^2 / (H W): [B].
     pub fn per_sample_loss(&self, z: Tensor<4>, level_features: Tensor<2>, y: Tensor<4>) -> Tensor<1> {
-        let yhat = self.forward(z, level_features);
-        // One reduction over each sample's pixels (mean_dims over the three dims took three).
-        (y - yhat).powi_scalar(2).flatten::<2>(1, 3).mean_dim(1).flatten(0, 1)
+        super::squared_error::per_sample(y, self.forward(z, level_features))
     }
 }

@@ -5,6 +5,7 @@ pub mod conv;
 pub mod cvae;
 pub mod denoiser;
 pub mod embedding;
+pub mod squared_error;
 pub mod unet;
 
 use burn::prelude::*;
