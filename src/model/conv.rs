@@ -128,6 +128,31 @@ pub trait ConvGrads: Backend {
         silu_of::<Self>(Self::float_add(y, shift))
     }
 
+    /// (z, silu(z)) with z = conv(x, weight) + bias + (cond cond_weight + cond_bias)[b, out, 1,
+    /// 1]: [`ConvGrads::conv_cond_block`] as training runs it, keeping z for the SiLU's derivative.
+    #[allow(clippy::too_many_arguments)]
+    #[fusion(meta = fusion_meta::cond_add_block_specs)]
+    fn conv_cond_add_block(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        cond: FloatTensor<Self>,
+        cond_weight: FloatTensor<Self>,
+        cond_bias: FloatTensor<Self>,
+        stride: usize,
+        padding: usize,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let [b, c] = [cond.shape()[0], cond_weight.shape()[1]];
+        let shift = Self::float_add(
+            Self::float_reshape(
+                Self::float_matmul(cond, cond_weight),
+                burn::tensor::Shape::from([b, c, 1, 1]),
+            ),
+            Self::float_reshape(cond_bias, burn::tensor::Shape::from([1, c, 1, 1])),
+        );
+        Self::conv_add_block(x, shift, weight, bias, stride, padding)
+    }
+
     /// silu(residual + conv(x, weight) + bias): a residual block's second convolution.
     #[fusion(meta = fusion_meta::res_block_spec)]
     fn conv_res_block(
@@ -249,6 +274,21 @@ mod fusion_meta {
         padding: &usize,
     ) -> TensorSpec {
         output(x, x, weight, *stride, *padding)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn cond_add_block_specs(
+        x: &TensorSpec,
+        weight: &TensorSpec,
+        _: &TensorSpec,
+        _: &TensorSpec,
+        _: &TensorSpec,
+        _: &TensorSpec,
+        stride: &usize,
+        padding: &usize,
+    ) -> (TensorSpec, TensorSpec) {
+        let spec = output(x, x, weight, *stride, *padding);
+        (spec.clone(), spec)
     }
 
     pub fn res_block_spec(
@@ -528,7 +568,22 @@ impl ConvGrads for CubeBackend {
         stride: usize,
         padding: usize,
     ) -> FloatTensor<Self> {
-        gpu::cond_block(x, weight, bias, cond, cond_weight, cond_bias, stride, padding)
+        let [a, _] = gpu::cond_block(x, weight, bias, cond, cond_weight, cond_bias, stride, padding, false);
+        a
+    }
+
+    fn conv_cond_add_block(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        cond: FloatTensor<Self>,
+        cond_weight: FloatTensor<Self>,
+        cond_bias: FloatTensor<Self>,
+        stride: usize,
+        padding: usize,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let [z, a] = gpu::cond_block(x, weight, bias, cond, cond_weight, cond_bias, stride, padding, true);
+        (z, a)
     }
 
     fn conv_res_block(
@@ -745,7 +800,7 @@ impl<B: ConvGrads> Backward<B, 6> for CondBlockBackward {
     }
 }
 
-/// Training's conditioned block: one kernel forward on a GPU (after the Linear's matmul and bias),
+/// Training's conditioned block: one kernel forward on a GPU (the Linear's shift computed in it),
 /// z kept for backward.
 #[allow(clippy::too_many_arguments)]
 fn tracked_cond_block<B: ConvGrads, C: CheckpointStrategy>(
@@ -761,20 +816,23 @@ fn tracked_cond_block<B: ConvGrads, C: CheckpointStrategy>(
     let parents = [x.node(), weight.node(), bias.node(), cond.node(), cond_weight.node(), cond_bias.node()];
     let [x, weight, bias, cond, cond_weight, cond_bias] =
         [x, weight, bias, cond, cond_weight, cond_bias].map(|t| t.into_primitive());
-    let [b, c] = [cond.shape()[0], cond_weight.shape()[1]];
-    let shift = B::float_add(
-        B::float_reshape(
-            B::float_matmul(cond.clone(), cond_weight.clone()),
-            burn::tensor::Shape::from([b, c, 1, 1]),
-        ),
-        B::float_reshape(cond_bias, burn::tensor::Shape::from([1, c, 1, 1])),
-    );
     match CondBlockBackward.prepare::<C>(parents).compute_bound().stateful() {
         OpsKind::Tracked(prep) => {
-            let (z, a) = B::conv_add_block(x.clone(), shift, weight.clone(), bias, stride, padding);
+            let (z, a) = B::conv_cond_add_block(
+                x.clone(),
+                weight.clone(),
+                bias,
+                cond.clone(),
+                cond_weight.clone(),
+                cond_bias,
+                stride,
+                padding,
+            );
             prep.finish((x, weight, z, cond, cond_weight, stride, padding), a)
         }
-        OpsKind::UnTracked(prep) => prep.finish(B::conv_add_block(x, shift, weight, bias, stride, padding).1),
+        OpsKind::UnTracked(prep) => {
+            prep.finish(B::conv_cond_block(x, weight, bias, cond, cond_weight, cond_bias, stride, padding))
+        }
     }
 }
 
@@ -1364,9 +1422,11 @@ mod gpu {
         }
     }
 
-    /// out[b, o, y, x] = silu(conv(x) + bias[o] + cond_bias[o] + sum over j of cond[b, j]
-    /// cond_weight[j, o]). The workgroup's `ob` shifts (one image, `ob` channels) are computed
-    /// first, one per thread, into shared memory.
+    /// out[b, o, y, x] = silu(z), z = conv(x) + bias[o] + cond_bias[o] + sum over j of cond[b, j]
+    /// cond_weight[j, o]; with `pre_activation_at` = Some(n), z is written there and silu(z) n
+    /// values further (training's two outputs in one buffer: a kernel may bind 8 storage buffers
+    /// on every WebGPU device, and cubecl binds its metadata as one more). The workgroup's `ob`
+    /// shifts (one image, `ob` channels) are computed first, one per thread, into shared memory.
     #[cube(launch_unchecked)]
     #[allow(clippy::too_many_arguments)]
     fn cond_block_kernel<F: Float>(
@@ -1382,6 +1442,7 @@ mod gpu {
         #[comptime] cs: [usize; 2],
         #[comptime] cws: [usize; 2],
         #[comptime] cout: usize,
+        #[comptime] pre_activation_at: Option<usize>,
         #[define(F)] _dtype: ElemType,
     ) {
         let u = UNIT_POS_X as usize;
@@ -1405,7 +1466,14 @@ mod gpu {
             for j in 0..s.ob {
                 let o = o0 + j;
                 let y = acc[j] + bias[o] + read::<F>(&mut shift, j);
-                out[((b * s.ho + yo) * s.wo + xo) * cout + o] = silu::<F>(y); // channels-last
+                let at = ((b * s.ho + yo) * s.wo + xo) * cout + o; // channels-last
+                match pre_activation_at {
+                    Some(second) => {
+                        out[at] = y;
+                        out[second + at] = silu::<F>(y);
+                    }
+                    None => out[at] = silu::<F>(y),
+                }
             }
         }
     }
@@ -1468,13 +1536,23 @@ mod gpu {
     /// A tensor of shape [b, c, h, w] stored channels-last (b, h, w, c), as burn's GPU
     /// convolutions write theirs: the layout its transposed convolution (the input gradient)
     /// reads, so that gradients flowing back through the blocks are not copied into it.
-    fn empty_channels_last(like: &CubeTensor, [b, c, h, w]: [usize; 4]) -> CubeTensor {
+    fn empty_channels_last(like: &CubeTensor, dims: [usize; 4]) -> CubeTensor {
+        let [b, c, h, w] = dims;
         let memory = empty(like, [b, h, w, c]);
+        channels_last(&memory, memory.handle.clone(), dims)
+    }
+
+    /// A tensor of shape [b, c, h, w] stored channels-last in `handle`, on `memory`'s device.
+    fn channels_last(
+        memory: &CubeTensor,
+        handle: cubecl::server::Handle,
+        [b, c, h, w]: [usize; 4],
+    ) -> CubeTensor {
         CubeTensor::new(
-            memory.client,
-            memory.handle,
+            memory.client.clone(),
+            handle,
             burn_std::Metadata::new(burn::tensor::Shape::from([b, c, h, w]), [h * w * c, 1, w * c, c]),
-            memory.device,
+            memory.device.clone(),
             memory.dtype,
         )
     }
@@ -1538,7 +1616,8 @@ mod gpu {
         [raw.then_some(out), act.then_some(out_act)]
     }
 
-    /// [`cond_block_kernel`]: silu(conv(x) + bias + the conditioning Linear's shift).
+    /// [`cond_block_kernel`]: `[silu(z), _]`, or `[z, silu(z)]` when `pre_activation` (training),
+    /// z = conv(x) + bias + the conditioning Linear's shift.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn cond_block(
         x: CubeTensor,
@@ -1549,15 +1628,22 @@ mod gpu {
         cond_bias: CubeTensor,
         stride: usize,
         padding: usize,
-    ) -> CubeTensor {
+        pre_activation: bool,
+    ) -> [CubeTensor; 2] {
         let (shape, dims) = forward_shape(&x, None, &weight, stride, padding);
         assert!(shape.ob <= PIXELS, "one shift per thread");
-        let out = empty_channels_last(&x, dims);
+        // In training, z and then silu(z) in one buffer, silu(z) from the first offset past z that
+        // a tensor may start at (the device's alignment).
+        let n: usize = dims.iter().product();
+        let align = (x.client.properties().memory.alignment as usize / x.dtype.size()).max(1);
+        let second = n.div_ceil(align) * align;
+        let memory = if pre_activation { empty(&x, [2, second, 1, 1]) } else { empty(&x, [1, n, 1, 1]) };
         let d = cond.meta.shape()[1];
         let (cs, cws) = (strides::<2>(&cond), strides::<2>(&cond_weight));
         let (client, dtype) = (x.client.clone(), x.dtype);
         // SAFETY: as `block`; the shifts read cond [b, d], cond_weight [d, out] and cond_bias
-        // [out] inside their shapes.
+        // [out] inside their shapes; the output is written below n, and below second + n in
+        // training.
         unsafe {
             cond_block_kernel::launch_unchecked(
                 &client,
@@ -1569,16 +1655,23 @@ mod gpu {
                 cond.into_tensor_arg(),
                 cond_weight.into_tensor_arg(),
                 cond_bias.into_tensor_arg(),
-                out.clone().into_tensor_arg(),
+                memory.clone().into_tensor_arg(),
                 shape,
                 d,
                 cs,
                 cws,
                 dims[1],
+                pre_activation.then_some(second),
                 burn::backend::cubecl::dtype_to_storage_type(dtype),
             );
         }
-        out
+        let bytes = (second * dtype.size()) as u64;
+        let handles = if pre_activation {
+            [memory.handle.clone().offset_end(bytes), memory.handle.clone().offset_start(bytes)]
+        } else {
+            [memory.handle.clone(), memory.handle.clone()]
+        };
+        handles.map(|handle| channels_last(&memory, handle, dims))
     }
 
     /// dW (channels-last in memory, [out, in, k, k] as a view) and dBias, by [`weight_grad_kernel`],
