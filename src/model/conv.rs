@@ -207,6 +207,27 @@ pub trait ConvGrads: Backend {
     ) -> (FloatTensor<Self>, FloatTensor<Self>) {
         Self::conv_grads(up_input::<Self>(x, skip), grad, kernel, stride, padding)
     }
+
+    /// The conditioning Linear's gradients in a conditioned block, from z's gradient `dz` [b, c,
+    /// h, w]: with the shift's gradient s[b, c] = dz summed over the pixels, (cond^T s, s
+    /// cond_weight^T), the weight's [d, c] and the conditioning input's [b, d].
+    #[fusion(meta = fusion_meta::cond_gradient_specs)]
+    fn cond_grads(
+        dz: FloatTensor<Self>,
+        cond: FloatTensor<Self>,
+        cond_weight: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let [b, c] = [cond.shape()[0], cond_weight.shape()[1]];
+        let d_shift = burn::backend::autodiff::ops::broadcast_shape::<Self>(
+            dz,
+            &burn::tensor::Shape::from([b, c, 1, 1]),
+        );
+        let d_shift = Self::float_reshape(d_shift, burn::tensor::Shape::from([b, c]));
+        (
+            Self::float_matmul(Self::float_transpose(cond), d_shift.clone()),
+            Self::float_matmul(d_shift, Self::float_transpose(cond_weight)),
+        )
+    }
 }
 
 /// What burn's fusion stream needs to queue the gradients before they are computed: their shapes
@@ -331,6 +352,18 @@ mod fusion_meta {
         (
             TensorSpec::new(super::weight_shape(&x.shape, &grad.shape, kernel), x.dtype),
             TensorSpec::new(burn::tensor::Shape::from([grad.shape[1]]), x.dtype),
+        )
+    }
+
+    /// The conditioning Linear's weight's [d, c] and its input's [b, d].
+    pub fn cond_gradient_specs(
+        _: &TensorSpec,
+        cond: &TensorSpec,
+        cond_weight: &TensorSpec,
+    ) -> (TensorSpec, TensorSpec) {
+        (
+            TensorSpec::new(cond_weight.shape.clone(), cond.dtype),
+            TensorSpec::new(cond.shape.clone(), cond.dtype),
         )
     }
 
@@ -618,6 +651,14 @@ impl ConvGrads for CubeBackend {
     ) -> (FloatTensor<Self>, FloatTensor<Self>) {
         gpu::gradients(x, Some(skip), grad, kernel, options(stride, padding))
     }
+
+    fn cond_grads(
+        dz: FloatTensor<Self>,
+        cond: FloatTensor<Self>,
+        cond_weight: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        gpu::cond_gradients(dz, cond, cond_weight)
+    }
 }
 
 /// The gradients of a convolution y = conv(x, weight) + bias from y's gradient `grad`: the input's
@@ -779,20 +820,14 @@ impl<B: ConvGrads> Backward<B, 6> for CondBlockBackward {
         let [node_x, node_weight, node_bias, node_cond, node_cond_weight, node_cond_bias] = ops.parents;
         let grad = grads.consume::<B>(&ops.node);
         let (x, weight, z, cond, cond_weight, stride, padding) = ops.state;
-        let [b, c] = [cond.shape()[0], cond_weight.shape()[1]];
         let dz = silu_backward::<B>(z, grad);
         if node_cond.is_some() || node_cond_weight.is_some() {
-            // The shift's gradient [b, c]: dz summed over each map's pixels.
-            let d_shift = burn::backend::autodiff::ops::broadcast_shape::<B>(
-                dz.clone(),
-                &burn::tensor::Shape::from([b, c, 1, 1]),
-            );
-            let d_shift = B::float_reshape(d_shift, burn::tensor::Shape::from([b, c]));
+            let (d_cond_weight, d_cond) = B::cond_grads(dz.clone(), cond, cond_weight);
             if let Some(node) = node_cond_weight {
-                grads.register::<B>(node.id, B::float_matmul(B::float_transpose(cond), d_shift.clone()));
+                grads.register::<B>(node.id, d_cond_weight);
             }
             if let Some(node) = node_cond {
-                grads.register::<B>(node.id, B::float_matmul(d_shift, B::float_transpose(cond_weight)));
+                grads.register::<B>(node.id, d_cond);
             }
         }
         let ids = [node_x, node_weight, node_bias, node_cond_bias].map(|p| p.map(|n| n.id));
@@ -1031,6 +1066,16 @@ impl<B: Backend + ConvGrads, C: CheckpointStrategy> ConvGrads for Autodiff<B, C>
         // backend and handed back as constants.
         let (dw, db) = B::conv_grads(x.into_primitive(), grad.into_primitive(), kernel, stride, padding);
         (Self::from_inner(dw), Self::from_inner(db))
+    }
+
+    fn cond_grads(
+        dz: FloatTensor<Self>,
+        cond: FloatTensor<Self>,
+        cond_weight: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let [dz, cond, cond_weight] = [dz, cond, cond_weight].map(|t| t.into_primitive());
+        let (d_cond_weight, d_cond) = B::cond_grads(dz, cond, cond_weight);
+        (Self::from_inner(d_cond_weight), Self::from_inner(d_cond))
     }
 
     fn conv_up_grads(
@@ -1752,5 +1797,104 @@ mod gpu {
             dtype,
         );
         (dw, db)
+    }
+
+    /// Threads of [`cond_grads_kernel`]'s one workgroup.
+    const COND_THREADS: usize = 256;
+
+    /// A conditioned block's Linear's gradients from z's gradient dz [b, c, h, w], in one
+    /// workgroup: first the shift's gradient s[b, c] = sum over the pixels of dz[b, c, ..] into
+    /// `s` (a scratch tensor [b, c]), then dW[j, c] = sum over b of cond[b, j] s[b, c] and
+    /// dcond[b, j] = sum over c of s[b, c] W[j, c]. Threads take the values in turn.
+    #[cube(launch_unchecked)]
+    #[allow(clippy::too_many_arguments)]
+    fn cond_grads_kernel<F: Float>(
+        dz: &Tensor<F>,
+        cond: &Tensor<F>,
+        cond_weight: &Tensor<F>,
+        s: &mut Tensor<F>,
+        d_weight: &mut Tensor<F>,
+        d_cond: &mut Tensor<F>,
+        #[define(F)] _dtype: ElemType,
+    ) {
+        // The loops' lengths are read at run time: as constants, a shader compiler may unroll
+        // them whole.
+        let u = UNIT_POS_X as usize;
+        let (batch, c, h, w, d) = (dz.shape(0), dz.shape(1), dz.shape(2), dz.shape(3), cond.shape(1));
+        let mut k = u;
+        while k < batch * c {
+            let (b, o) = (k / c, k % c);
+            let mut sum = F::new(0.0);
+            for y in 0..h {
+                let row = b * dz.stride(0) + o * dz.stride(1) + y * dz.stride(2);
+                for x in 0..w {
+                    sum += dz[row + x * dz.stride(3)];
+                }
+            }
+            s[k] = sum;
+            k += COND_THREADS;
+        }
+        sync_storage();
+        sync_cube();
+        let mut k = u;
+        while k < d * c {
+            let (j, o) = (k / c, k % c);
+            let mut sum = F::new(0.0);
+            for b in 0..batch {
+                sum += cond[b * cond.stride(0) + j * cond.stride(1)] * s[b * c + o];
+            }
+            d_weight[k] = sum;
+            k += COND_THREADS;
+        }
+        let mut k = u;
+        while k < batch * d {
+            let (b, j) = (k / d, k % d);
+            let mut sum = F::new(0.0);
+            for o in 0..c {
+                sum += s[b * c + o] * cond_weight[j * cond_weight.stride(0) + o * cond_weight.stride(1)];
+            }
+            d_cond[k] = sum;
+            k += COND_THREADS;
+        }
+    }
+
+    /// [`cond_grads_kernel`]: the conditioning Linear's weight's gradient [d, c] and its input's
+    /// [b, d].
+    pub(super) fn cond_gradients(
+        dz: CubeTensor,
+        cond: CubeTensor,
+        cond_weight: CubeTensor,
+    ) -> (CubeTensor, CubeTensor) {
+        let dims: [usize; 4] = dz.meta.shape().dims();
+        let [b, c, ..] = dims;
+        let d = cond.meta.shape()[1];
+        let scratch = empty(&dz, [b, c, 1, 1]);
+        let plain = |shape: [usize; 2]| {
+            burn_cubecl::ops::numeric::empty_device_contiguous_dtype(
+                dz.client.clone(),
+                dz.device.clone(),
+                burn::tensor::Shape::from(shape),
+                dz.dtype,
+            )
+        };
+        let (d_weight, d_cond) = (plain([d, c]), plain([b, d]));
+        let (client, dtype) = (dz.client.clone(), dz.dtype);
+        // SAFETY: every read is inside dz [b, c, h, w], cond [b, d] and cond_weight [d, c]; the
+        // writes are below b c, d c and b d.
+        unsafe {
+            cond_grads_kernel::launch_unchecked(
+                &client,
+                CubeCount::Static(1, 1, 1),
+                CubeDim::new_1d(COND_THREADS as u32),
+                dz.into_tensor_arg(),
+                cond.into_tensor_arg(),
+                cond_weight.into_tensor_arg(),
+                scratch.into_tensor_arg(),
+                d_weight.clone().into_tensor_arg(),
+                d_cond.clone().into_tensor_arg(),
+                burn::backend::cubecl::dtype_to_storage_type(dtype),
+            );
+        }
+        (d_weight, d_cond)
     }
 }
