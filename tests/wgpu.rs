@@ -383,7 +383,7 @@ fn the_convolution_blocks_train_as_their_definition() {
                 let a = if ours {
                     conv::cond_block(&c, x.clone(), &l, cond.clone())
                 } else {
-                    silu(c.forward(x.clone()) + l.forward(cond.clone()).reshape([2, 6, 1, 1]))
+                    silu(c.forward(x.clone()) + l.forward(silu(cond.clone())).reshape([2, 6, 1, 1]))
                 };
                 (c, vec![a], None, Some(l), Some(cond))
             }

@@ -102,9 +102,10 @@ pub trait ConvGrads: Backend {
         (y.clone(), silu_of::<Self>(y))
     }
 
-    /// silu(conv(x, weight) + bias + (cond cond_weight + cond_bias)[b, out, 1, 1]): a residual
-    /// block's first convolution, conditioned on `cond` [b, d] (the conditioning vector after its
-    /// SiLU) through a Linear (`cond_weight` [d, out], `cond_bias` [out]).
+    /// silu(conv(x, weight) + bias + shift), shift = (silu(cond) cond_weight + cond_bias)[b, out,
+    /// 1, 1]: a residual block's first convolution, conditioned on `cond` [b, d] (the conditioning
+    /// vector, whose SiLU each block takes as it reads it) through a Linear (`cond_weight` [d, out],
+    /// `cond_bias` [out]).
     #[allow(clippy::too_many_arguments)]
     #[fusion(meta = fusion_meta::cond_block_spec)]
     fn conv_cond_block(
@@ -118,18 +119,11 @@ pub trait ConvGrads: Backend {
         padding: usize,
     ) -> FloatTensor<Self> {
         let y = block_definition::<Self>(x, None, weight, bias, stride, padding);
-        let [b, c] = [cond.shape()[0], cond_weight.shape()[1]];
-        let projected = Self::float_matmul(cond, cond_weight);
-        let projected = Self::float_reshape(projected, burn::tensor::Shape::from([b, c, 1, 1]));
-        let shift = Self::float_add(
-            projected,
-            Self::float_reshape(cond_bias, burn::tensor::Shape::from([1, c, 1, 1])),
-        );
-        silu_of::<Self>(Self::float_add(y, shift))
+        silu_of::<Self>(Self::float_add(y, shift_definition::<Self>(cond, cond_weight, cond_bias)))
     }
 
-    /// (z, silu(z)) with z = conv(x, weight) + bias + (cond cond_weight + cond_bias)[b, out, 1,
-    /// 1]: [`ConvGrads::conv_cond_block`] as training runs it, keeping z for the SiLU's derivative.
+    /// (z, silu(z)) with z = conv(x, weight) + bias + shift: [`ConvGrads::conv_cond_block`] as
+    /// training runs it, keeping z for the SiLU's derivative.
     #[allow(clippy::too_many_arguments)]
     #[fusion(meta = fusion_meta::cond_add_block_specs)]
     fn conv_cond_add_block(
@@ -142,14 +136,7 @@ pub trait ConvGrads: Backend {
         stride: usize,
         padding: usize,
     ) -> (FloatTensor<Self>, FloatTensor<Self>) {
-        let [b, c] = [cond.shape()[0], cond_weight.shape()[1]];
-        let shift = Self::float_add(
-            Self::float_reshape(
-                Self::float_matmul(cond, cond_weight),
-                burn::tensor::Shape::from([b, c, 1, 1]),
-            ),
-            Self::float_reshape(cond_bias, burn::tensor::Shape::from([1, c, 1, 1])),
-        );
+        let shift = shift_definition::<Self>(cond, cond_weight, cond_bias);
         Self::conv_add_block(x, shift, weight, bias, stride, padding)
     }
 
@@ -209,8 +196,8 @@ pub trait ConvGrads: Backend {
     }
 
     /// The conditioning Linear's gradients in a conditioned block, from z's gradient `dz` [b, c,
-    /// h, w]: with the shift's gradient s[b, c] = dz summed over the pixels, (cond^T s, s
-    /// cond_weight^T), the weight's [d, c] and the conditioning input's [b, d].
+    /// h, w]: with the shift's gradient s[b, c] = dz summed over the pixels, the weight's
+    /// silu(cond)^T s [d, c] and the conditioning vector's (s cond_weight^T) silu'(cond) [b, d].
     #[fusion(meta = fusion_meta::cond_gradient_specs)]
     fn cond_grads(
         dz: FloatTensor<Self>,
@@ -223,9 +210,10 @@ pub trait ConvGrads: Backend {
             &burn::tensor::Shape::from([b, c, 1, 1]),
         );
         let d_shift = Self::float_reshape(d_shift, burn::tensor::Shape::from([b, c]));
+        let d_input = Self::float_matmul(d_shift.clone(), Self::float_transpose(cond_weight));
         (
-            Self::float_matmul(Self::float_transpose(cond), d_shift.clone()),
-            Self::float_matmul(d_shift, Self::float_transpose(cond_weight)),
+            Self::float_matmul(Self::float_transpose(silu_of::<Self>(cond.clone())), d_shift),
+            silu_backward::<Self>(cond, d_input),
         )
     }
 }
@@ -409,6 +397,20 @@ fn up_input<B: Backend>(x: FloatTensor<B>, skip: FloatTensor<B>) -> FloatTensor<
     B::float_cat(vec![up, skip], 1)
 }
 
+/// A conditioned block's shift, (silu(cond) cond_weight + cond_bias) as [b, out, 1, 1].
+fn shift_definition<B: Backend>(
+    cond: FloatTensor<B>,
+    cond_weight: FloatTensor<B>,
+    cond_bias: FloatTensor<B>,
+) -> FloatTensor<B> {
+    let [b, c] = [cond.shape()[0], cond_weight.shape()[1]];
+    let projected = B::float_matmul(silu_of::<B>(cond), cond_weight);
+    B::float_add(
+        B::float_reshape(projected, burn::tensor::Shape::from([b, c, 1, 1])),
+        B::float_reshape(cond_bias, burn::tensor::Shape::from([1, c, 1, 1])),
+    )
+}
+
 /// silu(x) = x sigmoid(x), as burn's `activation::silu` writes it.
 fn silu_of<B: Backend>(x: FloatTensor<B>) -> FloatTensor<B> {
     B::float_mul(x.clone(), B::sigmoid(x))
@@ -510,8 +512,8 @@ pub fn res_block(conv: &Conv2d, x: Tensor<4>, residual: Tensor<4>) -> Tensor<4> 
     ))
 }
 
-/// silu(conv(x) + layer(cond) as a per-channel shift) ([`ConvGrads::conv_cond_block`]); `cond` is
-/// the conditioning vector after its SiLU.
+/// silu(conv(x) + layer(silu(cond)) as a per-channel shift) ([`ConvGrads::conv_cond_block`]);
+/// `cond` is the conditioning vector.
 pub fn cond_block(conv: &Conv2d, x: Tensor<4>, layer: &burn::nn::Linear, cond: Tensor<2>) -> Tensor<4> {
     let (stride, padding, weight, bias) = parts(conv);
     let cond_bias = layer.bias.as_ref().expect("the conditioning Linear has a bias").val();
@@ -801,7 +803,7 @@ fn add_block<B: ConvGrads, C: CheckpointStrategy>(
     }
 }
 
-/// silu(z), z = conv(x, weight) + bias + (cond cond_weight + cond_bias)[b, out, 1, 1]
+/// silu(z), z = conv(x, weight) + bias + (silu(cond) cond_weight + cond_bias)[b, out, 1, 1]
 /// ([`ConvGrads::conv_cond_block`] in training).
 ///
 /// One node for the block and its conditioning Linear: the Linear's bias gradient is the sum of
@@ -1467,7 +1469,7 @@ mod gpu {
         }
     }
 
-    /// out[b, o, y, x] = silu(z), z = conv(x) + bias[o] + cond_bias[o] + sum over j of cond[b, j]
+    /// out[b, o, y, x] = silu(z), z = conv(x) + bias[o] + cond_bias[o] + sum over j of silu(cond[b, j])
     /// cond_weight[j, o]; with `pre_activation_at` = Some(n), z is written there and silu(z) n
     /// values further (training's two outputs in one buffer: a kernel may bind 8 storage buffers
     /// on every WebGPU device, and cubecl binds its metadata as one more). The workgroup's `ob`
@@ -1498,7 +1500,7 @@ mod gpu {
         if u < s.ob {
             let mut sum = cond_bias[o0 + u];
             for j in 0..d {
-                sum += cond[b * cs[0] + j * cs[1]] * cond_weight[j * cws[0] + (o0 + u) * cws[1]];
+                sum += silu::<F>(cond[b * cs[0] + j * cs[1]]) * cond_weight[j * cws[0] + (o0 + u) * cws[1]];
             }
             shift[u] = sum;
         }
@@ -1841,7 +1843,7 @@ mod gpu {
             let (j, o) = (k / c, k % c);
             let mut sum = F::new(0.0);
             for b in 0..batch {
-                sum += cond[b * cond.stride(0) + j * cond.stride(1)] * s[b * c + o];
+                sum += silu::<F>(cond[b * cond.stride(0) + j * cond.stride(1)]) * s[b * c + o];
             }
             d_weight[k] = sum;
             k += COND_THREADS;
@@ -1853,7 +1855,10 @@ mod gpu {
             for o in 0..c {
                 sum += s[b * c + o] * cond_weight[j * cond_weight.stride(0) + o * cond_weight.stride(1)];
             }
-            d_cond[k] = sum;
+            // silu'(v) = s (1 + v (1 - s)), s = sigmoid(v).
+            let v = cond[b * cond.stride(0) + j * cond.stride(1)];
+            let sig = F::new(1.0) / (F::new(1.0) + F::exp(-v));
+            d_cond[k] = sum * sig * (F::new(1.0) + v * (F::new(1.0) - sig));
             k += COND_THREADS;
         }
     }

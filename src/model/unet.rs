@@ -6,7 +6,6 @@
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
-use burn::tensor::activation::silu;
 
 use super::conv;
 
@@ -96,9 +95,9 @@ impl ResBlock {
         }
     }
 
-    /// `(x, silu(x))` as [`conv::block`] returns them; `cond_act` = silu(cond).
-    pub fn forward(&self, (x, x_act): (Tensor<4>, Tensor<4>), cond_act: Tensor<2>) -> Tensor<4> {
-        let h = conv::cond_block(&self.conv1, x_act, &self.cond, cond_act);
+    /// `(x, silu(x))` as [`conv::block`] returns them; `cond` the conditioning vector.
+    pub fn forward(&self, (x, x_act): (Tensor<4>, Tensor<4>), cond: Tensor<2>) -> Tensor<4> {
+        let h = conv::cond_block(&self.conv1, x_act, &self.cond, cond);
         conv::res_block(&self.conv2, h, x)
     }
 }
@@ -156,7 +155,7 @@ impl UNet {
     /// upsampling and concatenation of the way up, the conditioning, the residual adds and the
     /// SiLU, which is applied to a block's output (every later use of it takes its SiLU).
     pub fn forward(&self, x: Tensor<4>, cond: Tensor<2>) -> Tensor<4> {
-        let cond = silu(cond); // what every block's conditioning Linear takes
+        // Every block's conditioning Linear takes silu(cond), which its kernel computes as it reads.
         let full = self.res_full.forward(conv::block(&self.conv_in, x), cond.clone());
         let half = self.res_half.forward(conv::block(&self.down_half, full.clone()), cond.clone());
         let quarter = self.res_quarter.forward(conv::block(&self.down_quarter, half.clone()), cond.clone());
