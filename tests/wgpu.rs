@@ -387,6 +387,24 @@ fn the_convolution_blocks_train_as_their_definition() {
                 };
                 (c, vec![a], None, Some(l), Some(cond))
             }
+            // Two conditioned blocks on one conditioning vector: its gradient is summed over
+            // both (the second block's kernel adds the first's).
+            "cond twice" => {
+                let c = conv(6, 6, 1, d);
+                let l = linear(5, 6, d);
+                let cond = Tensor::<2>::from_data(TensorData::new(values(10, 33), [2, 5]), d).require_grad();
+                let x2 = x.clone().mul_scalar(0.5).flip([2]);
+                let outs = if ours {
+                    vec![
+                        conv::cond_block(&c, x.clone(), &l, cond.clone()),
+                        conv::cond_block(&c, x2, &l, cond.clone()),
+                    ]
+                } else {
+                    let shift = || l.forward(silu(cond.clone())).reshape([2, 6, 1, 1]);
+                    vec![silu(c.forward(x.clone()) + shift()), silu(c.forward(x2) + shift())]
+                };
+                (c, outs, None, Some(l), Some(cond))
+            }
             _ => {
                 let c = conv(6 + 3, 8, 1, d);
                 let skip = tensor([2, 3, 17, 13], 34, d);
@@ -429,7 +447,7 @@ fn the_convolution_blocks_train_as_their_definition() {
         got
     };
     let (cpu, gpu) = (backend::cpu().autodiff(), wgpu_device().autodiff());
-    for kind in ["block", "out", "res", "cond", "up"] {
+    for kind in ["block", "out", "res", "cond", "cond twice", "up"] {
         let want = run(&cpu, kind, false);
         for (device, what) in [(&cpu, "cpu"), (&gpu, "wgpu")] {
             let got = run(device, kind, true);

@@ -216,6 +216,20 @@ pub trait ConvGrads: Backend {
             silu_backward::<Self>(cond, d_input),
         )
     }
+
+    /// [`ConvGrads::cond_grads`] with `acc` added to the conditioning vector's gradient: what
+    /// the blocks before this one in the backward pass gave it (five blocks take it), summed
+    /// as it is written instead of by a kernel of its own.
+    #[fusion(meta = fusion_meta::cond_gradient_into_specs)]
+    fn cond_grads_into(
+        dz: FloatTensor<Self>,
+        cond: FloatTensor<Self>,
+        cond_weight: FloatTensor<Self>,
+        acc: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let (d_cond_weight, d_cond) = Self::cond_grads(dz, cond, cond_weight);
+        (d_cond_weight, Self::float_add(d_cond, acc))
+    }
 }
 
 /// What burn's fusion stream needs to queue the gradients before they are computed: their shapes
@@ -353,6 +367,15 @@ mod fusion_meta {
             TensorSpec::new(cond_weight.shape.clone(), cond.dtype),
             TensorSpec::new(cond.shape.clone(), cond.dtype),
         )
+    }
+
+    pub fn cond_gradient_into_specs(
+        dz: &TensorSpec,
+        cond: &TensorSpec,
+        cond_weight: &TensorSpec,
+        _: &TensorSpec,
+    ) -> (TensorSpec, TensorSpec) {
+        cond_gradient_specs(dz, cond, cond_weight)
     }
 
     /// As [`gradient_specs`], the input's channels being x's and the skip's.
@@ -659,7 +682,16 @@ impl ConvGrads for CubeBackend {
         cond: FloatTensor<Self>,
         cond_weight: FloatTensor<Self>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>) {
-        gpu::cond_gradients(dz, cond, cond_weight)
+        gpu::cond_gradients(dz, cond, cond_weight, None)
+    }
+
+    fn cond_grads_into(
+        dz: FloatTensor<Self>,
+        cond: FloatTensor<Self>,
+        cond_weight: FloatTensor<Self>,
+        acc: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        gpu::cond_gradients(dz, cond, cond_weight, Some(acc))
     }
 }
 
@@ -813,18 +845,32 @@ fn add_block<B: ConvGrads, C: CheckpointStrategy>(
 struct CondBlockBackward;
 
 impl<B: ConvGrads> Backward<B, 6> for CondBlockBackward {
-    /// The input, the weight, z, the conditioning input and its Linear's weight, stride and
-    /// padding.
-    type State =
-        (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>, FloatTensor<B>, FloatTensor<B>, usize, usize);
+    /// The input, the weight, z, the conditioning input (as the graph's tensor, to find the
+    /// gradient it has so far) and its Linear's weight, stride and padding.
+    type State = (
+        FloatTensor<B>,
+        FloatTensor<B>,
+        FloatTensor<B>,
+        FloatTensor<Autodiff<B>>,
+        FloatTensor<B>,
+        usize,
+        usize,
+    );
 
     fn backward(self, ops: Ops<Self::State, 6>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [node_x, node_weight, node_bias, node_cond, node_cond_weight, node_cond_bias] = ops.parents;
         let grad = grads.consume::<B>(&ops.node);
-        let (x, weight, z, cond, cond_weight, stride, padding) = ops.state;
+        let (x, weight, z, tracked_cond, cond_weight, stride, padding) = ops.state;
         let dz = silu_backward::<B>(z, grad);
         if node_cond.is_some() || node_cond_weight.is_some() {
-            let (d_cond_weight, d_cond) = B::cond_grads(dz.clone(), cond, cond_weight);
+            let cond = tracked_cond.primitive().clone();
+            // The conditioning vector's gradient so far is taken out and handed to the kernel,
+            // which adds it (registering onto it would add by a kernel of its own).
+            let so_far = node_cond.as_ref().and_then(|_| grads.remove::<B>(&tracked_cond));
+            let (d_cond_weight, d_cond) = match so_far {
+                Some(acc) => B::cond_grads_into(dz.clone(), cond, cond_weight, acc),
+                None => B::cond_grads(dz.clone(), cond, cond_weight),
+            };
             if let Some(node) = node_cond_weight {
                 grads.register::<B>(node.id, d_cond_weight);
             }
@@ -851,6 +897,7 @@ fn tracked_cond_block<B: ConvGrads, C: CheckpointStrategy>(
     padding: usize,
 ) -> FloatTensor<Autodiff<B, C>> {
     let parents = [x.node(), weight.node(), bias.node(), cond.node(), cond_weight.node(), cond_bias.node()];
+    let tracked_cond = cond.clone();
     let [x, weight, bias, cond, cond_weight, cond_bias] =
         [x, weight, bias, cond, cond_weight, cond_bias].map(|t| t.into_primitive());
     match CondBlockBackward.prepare::<C>(parents).compute_bound().stateful() {
@@ -865,7 +912,7 @@ fn tracked_cond_block<B: ConvGrads, C: CheckpointStrategy>(
                 stride,
                 padding,
             );
-            prep.finish((x, weight, z, cond, cond_weight, stride, padding), a)
+            prep.finish((x, weight, z, tracked_cond, cond_weight, stride, padding), a)
         }
         OpsKind::UnTracked(prep) => {
             prep.finish(B::conv_cond_block(x, weight, bias, cond, cond_weight, cond_bias, stride, padding))
@@ -1077,6 +1124,17 @@ impl<B: Backend + ConvGrads, C: CheckpointStrategy> ConvGrads for Autodiff<B, C>
     ) -> (FloatTensor<Self>, FloatTensor<Self>) {
         let [dz, cond, cond_weight] = [dz, cond, cond_weight].map(|t| t.into_primitive());
         let (d_cond_weight, d_cond) = B::cond_grads(dz, cond, cond_weight);
+        (Self::from_inner(d_cond_weight), Self::from_inner(d_cond))
+    }
+
+    fn cond_grads_into(
+        dz: FloatTensor<Self>,
+        cond: FloatTensor<Self>,
+        cond_weight: FloatTensor<Self>,
+        acc: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let [dz, cond, cond_weight, acc] = [dz, cond, cond_weight, acc].map(|t| t.into_primitive());
+        let (d_cond_weight, d_cond) = B::cond_grads_into(dz, cond, cond_weight, acc);
         (Self::from_inner(d_cond_weight), Self::from_inner(d_cond))
     }
 
@@ -1806,8 +1864,9 @@ mod gpu {
 
     /// A conditioned block's Linear's gradients from z's gradient dz [b, c, h, w], in one
     /// workgroup: first the shift's gradient s[b, c] = sum over the pixels of dz[b, c, ..] into
-    /// `s` (a scratch tensor [b, c]), then dW[j, c] = sum over b of cond[b, j] s[b, c] and
-    /// dcond[b, j] = sum over c of s[b, c] W[j, c]. Threads take the values in turn.
+    /// `s` (a scratch tensor [b, c]), then dW[j, c] = sum over b of silu(cond[b, j]) s[b, c] and
+    /// dcond[b, j] = silu'(cond[b, j]) sum over c of s[b, c] W[j, c] (+ acc[b, j] when
+    /// `has_acc`). Threads take the values in turn.
     #[cube(launch_unchecked)]
     #[allow(clippy::too_many_arguments)]
     fn cond_grads_kernel<F: Float>(
@@ -1817,6 +1876,8 @@ mod gpu {
         s: &mut Tensor<F>,
         d_weight: &mut Tensor<F>,
         d_cond: &mut Tensor<F>,
+        acc: &Tensor<F>,
+        #[comptime] has_acc: bool,
         #[define(F)] _dtype: ElemType,
     ) {
         // The loops' lengths are read at run time: as constants, a shader compiler may unroll
@@ -1858,7 +1919,11 @@ mod gpu {
             // silu'(v) = s (1 + v (1 - s)), s = sigmoid(v).
             let v = cond[b * cond.stride(0) + j * cond.stride(1)];
             let sig = F::new(1.0) / (F::new(1.0) + F::exp(-v));
-            d_cond[k] = sum * sig * (F::new(1.0) + v * (F::new(1.0) - sig));
+            let mut g = sum * sig * (F::new(1.0) + v * (F::new(1.0) - sig));
+            if comptime!(has_acc) {
+                g += acc[b * acc.stride(0) + j * acc.stride(1)];
+            }
+            d_cond[k] = g;
             k += COND_THREADS;
         }
     }
@@ -1869,6 +1934,7 @@ mod gpu {
         dz: CubeTensor,
         cond: CubeTensor,
         cond_weight: CubeTensor,
+        acc: Option<CubeTensor>,
     ) -> (CubeTensor, CubeTensor) {
         let dims: [usize; 4] = dz.meta.shape().dims();
         let [b, c, ..] = dims;
@@ -1883,6 +1949,9 @@ mod gpu {
             )
         };
         let (d_weight, d_cond) = (plain([d, c]), plain([b, d]));
+        // Without a sum so far the kernel's `acc` binding is one unused value.
+        let has_acc = acc.is_some();
+        let acc = acc.unwrap_or_else(|| plain([1, 1]));
         let (client, dtype) = (dz.client.clone(), dz.dtype);
         // SAFETY: every read is inside dz [b, c, h, w], cond [b, d] and cond_weight [d, c]; the
         // writes are below b c, d c and b d.
@@ -1897,6 +1966,8 @@ mod gpu {
                 scratch.into_tensor_arg(),
                 d_weight.clone().into_tensor_arg(),
                 d_cond.clone().into_tensor_arg(),
+                acc.into_tensor_arg(),
+                has_acc,
                 burn::backend::cubecl::dtype_to_storage_type(dtype),
             );
         }
