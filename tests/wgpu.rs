@@ -564,7 +564,8 @@ fn the_squared_error_trains_as_its_definition() {
             (y.clone() - yhat_nchw).powi_scalar(2).flatten::<2>(1, 3).mean_dim(1).flatten(0, 1)
         };
         let r = Tensor::<1>::from_data(TensorData::new(spread(b, 65, 1.0), [b]), device);
-        let grads = (loss.clone() * r).sum().backward();
+        // A weighted sum, and a mean (whose gradient is a broadcast, as in training).
+        let grads = ((loss.clone() * r).sum() + loss.clone().mean().mul_scalar(3.0)).backward();
         vec![
             backend::read_blocking(loss).unwrap(),
             backend::read_blocking(y.grad(&grads).unwrap()).unwrap(),

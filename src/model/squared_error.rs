@@ -8,7 +8,8 @@
 //!
 //!   d yhat[b, ..] = g[b] 2 (yhat[b, ..] - y[b, ..]) / (H W),   d y = -d yhat,
 //!
-//! is burn's element-wise operations (one fused kernel).
+//! is another kernel of ours (burn's element-wise operations, fused with the mean's gradient
+//! before them, trained wrongly in the browser: the mean's gradient is a broadcast).
 //!
 //! A burn backend extension: the CPU backend (Flex) runs the definition (the trait's body), the
 //! GPU backends the kernel (in the browser as an opaque operation of burn's fusion stream), and
@@ -20,7 +21,7 @@ use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Backend, Dispatch, Flex, TensorMetadata, backend_extension};
+use burn::backend::{AutodiffBackend, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::prelude::*;
 use burn_cubecl::CubeBackend;
 
@@ -35,6 +36,23 @@ pub trait SquaredError: Backend {
             Self::float_reshape(Self::float_mul(d.clone(), d), burn::tensor::Shape::from([b, c * h * w]));
         Self::float_reshape(Self::float_mean_dim(sq, 1), burn::tensor::Shape::from([b]))
     }
+
+    /// yhat's gradient, g[b] 2 (yhat - y) / (C H W), from the per-sample losses' gradient `g`
+    /// [b] (y's is its negative).
+    #[fusion(meta = fusion_meta::grad_spec)]
+    fn mean_squared_error_grad(
+        y: FloatTensor<Self>,
+        yhat: FloatTensor<Self>,
+        g: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        let [b, c, h, w] = y.shape().dims();
+        let scale = 2.0 / (c * h * w) as f64;
+        let g = Self::float_reshape(
+            Self::float_mul_scalar(g, scale.into()),
+            burn::tensor::Shape::from([b, 1, 1, 1]),
+        );
+        Self::float_mul(Self::float_sub(yhat, y), g)
+    }
 }
 
 #[cfg(target_arch = "wasm32")]
@@ -43,6 +61,10 @@ mod fusion_meta {
 
     pub fn spec(y: &TensorSpec, _: &TensorSpec) -> TensorSpec {
         TensorSpec::new(burn::tensor::Shape::from([y.shape[0]]), y.dtype)
+    }
+
+    pub fn grad_spec(y: &TensorSpec, _: &TensorSpec, _: &TensorSpec) -> TensorSpec {
+        y.clone()
     }
 }
 
@@ -60,6 +82,14 @@ impl SquaredError for CubeBackend {
     fn mean_squared_error(y: FloatTensor<Self>, yhat: FloatTensor<Self>) -> FloatTensor<Self> {
         gpu::mean_squared_error(y, yhat)
     }
+
+    fn mean_squared_error_grad(
+        y: FloatTensor<Self>,
+        yhat: FloatTensor<Self>,
+        g: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        gpu::mean_squared_error_grad(y, yhat, g)
+    }
 }
 
 /// The per-sample losses' node in training: the parents are y and yhat.
@@ -74,11 +104,7 @@ impl<B: SquaredError> Backward<B, 2> for SquaredErrorBackward {
         let [node_y, node_yhat] = ops.parents.map(|p| p.map(|n| n.id));
         let g = grads.consume::<B>(&ops.node);
         let (y, yhat) = ops.state;
-        let [b, c, h, w] = y.shape().dims();
-        let scale = 2.0 / (c * h * w) as f64;
-        let g =
-            B::float_reshape(B::float_mul_scalar(g, scale.into()), burn::tensor::Shape::from([b, 1, 1, 1]));
-        let d_yhat = B::float_mul(B::float_sub(yhat, y), g);
+        let d_yhat = B::mean_squared_error_grad(y, yhat, g);
         if let Some(node) = node_y {
             grads.register::<B>(node, B::float_neg(d_yhat.clone()));
         }
@@ -99,6 +125,16 @@ impl<B: Backend + SquaredError, C: CheckpointStrategy> SquaredError for Autodiff
             }
             OpsKind::UnTracked(prep) => prep.finish(B::mean_squared_error(y, yhat)),
         }
+    }
+
+    fn mean_squared_error_grad(
+        y: FloatTensor<Self>,
+        yhat: FloatTensor<Self>,
+        g: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        // Not differentiated (a gradient's gradient is never taken here).
+        let [y, yhat, g] = [y, yhat, g].map(|t| t.into_primitive());
+        Self::from_inner(B::mean_squared_error_grad(y, yhat, g))
     }
 }
 
@@ -156,6 +192,75 @@ mod gpu {
         if u == 0 {
             out[b] = read::<F>(&mut partial, 0) / F::cast_from(comptime!((c * h * w) as u32));
         }
+    }
+
+    /// out[b, ..] = g[b] 2 (yhat[b, ..] - y[b, ..]) / (c h w), written channels-last (as the
+    /// U-Net's blocks write theirs, the layout burn's transposed convolution reads without a
+    /// copy); a thread per value. g is read through its stride (the gradient of a mean is a
+    /// broadcast, stride 0).
+    #[cube(launch_unchecked)]
+    #[allow(clippy::too_many_arguments)]
+    fn mse_grad_kernel<F: Float>(
+        y: &Tensor<F>,
+        yhat: &Tensor<F>,
+        g: &Tensor<F>,
+        out: &mut Tensor<F>,
+        #[comptime] c: usize,
+        #[comptime] h: usize,
+        #[comptime] w: usize,
+        #[comptime] ys: [usize; 4],
+        #[comptime] hs: [usize; 4],
+        #[define(F)] _dtype: ElemType,
+    ) {
+        let i = ABSOLUTE_POS_X as usize;
+        if i < out.len() {
+            let b = i / comptime!(c * h * w);
+            let r = i % comptime!(c * h * w);
+            let (p, ch) = (r / c, r % c);
+            let (py, px) = (p / w, p % w);
+            let d = yhat[b * hs[0] + ch * hs[1] + py * hs[2] + px * hs[3]]
+                - y[b * ys[0] + ch * ys[1] + py * ys[2] + px * ys[3]];
+            out[i] = g[b * g.stride(0)] * d * F::new(2.0) / F::cast_from(comptime!((c * h * w) as u32));
+        }
+    }
+
+    pub(super) fn mean_squared_error_grad(y: CubeTensor, yhat: CubeTensor, g: CubeTensor) -> CubeTensor {
+        let [b, c, h, w]: [usize; 4] = y.meta.shape().dims();
+        let memory = burn_cubecl::ops::numeric::empty_device_contiguous_dtype(
+            y.client.clone(),
+            y.device.clone(),
+            burn::tensor::Shape::from([b, h, w, c]),
+            y.dtype,
+        );
+        let out = CubeTensor::new(
+            memory.client.clone(),
+            memory.handle.clone(),
+            burn_std::Metadata::new(burn::tensor::Shape::from([b, c, h, w]), [h * w * c, 1, w * c, c]),
+            memory.device.clone(),
+            memory.dtype,
+        );
+        let (ys, hs) = (strides(&y), strides(&yhat));
+        let (client, dtype) = (y.client.clone(), y.dtype);
+        // SAFETY: thread i < b c h w reads value i of y and yhat (through their strides) and g[b],
+        // and writes out[i].
+        unsafe {
+            mse_grad_kernel::launch_unchecked(
+                &client,
+                CubeCount::Static((b * c * h * w).div_ceil(THREADS) as u32, 1, 1),
+                CubeDim::new_1d(THREADS as u32),
+                y.into_tensor_arg(),
+                yhat.into_tensor_arg(),
+                g.into_tensor_arg(),
+                memory.into_tensor_arg(),
+                c,
+                h,
+                w,
+                ys,
+                hs,
+                burn::backend::cubecl::dtype_to_storage_type(dtype),
+            );
+        }
+        out
     }
 
     fn strides(t: &CubeTensor) -> [usize; 4] {

@@ -173,8 +173,10 @@ test("a training step on WebGPU is one submit: it flushes the previous step's wo
   console.log(`# per WebGPU training step (${SMALL}): ${per('dispatch')} dispatches, ${per('submit')} submits, ${per('writeBuffer')} buffer writes`);
   assert.ok(per('dispatch') > 50, `the steps ran on WebGPU: ${per('dispatch')} dispatches per step`);
   // 154 before the conditioned blocks' own backward and the single-reduction losses, 144 after
-  // (2026-12-07): a change that adds dispatches to a step moves this bound on purpose.
-  assert.ok(per('dispatch') <= 145, `at most 145 dispatches per step at this size: ${per('dispatch')}`);
+  // (2026-12-07); 101 after the way up, the level embedding, the loss and the conditioning in
+  // kernels of ours (2026-12-07, later): a change that adds dispatches to a step moves this bound
+  // on purpose.
+  assert.ok(per('dispatch') <= 101, `at most 101 dispatches per step at this size: ${per('dispatch')}`);
   assert.ok(per('submit') <= 1.1, `at most one submit per step (and the odd one for a full queue): ${per('submit')}`);
 });
 
