@@ -262,9 +262,11 @@ fn layout(params: &[ParamWithGrad]) -> (Vec<Segment>, usize) {
 
 /// Tensors concatenated at most this many at a time: with kernel fusion a concatenation of a few
 /// tensors is one kernel, while one of dozens exceeds a kernel's buffer bindings and becomes one
-/// copy per tensor. Seven inputs and the output are the 8 storage buffers every WebGPU device
-/// allows a kernel (`maxStorageBuffersPerShaderStage`); bench/gpu-count.mjs counted 16 gathering
-/// kernels per denoiser step with 4 at a time, 9 with 7.
+/// copy per tensor. bench/gpu-count.mjs counted 16 gathering kernels per denoiser step with 4 at
+/// a time, 9 with 7. Seven inputs, the output and cubecl's metadata are 9 storage buffers, one
+/// more than every WebGPU device allows a kernel (`maxStorageBuffersPerShaderStage`, 8): burn's
+/// fusion sizes its kernels by the device's own limit (SwiftShader's is higher), so on a device
+/// at the minimum it splits these into more kernels rather than fail.
 const CAT_CHUNK: usize = 7;
 
 /// One flat buffer of `total` values with each tensor (1-D, in its segment's order) at its

@@ -4,7 +4,9 @@
 //! slice of it (src/optim.rs). A slice is a view when it starts and ends on the device's 256-byte
 //! alignment; the biases (8 to 64 values) do not, so cubecl copies each with a kernel of its own:
 //! 23 dispatches per denoiser step. [`unpack`] copies up to [`PIECES`] of them in one kernel: a
-//! kernel may bind 8 storage buffers on every WebGPU device, the flat tensor and 7 outputs.
+//! kernel may bind 8 storage buffers on every WebGPU device: the flat tensor, 6 outputs and the
+//! metadata buffer cubecl binds beside a kernel's tensors (with 7 outputs, 9: SwiftShader allows
+//! it, a device at WebGPU's minimum would not; tests/browser/train.test.mjs checks every kernel).
 //!
 //! A burn backend extension: the CPU backend (Flex) slices, the GPU backends run the kernel (in
 //! the browser as an opaque operation of burn's fusion stream).
@@ -18,12 +20,12 @@ use burn::prelude::*;
 use burn_cubecl::CubeBackend;
 
 /// Pieces copied by one dispatch.
-pub const PIECES: usize = 7;
+pub const PIECES: usize = 6;
 
-/// Seven pieces' starts and lengths in the flat tensor (a slot left unused copies one value).
+/// Six pieces' starts and lengths in the flat tensor (a slot left unused copies one value).
 type Pieces = [(usize, usize); PIECES];
 
-type Seven<T> = (T, T, T, T, T, T, T);
+type Six<T> = (T, T, T, T, T, T);
 
 #[backend_extension(Flex, Cube, Fusion: cfg(target_arch = "wasm32"))]
 pub trait Unpack: Backend {
@@ -40,7 +42,6 @@ pub trait Unpack: Backend {
         FloatTensor<Self>,
         FloatTensor<Self>,
         FloatTensor<Self>,
-        FloatTensor<Self>,
     );
 }
 
@@ -48,9 +49,9 @@ pub trait Unpack: Backend {
 mod fusion_meta {
     use burn::backend::fusion::custom::TensorSpec;
 
-    pub fn specs(flat: &TensorSpec, pieces: &super::Pieces) -> super::Seven<TensorSpec> {
+    pub fn specs(flat: &TensorSpec, pieces: &super::Pieces) -> super::Six<TensorSpec> {
         let spec = |k: usize| TensorSpec::new(burn::tensor::Shape::from([pieces[k].1]), flat.dtype);
-        (spec(0), spec(1), spec(2), spec(3), spec(4), spec(5), spec(6))
+        (spec(0), spec(1), spec(2), spec(3), spec(4), spec(5))
     }
 }
 
@@ -62,24 +63,24 @@ pub fn unpack(flat: &Tensor<1>, ranges: &[Range<usize>]) -> Vec<Tensor<1>> {
         for (slot, r) in pieces.iter_mut().zip(group) {
             *slot = (r.start, r.len());
         }
-        let (a, b, c, d, e, f, g) = <Dispatch as Unpack>::unpack_pieces(flat.clone().into_dispatch(), pieces);
-        out.extend([a, b, c, d, e, f, g].into_iter().take(group.len()).map(Tensor::from_dispatch));
+        let (a, b, c, d, e, f) = <Dispatch as Unpack>::unpack_pieces(flat.clone().into_dispatch(), pieces);
+        out.extend([a, b, c, d, e, f].into_iter().take(group.len()).map(Tensor::from_dispatch));
     }
     out
 }
 
 impl Unpack for Flex {
-    fn unpack_pieces(flat: FloatTensor<Self>, pieces: Pieces) -> Seven<FloatTensor<Self>> {
+    fn unpack_pieces(flat: FloatTensor<Self>, pieces: Pieces) -> Six<FloatTensor<Self>> {
         let piece = |k: usize| {
             let (start, len) = pieces[k];
             Self::float_slice(flat.clone(), &[burn::tensor::Slice::from(start..start + len)])
         };
-        (piece(0), piece(1), piece(2), piece(3), piece(4), piece(5), piece(6))
+        (piece(0), piece(1), piece(2), piece(3), piece(4), piece(5))
     }
 }
 
 impl Unpack for CubeBackend {
-    fn unpack_pieces(flat: FloatTensor<Self>, pieces: Pieces) -> Seven<FloatTensor<Self>> {
+    fn unpack_pieces(flat: FloatTensor<Self>, pieces: Pieces) -> Six<FloatTensor<Self>> {
         gpu::unpack(flat, pieces)
     }
 }
@@ -89,7 +90,7 @@ mod gpu {
     use burn_cubecl::tensor::CubeTensor;
     use cubecl::prelude::*;
 
-    use super::{PIECES, Pieces, Seven};
+    use super::{PIECES, Pieces, Six};
 
     /// Threads per workgroup.
     const THREADS: u32 = 64;
@@ -105,7 +106,6 @@ mod gpu {
         o3: &mut Tensor<F>,
         o4: &mut Tensor<F>,
         o5: &mut Tensor<F>,
-        o6: &mut Tensor<F>,
         starts: Sequence<u32>,
         #[define(F)] _dtype: ElemType,
     ) {
@@ -132,16 +132,12 @@ mod gpu {
             if i < o4.len() {
                 o4[i] = flat[starts[4] as usize + i];
             }
-        } else if k == 5 {
-            if i < o5.len() {
-                o5[i] = flat[starts[5] as usize + i];
-            }
-        } else if i < o6.len() {
-            o6[i] = flat[starts[6] as usize + i];
+        } else if i < o5.len() {
+            o5[i] = flat[starts[5] as usize + i];
         }
     }
 
-    pub(super) fn unpack(flat: CubeTensor, pieces: Pieces) -> Seven<CubeTensor> {
+    pub(super) fn unpack(flat: CubeTensor, pieces: Pieces) -> Six<CubeTensor> {
         let client = flat.client.clone();
         let dtype = flat.dtype;
         let out: Vec<CubeTensor> = pieces
@@ -172,12 +168,11 @@ mod gpu {
             arg(3),
             arg(4),
             arg(5),
-            arg(6),
             starts,
             burn::backend::cubecl::dtype_to_storage_type(dtype),
         );
         let mut out = out.into_iter();
-        let mut next = || out.next().expect("seven outputs");
-        (next(), next(), next(), next(), next(), next(), next())
+        let mut next = || out.next().expect("six outputs");
+        (next(), next(), next(), next(), next(), next())
     }
 }

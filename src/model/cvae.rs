@@ -23,11 +23,10 @@
 use burn::nn::conv::Conv2d;
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::activation::silu;
 use burn::tensor::module::adaptive_avg_pool2d;
 
 use super::conv;
-use super::unet::{CondEmbedding, UNet, UNetConfig, cond_bias, conv3x3};
+use super::unet::{CondEmbedding, UNet, UNetConfig, conv3x3};
 use crate::rng::SplitMix64;
 use crate::schedule::Schedule;
 
@@ -76,15 +75,13 @@ impl GaussianHead {
         }
     }
 
-    /// (mean, ln variance), each [B, k], of images [B, images, H, W].
+    /// (mean, ln variance), each [B, k], of images [B, images, H, W]. Each convolution is one
+    /// [`conv`] block with its SiLU (and the first with its conditioning).
     fn forward(&self, images: Tensor<4>, level_features: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
-        let b = images.dims()[0];
-        let c = self.cond.weight.dims()[1];
         let cond = self.embed.forward(level_features);
-        let h = conv::forward(&self.conv1, images);
-        let h = silu(h + cond_bias(&self.cond, silu(cond), b, c));
-        let h = silu(conv::forward(&self.conv2, h));
-        let h = silu(conv::forward(&self.conv3, h));
+        let h = conv::cond_block(&self.conv1, images, &self.cond, cond);
+        let (_, h) = conv::block(&self.conv2, h);
+        let (_, h) = conv::block(&self.conv3, h);
         let h = adaptive_avg_pool2d(h, [POOL, POOL]).flatten::<2>(1, 3);
         let out = self.head.forward(h);
         let k = out.dims()[1] / 2;

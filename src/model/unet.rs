@@ -44,18 +44,6 @@ pub(crate) fn conv3x3(cin: usize, cout: usize, stride: usize, device: &Device) -
         .init(device)
 }
 
-/// A per-channel bias [b, c, 1, 1] from the conditioning vector `x` [b, in] through `layer`
-/// (in -> c): `layer.forward(x)` reshaped, with the Linear written out and its bias added after the
-/// reshape, so that the add fuses with the element-wise operations that use the result (with the
-/// reshape between them it ran as a GPU kernel of its own: bench/gpu-count.mjs).
-pub(crate) fn cond_bias(layer: &Linear, x: Tensor<2>, b: usize, c: usize) -> Tensor<4> {
-    let projected = x.matmul(layer.weight.val()).reshape([b, c, 1, 1]);
-    match &layer.bias {
-        Some(bias) => projected + bias.val().reshape([1, c, 1, 1]),
-        None => projected,
-    }
-}
-
 /// The level (and latent) embedding: features -> Linear -> SiLU -> Linear.
 #[derive(Module, Debug)]
 pub struct CondEmbedding {

@@ -184,7 +184,8 @@ export async function train(page, steps, { timeout = 240000 } = {}) {
 /** Runs in the worker (`worker.evaluate(instrumentGpu)`): wraps the WebGPU entry points and counts
  * their calls (bench/gpu-count.mjs, the count of a step in train.test.mjs). */
 export function instrumentGpu() {
-  const counts = { dispatch: 0, submit: 0, bindGroup: 0, writeBuffer: 0, pipeline: 0 };
+  // bindings: the most buffers one bind group (a kernel's) binds.
+  const counts = { dispatch: 0, submit: 0, bindGroup: 0, writeBuffer: 0, pipeline: 0, bindings: 0 };
   const byKernel = {}; // pipeline label -> dispatches
   const trace = []; // every call in order: kernel labels, submits, buffer writes (--trace)
   let current = '?';
@@ -193,13 +194,30 @@ export function instrumentGpu() {
     current = p.label || '?';
     return setPipeline.call(this, p);
   };
+  // The buffers each kernel binds: a bind group remembers its count, a dispatch reads the last set.
+  let bound = 0;
+  const widest = {}; // pipeline label -> the most buffers it bound
+  const setBindGroup = GPUComputePassEncoder.prototype.setBindGroup;
+  GPUComputePassEncoder.prototype.setBindGroup = function (index, group, ...rest) {
+    bound = group?.__entries ?? 0;
+    return setBindGroup.call(this, index, group, ...rest);
+  };
+  const createBindGroup = GPUDevice.prototype.createBindGroup;
+  GPUDevice.prototype.createBindGroup = function (descriptor) {
+    const group = createBindGroup.call(this, descriptor);
+    group.__entries = descriptor?.entries?.length ?? 0;
+    return group;
+  };
   const dispatch = GPUComputePassEncoder.prototype.dispatchWorkgroups;
   GPUComputePassEncoder.prototype.dispatchWorkgroups = function (...args) {
     byKernel[current] = (byKernel[current] || 0) + 1;
+    if (bound > counts.bindings) counts.bindings = bound;
+    widest[current] = Math.max(widest[current] || 0, bound);
     trace.push(current);
     return dispatch.apply(this, args);
   };
   self.__byKernel = byKernel;
+  self.__widest = widest;
   self.__trace = trace;
   const wrap = (proto, name, key) => {
     const orig = proto[name];
@@ -229,7 +247,12 @@ export async function countGpuStep(page, worker, n) {
   });
   await page.evaluate((k) => window.denoiseLab.command({ type: 'step', n: k }), n);
   await page.waitForFunction((x) => window.denoiseLab.samplesVersion > x, v, { timeout: 600000, polling: 100 });
-  return worker.evaluate(() => ({ ...self.__gpuCounts, kernels: { ...self.__byKernel }, trace: [...self.__trace] }));
+  return worker.evaluate(() => ({
+    ...self.__gpuCounts,
+    kernels: { ...self.__byKernel },
+    widest: { ...self.__widest },
+    trace: [...self.__trace],
+  }));
 }
 
 /** The pixels of a canvas (RGBA bytes) and its size. */

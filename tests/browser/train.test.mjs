@@ -178,6 +178,14 @@ test("a training step on WebGPU is one submit: it flushes the previous step's wo
   // on purpose.
   assert.ok(per('dispatch') <= 101, `at most 101 dispatches per step at this size: ${per('dispatch')}`);
   assert.ok(per('submit') <= 1.1, `at most one submit per step (and the odd one for a full queue): ${per('submit')}`);
+  // WebGPU guarantees a kernel 8 storage buffers (maxStorageBuffersPerShaderStage); SwiftShader
+  // allows more, so a kernel binding more works here and fails on a device at the minimum.
+  // cubecl binds a kernel's metadata as one more buffer beside its tensors. burn's fused
+  // element-wise kernels are sized by the device's own limit, so only they may bind more here.
+  const widest = Object.entries({ ...one.widest, ...eleven.widest });
+  console.log(`# the most buffers one kernel binds: ${Math.max(one.bindings, eleven.bindings)} (${JSON.stringify(widest.filter(([, n]) => n > 8))})`);
+  const over = widest.filter(([label, n]) => n > 8 && !label.startsWith('elemwise_fuse'));
+  assert.deepEqual(over, [], 'every kernel but burn\'s fused ones binds at most the 8 storage buffers every WebGPU device allows');
 });
 
 test('on a CPU adapter the page trains on its CPU backend; WebGPU and back are one click each and keep the run', async () => {
