@@ -18,6 +18,18 @@ fn wgpu_device() -> burn::prelude::Device {
     })
 }
 
+/// Each of `got`'s values within 1e-5 of the largest of `want`'s (the same number of each).
+fn assert_close(what: &str, want: &[Vec<f32>], got: &[Vec<f32>]) {
+    assert_eq!(want.len(), got.len(), "{what}: the same values");
+    for (k, (w, g)) in want.iter().zip(got).enumerate() {
+        assert_eq!(w.len(), g.len(), "{what}: value {k} size");
+        let scale = w.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
+        let err = w.iter().zip(g).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        eprintln!("{what}, value {k}: max error {err:.2e} of {scale:.2e}");
+        assert!(err <= 1e-5 * scale, "{what}: value {k} differs by {err} (largest {scale})");
+    }
+}
+
 /// `n` values spread evenly over [-half, half), from a seeded linear congruential generator.
 fn spread(n: usize, seed: u64, half: f32) -> Vec<f32> {
     let mut s = seed;
@@ -450,18 +462,7 @@ fn the_convolution_blocks_train_as_their_definition() {
     for kind in ["block", "out", "res", "cond", "cond twice", "up"] {
         let want = run(&cpu, kind, false);
         for (device, what) in [(&cpu, "cpu"), (&gpu, "wgpu")] {
-            let got = run(device, kind, true);
-            assert_eq!(want.len(), got.len(), "{kind} {what}: the same values");
-            for (k, (w, g)) in want.iter().zip(&got).enumerate() {
-                assert_eq!(w.len(), g.len(), "{kind} {what}: value {k} size");
-                let scale = w.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
-                let err = w.iter().zip(g).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
-                eprintln!("{kind} on {what}, value {k}: max error {err:.2e} of {scale:.2e}");
-                assert!(
-                    err <= 1e-5 * scale,
-                    "{kind} on {what}: value {k} differs by {err} (largest {scale})"
-                );
-            }
+            assert_close(&format!("{kind} on {what}"), &want, &run(device, kind, true));
         }
     }
 }
@@ -529,14 +530,7 @@ fn the_level_embedding_trains_as_its_definition() {
     let (cpu, gpu) = (backend::cpu().autodiff(), wgpu_device().autodiff());
     let want = run(&cpu, false);
     for (device, what) in [(&cpu, "cpu"), (&gpu, "wgpu")] {
-        let got = run(device, true);
-        for (k, (w, g)) in want.iter().zip(&got).enumerate() {
-            assert_eq!(w.len(), g.len(), "{what}: value {k} size");
-            let scale = w.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
-            let err = w.iter().zip(g).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
-            eprintln!("embedding on {what}, value {k}: max error {err:.2e} of {scale:.2e}");
-            assert!(err <= 1e-5 * scale, "embedding on {what}: value {k} differs by {err} (largest {scale})");
-        }
+        assert_close(&format!("embedding on {what}"), &want, &run(device, true));
     }
 }
 
@@ -575,16 +569,6 @@ fn the_squared_error_trains_as_its_definition() {
     let (cpu, gpu) = (backend::cpu().autodiff(), wgpu_device().autodiff());
     let want = run(&cpu, false);
     for (device, what) in [(&cpu, "cpu"), (&gpu, "wgpu")] {
-        let got = run(device, true);
-        for (k, (w, g)) in want.iter().zip(&got).enumerate() {
-            assert_eq!(w.len(), g.len(), "{what}: value {k} size");
-            let scale = w.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
-            let err = w.iter().zip(g).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
-            eprintln!("squared error on {what}, value {k}: max error {err:.2e} of {scale:.2e}");
-            assert!(
-                err <= 1e-5 * scale,
-                "squared error on {what}: value {k} differs by {err} (largest {scale})"
-            );
-        }
+        assert_close(&format!("squared error on {what}"), &want, &run(device, true));
     }
 }
