@@ -1648,15 +1648,22 @@ mod gpu {
     }
 
     /// A tensor of shape [b, c, h, w] stored channels-last in `handle`, on `memory`'s device.
+    ///
+    /// With one channel that memory is the row-major one, and the strides say so: burn's fused
+    /// element-wise kernels in the browser read a [b, 1, h, w] tensor with the channel stride 1
+    /// wrongly beside row-major tensors broadcast from [b, 1, 1, 1] (the CVAE's decoder mean,
+    /// yhat coef_y + z_l coef_z, came out wrong and not the same from run to run:
+    /// bench/backends-agree.mjs).
     fn channels_last(
         memory: &CubeTensor,
         handle: cubecl::server::Handle,
         [b, c, h, w]: [usize; 4],
     ) -> CubeTensor {
+        let strides = if c == 1 { [h * w, h * w, w, 1] } else { [h * w * c, 1, w * c, c] };
         CubeTensor::new(
             memory.client.clone(),
             handle,
-            burn_std::Metadata::new(burn::tensor::Shape::from([b, c, h, w]), [h * w * c, 1, w * c, c]),
+            burn_std::Metadata::new(burn::tensor::Shape::from([b, c, h, w]), strides),
             memory.device.clone(),
             memory.dtype,
         )
