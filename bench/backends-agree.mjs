@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Whether WebGPU (burn's fusion on SwiftShader) and the page's CPU backend train the same steps
-// from one checkpoint (not a test: tests/browser/train.test.mjs holds the denoiser to this; the
-// CVAE does not agree yet, docs/roadmap.md, "The CVAE on WebGPU").
+// from one checkpoint, for any checkpoint and settings (not a test: tests/browser/train.test.mjs
+// holds the denoiser and the CVAE to this at its sizes).
 //
 //   bash scripts/build-web.sh
 //   node bench/backends-agree.mjs [--checkpoint tests/fixtures/few-levels-1-cvae.ckpt]

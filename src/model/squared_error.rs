@@ -8,8 +8,10 @@
 //!
 //!   d yhat[b, ..] = g[b] 2 (yhat[b, ..] - y[b, ..]) / (H W),   d y = -d yhat,
 //!
-//! is another kernel of ours (burn's element-wise operations, fused with the mean's gradient
-//! before them, trained wrongly in the browser: the mean's gradient is a broadcast).
+//! is another kernel of ours. Written with burn's element-wise operations it trained wrongly in
+//! the browser, most likely by the misread of yhat's one-channel strides that `channels_last` in
+//! src/model/conv.rs now avoids (found later the same day); the kernel also writes the gradient
+//! where the transposed convolution reads it without a copy.
 //!
 //! A burn backend extension: the CPU backend (Flex) runs the definition (the trait's body), the
 //! GPU backends the kernel (in the browser as an opaque operation of burn's fusion stream), and
