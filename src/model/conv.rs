@@ -435,7 +435,7 @@ fn shift_definition<B: Backend>(
 }
 
 /// silu(x) = x sigmoid(x), as burn's `activation::silu` writes it.
-fn silu_of<B: Backend>(x: FloatTensor<B>) -> FloatTensor<B> {
+pub(super) fn silu_of<B: Backend>(x: FloatTensor<B>) -> FloatTensor<B> {
     B::float_mul(x.clone(), B::sigmoid(x))
 }
 
@@ -727,7 +727,7 @@ fn conv_backward<B: ConvGrads>(
 }
 
 /// grad silu'(z), silu'(z) = s (1 + z (1 - s)) with s = sigmoid(z).
-fn silu_backward<B: Backend>(z: FloatTensor<B>, grad: FloatTensor<B>) -> FloatTensor<B> {
+pub(super) fn silu_backward<B: Backend>(z: FloatTensor<B>, grad: FloatTensor<B>) -> FloatTensor<B> {
     let s = B::sigmoid(z.clone());
     let one_minus_s = B::float_add_scalar(B::float_neg(s.clone()), 1.0.into());
     let slope = B::float_add_scalar(B::float_mul(z, one_minus_s), 1.0.into());
@@ -1153,7 +1153,7 @@ impl<B: Backend + ConvGrads, C: CheckpointStrategy> ConvGrads for Autodiff<B, C>
 }
 
 /// The kernel, in cubecl's dialect (its `Tensor` and `Float` are not burn's).
-mod gpu {
+pub(super) mod gpu {
     use burn::backend::ops::ConvOptions;
     use burn_cubecl::tensor::CubeTensor;
     use cubecl::prelude::*;
@@ -1382,7 +1382,7 @@ mod gpu {
     }
 
     #[cube]
-    fn read<F: Float>(shared: &mut Shared<[F]>, at: usize) -> F {
+    pub(crate) fn read<F: Float>(shared: &mut Shared<[F]>, at: usize) -> F {
         shared[at]
     }
 
@@ -1414,8 +1414,15 @@ mod gpu {
 
     /// x / (1 + e^-x).
     #[cube]
-    fn silu<F: Float>(v: F) -> F {
+    pub(crate) fn silu<F: Float>(v: F) -> F {
         v / (F::new(1.0) + F::exp(-v))
+    }
+
+    /// silu'(v) = s (1 + v (1 - s)), s = sigmoid(v).
+    #[cube]
+    pub(crate) fn silu_slope<F: Float>(v: F) -> F {
+        let s = F::new(1.0) / (F::new(1.0) + F::exp(-v));
+        s * (F::new(1.0) + v * (F::new(1.0) - s))
     }
 
     /// The convolution's sums at this thread's pixel for its `ob` output channels, into `acc`:
@@ -1923,10 +1930,7 @@ mod gpu {
             for o in 0..c {
                 sum += s[b * c + o] * cond_weight[j * cond_weight.stride(0) + o * cond_weight.stride(1)];
             }
-            // silu'(v) = s (1 + v (1 - s)), s = sigmoid(v).
-            let v = cond[b * cond.stride(0) + j * cond.stride(1)];
-            let sig = F::new(1.0) / (F::new(1.0) + F::exp(-v));
-            let mut g = sum * sig * (F::new(1.0) + v * (F::new(1.0) - sig));
+            let mut g = sum * silu_slope::<F>(cond[b * cond.stride(0) + j * cond.stride(1)]);
             if comptime!(has_acc) {
                 g += acc[b * acc.stride(0) + j * acc.stride(1)];
             }

@@ -26,6 +26,8 @@ use burn::nn::Linear;
 use burn::prelude::*;
 use burn_cubecl::CubeBackend;
 
+use super::conv::{silu_backward, silu_of};
+
 #[backend_extension(Autodiff, Flex, Cube, Fusion: cfg(target_arch = "wasm32"))]
 pub trait Embed: Backend {
     /// (a, e) with a = f W1 + b1 and e = silu(a) W2 + b2, for f [b, n], W1 [n, d], b1 [d],
@@ -39,7 +41,7 @@ pub trait Embed: Backend {
         b2: FloatTensor<Self>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>) {
         let a = linear::<Self>(f, w1, b1);
-        let e = linear::<Self>(silu::<Self>(a.clone()), w2, b2);
+        let e = linear::<Self>(silu_of::<Self>(a.clone()), w2, b2);
         (a, e)
     }
 
@@ -51,7 +53,7 @@ pub trait Embed: Backend {
         a: FloatTensor<Self>,
         de: FloatTensor<Self>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        let h = silu::<Self>(a.clone());
+        let h = silu_of::<Self>(a.clone());
         let dw2 = Self::float_matmul(Self::float_transpose(h), de.clone());
         let db2 = column_sums::<Self>(de.clone());
         let dh = Self::float_matmul(de, Self::float_transpose(w2));
@@ -65,18 +67,6 @@ pub trait Embed: Backend {
 fn linear<B: Backend>(x: FloatTensor<B>, w: FloatTensor<B>, b: FloatTensor<B>) -> FloatTensor<B> {
     let d = b.shape()[0];
     B::float_add(B::float_matmul(x, w), B::float_reshape(b, burn::tensor::Shape::from([1, d])))
-}
-
-fn silu<B: Backend>(x: FloatTensor<B>) -> FloatTensor<B> {
-    B::float_mul(x.clone(), B::sigmoid(x))
-}
-
-/// grad silu'(z), silu'(z) = s (1 + z (1 - s)) with s = sigmoid(z).
-fn silu_backward<B: Backend>(z: FloatTensor<B>, grad: FloatTensor<B>) -> FloatTensor<B> {
-    let s = B::sigmoid(z.clone());
-    let one_minus_s = B::float_add_scalar(B::float_neg(s.clone()), 1.0.into());
-    let slope = B::float_add_scalar(B::float_mul(z, one_minus_s), 1.0.into());
-    B::float_mul(grad, B::float_mul(s, slope))
 }
 
 /// [b, d] summed over b, as [d].
@@ -212,25 +202,10 @@ mod gpu {
     use burn_cubecl::tensor::CubeTensor;
     use cubecl::prelude::*;
 
+    use crate::model::conv::gpu::{read, silu, silu_slope};
+
     /// Threads per workgroup.
     const THREADS: usize = 64;
-
-    #[cube]
-    fn silu<F: Float>(v: F) -> F {
-        v / (F::new(1.0) + F::exp(-v))
-    }
-
-    /// silu'(v) = s (1 + v (1 - s)), s = sigmoid(v).
-    #[cube]
-    fn silu_slope<F: Float>(v: F) -> F {
-        let s = F::new(1.0) / (F::new(1.0) + F::exp(-v));
-        s * (F::new(1.0) + v * (F::new(1.0) - s))
-    }
-
-    #[cube]
-    fn read<F: Float>(shared: &mut Shared<[F]>, at: usize) -> F {
-        shared[at]
-    }
 
     /// Workgroup b: a[b, k] = b1[k] + sum over i of f[b, i] W1[i, k] for every k (threads take k
     /// in turn), silu(a[b]) into shared memory, then e[b, j] = b2[j] + sum over k of silu(a[b, k])

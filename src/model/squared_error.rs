@@ -145,13 +145,10 @@ mod gpu {
     use burn_cubecl::tensor::CubeTensor;
     use cubecl::prelude::*;
 
+    use crate::model::conv::gpu::read;
+
     /// Threads per workgroup (a power of two: the sums are halved in shared memory).
     const THREADS: usize = 64;
-
-    #[cube]
-    fn read<F: Float>(shared: &mut Shared<[F]>, at: usize) -> F {
-        shared[at]
-    }
 
     /// Workgroup b: out[b] = the mean over sample b's values of (y - yhat)². Thread u sums the
     /// values u, u + THREADS, ...; the threads' sums are then halved in shared memory.
